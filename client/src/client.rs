@@ -1,0 +1,85 @@
+//! A typed client for an agency's own gateway.
+
+use std::sync::Arc;
+
+use retorno_proto::v1::{
+    AcknowledgeRequest, InboxItem, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
+    SubscribeRequest, agency_client::AgencyClient,
+};
+use tonic::{Streaming, transport::Channel};
+use uuid::Uuid;
+
+use crate::{error::ClientError, profile::Profile, tls};
+
+/// Encoded messages up to this size are accepted from the gateway (inbox items carry envelopes).
+const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A connection to one's own gateway's Agency API.
+#[derive(Clone)]
+pub struct Client {
+    inner: AgencyClient<Channel>,
+}
+
+impl Client {
+    /// Connects with the certificate and trust named in `profile`.
+    pub async fn connect(profile: &Profile) -> Result<Client, ClientError> {
+        let own = tls::KeyedChain::load(&profile.cert, &profile.key)?;
+        let roots = tls::load_roots(&profile.ca)?;
+        let config = tls::client_config(&own, roots)?;
+        let channel = tls::connect(
+            &profile.gateway,
+            profile.server_name(),
+            Arc::clone(&config),
+            None,
+        )
+        .await?;
+        let inner = AgencyClient::new(channel)
+            .max_decoding_message_size(MAX_DECODE_BYTES)
+            .max_encoding_message_size(MAX_DECODE_BYTES);
+        Ok(Client { inner })
+    }
+
+    /// Submits a message. If the request has no message id, one is chosen
+    /// here so that a retry after a lost answer cannot store it twice.
+    pub async fn submit(
+        &mut self,
+        mut request: SubmitRequest,
+    ) -> Result<SubmitResponse, ClientError> {
+        if request.message_id.is_empty() {
+            request.message_id = Uuid::now_v7().to_string();
+        }
+        Ok(self.inner.submit(request).await?.into_inner())
+    }
+
+    /// Streams inbox items after `after_cursor` (or after the last
+    /// acknowledgement); with `follow`, keeps waiting for new ones.
+    pub async fn subscribe(
+        &mut self,
+        after_cursor: Option<u64>,
+        follow: bool,
+    ) -> Result<Streaming<InboxItem>, ClientError> {
+        let request = SubscribeRequest {
+            after_cursor,
+            stop_at_end: !follow,
+        };
+        Ok(self.inner.subscribe(request).await?.into_inner())
+    }
+
+    /// Acknowledges every inbox item up to `cursor`; returns the acknowledged cursor.
+    pub async fn acknowledge(&mut self, cursor: u64) -> Result<u64, ClientError> {
+        Ok(self
+            .inner
+            .acknowledge(AcknowledgeRequest { cursor })
+            .await?
+            .into_inner()
+            .cursor)
+    }
+
+    /// Where a message this country sent stands.
+    pub async fn status(&mut self, message_id: &str) -> Result<StatusResponse, ClientError> {
+        let request = StatusRequest {
+            message_id: message_id.to_owned(),
+        };
+        Ok(self.inner.get_status(request).await?.into_inner())
+    }
+}

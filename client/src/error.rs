@@ -1,0 +1,30 @@
+//! The client library's errors.
+
+use std::path::PathBuf;
+
+/// What went wrong talking to a gateway, in words an agency's staff can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The profile file is missing or wrong.
+    #[error("profile {file}: {problem}")]
+    Profile {
+        /// The profile file.
+        file: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Certificates or the connection failed.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The gateway refused or failed the call.
+    #[error("the gateway answered {}: {}", .0.code(), .0.message())]
+    Status(#[from] tonic::Status),
+    /// A message file could not be read.
+    #[error("{file}: {problem}")]
+    Input {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, naming the field.
+        problem: String,
+    },
+}

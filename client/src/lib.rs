@@ -1,0 +1,23 @@
+//! How an agency (or a gateway, towards its peers) talks to a retorno gateway.
+//!
+//! # Layout
+//! - [`profile`]: [`Profile`], the connection profile file (gateway address, CA, certificate, key).
+//! - [`tls`]: loading PEM material and opening a mutual-TLS gRPC channel.
+//! - [`client`]: [`Client`], the typed Agency API client.
+//! - [`notice`]: reading an advance notice from JSON, with errors that name the field.
+//! - [`error`]: the error type, [`ClientError`].
+//!
+//! The `retorno` program (`src/main.rs`) is a thin command line over these.
+
+// Tests may panic on a broken expectation; library code may not (STYLE.md 6).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod client;
+pub mod error;
+pub mod notice;
+pub mod profile;
+pub mod tls;
+
+pub use client::Client;
+pub use error::ClientError;
+pub use profile::Profile;

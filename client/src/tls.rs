@@ -1,0 +1,167 @@
+//! Mutual TLS from the client side: loading PEM material and opening a gRPC
+//! channel to a gateway. Used by agencies (the `retorno` program) and by
+//! gateways, which are each other's clients on the Peer API.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use hyper_util::rt::TokioIo;
+use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, crypto::CryptoProvider};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tonic::transport::{Channel, Endpoint};
+
+/// Why TLS material could not be loaded or a connection not made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file is missing, unreadable or holds nothing usable.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file that failed.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// rustls refused the configuration (for example a key that does not match the certificate).
+    #[error("TLS configuration refused: {0}")]
+    Config(String),
+    /// The address or server name could not be used.
+    #[error("{0}")]
+    Address(String),
+    /// The connection failed.
+    #[error("could not connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+}
+
+/// A certificate chain and its private key, as loaded from PEM files.
+#[derive(Debug)]
+pub struct KeyedChain {
+    /// Leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl KeyedChain {
+    /// Loads a certificate chain and a private key from PEM files.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        let chain = load_certificates(cert)?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e))?;
+        Ok(KeyedChain { chain, key })
+    }
+}
+
+impl Clone for KeyedChain {
+    fn clone(&self) -> Self {
+        KeyedChain {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+fn file_error(path: &Path, error: impl std::fmt::Display) -> TlsError {
+    TlsError::File {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// Loads every certificate of a PEM file; an empty file is an error.
+pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(path, e))?;
+    if certs.is_empty() {
+        return Err(file_error(path, "no certificate found in the file"));
+    }
+    Ok(certs)
+}
+
+/// Loads the CA certificates of a PEM file into a trust store.
+pub fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certificates(path)? {
+        roots.add(cert).map_err(|e| file_error(path, e))?;
+    }
+    Ok(roots)
+}
+
+/// The one crypto provider of the process (ring). Installed as the process
+/// default too, so that nothing else picks a second one.
+pub fn provider() -> Arc<CryptoProvider> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Fails only if a default is installed already, which is what we want anyway.
+    let _ = CryptoProvider::install_default(provider.as_ref().clone());
+    provider
+}
+
+/// A client configuration that presents `own` and trusts servers under `server_roots`.
+pub fn client_config(
+    own: &KeyedChain,
+    server_roots: RootCertStore,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier =
+        WebPkiServerVerifier::builder_with_provider(server_roots.into(), provider.clone())
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(own.chain.clone(), own.key.clone_key())
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Checks the server's certificate chain (leaf first) after the handshake,
+/// beyond what webpki checked; returns why it is not the expected server.
+pub type ServerCheck = Arc<dyn Fn(&[CertificateDer<'_>]) -> Result<(), String> + Send + Sync>;
+
+/// Opens a gRPC channel over mutual TLS to `address` (`host:port`), checking the
+/// server's certificate against `server_name` and, when given, with `check`.
+pub async fn connect(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    check: Option<ServerCheck>,
+) -> Result<Channel, TlsError> {
+    let name = ServerName::try_from(server_name.to_owned())
+        .map_err(|e| TlsError::Address(format!("server name {server_name:?}: {e}")))?;
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|e| TlsError::Address(format!("address {address:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    let address = address.to_owned();
+    let connector = tower::service_fn(move |_| {
+        let (address, name, config, check) =
+            (address.clone(), name.clone(), config.clone(), check.clone());
+        async move {
+            let tcp = TcpStream::connect(&address).await?;
+            tcp.set_nodelay(true)?;
+            let tls = TlsConnector::from(config).connect(name, tcp).await?;
+            if let Some(check) = check {
+                let certs = tls.get_ref().1.peer_certificates().unwrap_or_default();
+                check(certs).map_err(|reason| {
+                    io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("the server at {address} is not the one expected: {reason}"),
+                    )
+                })?;
+            }
+            Ok::<_, io::Error>(TokioIo::new(tls))
+        }
+    });
+    Ok(endpoint.connect_with_connector(connector).await?)
+}

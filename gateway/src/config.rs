@@ -1,0 +1,330 @@
+//! The gateway's configuration: one TOML file, read once, checked at start.
+//!
+//! Every error names the file and the field, and says how to fix it. Relative
+//! paths in the file are taken relative to the file's own folder, so that a
+//! region's configs can be moved together with their certificates.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::country::Country;
+
+/// Default limit on one message's encoded size: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// A gateway's whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This gateway's country; must match the URI in its certificate.
+    pub country: Country,
+    /// Where the sled database lives; created if missing.
+    pub data_dir: PathBuf,
+    /// Addresses to listen on.
+    pub listen: Listen,
+    /// Certificates and keys.
+    pub tls: TlsPaths,
+    /// The other countries' gateways, by country code.
+    #[serde(default)]
+    pub peers: BTreeMap<Country, PeerConfig>,
+    /// Size limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// How the outbox is delivered.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// What "durable" means on this machine.
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+/// The two listeners. Both require a client certificate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// The Peer API, for other countries' gateways (trusts the regional root).
+    pub peer: SocketAddr,
+    /// The Agency API, for this country's agencies (trusts this country's agency CA).
+    pub agency: SocketAddr,
+}
+
+/// Certificate and key files, PEM.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPaths {
+    /// The regional root CA: peers must be certified under it.
+    pub regional_root: PathBuf,
+    /// This gateway's certificate (server and client use), issued by the regional root.
+    pub gateway_cert: PathBuf,
+    /// This gateway's private key.
+    pub gateway_key: PathBuf,
+    /// This country's agency CA: agencies must be certified under it.
+    pub agency_ca: PathBuf,
+}
+
+/// Where to reach a peer gateway.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// `host:port` of the peer's Peer API.
+    pub address: String,
+    /// The DNS name to check in the peer's certificate; defaults to the host of `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_name: Option<String>,
+}
+
+impl PeerConfig {
+    /// The name the peer's certificate must carry.
+    pub fn server_name(&self) -> &str {
+        match &self.tls_name {
+            Some(name) => name,
+            None => self
+                .address
+                .rsplit_once(':')
+                .map_or(self.address.as_str(), |(host, _)| host),
+        }
+    }
+}
+
+/// Limits on what callers may send.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted message, encoded, in bytes.
+    pub max_message_bytes: usize,
+    /// How long a TLS handshake may take before the connection is dropped.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Delivery tuning.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Envelopes per batch on the peer stream.
+    pub batch_size: usize,
+    /// Batches sent but not yet answered, per peer.
+    pub max_batches_in_flight: usize,
+    /// First wait after a failed connection.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between attempts.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            batch_size: 128,
+            max_batches_in_flight: 8,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 30_000,
+        }
+    }
+}
+
+impl Delivery {
+    /// First wait after a failed connection.
+    pub fn backoff_initial(&self) -> Duration {
+        Duration::from_millis(self.backoff_initial_ms)
+    }
+
+    /// Longest wait between attempts.
+    pub fn backoff_max(&self) -> Duration {
+        Duration::from_millis(self.backoff_max_ms)
+    }
+}
+
+/// Storage settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// What a flush must reach before the gateway says "accepted" or signs a receipt.
+    pub durability: Durability,
+}
+
+/// What "durable" means; see the README's section on durability.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// sled's flush: the data is in the operating system's page cache and
+    /// survives a crash of the gateway process, not necessarily a power cut.
+    #[default]
+    ProcessCrash,
+    /// sled's flush followed by `fdatasync` of the database file: survives a
+    /// power cut on a disk that honours cache flushes.
+    PowerLoss,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the configuration: {source}")]
+    Read {
+        /// The config file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML does not match the expected shape.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The config file.
+        file: PathBuf,
+        /// toml's message, which names the field and the line.
+        message: String,
+    },
+    /// A field has a value that cannot work.
+    #[error("{file}: {field}: {problem}")]
+    Invalid {
+        /// The config file, or "(built in code)".
+        file: PathBuf,
+        /// The field, as a TOML path.
+        field: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a config file; relative paths become relative to its folder.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.resolve_paths(file.parent().unwrap_or(Path::new(".")));
+        config.check(file)?;
+        Ok(config)
+    }
+
+    /// Writes the config as TOML (used by `retorno-gateway dev`).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.data_dir);
+        resolve(&mut self.tls.regional_root);
+        resolve(&mut self.tls.gateway_cert);
+        resolve(&mut self.tls.gateway_key);
+        resolve(&mut self.tls.agency_ca);
+    }
+
+    /// Checks the values that the shape alone does not. `file` names the source in errors.
+    pub fn check(&self, file: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &str, problem: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
+        if self.peers.contains_key(&self.country) {
+            return Err(invalid(
+                &format!("peers.{}", self.country),
+                "a gateway cannot be its own peer: remove this entry".into(),
+            ));
+        }
+        for (country, peer) in &self.peers {
+            if !peer.address.contains(':') {
+                return Err(invalid(
+                    &format!("peers.{country}.address"),
+                    format!("{:?} has no port: write it as host:port", peer.address),
+                ));
+            }
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return Err(invalid(
+                "limits.max_message_bytes",
+                "must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.delivery.batch_size == 0 || self.delivery.max_batches_in_flight == 0 {
+            return Err(invalid(
+                "delivery",
+                "batch_size and max_batches_in_flight must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gateway.toml");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    const GOOD: &str = r#"
+        country = "mx"
+        data_dir = "data"
+        [listen]
+        peer = "127.0.0.1:7401"
+        agency = "127.0.0.1:7501"
+        [tls]
+        regional_root = "certs/root/ca.pem"
+        gateway_cert = "certs/MX/gateway.pem"
+        gateway_key = "certs/MX/gateway.key.pem"
+        agency_ca = "certs/MX/agency-ca.pem"
+        [peers.GT]
+        address = "127.0.0.1:7402"
+        tls_name = "gateway.gt.retorno.test"
+    "#;
+
+    #[test]
+    fn loads_and_resolves_paths_next_to_the_file() {
+        let (dir, file) = write(GOOD);
+        let config = Config::load(&file).unwrap();
+        assert_eq!(config.country.as_str(), "MX");
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        assert_eq!(config.limits.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        let gt = &config.peers[&"GT".parse().unwrap()];
+        assert_eq!(gt.server_name(), "gateway.gt.retorno.test");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_field() {
+        let (_dir, file) = write(&GOOD.replace("country = \"mx\"", "country = \"mex\""));
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("gateway.toml"), "{error}");
+        assert!(
+            error.contains("country") && error.contains("\"mex\""),
+            "{error}"
+        );
+
+        let (_dir, file) = write(&GOOD.replace("address = \"127.0.0.1:7402\"", "address = \"gt\""));
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("peers.GT.address"), "{error}");
+
+        let (_dir, file) = write(&GOOD.replace("[listen]", "colour = 1\n[listen]"));
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("colour"), "{error}");
+    }
+}

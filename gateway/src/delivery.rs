@@ -1,0 +1,298 @@
+//! Delivering the outbox: one task per peer.
+//!
+//! The task keeps one long-lived bidirectional stream open to the peer and
+//! sends the peer's outbox in sequence order, in batches, with several batches
+//! in flight. The peer answers batches in order; an entry leaves the outbox
+//! only when its receipt checks out (right message, right peer, right bytes),
+//! and the receipt is kept. On any error the stream is dropped and, after an
+//! exponential backoff with jitter, everything not yet answered is sent again
+//! from the start of the outbox: the peer's dedupe turns that into exactly once.
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use prost::Message as _;
+use rand::Rng as _;
+use retorno_proto::v1::{
+    DeliveryBatch, DeliveryResults, Envelope, delivery_result,
+    peer_exchange_client::PeerExchangeClient,
+};
+use rustls::ClientConfig;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::{
+    config::{Delivery, PeerConfig},
+    country::Country,
+    envelope,
+    identity::Identity,
+    peer_api::BATCH_BYTES,
+    store::{OutboxItem, Store, StoreError},
+    tls,
+};
+
+/// Why a delivery session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("{0}")]
+    Connect(#[from] tls::TlsError),
+    #[error("peer answered with an error: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("peer closed the stream")]
+    Closed,
+    #[error("peer broke the protocol: {0}")]
+    Protocol(String),
+}
+
+/// Delivers one peer's outbox until shutdown.
+pub struct Courier {
+    /// The peer.
+    pub peer: Country,
+    /// Where it is.
+    pub address: PeerConfig,
+    /// The outbox.
+    pub store: Arc<Store>,
+    /// This gateway's client TLS configuration.
+    pub tls: Arc<ClientConfig>,
+    /// Batch sizes and backoff.
+    pub settings: Delivery,
+    /// Largest message, so that the stream accepts what the peer may answer.
+    pub max_message_bytes: usize,
+    /// Set to true when the gateway stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Exponential backoff with jitter: each wait is between half and all of the
+/// current step, and the step doubles up to the maximum.
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+    step: Duration,
+}
+
+impl Backoff {
+    fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            step: initial,
+        }
+    }
+
+    fn next(&mut self) -> Duration {
+        let step = self.step;
+        self.step = (self.step * 2).min(self.max);
+        let half = step / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+
+    fn reset(&mut self) {
+        self.step = self.initial;
+    }
+}
+
+impl Courier {
+    /// Runs until the gateway shuts down.
+    pub async fn run(self) {
+        let span = tracing::info_span!("delivery", peer = %self.peer);
+        self.deliver().instrument(span).await;
+    }
+
+    async fn deliver(mut self) {
+        let mut watermark = match self.store.outbox_watermark(self.peer) {
+            Ok(watermark) => watermark,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the outbox; delivery to this peer is stopped");
+                return;
+            }
+        };
+        let mut backoff =
+            Backoff::new(self.settings.backoff_initial(), self.settings.backoff_max());
+        while !*self.shutdown.borrow() {
+            if !self.wait_for_work(&mut watermark).await {
+                return;
+            }
+            match self.session(&mut watermark, &mut backoff).await {
+                Ok(()) => return,
+                Err(error) => {
+                    let wait = backoff.next();
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "delivery interrupted");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = self.shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the outbox holds something durable; false on shutdown.
+    async fn wait_for_work(&mut self, watermark: &mut watch::Receiver<u64>) -> bool {
+        loop {
+            let upto = *watermark.borrow_and_update();
+            match self.store.outbox_after(self.peer, 0, upto, 1) {
+                Ok(items) if !items.is_empty() => return true,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "cannot read the outbox"),
+            }
+            tokio::select! {
+                changed = watermark.changed() => if changed.is_err() { return false },
+                _ = self.shutdown.changed() => return false,
+            }
+        }
+    }
+
+    /// One connection: streams the outbox and applies answers until an error or shutdown.
+    async fn session(
+        &mut self,
+        watermark: &mut watch::Receiver<u64>,
+        backoff: &mut Backoff,
+    ) -> Result<(), SessionError> {
+        let check = tls::expect_identity(Identity::Gateway { country: self.peer });
+        let channel = retorno_client::tls::connect(
+            &self.address.address,
+            self.address.server_name(),
+            self.tls.clone(),
+            Some(check),
+        )
+        .await?;
+        let limit = self.max_message_bytes + BATCH_BYTES;
+        let mut client = PeerExchangeClient::new(channel)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let (batches, outgoing) = mpsc::channel(self.settings.max_batches_in_flight);
+        let mut answers = client
+            .deliver(ReceiverStream::new(outgoing))
+            .await?
+            .into_inner();
+        tracing::info!("connected");
+        let mut in_flight: VecDeque<Vec<OutboxItem>> = VecDeque::new();
+        let mut sent_upto = 0u64;
+        loop {
+            while in_flight.len() < self.settings.max_batches_in_flight {
+                let upto = *watermark.borrow_and_update();
+                let items = self.next_batch(sent_upto, upto)?;
+                let Some(last) = items.last() else { break };
+                sent_upto = last.seq;
+                batches
+                    .send(to_batch(&items)?)
+                    .await
+                    .map_err(|_| SessionError::Closed)?;
+                in_flight.push_back(items);
+            }
+            let window_open = in_flight.len() < self.settings.max_batches_in_flight;
+            tokio::select! {
+                answer = answers.message() => {
+                    let answer = answer?.ok_or(SessionError::Closed)?;
+                    let items = in_flight.pop_front().ok_or_else(|| {
+                        SessionError::Protocol("an answer came for no batch".into())
+                    })?;
+                    self.apply(&items, answer)?;
+                    backoff.reset();
+                }
+                changed = watermark.changed(), if window_open => {
+                    if changed.is_err() { return Ok(()) }
+                }
+                _ = self.shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// The next entries to send: up to `batch_size`, and under [`BATCH_BYTES`]
+    /// unless a single entry is larger.
+    fn next_batch(&self, after: u64, upto: u64) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut items =
+            self.store
+                .outbox_after(self.peer, after, upto, self.settings.batch_size)?;
+        let mut bytes = 0;
+        let keep = items
+            .iter()
+            .take_while(|item| {
+                bytes += item.record.envelope.len();
+                bytes <= BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        items.truncate(keep);
+        Ok(items)
+    }
+
+    /// Applies the peer's answers to one batch.
+    fn apply(&self, items: &[OutboxItem], answer: DeliveryResults) -> Result<(), SessionError> {
+        if answer.results.len() != items.len() {
+            return Err(SessionError::Protocol(format!(
+                "{} results for a batch of {}",
+                answer.results.len(),
+                items.len()
+            )));
+        }
+        for (item, result) in items.iter().zip(answer.results) {
+            let id = Uuid::try_parse(&item.record.message_id)
+                .map_err(|e| SessionError::Protocol(format!("outbox entry has a bad id: {e}")))?;
+            match result.result {
+                Some(delivery_result::Result::Receipt(receipt)) => {
+                    envelope::check_receipt(
+                        &receipt,
+                        &item.record.message_id,
+                        self.peer,
+                        &item.record.body_sha256,
+                    )
+                    .map_err(SessionError::Protocol)?;
+                    self.store.record_delivered(
+                        self.peer,
+                        item.seq,
+                        id,
+                        &receipt.encode_to_vec(),
+                    )?;
+                    tracing::debug!(message_id = %id, "delivered");
+                }
+                Some(delivery_result::Result::Rejection(rejection)) => {
+                    tracing::error!(message_id = %id, code = ?rejection.code(), "peer refused the message for good; it is kept as rejected");
+                    self.store.record_rejected(
+                        self.peer,
+                        item.seq,
+                        id,
+                        &rejection.encode_to_vec(),
+                    )?;
+                }
+                None => return Err(SessionError::Protocol("an empty result".into())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_batch(items: &[OutboxItem]) -> Result<DeliveryBatch, StoreError> {
+    let envelopes = items
+        .iter()
+        .map(|item| {
+            Envelope::decode(item.record.envelope.as_slice()).map_err(|e| StoreError::Corrupt {
+                tree: "outbox",
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(DeliveryBatch { envelopes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let waits: Vec<Duration> = (0..6).map(|_| backoff.next()).collect();
+        for (wait, step) in waits.iter().zip([100u64, 200, 400, 800, 1000, 1000]) {
+            assert!(
+                *wait >= Duration::from_millis(step / 2) && *wait <= Duration::from_millis(step),
+                "{wait:?} for step {step}"
+            );
+        }
+        backoff.reset();
+        assert!(backoff.next() <= Duration::from_millis(100));
+    }
+}

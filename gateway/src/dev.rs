@@ -1,0 +1,228 @@
+//! `retorno-gateway dev`: a whole local region in one process.
+//!
+//! On first run it writes a development PKI, one gateway config per country
+//! and one client profile per agency under one folder; later runs reuse them,
+//! and each gateway's sled data, so whatever was queued is still there.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use retorno_certs_dev::{Layout, Options, ROLES};
+use retorno_client::Profile;
+
+use crate::{
+    config::{Config, Delivery, Limits, Listen, PeerConfig, Storage, TlsPaths},
+    country::Country,
+    gateway::Gateway,
+};
+
+/// Options of `retorno-gateway dev`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DevOptions {
+    /// Where the region's certificates, configs, profiles and data live.
+    #[arg(long, default_value = ".retorno-dev")]
+    pub dir: PathBuf,
+    /// The countries of the region, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "MX,GT,HN,US")]
+    pub countries: Vec<Country>,
+    /// The first country's Peer API port; the others follow.
+    #[arg(long, default_value_t = 7401)]
+    pub peer_port: u16,
+    /// The first country's Agency API port; the others follow.
+    #[arg(long, default_value_t = 7501)]
+    pub agency_port: u16,
+}
+
+/// Prepares the folder if needed, starts every gateway and runs until Ctrl-C.
+pub async fn run(options: DevOptions) -> anyhow::Result<()> {
+    let configs = prepare(&options)?;
+    let mut gateways = Vec::new();
+    for file in &configs {
+        let config = Config::load(file)?;
+        let gateway = Gateway::start(config)
+            .await
+            .with_context(|| format!("starting the gateway of {}", file.display()))?;
+        gateways.push(gateway);
+    }
+    print_region(&options, &gateways);
+    crate::cli::shutdown_signal().await?;
+    eprintln!(
+        "stopping the region; queued messages stay in {}",
+        options.dir.display()
+    );
+    for gateway in gateways {
+        gateway.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Writes whatever is missing (PKI, configs, profiles) and returns the config files.
+pub fn prepare(options: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
+    let countries: Vec<Country> = {
+        let mut seen = options.countries.clone();
+        seen.dedup();
+        seen
+    };
+    let layout = retorno_certs_dev::generate(&Options {
+        out: options.dir.join("certs"),
+        countries: countries.iter().map(ToString::to_string).collect(),
+        force: false,
+    })?;
+    let listen: BTreeMap<Country, Listen> = countries
+        .iter()
+        .zip(0u16..)
+        .map(|(country, i)| {
+            let at = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port + i));
+            (
+                *country,
+                Listen {
+                    peer: at(options.peer_port),
+                    agency: at(options.agency_port),
+                },
+            )
+        })
+        .collect();
+    let mut files = Vec::new();
+    for country in &countries {
+        let folder = options.dir.join(country.as_str());
+        let file = folder.join("gateway.toml");
+        if !file.exists() {
+            write(
+                &file,
+                &gateway_config(*country, &layout, &listen)?.to_toml()?,
+            )?;
+        }
+        for role in ROLES {
+            let profile_file = folder.join("profiles").join(format!("{role}.toml"));
+            if !profile_file.exists() {
+                write(
+                    &profile_file,
+                    &agency_profile(*country, role, &layout, &listen)?.to_toml()?,
+                )?;
+            }
+        }
+        files.push(file);
+    }
+    Ok(files)
+}
+
+fn gateway_config(
+    country: Country,
+    layout: &Layout,
+    listen: &BTreeMap<Country, Listen>,
+) -> anyhow::Result<Config> {
+    let cc = country.as_str();
+    let peers = listen
+        .iter()
+        .filter(|(peer, _)| **peer != country)
+        .map(|(peer, addresses)| {
+            let config = PeerConfig {
+                address: addresses.peer.to_string(),
+                tls_name: Some(retorno_certs_dev::gateway_dns_name(peer.as_str())),
+            };
+            (*peer, config)
+        })
+        .collect();
+    // Paths are written relative to the config's folder (.retorno-dev/CC).
+    let certs = |path: PathBuf| relative_to_country(layout, &path);
+    Ok(Config {
+        country,
+        data_dir: PathBuf::from("data"),
+        listen: listen
+            .get(&country)
+            .context("every country has addresses")?
+            .clone(),
+        tls: TlsPaths {
+            regional_root: certs(layout.root_ca())?,
+            gateway_cert: certs(layout.gateway_cert(cc))?,
+            gateway_key: certs(layout.gateway_key(cc))?,
+            agency_ca: certs(layout.agency_ca(cc))?,
+        },
+        peers,
+        limits: Limits::default(),
+        delivery: Delivery::default(),
+        storage: Storage::default(),
+    })
+}
+
+fn agency_profile(
+    country: Country,
+    role: &str,
+    layout: &Layout,
+    listen: &BTreeMap<Country, Listen>,
+) -> anyhow::Result<Profile> {
+    let cc = country.as_str();
+    // Profiles live one folder deeper (.retorno-dev/CC/profiles).
+    let certs = |path: PathBuf| relative_to_country(layout, &path).map(|p| Path::new("..").join(p));
+    Ok(Profile {
+        gateway: listen
+            .get(&country)
+            .context("every country has addresses")?
+            .agency
+            .to_string(),
+        tls_name: Some(retorno_certs_dev::gateway_dns_name(cc)),
+        ca: certs(layout.root_ca())?,
+        cert: certs(layout.agency_cert(cc, role))?,
+        key: certs(layout.agency_key(cc, role))?,
+    })
+}
+
+/// A path under the PKI folder, as seen from a country's folder (`../certs/...`).
+fn relative_to_country(layout: &Layout, path: &Path) -> anyhow::Result<PathBuf> {
+    let inside = path
+        .strip_prefix(layout.dir())
+        .with_context(|| format!("{} is not under {}", path.display(), layout.dir().display()))?;
+    Ok(Path::new("..").join("certs").join(inside))
+}
+
+fn write(file: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(folder) = file.parent() {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+    }
+    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))
+}
+
+fn print_region(options: &DevOptions, gateways: &[Gateway]) {
+    println!(
+        "retorno dev region in {} (Ctrl-C stops it)",
+        options.dir.display()
+    );
+    println!();
+    println!("  country  peer API          agency API        profiles");
+    for gateway in gateways {
+        let profiles = options
+            .dir
+            .join(gateway.country().as_str())
+            .join("profiles");
+        println!(
+            "  {:<7}  {:<16}  {:<16}  {}/{{{}}}.toml",
+            gateway.country().as_str(),
+            gateway.peer_addr(),
+            gateway.agency_addr(),
+            profiles.display(),
+            ROLES.join(",")
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    let profile = |cc: &str, role: &str| {
+        options
+            .dir
+            .join(cc)
+            .join("profiles")
+            .join(format!("{role}.toml"))
+    };
+    println!(
+        "  cargo run --release -p retorno-client -- --profile {} send notice client/examples/notice-mx-gt.json --to GT",
+        profile("MX", "destination-authority").display()
+    );
+    println!(
+        "  cargo run --release -p retorno-client -- --profile {} inbox",
+        profile("GT", "child-protection").display()
+    );
+}

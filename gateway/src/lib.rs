@@ -1,0 +1,46 @@
+//! One country's retorno gateway.
+//!
+//! A gateway accepts messages from its own country's agencies (the Agency
+//! API), keeps each in a durable sled outbox until the recipient country's
+//! gateway has stored it and returned a receipt, and receives other
+//! countries' messages (the Peer API) into an inbox that its agencies
+//! subscribe to. Both listeners require mutual TLS; identities come from
+//! certificates only. See `shared/DESIGN.md` for the whole picture.
+//!
+//! # Layout
+//! - [`country`]: [`Country`], the two-letter code that names gateways.
+//! - [`identity`]: [`Identity`], who a certificate says the other end is.
+//! - [`config`]: [`Config`], the gateway's TOML file, checked at start.
+//! - [`tls`]: server-side mutual TLS; the acceptor that reads identities once per connection.
+//! - [`store`]: [`Store`], every tree of the sled database and the group commit.
+//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
+//! - [`envelope`]: sealing envelopes, issuing and checking receipts.
+//! - [`agency_api`]: the Agency API (submit, subscribe, acknowledge, status).
+//! - [`peer_api`]: the Peer API (streaming delivery with receipts).
+//! - [`delivery`]: the courier that delivers one peer's outbox.
+//! - [`gateway`]: [`Gateway`], a running gateway.
+//! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
+//! - [`cli`]: the `retorno-gateway` program's commands.
+
+// Tests may panic on a broken expectation; library code may not (STYLE.md 6).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod agency_api;
+pub mod cli;
+pub mod config;
+pub mod country;
+pub mod delivery;
+pub mod dev;
+pub mod envelope;
+pub mod gateway;
+pub mod identity;
+pub mod peer_api;
+pub mod store;
+pub mod tls;
+pub mod validate;
+
+pub use config::Config;
+pub use country::Country;
+pub use gateway::Gateway;
+pub use identity::Identity;
+pub use store::Store;

@@ -1,0 +1,239 @@
+//! The Peer API: other countries' gateways deliver envelopes here.
+//!
+//! The peer's country comes from its certificate. An envelope is stored only
+//! if its stated sender is that country, it is addressed to this gateway, it
+//! fits the size limit and it validates; otherwise it gets a [`Rejection`]
+//! that names the rule and nothing is stored. A batch is answered only after
+//! every envelope in it is durable.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use retorno_proto::v1::{
+    DeliveryBatch, DeliveryResult, DeliveryResults, Envelope, EnvelopeBody, Receipt, Rejection,
+    RejectionCode, delivery_result, peer_exchange_server::PeerExchange,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{
+    country::Country,
+    envelope,
+    identity::Identity,
+    store::{Received, Store},
+    tls::caller,
+    validate,
+};
+
+/// Envelopes per delivery batch may add up to this many bytes on top of one
+/// maximal message; the sender keeps its batches under it.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The Peer API of one gateway.
+#[derive(Clone)]
+pub struct PeerService {
+    /// This gateway's country: envelopes must be addressed to it.
+    pub country: Country,
+    /// Where received envelopes go.
+    pub store: Arc<Store>,
+    /// Largest accepted envelope body.
+    pub max_message_bytes: usize,
+    /// Ends open streams when the gateway shuts down, so that shutdown does not wait on them.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The outcome for one envelope before the batch is committed.
+enum Outcome {
+    Stored { cursor: u64, receipt: Vec<u8> },
+    Duplicate { receipt: Vec<u8> },
+    Rejected(Rejection),
+}
+
+fn rejection(message_id: &str, code: RejectionCode, reason: impl Into<String>) -> Rejection {
+    Rejection {
+        message_id: message_id.to_owned(),
+        code: code as i32,
+        reason: reason.into(),
+    }
+}
+
+impl PeerService {
+    /// Checks one envelope and stores it if it passes.
+    fn receive_one(&self, peer: Country, envelope: &Envelope) -> Result<Outcome, Status> {
+        if envelope.body.len() > self.max_message_bytes {
+            return Ok(Outcome::Rejected(rejection(
+                "",
+                RejectionCode::TooLarge,
+                format!(
+                    "envelope body is {} bytes, over this gateway's limit of {} bytes",
+                    envelope.body.len(),
+                    self.max_message_bytes
+                ),
+            )));
+        }
+        let body = match EnvelopeBody::decode(envelope.body.as_slice()) {
+            Ok(body) => body,
+            Err(error) => {
+                let reason =
+                    format!("envelope body does not decode as retorno.v1.EnvelopeBody: {error}");
+                return Ok(Outcome::Rejected(rejection(
+                    "",
+                    RejectionCode::Malformed,
+                    reason,
+                )));
+            }
+        };
+        let routing = match validate::envelope_body(&body) {
+            Ok(routing) => routing,
+            Err(invalid) => {
+                let code = if invalid.field == "payload" {
+                    RejectionCode::Malformed
+                } else {
+                    RejectionCode::Invalid
+                };
+                return Ok(Outcome::Rejected(rejection(
+                    &body.message_id,
+                    code,
+                    invalid.to_string(),
+                )));
+            }
+        };
+        if routing.sender != peer {
+            let reason = format!(
+                "sender.country is {} but the delivering gateway's certificate is {peer}'s",
+                routing.sender
+            );
+            return Ok(Outcome::Rejected(rejection(
+                &body.message_id,
+                RejectionCode::ForgedSender,
+                reason,
+            )));
+        }
+        if routing.recipient != self.country {
+            let reason = format!(
+                "recipient_country is {} but this is {}'s gateway",
+                routing.recipient, self.country
+            );
+            return Ok(Outcome::Rejected(rejection(
+                &body.message_id,
+                RejectionCode::WrongRecipient,
+                reason,
+            )));
+        }
+        let body_sha256 = envelope::digest(&envelope.body);
+        let stored = self
+            .store
+            .receive(
+                peer,
+                routing.id,
+                &envelope.encode_to_vec(),
+                &body_sha256,
+                |at| envelope::issue_receipt(&body.message_id, self.country, at, &body_sha256),
+            )
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(match stored {
+            Received::Stored { cursor, receipt } => Outcome::Stored { cursor, receipt },
+            Received::Duplicate { receipt } => Outcome::Duplicate { receipt },
+            Received::Conflict => Outcome::Rejected(rejection(
+                &body.message_id,
+                RejectionCode::Invalid,
+                "message_id was stored before with a different body: refused as a forgery",
+            )),
+        })
+    }
+
+    /// Stores a batch, commits once, and returns one result per envelope.
+    async fn receive_batch(
+        &self,
+        peer: Country,
+        batch: DeliveryBatch,
+    ) -> Result<DeliveryResults, Status> {
+        let outcomes = batch
+            .envelopes
+            .iter()
+            .map(|envelope| self.receive_one(peer, envelope))
+            .collect::<Result<Vec<_>, _>>()?;
+        let highest_cursor = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Outcome::Stored { cursor, .. } => Some(*cursor),
+                _ => None,
+            })
+            .max();
+        // A duplicate may answer for an envelope whose first copy is not yet
+        // flushed (sent twice in quick succession), so it waits for the flush too.
+        if outcomes.iter().any(|o| !matches!(o, Outcome::Rejected(_))) {
+            self.store
+                .commit()
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+        }
+        if let Some(cursor) = highest_cursor {
+            self.store.publish_inbox(cursor);
+        }
+        let results = outcomes
+            .into_iter()
+            .map(|outcome| to_result(peer, outcome))
+            .collect::<Result<_, _>>()?;
+        Ok(DeliveryResults { results })
+    }
+}
+
+fn to_result(peer: Country, outcome: Outcome) -> Result<DeliveryResult, Status> {
+    let result = match outcome {
+        Outcome::Stored { receipt, .. } | Outcome::Duplicate { receipt } => {
+            let receipt = Receipt::decode(receipt.as_slice())
+                .map_err(|e| Status::internal(format!("stored receipt is corrupt: {e}")))?;
+            delivery_result::Result::Receipt(receipt)
+        }
+        Outcome::Rejected(rejection) => {
+            tracing::warn!(%peer, message_id = %rejection.message_id, code = ?rejection.code(), "envelope refused");
+            delivery_result::Result::Rejection(rejection)
+        }
+    };
+    Ok(DeliveryResult {
+        result: Some(result),
+    })
+}
+
+#[tonic::async_trait]
+impl PeerExchange for PeerService {
+    type DeliverStream = ReceiverStream<Result<DeliveryResults, Status>>;
+
+    async fn deliver(
+        &self,
+        request: Request<Streaming<DeliveryBatch>>,
+    ) -> Result<Response<Self::DeliverStream>, Status> {
+        let peer = match caller(&request)? {
+            Identity::Gateway { country } => *country,
+            other => {
+                return Err(Status::permission_denied(format!(
+                    "{other} is not a gateway: only gateways may deliver"
+                )));
+            }
+        };
+        let mut batches = request.into_inner();
+        let (sender, receiver) = mpsc::channel(8);
+        let service = self.clone();
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = tokio::select! {
+                    batch = batches.message() => batch,
+                    _ = shutdown.changed() => return,
+                };
+                let answer = match batch {
+                    Ok(Some(batch)) => service.receive_batch(peer, batch).await,
+                    Ok(None) => return,
+                    Err(status) => Err(status),
+                };
+                let failed = answer.is_err();
+                if sender.send(answer).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}

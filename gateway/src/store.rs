@@ -1,0 +1,726 @@
+//! Durable state of one gateway, in one sled database.
+//!
+//! Nothing outside this module touches trees or keys. The trees:
+//!
+//! | tree | key | value |
+//! | --- | --- | --- |
+//! | `outbox` | peer country (2 bytes) + sequence (u64 BE) | [`OutboxRecord`]: an envelope waiting for its receipt |
+//! | `sent` | message id (16 bytes) | [`SentRecord`]: where a message this gateway accepted stands, with its receipt once delivered |
+//! | `inbox` | cursor (u64 BE) | [`InboxRecord`]: an envelope received from a peer |
+//! | `seen` | sender country (2 bytes) + message id (16 bytes) | [`SeenRecord`]: the permanent dedupe record and the receipt given |
+//! | `acks` | agency URN | the agency's acknowledged inbox cursor (u64 BE) |
+//!
+//! Writes that belong together go in one sled transaction. sled makes nothing
+//! durable until it is flushed, so every promise ("accepted", a receipt) waits
+//! for [`Store::commit`], which many concurrent callers share: one flush covers
+//! every write that finished before the flush began (group commit).
+//!
+//! Readers of the outbox and the inbox (the delivery task, subscribers) only see
+//! entries up to a *durable watermark*, published after the flush that covers
+//! them, so nothing leaves this gateway that a crash could still take back.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use sled::{
+    Transactional,
+    transaction::{ConflictableTransactionError, TransactionError},
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::{config::Durability, country::Country};
+
+/// A storage failure. Any of these means the operation did not take effect.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error (I/O, corruption).
+    #[error("storage error: {0}")]
+    Sled(Arc<sled::Error>),
+    /// The flush task has stopped, so nothing can be made durable.
+    #[error("the storage flush task has stopped")]
+    Closed,
+    /// A stored record could not be decoded.
+    #[error("stored record under {tree} is corrupt: {reason}")]
+    Corrupt {
+        /// The tree holding it.
+        tree: &'static str,
+        /// The decode error.
+        reason: String,
+    },
+    /// The database folder could not be prepared.
+    #[error("{0}")]
+    Io(Arc<std::io::Error>),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Sled(Arc::new(error))
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(error: TransactionError<StoreError>) -> Self {
+        match error {
+            TransactionError::Abort(error) => error,
+            TransactionError::Storage(error) => error.into(),
+        }
+    }
+}
+
+/// An envelope waiting in the outbox.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OutboxRecord {
+    /// The encoded `Envelope`, exactly as it will be sent.
+    #[prost(bytes = "vec", tag = "1")]
+    pub envelope: Vec<u8>,
+    /// SHA-256 of the envelope's body, to check the receipt against.
+    #[prost(bytes = "vec", tag = "2")]
+    pub body_sha256: Vec<u8>,
+    /// The message id, to check the receipt against.
+    #[prost(string, tag = "3")]
+    pub message_id: String,
+}
+
+/// Where a message accepted by this gateway stands.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SentRecord {
+    /// The country it goes to.
+    #[prost(string, tag = "1")]
+    pub recipient: String,
+    /// When it was accepted, microseconds since the Unix epoch.
+    #[prost(int64, tag = "2")]
+    pub accepted_at_micros: i64,
+    /// `retorno.v1.DeliveryState`.
+    #[prost(int32, tag = "3")]
+    pub state: i32,
+    /// The encoded `Receipt`, once delivered: the evidence of delivery.
+    #[prost(bytes = "vec", tag = "4")]
+    pub receipt: Vec<u8>,
+    /// The encoded `Rejection`, if the peer refused it for good.
+    #[prost(bytes = "vec", tag = "5")]
+    pub rejection: Vec<u8>,
+    /// SHA-256 of the submit request, so that a retried submit can be told from a different one.
+    #[prost(bytes = "vec", tag = "6")]
+    pub request_sha256: Vec<u8>,
+}
+
+/// An envelope received from a peer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct InboxRecord {
+    /// The encoded `Envelope` as received.
+    #[prost(bytes = "vec", tag = "1")]
+    pub envelope: Vec<u8>,
+    /// When it was stored, microseconds since the Unix epoch.
+    #[prost(int64, tag = "2")]
+    pub received_at_micros: i64,
+}
+
+/// The permanent record that an envelope was stored, and the receipt given for it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SeenRecord {
+    /// The encoded `Receipt` given the first time; given again to every duplicate.
+    #[prost(bytes = "vec", tag = "1")]
+    pub receipt: Vec<u8>,
+    /// SHA-256 of the body first stored under this id.
+    #[prost(bytes = "vec", tag = "2")]
+    pub body_sha256: Vec<u8>,
+    /// Where it sits in the inbox.
+    #[prost(uint64, tag = "3")]
+    pub cursor: u64,
+}
+
+/// An outbox entry handed to the delivery task.
+#[derive(Clone, Debug)]
+pub struct OutboxItem {
+    /// Its place in the peer's queue.
+    pub seq: u64,
+    /// The stored record.
+    pub record: OutboxRecord,
+}
+
+/// What [`Store::enqueue`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored now under this sequence number.
+    New(u64),
+    /// The id was accepted before with the same body; nothing new was stored.
+    Duplicate,
+    /// The id was accepted before with a different body; nothing was stored.
+    Conflict,
+}
+
+/// What [`Store::receive`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Stored now at this inbox cursor; answer with this receipt once committed.
+    Stored {
+        /// The inbox cursor.
+        cursor: u64,
+        /// The encoded `Receipt`.
+        receipt: Vec<u8>,
+    },
+    /// Stored before: the original receipt, nothing new stored.
+    Duplicate {
+        /// The encoded `Receipt` given the first time.
+        receipt: Vec<u8>,
+    },
+    /// The id was stored before with a different body: a forgery or a bug, never a duplicate.
+    Conflict,
+}
+
+/// Per-peer outbox bookkeeping kept in memory.
+struct PeerQueue {
+    next_seq: u64,
+    /// The highest sequence known to be flushed; the delivery task reads up to it.
+    durable: watch::Sender<u64>,
+}
+
+/// The database of one gateway.
+pub struct Store {
+    outbox: sled::Tree,
+    sent: sled::Tree,
+    inbox: sled::Tree,
+    seen: sled::Tree,
+    acks: sled::Tree,
+    /// Held while a sequence number is taken and its entry written, so that
+    /// entries become visible in sequence order and a reader's cursor never skips one.
+    queues: Mutex<HashMap<Country, PeerQueue>>,
+    /// The same for the inbox: the next cursor to give.
+    inbox_next: Mutex<u64>,
+    /// The highest inbox cursor known to be flushed.
+    inbox_durable: watch::Sender<u64>,
+    flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn outbox_key(peer: Country, seq: u64) -> [u8; 10] {
+    let mut key = [0u8; 10];
+    key[..2].copy_from_slice(&peer.as_bytes());
+    key[2..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn seen_key(sender: Country, id: Uuid) -> [u8; 18] {
+    let mut key = [0u8; 18];
+    key[..2].copy_from_slice(&sender.as_bytes());
+    key[2..].copy_from_slice(id.as_bytes());
+    key
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let start = bytes.len().saturating_sub(8);
+    buf[8 - (bytes.len() - start)..].copy_from_slice(&bytes[start..]);
+    u64::from_be_bytes(buf)
+}
+
+fn decode<M: prost::Message + Default>(tree: &'static str, bytes: &[u8]) -> Result<M, StoreError> {
+    M::decode(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(error)
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` and starts its flush task.
+    /// Must be called inside a Tokio runtime.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Store>, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(Arc::new(e)))?;
+        let db = sled::Config::new().path(dir).open()?;
+        let inbox = db.open_tree("inbox")?;
+        let inbox_next = match inbox.last()? {
+            Some((key, _)) => read_u64(&key) + 1,
+            None => 1,
+        };
+        let data_file = match durability {
+            Durability::ProcessCrash => None,
+            Durability::PowerLoss => {
+                Some(File::open(dir.join("db")).map_err(|e| StoreError::Io(Arc::new(e)))?)
+            }
+        };
+        let (flush_requests, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(group_commit(db.clone(), data_file, receiver));
+        Ok(Arc::new(Store {
+            outbox: db.open_tree("outbox")?,
+            sent: db.open_tree("sent")?,
+            seen: db.open_tree("seen")?,
+            acks: db.open_tree("acks")?,
+            inbox,
+            queues: Mutex::new(HashMap::new()),
+            inbox_next: Mutex::new(inbox_next),
+            inbox_durable: watch::Sender::new(inbox_next - 1),
+            flush_requests,
+        }))
+    }
+
+    /// Waits until every write that finished before this call is durable.
+    /// Concurrent callers share one flush.
+    pub async fn commit(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.flush_requests
+            .send(done)
+            .map_err(|_| StoreError::Closed)?;
+        wait.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn queues(&self) -> MutexGuard<'_, HashMap<Country, PeerQueue>> {
+        // A panic while holding this lock leaves the map consistent (it only
+        // holds counters), so a poisoned lock is still usable.
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_queue<T>(
+        &self,
+        peer: Country,
+        f: impl FnOnce(&mut PeerQueue) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut queues = self.queues();
+        let queue = match queues.entry(peer) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let last = match self.outbox.scan_prefix(peer.as_bytes()).next_back() {
+                    Some(item) => read_u64(&item?.0),
+                    None => 0,
+                };
+                entry.insert(PeerQueue {
+                    next_seq: last + 1,
+                    durable: watch::Sender::new(last),
+                })
+            }
+        };
+        f(queue)
+    }
+
+    /// Stores an envelope in the outbox for `peer` and its status record, then
+    /// waits until both are durable. A retried id with the same body is a
+    /// duplicate and stores nothing.
+    pub async fn enqueue(
+        &self,
+        peer: Country,
+        id: Uuid,
+        request_sha256: Vec<u8>,
+        record: OutboxRecord,
+    ) -> Result<Enqueued, StoreError> {
+        let result = self.with_queue(peer, |queue| {
+            if let Some(existing) = self.sent.get(id.as_bytes())? {
+                let existing: SentRecord = decode("sent", &existing)?;
+                return Ok(if existing.request_sha256 == request_sha256 {
+                    Enqueued::Duplicate
+                } else {
+                    Enqueued::Conflict
+                });
+            }
+            let seq = queue.next_seq;
+            let status = SentRecord {
+                recipient: peer.to_string(),
+                accepted_at_micros: now_micros(),
+                state: retorno_proto::v1::DeliveryState::Queued as i32,
+                request_sha256: request_sha256.clone(),
+                ..SentRecord::default()
+            };
+            let record_bytes = prost::Message::encode_to_vec(&record);
+            let status_bytes = prost::Message::encode_to_vec(&status);
+            (&self.outbox, &self.sent).transaction(|(outbox, sent)| {
+                outbox.insert(&outbox_key(peer, seq), record_bytes.as_slice())?;
+                sent.insert(id.as_bytes(), status_bytes.as_slice())?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })?;
+            queue.next_seq += 1;
+            Ok(Enqueued::New(seq))
+        })?;
+        if result == Enqueued::Conflict {
+            return Ok(result);
+        }
+        self.commit().await?;
+        if let Enqueued::New(seq) = result {
+            self.publish_outbox(peer, seq)?;
+        }
+        Ok(result)
+    }
+
+    /// Lets the delivery task see entries up to `seq` (they are durable).
+    fn publish_outbox(&self, peer: Country, seq: u64) -> Result<(), StoreError> {
+        self.with_queue(peer, |queue| {
+            queue.durable.send_if_modified(|durable| {
+                let raise = seq > *durable;
+                *durable = (*durable).max(seq);
+                raise
+            });
+            Ok(())
+        })
+    }
+
+    /// Follows the highest durable outbox sequence for `peer`.
+    pub fn outbox_watermark(&self, peer: Country) -> Result<watch::Receiver<u64>, StoreError> {
+        self.with_queue(peer, |queue| Ok(queue.durable.subscribe()))
+    }
+
+    /// Up to `limit` durable outbox entries for `peer` after `after_seq`, in order.
+    pub fn outbox_after(
+        &self,
+        peer: Country,
+        after_seq: u64,
+        upto_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        if after_seq >= upto_seq {
+            return Ok(Vec::new());
+        }
+        let range = outbox_key(peer, after_seq + 1)..=outbox_key(peer, upto_seq);
+        self.outbox
+            .range(range)
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok(OutboxItem {
+                    seq: read_u64(&key),
+                    record: decode("outbox", &value)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many envelopes wait for `peer`.
+    pub fn outbox_depth(&self, peer: Country) -> usize {
+        self.outbox.scan_prefix(peer.as_bytes()).count()
+    }
+
+    /// Records the verified receipt of an outbox entry and removes the entry.
+    ///
+    /// Not flushed on purpose: if a crash takes this back, the entry is sent
+    /// again and the peer answers with its original receipt.
+    pub fn record_delivered(
+        &self,
+        peer: Country,
+        seq: u64,
+        id: Uuid,
+        receipt: &[u8],
+    ) -> Result<(), StoreError> {
+        self.finish_outbox_entry(peer, seq, id, |status| {
+            status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
+            status.receipt = receipt.to_vec();
+        })
+    }
+
+    /// Records that the peer refused an entry for good and removes it from the outbox.
+    pub fn record_rejected(
+        &self,
+        peer: Country,
+        seq: u64,
+        id: Uuid,
+        rejection: &[u8],
+    ) -> Result<(), StoreError> {
+        self.finish_outbox_entry(peer, seq, id, |status| {
+            status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
+            status.rejection = rejection.to_vec();
+        })
+    }
+
+    fn finish_outbox_entry(
+        &self,
+        peer: Country,
+        seq: u64,
+        id: Uuid,
+        update: impl Fn(&mut SentRecord),
+    ) -> Result<(), StoreError> {
+        (&self.outbox, &self.sent).transaction(|(outbox, sent)| {
+            outbox.remove(&outbox_key(peer, seq))?;
+            let Some(bytes) = sent.get(id.as_bytes())? else {
+                return Ok(());
+            };
+            let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
+            update(&mut status);
+            sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Where a message this gateway accepted stands, if it accepted it.
+    pub fn sent_status(&self, id: Uuid) -> Result<Option<SentRecord>, StoreError> {
+        self.sent
+            .get(id.as_bytes())?
+            .map(|bytes| decode("sent", &bytes))
+            .transpose()
+    }
+
+    /// Stores a received envelope with its dedupe record in one transaction,
+    /// unless `(sender, id)` was stored before. `receipt_for` builds the receipt
+    /// for a new entry; call [`Store::commit`] and then
+    /// [`Store::publish_inbox`] before answering with it.
+    pub fn receive(
+        &self,
+        sender: Country,
+        id: Uuid,
+        envelope: &[u8],
+        body_sha256: &[u8],
+        receipt_for: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<Received, StoreError> {
+        let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
+        let key = seen_key(sender, id);
+        if let Some(bytes) = self.seen.get(key)? {
+            let seen: SeenRecord = decode("seen", &bytes)?;
+            return Ok(if seen.body_sha256 == body_sha256 {
+                Received::Duplicate {
+                    receipt: seen.receipt,
+                }
+            } else {
+                Received::Conflict
+            });
+        }
+        let cursor = *next;
+        let received_at = now_micros();
+        let receipt = receipt_for(received_at);
+        let inbox_bytes = prost::Message::encode_to_vec(&InboxRecord {
+            envelope: envelope.to_vec(),
+            received_at_micros: received_at,
+        });
+        let seen_bytes = prost::Message::encode_to_vec(&SeenRecord {
+            receipt: receipt.clone(),
+            body_sha256: body_sha256.to_vec(),
+            cursor,
+        });
+        (&self.inbox, &self.seen).transaction(|(inbox, seen)| {
+            inbox.insert(&cursor.to_be_bytes(), inbox_bytes.as_slice())?;
+            seen.insert(&key, seen_bytes.as_slice())?;
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })?;
+        *next += 1;
+        Ok(Received::Stored { cursor, receipt })
+    }
+
+    /// Lets subscribers see inbox entries up to `cursor` (they are durable).
+    pub fn publish_inbox(&self, cursor: u64) {
+        self.inbox_durable.send_if_modified(|durable| {
+            let raise = cursor > *durable;
+            *durable = (*durable).max(cursor);
+            raise
+        });
+    }
+
+    /// Follows the highest durable inbox cursor.
+    pub fn inbox_watermark(&self) -> watch::Receiver<u64> {
+        self.inbox_durable.subscribe()
+    }
+
+    /// Up to `limit` durable inbox entries after `after`, in order.
+    pub fn inbox_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, InboxRecord)>, StoreError> {
+        let upto = *self.inbox_durable.borrow();
+        if after >= upto {
+            return Ok(Vec::new());
+        }
+        self.inbox
+            .range((after + 1).to_be_bytes()..=upto.to_be_bytes())
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((read_u64(&key), decode("inbox", &value)?))
+            })
+            .collect()
+    }
+
+    /// The highest durable inbox cursor.
+    pub fn inbox_head(&self) -> u64 {
+        *self.inbox_durable.borrow()
+    }
+
+    /// The last inbox cursor `agency` acknowledged (0 if none).
+    pub fn acknowledged(&self, agency: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .acks
+            .get(agency.as_bytes())?
+            .map_or(0, |bytes| read_u64(&bytes)))
+    }
+
+    /// Raises `agency`'s acknowledged cursor to `cursor` (never lowers it), durably.
+    pub async fn acknowledge(&self, agency: &str, cursor: u64) -> Result<u64, StoreError> {
+        let updated = self.acks.update_and_fetch(agency.as_bytes(), |old| {
+            let old = old.map_or(0, read_u64);
+            Some(old.max(cursor).to_be_bytes().to_vec())
+        })?;
+        self.commit().await?;
+        Ok(updated.map_or(cursor, |bytes| read_u64(&bytes)))
+    }
+}
+
+/// The flush task: takes every waiting request, flushes once, answers them all.
+/// A request that arrives during a flush waits for the next one, because its
+/// write may have finished after the current flush began.
+async fn group_commit(
+    db: sled::Db,
+    data_file: Option<File>,
+    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), StoreError>>>,
+) {
+    let data_file = data_file.map(Arc::new);
+    while let Some(first) = requests.recv().await {
+        let mut waiters = vec![first];
+        while let Ok(more) = requests.try_recv() {
+            waiters.push(more);
+        }
+        let db = db.clone();
+        let data_file = data_file.clone();
+        let result = tokio::task::spawn_blocking(move || flush(&db, data_file.as_deref()))
+            .await
+            .unwrap_or(Err(StoreError::Closed));
+        if let Err(error) = &result {
+            tracing::error!(%error, "flush failed: nothing in this group is acknowledged");
+        }
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+fn flush(db: &sled::Db, data_file: Option<&File>) -> Result<(), StoreError> {
+    db.flush()?;
+    if let Some(file) = data_file {
+        file.sync_data().map_err(|e| StoreError::Io(Arc::new(e)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(body: &[u8]) -> OutboxRecord {
+        OutboxRecord {
+            envelope: body.to_vec(),
+            body_sha256: body.to_vec(),
+            message_id: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn outbox_keeps_order_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        {
+            let store = Store::open(dir.path(), Durability::ProcessCrash).unwrap();
+            for i in 0..5u8 {
+                let outcome = store
+                    .enqueue(gt, Uuid::now_v7(), vec![i], record(&[i]))
+                    .await
+                    .unwrap();
+                assert_eq!(outcome, Enqueued::New(u64::from(i) + 1));
+            }
+            assert_eq!(*store.outbox_watermark(gt).unwrap().borrow(), 5);
+        }
+        // sled needs its lock released; the flush task holds the db until the
+        // store's channel closes.
+        tokio::task::yield_now().await;
+        let store = loop {
+            match Store::open(dir.path(), Durability::ProcessCrash) {
+                Ok(store) => break store,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        let items = store.outbox_after(gt, 0, 5, 100).unwrap();
+        let bodies: Vec<u8> = items.iter().map(|i| i.record.envelope[0]).collect();
+        assert_eq!(bodies, vec![0, 1, 2, 3, 4]);
+        assert_eq!(store.outbox_depth(gt), 5);
+        let outcome = store
+            .enqueue(gt, Uuid::now_v7(), vec![9], record(&[9]))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Enqueued::New(6),
+            "sequence continues after restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_submit_is_a_duplicate_and_a_changed_one_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Durability::PowerLoss).unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(
+            store
+                .enqueue(gt, id, b"a".to_vec(), record(b"a"))
+                .await
+                .unwrap(),
+            Enqueued::New(1)
+        );
+        assert_eq!(
+            store
+                .enqueue(gt, id, b"a".to_vec(), record(b"a"))
+                .await
+                .unwrap(),
+            Enqueued::Duplicate
+        );
+        assert_eq!(
+            store
+                .enqueue(gt, id, b"b".to_vec(), record(b"b"))
+                .await
+                .unwrap(),
+            Enqueued::Conflict
+        );
+        assert_eq!(store.outbox_depth(gt), 1);
+    }
+
+    #[tokio::test]
+    async fn receiving_twice_stores_once_with_the_same_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Durability::ProcessCrash).unwrap();
+        let mx: Country = "MX".parse().unwrap();
+        let id = Uuid::now_v7();
+        let first = store
+            .receive(mx, id, b"env", b"hash", |_| b"r1".to_vec())
+            .unwrap();
+        assert_eq!(
+            first,
+            Received::Stored {
+                cursor: 1,
+                receipt: b"r1".to_vec()
+            }
+        );
+        let again = store
+            .receive(mx, id, b"env", b"hash", |_| b"r2".to_vec())
+            .unwrap();
+        assert_eq!(
+            again,
+            Received::Duplicate {
+                receipt: b"r1".to_vec()
+            }
+        );
+        let forged = store
+            .receive(mx, id, b"env2", b"other", |_| b"r3".to_vec())
+            .unwrap();
+        assert_eq!(forged, Received::Conflict);
+        store.commit().await.unwrap();
+        store.publish_inbox(1);
+        assert_eq!(store.inbox_after(0, 10).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_never_go_backwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Durability::ProcessCrash).unwrap();
+        assert_eq!(store.acknowledge("a", 5).await.unwrap(), 5);
+        assert_eq!(store.acknowledge("a", 3).await.unwrap(), 5);
+        assert_eq!(store.acknowledged("a").unwrap(), 5);
+        assert_eq!(store.acknowledged("b").unwrap(), 0);
+    }
+}

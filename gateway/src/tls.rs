@@ -1,0 +1,209 @@
+//! Mutual TLS for both listeners and for outgoing connections.
+//!
+//! retorno does its own TLS with rustls instead of tonic's built-in TLS so that
+//! the client certificate is read into an [`Identity`] exactly once, at the
+//! handshake, and attached to every request of that connection; a connection
+//! whose certificate does not name an acceptable party never reaches a handler.
+//! Plain TLS without a client certificate, and plaintext, are never accepted.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use retorno_client::tls::provider;
+pub use retorno_client::tls::{KeyedChain, TlsError, client_config, load_certificates, load_roots};
+use rustls::{RootCertStore, ServerConfig, server::WebPkiClientVerifier};
+use rustls_pki_types::CertificateDer;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
+
+use crate::identity::{Identity, IdentityError};
+
+/// A server configuration that requires a client certificate issued under `client_roots`.
+pub fn server_config(
+    own: &KeyedChain,
+    client_roots: RootCertStore,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(client_roots.into(), provider.clone())
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(own.chain.clone(), own.key.clone_key())
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A check for [`retorno_client::tls::connect`]: the server's certificate must name `expected`.
+pub fn expect_identity(expected: Identity) -> retorno_client::tls::ServerCheck {
+    Arc::new(move |certs: &[CertificateDer<'_>]| {
+        let found = peer_identity(Some(certs)).map_err(|e| e.to_string())?;
+        if found == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "its certificate names {found}, expected {expected}"
+            ))
+        }
+    })
+}
+
+/// What a handler knows about the connection a request came on.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// Who the client certificate says the caller is.
+    pub identity: Identity,
+    /// The caller's address, for logs.
+    pub remote: SocketAddr,
+}
+
+/// Reads the caller's identity that the acceptor attached to a request.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Identity, tonic::Status> {
+    request
+        .extensions()
+        .get::<PeerInfo>()
+        .map(|info| &info.identity)
+        .ok_or_else(|| tonic::Status::unauthenticated("no authenticated client certificate"))
+}
+
+/// A server-side TLS connection whose client certificate has been read.
+pub struct AuthenticatedStream {
+    inner: TlsStream<TcpStream>,
+    info: PeerInfo,
+}
+
+impl Connected for AuthenticatedStream {
+    type ConnectInfo = PeerInfo;
+
+    fn connect_info(&self) -> PeerInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for AuthenticatedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for AuthenticatedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Decides whether an authenticated identity may use a listener; the error is logged.
+pub type AdmissionRule = Arc<dyn Fn(&Identity) -> Result<(), String> + Send + Sync>;
+
+/// Accepts TCP connections, runs each TLS handshake in its own task (so that a
+/// slow or hostile client cannot hold up the others), reads the client's
+/// identity and yields only the connections that `admit` allows.
+pub fn accept(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    admit: AdmissionRule,
+    handshake_timeout: Duration,
+    listener_name: &'static str,
+) -> ReceiverStream<Result<AuthenticatedStream, io::Error>> {
+    let (sender, receiver) = mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(listener = listener_name, %error, "accept failed");
+                        continue;
+                    }
+                },
+                () = sender.closed() => return,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let admit = admit.clone();
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                match handshake(acceptor, tcp, remote, &admit, handshake_timeout).await {
+                    Ok(stream) => {
+                        let _ = sender.send(Ok(stream)).await;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(listener = listener_name, %remote, %reason, "connection refused");
+                    }
+                }
+            });
+        }
+    });
+    ReceiverStream::new(receiver)
+}
+
+async fn handshake(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    admit: &AdmissionRule,
+    timeout: Duration,
+) -> Result<AuthenticatedStream, String> {
+    let tls = tokio::time::timeout(timeout, acceptor.accept(tcp))
+        .await
+        .map_err(|_| format!("TLS handshake took longer than {timeout:?}"))?
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let identity = peer_identity(tls.get_ref().1.peer_certificates()).map_err(|e| e.to_string())?;
+    admit(&identity)?;
+    Ok(AuthenticatedStream {
+        inner: tls,
+        info: PeerInfo { identity, remote },
+    })
+}
+
+fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Result<Identity, IdentityError> {
+    let leaf = certs
+        .and_then(|certs| certs.first())
+        .ok_or(IdentityError::NoCertificate)?;
+    Identity::from_certificate(leaf)
+}
