@@ -17,7 +17,7 @@ pub enum ClientError {
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     /// The gateway refused or failed the call.
-    #[error("the gateway answered {}: {}", .0.code(), .0.message())]
+    #[error("the gateway refused the request ({:?}): {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
     /// A message file could not be read.
     #[error("{file}: {problem}")]

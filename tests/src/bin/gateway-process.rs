@@ -1,0 +1,6 @@
+//! The `retorno-gateway` program, built inside the tests crate so that tests
+//! can run a gateway as a separate process and kill it with SIGKILL.
+
+fn main() -> std::process::ExitCode {
+    retorno_gateway::cli::main()
+}

@@ -1,0 +1,338 @@
+//! Test support for retorno's end-to-end tests: a region of real gateways on
+//! loopback with real mutual TLS (a dev PKI made with rcgen for each test) and
+//! real sled databases in a temporary folder.
+//!
+//! Tests wait on conditions with a deadline ([`eventually`]) or on events
+//! (a subscription's next item), never on fixed sleeps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    net::{SocketAddr, TcpListener as StdListener},
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use retorno_certs_dev::{Layout, Options};
+use retorno_client::{Client, Profile, notice::parse_notice};
+use retorno_gateway::{
+    Config, Country, Gateway,
+    config::{Delivery, Limits, Listen, PeerConfig, Storage, TlsPaths},
+};
+use retorno_proto::v1::{AdvanceNotice, InboxItem, SubmitRequest, submit_request::Payload};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+/// How long a condition may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The README's example notice.
+pub fn notice() -> AdvanceNotice {
+    parse_notice(include_str!("../../client/examples/notice-mx-gt.json")).unwrap()
+}
+
+/// A submit of the example notice.
+pub fn notice_to(recipient: &str, case_id: &str) -> SubmitRequest {
+    SubmitRequest {
+        message_id: String::new(),
+        case_id: case_id.to_owned(),
+        recipient_country: recipient.to_owned(),
+        payload: Some(Payload::AdvanceNotice(notice())),
+    }
+}
+
+pub fn country(code: &str) -> Country {
+    code.parse().unwrap()
+}
+
+/// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Which listener of a gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Api {
+    Peer,
+    Agency,
+}
+
+/// A region: a dev PKI, one address pair and one data folder per country.
+pub struct Region {
+    dir: TempDir,
+    pki: Layout,
+    addresses: BTreeMap<Country, Listen>,
+    /// Listeners bound at creation and handed to the gateway when it starts,
+    /// so that no other test can take the port in between.
+    reserved: Mutex<HashMap<(Country, Api), StdListener>>,
+}
+
+impl Region {
+    /// A region of `countries`, none started.
+    pub fn new(countries: &[&str]) -> Region {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = retorno_certs_dev::generate(&Options {
+            out: dir.path().join("certs"),
+            countries: countries.iter().map(|c| (*c).to_owned()).collect(),
+            force: false,
+        })
+        .unwrap();
+        let mut addresses = BTreeMap::new();
+        let mut reserved = HashMap::new();
+        for code in countries {
+            let cc = country(code);
+            let peer = StdListener::bind("127.0.0.1:0").unwrap();
+            let agency = StdListener::bind("127.0.0.1:0").unwrap();
+            addresses.insert(
+                cc,
+                Listen {
+                    peer: peer.local_addr().unwrap(),
+                    agency: agency.local_addr().unwrap(),
+                },
+            );
+            reserved.insert((cc, Api::Peer), peer);
+            reserved.insert((cc, Api::Agency), agency);
+        }
+        Region {
+            dir,
+            pki,
+            addresses,
+            reserved: Mutex::new(reserved),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pki(&self) -> &Layout {
+        &self.pki
+    }
+
+    pub fn peer_addr(&self, code: &str) -> SocketAddr {
+        self.addresses[&country(code)].peer
+    }
+
+    /// Takes `code` off the network: its reserved ports are released, so that
+    /// connections to it are refused until it starts.
+    pub fn take_offline(&self, code: &str) {
+        let cc = country(code);
+        let mut reserved = self.reserved.lock().unwrap();
+        reserved.remove(&(cc, Api::Peer));
+        reserved.remove(&(cc, Api::Agency));
+    }
+
+    /// The config of `code`'s gateway: every other country is a peer, and
+    /// retries are quick so that tests of outages finish fast.
+    pub fn config(&self, code: &str) -> Config {
+        let cc = country(code);
+        let peers = self
+            .addresses
+            .iter()
+            .filter(|(other, _)| **other != cc)
+            .map(|(other, listen)| {
+                let peer = PeerConfig {
+                    address: listen.peer.to_string(),
+                    tls_name: Some(retorno_certs_dev::gateway_dns_name(other.as_str())),
+                };
+                (*other, peer)
+            })
+            .collect();
+        Config {
+            country: cc,
+            data_dir: self.dir.path().join(code).join("data"),
+            listen: self.addresses[&cc].clone(),
+            tls: TlsPaths {
+                regional_root: self.pki.root_ca(),
+                gateway_cert: self.pki.gateway_cert(code),
+                gateway_key: self.pki.gateway_key(code),
+                agency_ca: self.pki.agency_ca(code),
+            },
+            peers,
+            limits: Limits::default(),
+            delivery: Delivery {
+                backoff_initial_ms: 20,
+                backoff_max_ms: 300,
+                ..Delivery::default()
+            },
+            storage: Storage::default(),
+        }
+    }
+
+    /// Writes `code`'s config to a TOML file (for a gateway run as a process).
+    pub fn write_config(&self, code: &str) -> PathBuf {
+        let file = self.dir.path().join(format!("{code}.toml"));
+        std::fs::write(&file, self.config(code).to_toml().unwrap()).unwrap();
+        file
+    }
+
+    /// Starts `code`'s gateway in this process on its reserved addresses.
+    pub async fn start(&self, code: &str) -> Gateway {
+        self.start_with(self.config(code)).await
+    }
+
+    /// Starts a gateway with a config changed by the test.
+    pub async fn start_with(&self, config: Config) -> Gateway {
+        let cc = config.country;
+        let peer = self.listener(cc, Api::Peer).await;
+        let agency = self.listener(cc, Api::Agency).await;
+        Gateway::start_on(config, peer, agency).await.unwrap()
+    }
+
+    async fn listener(&self, cc: Country, api: Api) -> TcpListener {
+        let reserved = self.reserved.lock().unwrap().remove(&(cc, api));
+        match reserved {
+            Some(listener) => {
+                listener.set_nonblocking(true).unwrap();
+                TcpListener::from_std(listener).unwrap()
+            }
+            None => {
+                let listen = &self.addresses[&cc];
+                let address = if api == Api::Peer {
+                    listen.peer
+                } else {
+                    listen.agency
+                };
+                TcpListener::bind(address).await.unwrap()
+            }
+        }
+    }
+
+    /// The connection profile of `code`'s agency in `role`.
+    pub fn profile(&self, code: &str, role: &str) -> Profile {
+        Profile {
+            gateway: self.addresses[&country(code)].agency.to_string(),
+            tls_name: Some(retorno_certs_dev::gateway_dns_name(code)),
+            ca: self.pki.root_ca(),
+            cert: self.pki.agency_cert(code, role),
+            key: self.pki.agency_key(code, role),
+        }
+    }
+
+    /// Connects as `code`'s agency in `role`.
+    pub async fn agency(&self, code: &str, role: &str) -> Client {
+        Client::connect(&self.profile(code, role)).await.unwrap()
+    }
+
+    /// Connects as `code`'s agency in `role`, waiting for the gateway to come up.
+    pub async fn agency_when_up(&self, code: &str, role: &str) -> Client {
+        let profile = self.profile(code, role);
+        eventually(&format!("{code}'s gateway to accept agencies"), || async {
+            Client::connect(&profile).await.ok()
+        })
+        .await
+    }
+}
+
+/// Reads every inbox item currently stored at `client`'s gateway after `after`.
+pub async fn inbox_now(client: &mut Client, after: u64) -> Vec<InboxItem> {
+    let mut stream = client.subscribe(Some(after), false).await.unwrap();
+    let mut items = Vec::new();
+    while let Some(item) = stream.message().await.unwrap() {
+        items.push(item);
+    }
+    items
+}
+
+/// Waits until the inbox holds at least `count` items after `after`, and returns them all.
+pub async fn inbox_with(client: &mut Client, after: u64, count: usize) -> Vec<InboxItem> {
+    let mut stream = client.subscribe(Some(after), true).await.unwrap();
+    let mut items = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while items.len() < count {
+        let next = tokio::time::timeout_at(deadline.into(), stream.message()).await;
+        let item = next
+            .unwrap_or_else(|_| panic!("only {} of {count} messages arrived in time", items.len()))
+            .unwrap()
+            .expect("the subscription ended early");
+        items.push(item);
+    }
+    items
+}
+
+pub use retorno_proto::v1;
+
+/// Opens the Peer API of `to` with `as_country`'s gateway certificate, as a
+/// gateway (or an impostor holding that certificate) would.
+pub async fn peer_client(
+    region: &Region,
+    as_country: &str,
+    to: &str,
+) -> v1::peer_exchange_client::PeerExchangeClient<tonic::transport::Channel> {
+    let own = retorno_client::tls::KeyedChain::load(
+        &region.pki.gateway_cert(as_country),
+        &region.pki.gateway_key(as_country),
+    )
+    .unwrap();
+    let roots = retorno_client::tls::load_roots(&region.pki.root_ca()).unwrap();
+    let config = retorno_client::tls::client_config(&own, roots).unwrap();
+    let channel = retorno_client::tls::connect(
+        &region.peer_addr(to).to_string(),
+        &retorno_certs_dev::gateway_dns_name(to),
+        config,
+        None,
+    )
+    .await
+    .unwrap();
+    v1::peer_exchange_client::PeerExchangeClient::new(channel)
+}
+
+/// An envelope as a gateway would seal it: `sender` country's destination
+/// authority writing to `recipient`.
+pub fn envelope(sender: &str, recipient: &str, case_id: &str) -> v1::Envelope {
+    use prost::Message as _;
+    let body = v1::EnvelopeBody {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        case_id: case_id.to_owned(),
+        sender: Some(v1::Sender {
+            country: sender.to_owned(),
+            agency: "INM".to_owned(),
+            role: v1::Role::DestinationAuthority as i32,
+        }),
+        recipient_country: recipient.to_owned(),
+        created_at: Some(pbjson_types::Timestamp {
+            seconds: 1_795_000_000,
+            nanos: 0,
+        }),
+        payload: Some(v1::envelope_body::Payload::AdvanceNotice(notice())),
+    };
+    v1::Envelope {
+        body: body.encode_to_vec(),
+    }
+}
+
+/// Delivers `batches` on one stream and returns the answers.
+pub async fn deliver(
+    client: &mut v1::peer_exchange_client::PeerExchangeClient<tonic::transport::Channel>,
+    batches: Vec<Vec<v1::Envelope>>,
+) -> Result<Vec<v1::DeliveryResults>, tonic::Status> {
+    let count = batches.len();
+    let outgoing = tokio_stream::iter(
+        batches
+            .into_iter()
+            .map(|envelopes| v1::DeliveryBatch { envelopes }),
+    );
+    let mut answers = client.deliver(outgoing).await?.into_inner();
+    let mut results = Vec::new();
+    while results.len() < count {
+        match answers.message().await? {
+            Some(answer) => results.push(answer),
+            None => break,
+        }
+    }
+    Ok(results)
+}
