@@ -21,7 +21,7 @@ pub fn inbox_item(item: &InboxItem, json: bool) -> anyhow::Result<()> {
         time(item.received_at.as_ref()),
         sender.country,
         sender.agency,
-        sender.role().as_str_name(),
+        words(sender.role().as_str_name(), "ROLE_").replace(' ', "-"),
         body.case_id,
         body.message_id
     );
@@ -41,11 +41,18 @@ fn notice_summary(notice: &AdvanceNotice) -> String {
         "{} {}, {}, risk {}, entry {} from {}",
         child.given_names,
         child.family_names,
-        notice.companionship().as_str_name(),
-        notice.risk_level().as_str_name(),
+        words(notice.companionship().as_str_name(), "COMPANIONSHIP_"),
+        words(notice.risk_level().as_str_name(), "RISK_LEVEL_"),
         transport.point_of_entry,
         date(transport.earliest_date.as_ref())
     )
+}
+
+/// An enum value's name as words: `COMPANIONSHIP_WITH_FAMILY` -> `with family`.
+fn words(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .to_lowercase()
+        .replace('_', " ")
 }
 
 fn date(date: Option<&Date>) -> String {

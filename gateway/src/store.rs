@@ -248,14 +248,14 @@ impl Store {
             Some((key, _)) => read_u64(&key) + 1,
             None => 1,
         };
-        let data_file = match durability {
+        let barrier = match durability {
             Durability::ProcessCrash => None,
             Durability::PowerLoss => {
-                Some(File::open(dir.join("db")).map_err(|e| StoreError::Io(Arc::new(e)))?)
+                Some(PowerLossBarrier::new(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
             }
         };
         let (flush_requests, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(group_commit(db.clone(), data_file, receiver));
+        tokio::spawn(group_commit(db.clone(), barrier, receiver));
         Ok(Arc::new(Store {
             outbox: db.open_tree("outbox")?,
             sent: db.open_tree("sent")?,
@@ -568,18 +568,18 @@ impl Store {
 /// write may have finished after the current flush began.
 async fn group_commit(
     db: sled::Db,
-    data_file: Option<File>,
+    barrier: Option<PowerLossBarrier>,
     mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), StoreError>>>,
 ) {
-    let data_file = data_file.map(Arc::new);
+    let barrier = barrier.map(|barrier| Arc::new(Mutex::new(barrier)));
     while let Some(first) = requests.recv().await {
         let mut waiters = vec![first];
         while let Ok(more) = requests.try_recv() {
             waiters.push(more);
         }
         let db = db.clone();
-        let data_file = data_file.clone();
-        let result = tokio::task::spawn_blocking(move || flush(&db, data_file.as_deref()))
+        let barrier = barrier.clone();
+        let result = tokio::task::spawn_blocking(move || flush(&db, barrier.as_deref()))
             .await
             .unwrap_or(Err(StoreError::Closed));
         if let Err(error) = &result {
@@ -591,12 +591,65 @@ async fn group_commit(
     }
 }
 
-fn flush(db: &sled::Db, data_file: Option<&File>) -> Result<(), StoreError> {
+fn flush(db: &sled::Db, barrier: Option<&Mutex<PowerLossBarrier>>) -> Result<(), StoreError> {
     db.flush()?;
-    if let Some(file) = data_file {
-        file.sync_data().map_err(|e| StoreError::Io(Arc::new(e)))?;
+    if let Some(barrier) = barrier {
+        // Only the flush task uses the barrier; a poisoned lock still holds valid state.
+        let mut barrier = barrier.lock().unwrap_or_else(|e| e.into_inner());
+        barrier.sync().map_err(|e| StoreError::Io(Arc::new(e)))?;
     }
     Ok(())
+}
+
+/// The stronger promise of [`Durability::PowerLoss`]. sled's flush writes its
+/// log with `sync_file_range` and only sometimes calls `fsync`, and writes
+/// large page fragments to files under `blobs/` that it never syncs; this
+/// barrier `fdatasync`s the log file, then every blob file newer than the last
+/// barrier and the `blobs/` folder itself.
+struct PowerLossBarrier {
+    log: File,
+    blobs: std::path::PathBuf,
+    /// sled names blob files by log sequence number: files up to this one are synced.
+    synced_blobs_upto: u64,
+}
+
+impl PowerLossBarrier {
+    fn new(dir: &Path) -> std::io::Result<Self> {
+        Ok(PowerLossBarrier {
+            log: File::open(dir.join("db"))?,
+            blobs: dir.join("blobs"),
+            synced_blobs_upto: 0,
+        })
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.log.sync_data()?;
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let mut newest = self.synced_blobs_upto;
+        for entry in entries {
+            let entry = entry?;
+            let Some(lsn) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if lsn > self.synced_blobs_upto {
+                File::open(entry.path())?.sync_data()?;
+                newest = newest.max(lsn);
+            }
+        }
+        if newest > self.synced_blobs_upto {
+            File::open(&self.blobs)?.sync_all()?;
+            self.synced_blobs_upto = newest;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -648,6 +701,24 @@ mod tests {
             Enqueued::New(6),
             "sequence continues after restart"
         );
+    }
+
+    #[tokio::test]
+    async fn large_entries_go_to_blob_files_and_pass_the_power_loss_barrier() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Durability::PowerLoss).unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        // Over a quarter of sled's 512 KiB segment: written as a blob file.
+        let big = vec![7u8; 600 * 1024];
+        let outcome = store
+            .enqueue(gt, Uuid::now_v7(), vec![1], record(&big))
+            .await
+            .unwrap();
+        assert_eq!(outcome, Enqueued::New(1));
+        let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert!(blobs > 0, "the large entry went to a blob file");
+        let items = store.outbox_after(gt, 0, 1, 1).unwrap();
+        assert_eq!(items[0].record.envelope, big);
     }
 
     #[tokio::test]
