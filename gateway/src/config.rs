@@ -149,11 +149,23 @@ impl Delivery {
 }
 
 /// Storage settings.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     /// What a flush must reach before the gateway says "accepted" or signs a receipt.
     pub durability: Durability,
+    /// sled's page cache, in MiB. sled's own default (1 GiB) would let a long
+    /// peer outage grow the process far beyond what the backlog needs.
+    pub cache_mb: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            durability: Durability::default(),
+            cache_mb: 64,
+        }
+    }
 }
 
 /// What "durable" means; see the README's section on durability.

@@ -89,12 +89,11 @@ impl Gateway {
         check_own_certificate(&config, &own)?;
         let regional_root = tls::load_roots(&config.tls.regional_root)?;
         let agency_ca = tls::load_roots(&config.tls.agency_ca)?;
-        let store = Store::open(&config.data_dir, config.storage.durability).map_err(|source| {
-            StartError::Store {
+        let store =
+            Store::open(&config.data_dir, &config.storage).map_err(|source| StartError::Store {
                 dir: config.data_dir.display().to_string(),
                 source,
-            }
-        })?;
+            })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;

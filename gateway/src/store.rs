@@ -34,7 +34,10 @@ use sled::{
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::{config::Durability, country::Country};
+use crate::{
+    config::{Durability, Storage},
+    country::Country,
+};
 
 /// A storage failure. Any of these means the operation did not take effect.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -240,9 +243,13 @@ fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
 impl Store {
     /// Opens (or creates) the database in `dir` and starts its flush task.
     /// Must be called inside a Tokio runtime.
-    pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Store>, StoreError> {
+    pub fn open(dir: &Path, settings: &Storage) -> Result<Arc<Store>, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(Arc::new(e)))?;
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(settings.cache_mb.saturating_mul(1024 * 1024))
+            .open()?;
+        let durability = settings.durability;
         let inbox = db.open_tree("inbox")?;
         let inbox_next = match inbox.last()? {
             Some((key, _)) => read_u64(&key) + 1,
@@ -656,6 +663,13 @@ impl PowerLossBarrier {
 mod tests {
     use super::*;
 
+    fn power_loss() -> Storage {
+        Storage {
+            durability: Durability::PowerLoss,
+            ..Storage::default()
+        }
+    }
+
     fn record(body: &[u8]) -> OutboxRecord {
         OutboxRecord {
             envelope: body.to_vec(),
@@ -669,7 +683,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gt: Country = "GT".parse().unwrap();
         {
-            let store = Store::open(dir.path(), Durability::ProcessCrash).unwrap();
+            let store = Store::open(dir.path(), &Storage::default()).unwrap();
             for i in 0..5u8 {
                 let outcome = store
                     .enqueue(gt, Uuid::now_v7(), vec![i], record(&[i]))
@@ -683,7 +697,7 @@ mod tests {
         // store's channel closes.
         tokio::task::yield_now().await;
         let store = loop {
-            match Store::open(dir.path(), Durability::ProcessCrash) {
+            match Store::open(dir.path(), &Storage::default()) {
                 Ok(store) => break store,
                 Err(_) => tokio::task::yield_now().await,
             }
@@ -706,7 +720,7 @@ mod tests {
     #[tokio::test]
     async fn large_entries_go_to_blob_files_and_pass_the_power_loss_barrier() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Durability::PowerLoss).unwrap();
+        let store = Store::open(dir.path(), &power_loss()).unwrap();
         let gt: Country = "GT".parse().unwrap();
         // Over a quarter of sled's 512 KiB segment: written as a blob file.
         let big = vec![7u8; 600 * 1024];
@@ -724,7 +738,7 @@ mod tests {
     #[tokio::test]
     async fn a_retried_submit_is_a_duplicate_and_a_changed_one_a_conflict() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Durability::PowerLoss).unwrap();
+        let store = Store::open(dir.path(), &power_loss()).unwrap();
         let gt: Country = "GT".parse().unwrap();
         let id = Uuid::now_v7();
         assert_eq!(
@@ -754,7 +768,7 @@ mod tests {
     #[tokio::test]
     async fn receiving_twice_stores_once_with_the_same_receipt() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Durability::ProcessCrash).unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
         let mx: Country = "MX".parse().unwrap();
         let id = Uuid::now_v7();
         let first = store
@@ -788,7 +802,7 @@ mod tests {
     #[tokio::test]
     async fn acknowledgements_never_go_backwards() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), Durability::ProcessCrash).unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
         assert_eq!(store.acknowledge("a", 5).await.unwrap(), 5);
         assert_eq!(store.acknowledge("a", 3).await.unwrap(), 5);
         assert_eq!(store.acknowledged("a").unwrap(), 5);
