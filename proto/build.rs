@@ -9,6 +9,7 @@ use prost::Message as _;
 const PROTOS: &[&str] = &[
     "retorno/v1/common.proto",
     "retorno/v1/notice.proto",
+    "retorno/v1/case.proto",
     "retorno/v1/envelope.proto",
     "retorno/v1/peer.proto",
     "retorno/v1/agency.proto",

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use retorno_proto::v1::{
-    AcknowledgeRequest, InboxItem, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
-    SubscribeRequest, agency_client::AgencyClient,
+    AcknowledgeRequest, CaseState, CaseView, GetCaseRequest, InboxItem, ListCasesRequest,
+    StatusRequest, StatusResponse, SubmitRequest, SubmitResponse, SubscribeRequest,
+    agency_client::AgencyClient,
 };
 use tonic::{Streaming, transport::Channel};
 use uuid::Uuid;
@@ -81,5 +82,21 @@ impl Client {
             message_id: message_id.to_owned(),
         };
         Ok(self.inner.get_status(request).await?.into_inner())
+    }
+
+    /// A case's state and timeline.
+    pub async fn case(&mut self, case_id: &str) -> Result<CaseView, ClientError> {
+        let request = GetCaseRequest {
+            case_id: case_id.to_owned(),
+        };
+        Ok(self.inner.get_case(request).await?.into_inner())
+    }
+
+    /// The cases the gateway knows, optionally only those in `state`.
+    pub async fn cases(&mut self, state: Option<CaseState>) -> Result<Vec<CaseView>, ClientError> {
+        let request = ListCasesRequest {
+            state: state.unwrap_or(CaseState::Unspecified) as i32,
+        };
+        Ok(self.inner.list_cases(request).await?.into_inner().cases)
     }
 }

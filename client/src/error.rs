@@ -16,9 +16,10 @@ pub enum ClientError {
     /// Certificates or the connection failed.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    /// The gateway refused or failed the call.
+    /// The gateway refused or failed the call. Not a `source`: the message
+    /// already says everything, and printing the chain would repeat it.
     #[error("the gateway refused the request ({:?}): {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
+    Status(tonic::Status),
     /// A message file could not be read.
     #[error("{file}: {problem}")]
     Input {
@@ -27,4 +28,13 @@ pub enum ClientError {
         /// What is wrong, naming the field.
         problem: String,
     },
+    /// A command-line value cannot be used.
+    #[error(transparent)]
+    BadInput(#[from] crate::compose::BadInput),
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> Self {
+        ClientError::Status(status)
+    }
 }

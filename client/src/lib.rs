@@ -5,6 +5,7 @@
 //! - [`tls`]: loading PEM material and opening a mutual-TLS gRPC channel.
 //! - [`client`]: [`Client`], the typed Agency API client.
 //! - [`notice`]: reading an advance notice from JSON, with errors that name the field.
+//! - [`compose`]: building case messages from what a caseworker types (local times, short enum names).
 //! - [`error`]: the error type, [`ClientError`].
 //!
 //! The `retorno` program (`src/main.rs`) is a thin command line over these.
@@ -13,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod client;
+pub mod compose;
 pub mod error;
 pub mod notice;
 pub mod profile;

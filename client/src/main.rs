@@ -4,8 +4,8 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use retorno_client::{Client, Profile, notice::read_notice};
-use retorno_proto::v1::{DeliveryState, SubmitRequest, submit_request::Payload};
+use retorno_client::{Client, Profile, compose, notice::read_notice};
+use retorno_proto::v1::{CaseState, DeliveryState, SubmitRequest, submit_request::Payload};
 
 mod show;
 
@@ -74,10 +74,167 @@ enum Command {
         /// The message id printed by `send`.
         message_id: String,
     },
+    /// Propose an arrival (destination authority). Times are local to the point of entry.
+    Propose {
+        #[command(flatten)]
+        case: CaseArg,
+        /// An id for this proposal, e.g. P1.
+        #[arg(long)]
+        proposal: String,
+        /// The origin's point of entry, e.g. GT-TECUN-UMAN.
+        #[arg(long)]
+        point: String,
+        /// Local arrival date and time at the point, e.g. "2026-12-04 10:00".
+        #[arg(long)]
+        at: String,
+        /// The point's IANA time zone, e.g. America/Guatemala.
+        #[arg(long)]
+        tz: String,
+        /// air, land or sea.
+        #[arg(long, default_value = "land")]
+        mode: String,
+        /// Flight number, bus company and plate.
+        #[arg(long, default_value = "")]
+        reference: String,
+        /// An escort officer as NAME/INSTITUTION; repeat for each.
+        #[arg(long)]
+        escort: Vec<String>,
+        /// Every case of a family group travelling together, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        cases: Vec<String>,
+    },
+    /// Answer a proposal (origin child protection): accept, counter or decline.
+    Respond {
+        #[command(flatten)]
+        case: CaseArg,
+        /// The proposal answered.
+        #[arg(long)]
+        proposal: String,
+        #[command(subcommand)]
+        decision: Decision,
+    },
+    /// Acknowledge the custody handoff (consulate or reception agency).
+    Handoff {
+        #[command(flatten)]
+        case: CaseArg,
+        /// The point of entry where the children were received.
+        #[arg(long)]
+        point: String,
+        /// Who received them, as NAME/INSTITUTION.
+        #[arg(long)]
+        received_by: String,
+        /// Every case of a family group handed over together, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        cases: Vec<String>,
+        /// Condition notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// Confirm reception and placement (origin child protection).
+    Confirm {
+        #[command(flatten)]
+        case: CaseArg,
+        /// with-family, reception-centre or foster-care.
+        #[arg(long)]
+        placement: String,
+        /// Where, in words.
+        #[arg(long, default_value = "")]
+        detail: String,
+    },
+    /// Report on the child after return (origin child protection).
+    FollowUp {
+        #[command(flatten)]
+        case: CaseArg,
+        /// Days since the return.
+        #[arg(long)]
+        days: u32,
+        /// stable, at-risk, lost-contact or remigrated.
+        #[arg(long)]
+        status: String,
+        /// Notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    /// Withdraw a case: the child stays (destination authority).
+    Withdraw {
+        #[command(flatten)]
+        case: CaseArg,
+        /// protection-granted, local-integration, best-interest-decision or other.
+        #[arg(long)]
+        reason: String,
+        /// Required with --reason other.
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+    /// Read cases.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+}
+
+/// The case a message belongs to.
+#[derive(Args)]
+struct CaseArg {
+    /// The case id, e.g. MX-2026-0001.
+    #[arg(long)]
+    case: String,
+    /// The country to send to; by default the case's other country.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Decision {
+    /// Accept the proposal as it is.
+    Accept,
+    /// Propose another local time instead.
+    Counter {
+        /// Local date and time, e.g. "2026-12-04 11:00".
+        #[arg(long)]
+        at: String,
+        /// The point's IANA time zone.
+        #[arg(long)]
+        tz: String,
+        /// A note for the destination.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Decline, with a reason.
+    Decline {
+        /// outside-reception-hours, notice-too-short, no-capacity, family-not-located, risk-on-return or other.
+        #[arg(long)]
+        reason: String,
+        /// Required with --reason other.
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// A case's state, agreed arrival and timeline with delivery status.
+    Show {
+        /// The case id.
+        case: String,
+    },
+    /// The cases your gateway knows.
+    List {
+        /// Only cases in this state, e.g. arrival-agreed.
+        #[arg(long)]
+        state: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
 enum SendKind {
+    /// A case summary, from a JSON file with the fields of retorno.v1.CaseSummary.
+    Summary {
+        /// The summary as JSON.
+        file: PathBuf,
+        #[command(flatten)]
+        case: CaseArg,
+    },
     /// An advance notice of repatriation, from a JSON file.
     Notice {
         /// The notice as JSON, with the field names of retorno.v1.AdvanceNotice.
@@ -85,7 +242,7 @@ enum SendKind {
         /// The country to send it to (ISO 3166-1 alpha-2), e.g. GT.
         #[arg(long)]
         to: String,
-        /// The case id; a new one is made if omitted.
+        /// The case id, starting with your country's code (MX-2026-0001); made for you if omitted.
         #[arg(long)]
         case: Option<String>,
         /// A UUIDv7 to reuse when retrying a send whose answer was lost.
@@ -132,6 +289,23 @@ impl Connection {
     }
 }
 
+/// Submits one case message and prints where the case stands.
+async fn submit(client: &mut Client, case: &CaseArg, payload: Payload) -> anyhow::Result<()> {
+    let request = compose::request(&case.case, case.to.as_deref(), payload);
+    let answer = client.submit(request).await?;
+    show::accepted(&answer);
+    Ok(())
+}
+
+fn case_state(text: &str) -> anyhow::Result<CaseState> {
+    let name = format!("CASE_STATE_{}", text.to_uppercase().replace('-', "_"));
+    CaseState::from_str_name(&name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--state: {text:?} is not a state: notified, summary-shared, arrival-proposed, arrival-agreed, handed-over, received, follow-up, withdrawn"
+        )
+    })
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // Read the input before connecting, so that a bad file is reported first.
     if let Command::Send {
@@ -155,27 +329,107 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let notice = read_notice(&file)?;
-            let case_id = case.unwrap_or_else(|| format!("case-{}", uuid::Uuid::now_v7()));
             let request = SubmitRequest {
                 message_id: message_id.unwrap_or_default(),
-                case_id: case_id.clone(),
-                recipient_country: to.clone(),
+                case_id: case.unwrap_or_default(),
+                recipient_country: to,
                 payload: Some(Payload::AdvanceNotice(notice)),
             };
             let answer = client.submit(request).await?;
-            let again = if answer.duplicate {
-                " (it had been accepted before)"
-            } else {
-                ""
-            };
-            println!(
-                "accepted{again}: message {} for {to}, case {case_id}",
-                answer.message_id
-            );
-            println!(
+            show::accepted(&answer);
+            show::out!(
                 "it is stored in the outbox; `retorno status {}` shows its delivery",
                 answer.message_id
             );
+        }
+        Command::Send {
+            kind: SendKind::Summary { file, case },
+        } => {
+            let summary = retorno_client::notice::read_message(&file)?;
+            submit(&mut client, &case, Payload::CaseSummary(summary)).await?;
+        }
+        Command::Propose {
+            case,
+            proposal,
+            point,
+            at,
+            tz,
+            mode,
+            reference,
+            escort,
+            cases,
+        } => {
+            let proposal = compose::Proposal {
+                id: &proposal,
+                cases,
+                point: &point,
+                at: &at,
+                time_zone: &tz,
+                mode: &mode,
+                reference: &reference,
+                escorts: &escort,
+            };
+            submit(&mut client, &case, compose::proposal(&proposal)?).await?;
+        }
+        Command::Respond {
+            case,
+            proposal,
+            decision,
+        } => {
+            let payload = match decision {
+                Decision::Accept => compose::accept(&proposal),
+                Decision::Counter { at, tz, note } => compose::counter(&proposal, &at, &tz, &note)?,
+                Decision::Decline { reason, text } => compose::decline(&proposal, &reason, &text)?,
+            };
+            submit(&mut client, &case, payload).await?;
+        }
+        Command::Handoff {
+            case,
+            point,
+            received_by,
+            cases,
+            notes,
+        } => {
+            submit(
+                &mut client,
+                &case,
+                compose::handoff(&point, &received_by, cases, &notes)?,
+            )
+            .await?;
+        }
+        Command::Confirm {
+            case,
+            placement,
+            detail,
+        } => {
+            submit(&mut client, &case, compose::reception(&placement, &detail)?).await?;
+        }
+        Command::FollowUp {
+            case,
+            days,
+            status,
+            notes,
+        } => {
+            submit(
+                &mut client,
+                &case,
+                compose::follow_up(days, &status, &notes)?,
+            )
+            .await?;
+        }
+        Command::Withdraw { case, reason, text } => {
+            submit(&mut client, &case, compose::withdrawal(&reason, &text)?).await?;
+        }
+        Command::Case {
+            command: CaseCommand::Show { case },
+        } => {
+            show::case(&client.case(&case).await?);
+        }
+        Command::Case {
+            command: CaseCommand::List { state },
+        } => {
+            let state = state.as_deref().map(case_state).transpose()?;
+            show::case_list(&client.cases(state).await?);
         }
         Command::Inbox {
             follow,
@@ -193,12 +447,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if shown == 0 {
-                println!("no new messages");
+                show::out!("no new messages");
             }
         }
         Command::Ack { cursor } => {
             let cursor = client.acknowledge(cursor).await?;
-            println!("acknowledged up to {cursor}");
+            show::out!("acknowledged up to {cursor}");
         }
         Command::Status { message_id } => {
             let status = client.status(&message_id).await?;

@@ -10,11 +10,16 @@ use crate::error::ClientError;
 /// as in the .proto or in lowerCamelCase, enums by name, dates as objects).
 /// An error names the field path where reading stopped.
 pub fn read_notice(file: &Path) -> Result<AdvanceNotice, ClientError> {
+    read_message(file)
+}
+
+/// Reads any retorno.v1 message from a JSON file, as [`read_notice`] does.
+pub fn read_message<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, ClientError> {
     let text = std::fs::read_to_string(file).map_err(|e| ClientError::Input {
         file: file.to_owned(),
         problem: format!("cannot read it: {e}"),
     })?;
-    parse_notice(&text).map_err(|problem| ClientError::Input {
+    parse_message(&text).map_err(|problem| ClientError::Input {
         file: file.to_owned(),
         problem,
     })
@@ -22,6 +27,11 @@ pub fn read_notice(file: &Path) -> Result<AdvanceNotice, ClientError> {
 
 /// Parses an advance notice from JSON text; the error names the field.
 pub fn parse_notice(text: &str) -> Result<AdvanceNotice, String> {
+    parse_message(text)
+}
+
+/// Parses any retorno.v1 message from JSON text; the error names the field.
+pub fn parse_message<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -11,7 +11,9 @@ use std::{
 
 use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, crypto::CryptoProvider};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, pem::PemObject,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
@@ -102,16 +104,45 @@ pub fn provider() -> Arc<CryptoProvider> {
     provider
 }
 
+/// Loads every certificate revocation list of a PEM file; an empty file is an error,
+/// since a CRL file that revokes nothing is better written as an empty list.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let crls = CertificateRevocationListDer::pem_file_iter(path)
+        .map_err(|e| file_error(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(path, e))?;
+    if crls.is_empty() {
+        return Err(file_error(path, "no X509 CRL found in the file"));
+    }
+    Ok(crls)
+}
+
 /// A client configuration that presents `own` and trusts servers under `server_roots`.
 pub fn client_config(
     own: &KeyedChain,
     server_roots: RootCertStore,
 ) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config_with_crls(own, server_roots, Vec::new())
+}
+
+/// Like [`client_config`], and refuses servers whose certificate one of `crls` revokes.
+///
+/// A certificate whose issuer has no CRL here is accepted: revocation lists are
+/// optional per CA, so "no list" must not mean "everything revoked".
+pub fn client_config_with_crls(
+    own: &KeyedChain,
+    server_roots: RootCertStore,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
-    let verifier =
-        WebPkiServerVerifier::builder_with_provider(server_roots.into(), provider.clone())
-            .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut builder =
+        WebPkiServerVerifier::builder_with_provider(server_roots.into(), provider.clone());
+    if !crls.is_empty() {
+        builder = builder.with_crls(crls).allow_unknown_revocation_status();
+    }
+    let verifier = builder
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
