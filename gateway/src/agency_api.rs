@@ -1,16 +1,20 @@
-//! The Agency API: this country's agencies submit, subscribe, acknowledge and
-//! ask where their messages stand.
+//! The Agency API: this country's agencies submit, subscribe, acknowledge,
+//! follow their messages and read their cases.
 //!
 //! The agency is who its certificate says: the sender of every envelope is
-//! filled in from the certificate, never from the request.
+//! filled in from the certificate, never from the request. Every submitted
+//! message passes the case rules ([`crate::case`]) in the same transaction
+//! that puts it in the outbox; the inbox gives each role only what it needs
+//! to know.
 
 use std::{collections::BTreeSet, sync::Arc};
 
 use prost::Message as _;
 use retorno_proto::v1::{
-    self, AcknowledgeRequest, AcknowledgeResponse, DeliveryState, Envelope, EnvelopeBody,
-    InboxItem, Receipt, ReceiptBody, Rejection, StatusRequest, StatusResponse, SubmitRequest,
-    SubmitResponse, SubscribeRequest, agency_server::Agency, envelope_body::Payload,
+    self, AcknowledgeRequest, AcknowledgeResponse, CaseState, CaseView, DeliveryState, Envelope,
+    EnvelopeBody, GetCaseRequest, InboxItem, ListCasesRequest, ListCasesResponse, Receipt,
+    ReceiptBody, Rejection, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
+    SubscribeRequest, agency_server::Agency, envelope_body::Payload,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,10 +23,12 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
+    case::{self, Refusal, Rule, Rules, Visibility},
     country::Country,
     envelope,
     identity::{Identity, Role},
-    store::{Enqueued, OutboxRecord, Store, StoreError, now_micros},
+    limits::RateLimiter,
+    store::{Enqueued, InboxRecord, OutboxRecord, Store, StoreError, now_micros},
     tls::caller,
     validate::{self, Invalid},
 };
@@ -37,12 +43,16 @@ pub struct AgencyService {
     pub country: Country,
     /// The countries this gateway can send to.
     pub peers: Arc<BTreeSet<Country>>,
-    /// Outbox and inbox.
+    /// Outbox, inbox and cases.
     pub store: Arc<Store>,
     /// Largest accepted message.
     pub max_message_bytes: usize,
     /// Ends open subscriptions when the gateway shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The case rules every submit must pass.
+    pub rules: Arc<Rules>,
+    /// Submits per agency.
+    pub submit_limit: Arc<RateLimiter>,
 }
 
 /// The agency behind a request: its country is this gateway's, by admission.
@@ -70,14 +80,21 @@ fn invalid_argument(invalid: Invalid) -> Status {
 }
 
 fn storage(error: StoreError) -> Status {
-    tracing::error!(%error, "storage failed");
-    Status::unavailable(format!("{error}; nothing was changed, try again"))
+    match error {
+        StoreError::Refused(refusal) => refused(refusal),
+        error => {
+            tracing::error!(%error, "storage failed");
+            Status::unavailable(format!("{error}; nothing was changed, try again"))
+        }
+    }
 }
 
-/// Which role may submit which kind. Issue-level detail grows with the case state machine.
-fn may_submit(role: Role, payload: &Payload) -> bool {
-    match payload {
-        Payload::AdvanceNotice(_) => role == Role::DestinationAuthority,
+/// The status code of a case refusal, chosen by the kind of rule broken.
+fn refused(refusal: Refusal) -> Status {
+    match refusal.rule {
+        Rule::Order => Status::failed_precondition(refusal.message),
+        Rule::Content => Status::invalid_argument(refusal.message),
+        Rule::Permission => Status::permission_denied(refusal.message),
     }
 }
 
@@ -96,9 +113,7 @@ impl AgencyService {
         } else {
             validate::message_id("message_id", &request.message_id).map_err(invalid_argument)?
         };
-        validate::case_id(&request.case_id).map_err(invalid_argument)?;
-        let recipient = validate::country("recipient_country", &request.recipient_country)
-            .map_err(invalid_argument)?;
+        let recipient = self.recipient(request)?;
         if !self.peers.contains(&recipient) {
             let known: Vec<&str> = self.peers.iter().map(Country::as_str).collect();
             return Err(Status::invalid_argument(format!(
@@ -109,16 +124,15 @@ impl AgencyService {
         }
         let payload =
             validate::submitted_payload(request.payload.as_ref()).map_err(invalid_argument)?;
-        if !may_submit(who.role, &payload) {
-            return Err(Status::permission_denied(format!(
-                "a {} agency may not send {}",
-                who.role.as_str(),
-                validate::payload_kind(&payload)
-            )));
-        }
+        let case_id = match (&payload, request.case_id.is_empty()) {
+            // A new case gets an id that says which country opened it.
+            (Payload::AdvanceNotice(_), true) => format!("{}-{}", self.country, Uuid::now_v7()),
+            _ => request.case_id.clone(),
+        };
+        validate::case_id(&case_id).map_err(invalid_argument)?;
         Ok(EnvelopeBody {
             message_id: id.to_string(),
-            case_id: request.case_id.clone(),
+            case_id,
             sender: Some(v1::Sender {
                 country: self.country.to_string(),
                 agency: who.name.clone(),
@@ -130,10 +144,107 @@ impl AgencyService {
         })
     }
 
+    /// The country to send to: as given, or, for a message of an existing
+    /// case, the case's other country.
+    fn recipient(&self, request: &SubmitRequest) -> Result<Country, Status> {
+        if !request.recipient_country.is_empty() {
+            return validate::country("recipient_country", &request.recipient_country)
+                .map_err(invalid_argument);
+        }
+        let case = match &request.case_id {
+            id if id.is_empty() => None,
+            id => self.store.read_case(id).map_err(storage)?,
+        };
+        let Some(case) = case else {
+            return Err(Status::invalid_argument(
+                "recipient_country: is required (or give the case_id of a case this gateway knows)",
+            ));
+        };
+        let other = if case.destination_country == self.country.as_str() {
+            &case.origin_country
+        } else {
+            &case.destination_country
+        };
+        validate::country("recipient_country", other).map_err(invalid_argument)
+    }
+
+    /// Passes the case rules, stores the envelope in the outbox, and answers
+    /// once both are durable.
+    async fn accept(
+        &self,
+        who: &Caller,
+        request: &SubmitRequest,
+        body: EnvelopeBody,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let id = validate::message_id("message_id", &body.message_id).map_err(invalid_argument)?;
+        let recipient = validate::country("recipient_country", &body.recipient_country)
+            .map_err(invalid_argument)?;
+        let payload = body
+            .payload
+            .clone()
+            .ok_or_else(|| Status::invalid_argument("payload: is required"))?;
+        let step = case::Step {
+            body: &body,
+            payload: &payload,
+            sender: self.country,
+            role: who.role,
+            recipient,
+            now: jiff::Timestamp::now(),
+        };
+        let sealed = envelope::seal(&body);
+        let record = OutboxRecord {
+            envelope: sealed.envelope,
+            body_sha256: sealed.body_sha256,
+            message_id: body.message_id.clone(),
+        };
+        // A retry must match the first submit, not the body (whose created_at differs).
+        let request_sha256 = envelope::digest(&request.encode_to_vec());
+        let case_step =
+            |cases: &sled::transaction::TransactionalTree| self.rules.apply(cases, &step);
+        let outcome = self
+            .store
+            .enqueue(recipient, id, request_sha256, record, &case_step)
+            .await
+            .map_err(|error| {
+                if let StoreError::Refused(refusal) = &error {
+                    tracing::info!(rule = ?refusal.rule, "refused by the case rules");
+                }
+                storage(error)
+            })?;
+        let answer = |duplicate: bool, case_state: CaseState| {
+            Response::new(SubmitResponse {
+                message_id: body.message_id.clone(),
+                duplicate,
+                case_id: body.case_id.clone(),
+                case_state: case_state as i32,
+            })
+        };
+        match outcome {
+            Enqueued::New(_, applied) => {
+                tracing::info!(state = case::state_name(applied.state), "accepted");
+                Ok(answer(false, applied.state))
+            }
+            Enqueued::Duplicate => {
+                let state = self
+                    .store
+                    .read_case(&body.case_id)
+                    .map_err(storage)?
+                    .map_or(CaseState::Unspecified, |case| case.state());
+                Ok(answer(true, state))
+            }
+            Enqueued::Conflict => Err(Status::already_exists(format!(
+                "message_id {} was accepted before with different content; leave message_id empty or use a new UUIDv7",
+                body.message_id
+            ))),
+        }
+    }
+
     /// Streams inbox items after `after` until the subscriber leaves or, with
-    /// `stop_at_end`, until it has caught up.
+    /// `stop_at_end`, until it has caught up. Items the role may not see are
+    /// skipped; their cursors still count.
     async fn stream_inbox(
         self,
+        role: Role,
         mut after: u64,
         stop_at_end: bool,
         items: mpsc::Sender<Result<InboxItem, Status>>,
@@ -152,7 +263,10 @@ impl AgencyService {
             let caught_up = chunk.len() < SUBSCRIBE_CHUNK;
             for (cursor, record) in chunk {
                 after = cursor;
-                if items.send(to_inbox_item(cursor, &record)).await.is_err() {
+                let Some(item) = to_inbox_item(role, cursor, &record).transpose() else {
+                    continue;
+                };
+                if items.send(item).await.is_err() {
                     return;
                 }
             }
@@ -171,16 +285,36 @@ impl AgencyService {
     }
 }
 
-fn to_inbox_item(cursor: u64, record: &crate::store::InboxRecord) -> Result<InboxItem, Status> {
+/// The inbox item `role` may see, if any.
+fn to_inbox_item(
+    role: Role,
+    cursor: u64,
+    record: &InboxRecord,
+) -> Result<Option<InboxItem>, Status> {
+    if !record.refused.is_empty() {
+        return Ok(None);
+    }
     let corrupt =
         |e: prost::DecodeError| Status::internal(format!("inbox item {cursor} is corrupt: {e}"));
     let envelope = Envelope::decode(record.envelope.as_slice()).map_err(corrupt)?;
     let body = EnvelopeBody::decode(envelope.body.as_slice()).map_err(corrupt)?;
-    Ok(InboxItem {
-        cursor,
-        envelope: Some(envelope),
-        body: Some(body),
-        received_at: Some(envelope::timestamp(record.received_at_micros)),
+    let received_at = Some(envelope::timestamp(record.received_at_micros));
+    Ok(match case::visible_to(role, &body) {
+        Visibility::Full => Some(InboxItem {
+            cursor,
+            envelope: Some(envelope),
+            body: Some(body),
+            received_at,
+            redacted: false,
+        }),
+        Visibility::Redacted(body) => Some(InboxItem {
+            cursor,
+            envelope: None,
+            body: Some(*body),
+            received_at,
+            redacted: true,
+        }),
+        Visibility::Hidden => None,
     })
 }
 
@@ -200,38 +334,19 @@ impl Agency for AgencyService {
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
         let who = agency(&request)?;
+        self.submit_limit
+            .take(&who.urn, std::time::Instant::now())
+            .map_err(|retry_ms| {
+                Status::resource_exhausted(format!(
+                    "{} is over its submit rate (limits.agency_submits_per_second); retry in {retry_ms} ms",
+                    who.urn
+                ))
+            })?;
         let body = self.envelope_body(&who, request.get_ref())?;
         let span = tracing::info_span!("submit", message_id = %body.message_id, case_id = %body.case_id, peer = %body.recipient_country);
-        async {
-        let id = validate::message_id("message_id", &body.message_id).map_err(invalid_argument)?;
-        let recipient = validate::country("recipient_country", &body.recipient_country).map_err(invalid_argument)?;
-        let sealed = envelope::seal(&body);
-        let record = OutboxRecord {
-            envelope: sealed.envelope,
-            body_sha256: sealed.body_sha256,
-            message_id: body.message_id.clone(),
-        };
-        // A retry must match the first submit, not the body (whose created_at differs).
-        let request_sha256 = envelope::digest(&request.get_ref().encode_to_vec());
-        let outcome = self
-            .store
-            .enqueue(recipient, id, request_sha256, record)
+        self.accept(&who, request.get_ref(), body)
+            .instrument(span)
             .await
-            .map_err(storage)?;
-        match outcome {
-            Enqueued::New(_) => {
-                tracing::info!("accepted");
-                Ok(Response::new(SubmitResponse { message_id: body.message_id, duplicate: false }))
-            }
-            Enqueued::Duplicate => Ok(Response::new(SubmitResponse { message_id: body.message_id, duplicate: true })),
-            Enqueued::Conflict => Err(Status::already_exists(format!(
-                "message_id {} was accepted before with different content; leave message_id empty or use a new UUIDv7",
-                body.message_id
-            ))),
-        }
-        }
-        .instrument(span)
-        .await
     }
 
     type SubscribeStream = ReceiverStream<Result<InboxItem, Status>>;
@@ -246,9 +361,10 @@ impl Agency for AgencyService {
             None => self.store.acknowledged(&who.urn).map_err(storage)?,
         };
         let (sender, receiver) = mpsc::channel(SUBSCRIBE_CHUNK);
+        let stop_at_end = request.get_ref().stop_at_end;
         tokio::spawn(
             self.clone()
-                .stream_inbox(after, request.get_ref().stop_at_end, sender),
+                .stream_inbox(who.role, after, stop_at_end, sender),
         );
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
@@ -305,6 +421,39 @@ impl Agency for AgencyService {
             receipt,
             receipt_body,
             rejection: decode_optional::<Rejection>(&record.rejection)?,
+            case_id: record.case_ids.first().cloned().unwrap_or_default(),
         }))
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<GetCaseRequest>,
+    ) -> Result<Response<CaseView>, Status> {
+        agency(&request)?;
+        let id = &request.get_ref().case_id;
+        let case = self.store.read_case(id).map_err(storage)?.ok_or_else(|| {
+            Status::not_found(format!("{}'s gateway knows no case {id:?}", self.country))
+        })?;
+        Ok(Response::new(case))
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<ListCasesRequest>,
+    ) -> Result<Response<ListCasesResponse>, Status> {
+        agency(&request)?;
+        let wanted = request.get_ref().state();
+        let cases = self
+            .store
+            .list_cases()
+            .map_err(storage)?
+            .into_iter()
+            .filter(|case| wanted == CaseState::Unspecified || case.state() == wanted)
+            .map(|case| CaseView {
+                timeline: Vec::new(),
+                ..case
+            })
+            .collect();
+        Ok(Response::new(ListCasesResponse { cases }))
     }
 }

@@ -15,7 +15,9 @@ use retorno_certs_dev::{Layout, Options, ROLES};
 use retorno_client::Profile;
 
 use crate::{
-    config::{Config, Delivery, Limits, Listen, PeerConfig, Storage, TlsPaths},
+    config::{
+        CaseRules, Config, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths,
+    },
     country::Country,
     gateway::Gateway,
 };
@@ -141,11 +143,18 @@ fn gateway_config(
             gateway_cert: certs(layout.gateway_cert(cc))?,
             gateway_key: certs(layout.gateway_key(cc))?,
             agency_ca: certs(layout.agency_ca(cc))?,
+            crls: Vec::new(),
+            reload_interval_ms: crate::config::DEFAULT_RELOAD_INTERVAL_MS,
+            expiry_warning_days: crate::config::DEFAULT_EXPIRY_WARNING_DAYS,
         },
         peers,
         limits: Limits::default(),
         delivery: Delivery::default(),
         storage: Storage::default(),
+        case: CaseRules::default(),
+        reception: Reception {
+            points: crate::policy::dev_points(country),
+        },
     })
 }
 

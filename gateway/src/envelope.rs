@@ -42,18 +42,21 @@ pub fn seal(body: &EnvelopeBody) -> Sealed {
     }
 }
 
-/// Issues the receipt for a stored envelope (encoded).
+/// Issues the receipt for a stored envelope (encoded), with the case rules'
+/// refusal if they refused it.
 pub fn issue_receipt(
     message_id: &str,
     receiving: Country,
     received_at_micros: i64,
     body_sha256: &[u8],
+    case_refusal: &str,
 ) -> Vec<u8> {
     let body = ReceiptBody {
         message_id: message_id.to_owned(),
         receiving_country: receiving.to_string(),
         received_at: Some(timestamp(received_at_micros)),
         body_sha256: body_sha256.to_vec(),
+        case_refusal: case_refusal.to_owned(),
     };
     Receipt {
         body: body.encode_to_vec(),
@@ -97,7 +100,7 @@ mod tests {
         let gt: Country = "GT".parse().unwrap();
         let hash = digest(b"body");
         let receipt =
-            Receipt::decode(issue_receipt("id-1", gt, 1_700_000_000_123_456, &hash).as_slice())
+            Receipt::decode(issue_receipt("id-1", gt, 1_700_000_000_123_456, &hash, "").as_slice())
                 .unwrap();
         let body = check_receipt(&receipt, "id-1", gt, &hash).unwrap();
         assert_eq!(body.received_at.unwrap().nanos, 123_456_000);

@@ -32,6 +32,16 @@ impl Role {
         }
     }
 
+    /// The role a wire enum names, if any.
+    pub fn from_proto(role: v1::Role) -> Option<Role> {
+        match role {
+            v1::Role::DestinationAuthority => Some(Role::DestinationAuthority),
+            v1::Role::ChildProtection => Some(Role::ChildProtection),
+            v1::Role::Consulate => Some(Role::Consulate),
+            v1::Role::Unspecified => None,
+        }
+    }
+
     /// The wire enum for this role.
     pub fn to_proto(self) -> v1::Role {
         match self {

@@ -18,9 +18,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
+    case::{self, Rules},
     country::Country,
     envelope,
-    identity::Identity,
+    identity::{Identity, Role},
+    limits::StreamSlots,
     store::{Received, Store},
     tls::caller,
     validate,
@@ -41,6 +43,10 @@ pub struct PeerService {
     pub max_message_bytes: usize,
     /// Ends open streams when the gateway shuts down, so that shutdown does not wait on them.
     pub shutdown: watch::Receiver<bool>,
+    /// The case rules, run again on every delivered message.
+    pub rules: Arc<Rules>,
+    /// Open delivery streams per peer.
+    pub streams: StreamSlots,
 }
 
 /// The outcome for one envelope before the batch is committed.
@@ -122,6 +128,35 @@ impl PeerService {
             )));
         }
         let body_sha256 = envelope::digest(&envelope.body);
+        let (Some(payload), Some(role)) = (
+            body.payload.as_ref(),
+            body.sender
+                .as_ref()
+                .and_then(|s| Role::from_proto(s.role())),
+        ) else {
+            let reason = "payload and sender.role are required";
+            return Ok(Outcome::Rejected(rejection(
+                &body.message_id,
+                RejectionCode::Invalid,
+                reason,
+            )));
+        };
+        let step = case::Step {
+            body: &body,
+            payload,
+            sender: peer,
+            role,
+            recipient: self.country,
+            now: jiff::Timestamp::now(),
+        };
+        let case_step =
+            |cases: &sled::transaction::TransactionalTree| match self.rules.apply(cases, &step)? {
+                Ok(_) => Ok(None),
+                Err(refusal) => {
+                    self.rules.record_refused(cases, &step, &refusal.message)?;
+                    Ok(Some(refusal.message))
+                }
+            };
         let stored = self
             .store
             .receive(
@@ -129,7 +164,16 @@ impl PeerService {
                 routing.id,
                 &envelope.encode_to_vec(),
                 &body_sha256,
-                |at| envelope::issue_receipt(&body.message_id, self.country, at, &body_sha256),
+                case_step,
+                |at, refused| {
+                    envelope::issue_receipt(
+                        &body.message_id,
+                        self.country,
+                        at,
+                        &body_sha256,
+                        refused,
+                    )
+                },
             )
             .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(match stored {
@@ -199,6 +243,14 @@ fn to_result(peer: Country, outcome: Outcome) -> Result<DeliveryResult, Status> 
 
 #[tonic::async_trait]
 impl PeerExchange for PeerService {
+    async fn get_reception_policy(
+        &self,
+        request: Request<retorno_proto::v1::ReceptionPolicyRequest>,
+    ) -> Result<Response<retorno_proto::v1::ReceptionPolicy>, Status> {
+        caller(&request)?;
+        Ok(Response::new(self.rules.own_policy.clone()))
+    }
+
     type DeliverStream = ReceiverStream<Result<DeliveryResults, Status>>;
 
     async fn deliver(
@@ -213,11 +265,18 @@ impl PeerExchange for PeerService {
                 )));
             }
         };
+        let slot = self.streams.open(peer).ok_or_else(|| {
+            Status::resource_exhausted(format!(
+                "{peer} already holds the most delivery streams allowed (limits.streams_per_peer)"
+            ))
+        })?;
         let mut batches = request.into_inner();
         let (sender, receiver) = mpsc::channel(8);
         let service = self.clone();
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
+            // The slot is freed when this stream ends.
+            let _slot = slot;
             loop {
                 let batch = tokio::select! {
                     batch = batches.message() => batch,

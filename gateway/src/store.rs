@@ -9,6 +9,8 @@
 //! | `inbox` | cursor (u64 BE) | [`InboxRecord`]: an envelope received from a peer |
 //! | `seen` | sender country (2 bytes) + message id (16 bytes) | [`SeenRecord`]: the permanent dedupe record and the receipt given |
 //! | `acks` | agency URN | the agency's acknowledged inbox cursor (u64 BE) |
+//! | `cases` | `case/ID`, `family/CC/GROUP`, `capacity/POINT/DATE` | the case records of [`crate::case`] |
+//! | `policies` | peer country (2 bytes) | the peer's published `ReceptionPolicy` |
 //!
 //! Writes that belong together go in one sled transaction. sled makes nothing
 //! durable until it is flushed, so every promise ("accepted", a receipt) waits
@@ -35,6 +37,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::{
+    case::{self, Applied, Refusal, TxError},
     config::{Durability, Storage},
     country::Country,
 };
@@ -59,6 +62,9 @@ pub enum StoreError {
     /// The database folder could not be prepared.
     #[error("{0}")]
     Io(Arc<std::io::Error>),
+    /// The case rules refused the message; nothing was stored.
+    #[error("{0}")]
+    Refused(Refusal),
 }
 
 impl From<sled::Error> for StoreError {
@@ -111,6 +117,9 @@ pub struct SentRecord {
     /// SHA-256 of the submit request, so that a retried submit can be told from a different one.
     #[prost(bytes = "vec", tag = "6")]
     pub request_sha256: Vec<u8>,
+    /// The cases the message moved, whose timelines show its delivery.
+    #[prost(string, repeated, tag = "7")]
+    pub case_ids: Vec<String>,
 }
 
 /// An envelope received from a peer.
@@ -122,6 +131,10 @@ pub struct InboxRecord {
     /// When it was stored, microseconds since the Unix epoch.
     #[prost(int64, tag = "2")]
     pub received_at_micros: i64,
+    /// Why the case rules refused it, if they did; refused messages are kept
+    /// as evidence but not given to agencies.
+    #[prost(string, tag = "3")]
+    pub refused: String,
 }
 
 /// The permanent record that an envelope was stored, and the receipt given for it.
@@ -148,10 +161,10 @@ pub struct OutboxItem {
 }
 
 /// What [`Store::enqueue`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Enqueued {
-    /// Stored now under this sequence number.
-    New(u64),
+    /// Stored now under this sequence number, and what it did to its case.
+    New(u64, Applied),
     /// The id was accepted before with the same body; nothing new was stored.
     Duplicate,
     /// The id was accepted before with a different body; nothing was stored.
@@ -191,6 +204,8 @@ pub struct Store {
     inbox: sled::Tree,
     seen: sled::Tree,
     acks: sled::Tree,
+    cases: sled::Tree,
+    policies: sled::Tree,
     /// Held while a sequence number is taken and its entry written, so that
     /// entries become visible in sequence order and a reader's cursor never skips one.
     queues: Mutex<HashMap<Country, PeerQueue>>,
@@ -268,6 +283,8 @@ impl Store {
             sent: db.open_tree("sent")?,
             seen: db.open_tree("seen")?,
             acks: db.open_tree("acks")?,
+            cases: db.open_tree("cases")?,
+            policies: db.open_tree("policies")?,
             inbox,
             queues: Mutex::new(HashMap::new()),
             inbox_next: Mutex::new(inbox_next),
@@ -314,15 +331,18 @@ impl Store {
         f(queue)
     }
 
-    /// Stores an envelope in the outbox for `peer` and its status record, then
-    /// waits until both are durable. A retried id with the same body is a
-    /// duplicate and stores nothing.
+    /// Stores an envelope in the outbox for `peer`, its status record and its
+    /// case step (`case_step`, run in the same transaction), then waits until
+    /// all are durable. A retried id with the same request is a duplicate and
+    /// stores nothing; a refused case step stores nothing and is returned as
+    /// [`StoreError::Refused`].
     pub async fn enqueue(
         &self,
         peer: Country,
         id: Uuid,
         request_sha256: Vec<u8>,
         record: OutboxRecord,
+        case_step: &case::CaseStep<'_>,
     ) -> Result<Enqueued, StoreError> {
         let result = self.with_queue(peer, |queue| {
             if let Some(existing) = self.sent.get(id.as_bytes())? {
@@ -342,21 +362,27 @@ impl Store {
                 ..SentRecord::default()
             };
             let record_bytes = prost::Message::encode_to_vec(&record);
-            let status_bytes = prost::Message::encode_to_vec(&status);
-            (&self.outbox, &self.sent).transaction(|(outbox, sent)| {
-                outbox.insert(&outbox_key(peer, seq), record_bytes.as_slice())?;
-                sent.insert(id.as_bytes(), status_bytes.as_slice())?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })?;
+            let applied =
+                (&self.outbox, &self.sent, &self.cases).transaction(|(outbox, sent, cases)| {
+                    let applied =
+                        case_step(cases)?.map_err(|refusal| abort(StoreError::Refused(refusal)))?;
+                    let status = SentRecord {
+                        case_ids: applied.cases.clone(),
+                        ..status.clone()
+                    };
+                    outbox.insert(&outbox_key(peer, seq), record_bytes.as_slice())?;
+                    sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
+                    Ok(applied)
+                })?;
             queue.next_seq += 1;
-            Ok(Enqueued::New(seq))
+            Ok(Enqueued::New(seq, applied))
         })?;
         if result == Enqueued::Conflict {
             return Ok(result);
         }
         self.commit().await?;
-        if let Enqueued::New(seq) = result {
-            self.publish_outbox(peer, seq)?;
+        if let Enqueued::New(seq, _) = &result {
+            self.publish_outbox(peer, *seq)?;
         }
         Ok(result)
     }
@@ -408,7 +434,9 @@ impl Store {
         self.outbox.scan_prefix(peer.as_bytes()).count()
     }
 
-    /// Records the verified receipt of an outbox entry and removes the entry.
+    /// Records the verified receipt of an outbox entry, and in the case
+    /// timeline its delivery and the peer's case refusal if any, and removes
+    /// the entry.
     ///
     /// Not flushed on purpose: if a crash takes this back, the entry is sent
     /// again and the peer answers with its original receipt.
@@ -418,8 +446,9 @@ impl Store {
         seq: u64,
         id: Uuid,
         receipt: &[u8],
+        peer_refused: &str,
     ) -> Result<(), StoreError> {
-        self.finish_outbox_entry(peer, seq, id, |status| {
+        self.finish_outbox_entry(peer, seq, id, peer_refused, |status| {
             status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
             status.receipt = receipt.to_vec();
         })
@@ -433,7 +462,7 @@ impl Store {
         id: Uuid,
         rejection: &[u8],
     ) -> Result<(), StoreError> {
-        self.finish_outbox_entry(peer, seq, id, |status| {
+        self.finish_outbox_entry(peer, seq, id, "", |status| {
             status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
             status.rejection = rejection.to_vec();
         })
@@ -444,9 +473,11 @@ impl Store {
         peer: Country,
         seq: u64,
         id: Uuid,
+        peer_refused: &str,
         update: impl Fn(&mut SentRecord),
     ) -> Result<(), StoreError> {
-        (&self.outbox, &self.sent).transaction(|(outbox, sent)| {
+        let message_id = id.to_string();
+        (&self.outbox, &self.sent, &self.cases).transaction(|(outbox, sent, cases)| {
             outbox.remove(&outbox_key(peer, seq))?;
             let Some(bytes) = sent.get(id.as_bytes())? else {
                 return Ok(());
@@ -454,6 +485,11 @@ impl Store {
             let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
             update(&mut status);
             sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
+            let delivery =
+                retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
+            for case_id in &status.case_ids {
+                case::record_delivery(cases, case_id, &message_id, delivery, peer_refused)?;
+            }
             Ok(())
         })?;
         Ok(())
@@ -467,17 +503,20 @@ impl Store {
             .transpose()
     }
 
-    /// Stores a received envelope with its dedupe record in one transaction,
-    /// unless `(sender, id)` was stored before. `receipt_for` builds the receipt
-    /// for a new entry; call [`Store::commit`] and then
-    /// [`Store::publish_inbox`] before answering with it.
+    /// Stores a received envelope with its dedupe record and its case step in
+    /// one transaction, unless `(sender, id)` was stored before. `case_step`
+    /// applies the message to its case, or records it as refused, and returns
+    /// the refusal; `receipt_for(received_at, refusal)` builds the receipt for
+    /// a new entry. Call [`Store::commit`] and then [`Store::publish_inbox`]
+    /// before answering with it.
     pub fn receive(
         &self,
         sender: Country,
         id: Uuid,
         envelope: &[u8],
         body_sha256: &[u8],
-        receipt_for: impl FnOnce(i64) -> Vec<u8>,
+        case_step: impl Fn(&sled::transaction::TransactionalTree) -> Result<Option<String>, TxError>,
+        receipt_for: impl Fn(i64, &str) -> Vec<u8>,
     ) -> Result<Received, StoreError> {
         let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
         let key = seen_key(sender, id);
@@ -493,21 +532,27 @@ impl Store {
         }
         let cursor = *next;
         let received_at = now_micros();
-        let receipt = receipt_for(received_at);
-        let inbox_bytes = prost::Message::encode_to_vec(&InboxRecord {
-            envelope: envelope.to_vec(),
-            received_at_micros: received_at,
-        });
-        let seen_bytes = prost::Message::encode_to_vec(&SeenRecord {
-            receipt: receipt.clone(),
-            body_sha256: body_sha256.to_vec(),
-            cursor,
-        });
-        (&self.inbox, &self.seen).transaction(|(inbox, seen)| {
-            inbox.insert(&cursor.to_be_bytes(), inbox_bytes.as_slice())?;
-            seen.insert(&key, seen_bytes.as_slice())?;
-            Ok::<_, ConflictableTransactionError<StoreError>>(())
-        })?;
+        let receipt =
+            (&self.inbox, &self.seen, &self.cases).transaction(|(inbox, seen, cases)| {
+                let refused = case_step(cases)?.unwrap_or_default();
+                let receipt = receipt_for(received_at, &refused);
+                let record = InboxRecord {
+                    envelope: envelope.to_vec(),
+                    received_at_micros: received_at,
+                    refused,
+                };
+                let seen_record = SeenRecord {
+                    receipt: receipt.clone(),
+                    body_sha256: body_sha256.to_vec(),
+                    cursor,
+                };
+                inbox.insert(
+                    &cursor.to_be_bytes(),
+                    prost::Message::encode_to_vec(&record),
+                )?;
+                seen.insert(&key, prost::Message::encode_to_vec(&seen_record))?;
+                Ok(receipt)
+            })?;
         *next += 1;
         Ok(Received::Stored { cursor, receipt })
     }
@@ -549,6 +594,57 @@ impl Store {
     /// The highest durable inbox cursor.
     pub fn inbox_head(&self) -> u64 {
         *self.inbox_durable.borrow()
+    }
+
+    /// Runs a read-only case transaction (so that a case is read whole).
+    pub fn read_case(&self, id: &str) -> Result<Option<retorno_proto::v1::CaseView>, StoreError> {
+        Ok(self.cases.transaction(|cases| case::load(cases, id))?)
+    }
+
+    /// Every case, in case-id order.
+    pub fn list_cases(&self) -> Result<Vec<retorno_proto::v1::CaseView>, StoreError> {
+        self.cases
+            .scan_prefix(case::CASE_PREFIX)
+            .map(|item| decode("cases", &item?.1))
+            .collect()
+    }
+
+    /// Applies a case step that stores no message (used by tests of the rules).
+    pub fn with_cases<T>(
+        &self,
+        step: impl Fn(&sled::transaction::TransactionalTree) -> Result<T, TxError>,
+    ) -> Result<T, StoreError> {
+        Ok(self.cases.transaction(|cases| step(cases))?)
+    }
+
+    /// Keeps a peer's published reception policy, so that it survives a restart.
+    pub fn save_policy(
+        &self,
+        peer: Country,
+        policy: &retorno_proto::v1::ReceptionPolicy,
+    ) -> Result<(), StoreError> {
+        self.policies
+            .insert(peer.as_bytes(), prost::Message::encode_to_vec(policy))?;
+        Ok(())
+    }
+
+    /// Every peer policy kept.
+    pub fn policies(
+        &self,
+    ) -> Result<std::collections::BTreeMap<Country, retorno_proto::v1::ReceptionPolicy>, StoreError>
+    {
+        let mut policies = std::collections::BTreeMap::new();
+        for item in self.policies.iter() {
+            let (key, value) = item?;
+            let Ok(bytes) = <[u8; 2]>::try_from(key.as_ref()) else {
+                continue;
+            };
+            let Ok(country) = Country::from_bytes(bytes) else {
+                continue;
+            };
+            policies.insert(country, decode("policies", &value)?);
+        }
+        Ok(policies)
     }
 
     /// The last inbox cursor `agency` acknowledged (0 if none).
@@ -663,6 +759,19 @@ impl PowerLossBarrier {
 mod tests {
     use super::*;
 
+    fn no_case(
+        _: &sled::transaction::TransactionalTree,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        Ok(Ok(none()))
+    }
+
+    fn none() -> Applied {
+        Applied {
+            cases: vec![],
+            state: retorno_proto::v1::CaseState::Unspecified,
+        }
+    }
+
     fn power_loss() -> Storage {
         Storage {
             durability: Durability::PowerLoss,
@@ -686,10 +795,10 @@ mod tests {
             let store = Store::open(dir.path(), &Storage::default()).unwrap();
             for i in 0..5u8 {
                 let outcome = store
-                    .enqueue(gt, Uuid::now_v7(), vec![i], record(&[i]))
+                    .enqueue(gt, Uuid::now_v7(), vec![i], record(&[i]), &no_case)
                     .await
                     .unwrap();
-                assert_eq!(outcome, Enqueued::New(u64::from(i) + 1));
+                assert_eq!(outcome, Enqueued::New(u64::from(i) + 1, none()));
             }
             assert_eq!(*store.outbox_watermark(gt).unwrap().borrow(), 5);
         }
@@ -707,12 +816,12 @@ mod tests {
         assert_eq!(bodies, vec![0, 1, 2, 3, 4]);
         assert_eq!(store.outbox_depth(gt), 5);
         let outcome = store
-            .enqueue(gt, Uuid::now_v7(), vec![9], record(&[9]))
+            .enqueue(gt, Uuid::now_v7(), vec![9], record(&[9]), &no_case)
             .await
             .unwrap();
         assert_eq!(
             outcome,
-            Enqueued::New(6),
+            Enqueued::New(6, none()),
             "sequence continues after restart"
         );
     }
@@ -725,10 +834,10 @@ mod tests {
         // Over a quarter of sled's 512 KiB segment: written as a blob file.
         let big = vec![7u8; 600 * 1024];
         let outcome = store
-            .enqueue(gt, Uuid::now_v7(), vec![1], record(&big))
+            .enqueue(gt, Uuid::now_v7(), vec![1], record(&big), &no_case)
             .await
             .unwrap();
-        assert_eq!(outcome, Enqueued::New(1));
+        assert_eq!(outcome, Enqueued::New(1, none()));
         let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
         assert!(blobs > 0, "the large entry went to a blob file");
         let items = store.outbox_after(gt, 0, 1, 1).unwrap();
@@ -743,21 +852,21 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(
             store
-                .enqueue(gt, id, b"a".to_vec(), record(b"a"))
+                .enqueue(gt, id, b"a".to_vec(), record(b"a"), &no_case)
                 .await
                 .unwrap(),
-            Enqueued::New(1)
+            Enqueued::New(1, none())
         );
         assert_eq!(
             store
-                .enqueue(gt, id, b"a".to_vec(), record(b"a"))
+                .enqueue(gt, id, b"a".to_vec(), record(b"a"), &no_case)
                 .await
                 .unwrap(),
             Enqueued::Duplicate
         );
         assert_eq!(
             store
-                .enqueue(gt, id, b"b".to_vec(), record(b"b"))
+                .enqueue(gt, id, b"b".to_vec(), record(b"b"), &no_case)
                 .await
                 .unwrap(),
             Enqueued::Conflict
@@ -772,7 +881,7 @@ mod tests {
         let mx: Country = "MX".parse().unwrap();
         let id = Uuid::now_v7();
         let first = store
-            .receive(mx, id, b"env", b"hash", |_| b"r1".to_vec())
+            .receive(mx, id, b"env", b"hash", |_| Ok(None), |_, _| b"r1".to_vec())
             .unwrap();
         assert_eq!(
             first,
@@ -782,7 +891,7 @@ mod tests {
             }
         );
         let again = store
-            .receive(mx, id, b"env", b"hash", |_| b"r2".to_vec())
+            .receive(mx, id, b"env", b"hash", |_| Ok(None), |_, _| b"r2".to_vec())
             .unwrap();
         assert_eq!(
             again,
@@ -791,7 +900,14 @@ mod tests {
             }
         );
         let forged = store
-            .receive(mx, id, b"env2", b"other", |_| b"r3".to_vec())
+            .receive(
+                mx,
+                id,
+                b"env2",
+                b"other",
+                |_| Ok(None),
+                |_, _| b"r3".to_vec(),
+            )
             .unwrap();
         assert_eq!(forged, Received::Conflict);
         store.commit().await.unwrap();

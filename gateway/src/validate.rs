@@ -73,25 +73,204 @@ pub fn case_id(text: &str) -> Checked {
 pub fn payload_kind(payload: &Payload) -> &'static str {
     match payload {
         Payload::AdvanceNotice(_) => "advance_notice",
+        Payload::CaseSummary(_) => "case_summary",
+        Payload::ArrivalProposal(_) => "arrival_proposal",
+        Payload::ArrivalResponse(_) => "arrival_response",
+        Payload::HandoffAck(_) => "handoff_ack",
+        Payload::ReceptionConfirmation(_) => "reception_confirmation",
+        Payload::FollowUpReport(_) => "follow_up_report",
+        Payload::CaseWithdrawal(_) => "case_withdrawal",
     }
 }
 
 /// Turns a submitted payload into the envelope's payload, checking it.
 pub fn submitted_payload(payload: Option<&submit_request::Payload>) -> Result<Payload, Invalid> {
-    match payload {
-        Some(submit_request::Payload::AdvanceNotice(notice)) => {
-            advance_notice("advance_notice", notice)?;
-            Ok(Payload::AdvanceNotice(notice.clone()))
-        }
-        None => Err(unknown_payload()),
-    }
+    use submit_request::Payload as Submitted;
+    let payload = match payload.cloned() {
+        Some(Submitted::AdvanceNotice(p)) => Payload::AdvanceNotice(p),
+        Some(Submitted::CaseSummary(p)) => Payload::CaseSummary(p),
+        Some(Submitted::ArrivalProposal(p)) => Payload::ArrivalProposal(p),
+        Some(Submitted::ArrivalResponse(p)) => Payload::ArrivalResponse(p),
+        Some(Submitted::HandoffAck(p)) => Payload::HandoffAck(p),
+        Some(Submitted::ReceptionConfirmation(p)) => Payload::ReceptionConfirmation(p),
+        Some(Submitted::FollowUpReport(p)) => Payload::FollowUpReport(p),
+        Some(Submitted::CaseWithdrawal(p)) => Payload::CaseWithdrawal(p),
+        None => return Err(unknown_payload()),
+    };
+    payload_content(&payload)?;
+    Ok(payload)
 }
 
 fn unknown_payload() -> Invalid {
     invalid(
         "payload",
-        "missing, or of a kind this gateway does not know (retorno.v1 here knows: advance_notice)",
+        "missing, or of a kind this gateway does not know (retorno.v1 here knows: advance_notice, case_summary, arrival_proposal, arrival_response, handoff_ack, reception_confirmation, follow_up_report, case_withdrawal)",
     )
+}
+
+/// Checks any payload kind's fields.
+pub fn payload_content(payload: &Payload) -> Checked {
+    match payload {
+        Payload::AdvanceNotice(p) => advance_notice("advance_notice", p),
+        Payload::CaseSummary(p) => case_summary("case_summary", p),
+        Payload::ArrivalProposal(p) => arrival_proposal("arrival_proposal", p),
+        Payload::ArrivalResponse(p) => arrival_response("arrival_response", p),
+        Payload::HandoffAck(p) => handoff_ack("handoff_ack", p),
+        Payload::ReceptionConfirmation(p) => {
+            required("reception_confirmation.received_at", p.received_at.as_ref())?;
+            known::<v1::Placement>("reception_confirmation.placement", p.placement)
+        }
+        Payload::FollowUpReport(p) => {
+            known::<v1::FollowUpStatus>("follow_up_report.status", p.status)
+        }
+        Payload::CaseWithdrawal(p) => {
+            known::<v1::WithdrawalReason>("case_withdrawal.reason", p.reason)?;
+            if p.reason == v1::WithdrawalReason::Other as i32 {
+                text("case_withdrawal.text", &p.text, 1000)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn readers(at: &str, readers: Option<&v1::Readers>) -> Checked {
+    let field = format!("{at}.readers");
+    let readers = required(&field, readers)?;
+    if readers.roles.is_empty() {
+        return Err(invalid(
+            format!("{field}.roles"),
+            "name at least one role that may read this section",
+        ));
+    }
+    for (i, role) in readers.roles.iter().enumerate() {
+        known::<v1::Role>(&format!("{field}.roles[{i}]"), *role)?;
+    }
+    Ok(())
+}
+
+fn case_summary(at: &str, summary: &v1::CaseSummary) -> Checked {
+    let sections: [(&str, Option<&v1::Readers>, bool); 8] = [
+        (
+            "identity",
+            summary.identity.as_ref().and_then(|s| s.readers.as_ref()),
+            summary.identity.is_some(),
+        ),
+        (
+            "best_interest_plan",
+            summary
+                .best_interest_plan
+                .as_ref()
+                .and_then(|s| s.readers.as_ref()),
+            summary.best_interest_plan.is_some(),
+        ),
+        (
+            "health",
+            summary.health.as_ref().and_then(|s| s.readers.as_ref()),
+            summary.health.is_some(),
+        ),
+        (
+            "psychosocial",
+            summary
+                .psychosocial
+                .as_ref()
+                .and_then(|s| s.readers.as_ref()),
+            summary.psychosocial.is_some(),
+        ),
+        (
+            "legal",
+            summary.legal.as_ref().and_then(|s| s.readers.as_ref()),
+            summary.legal.is_some(),
+        ),
+        (
+            "education",
+            summary.education.as_ref().and_then(|s| s.readers.as_ref()),
+            summary.education.is_some(),
+        ),
+        (
+            "risks_on_return",
+            summary
+                .risks_on_return
+                .as_ref()
+                .and_then(|s| s.readers.as_ref()),
+            summary.risks_on_return.is_some(),
+        ),
+        (
+            "recommendations",
+            summary
+                .recommendations
+                .as_ref()
+                .and_then(|s| s.readers.as_ref()),
+            summary.recommendations.is_some(),
+        ),
+    ];
+    if !sections.iter().any(|(_, _, present)| *present) {
+        return Err(invalid(at, "has no section: give at least one"));
+    }
+    for (name, section_readers, present) in sections {
+        if present {
+            readers(&format!("{at}.{name}"), section_readers)?;
+        }
+    }
+    Ok(())
+}
+
+fn case_ids(field: &str, ids: &[String]) -> Checked {
+    for (i, id) in ids.iter().enumerate() {
+        case_id(id).map_err(|e| invalid(format!("{field}[{i}]"), e.rule))?;
+    }
+    Ok(())
+}
+
+fn officer(at: &str, officer: &v1::Officer) -> Checked {
+    text(&format!("{at}.name"), &officer.name, 200)?;
+    text(&format!("{at}.institution"), &officer.institution, 200)
+}
+
+fn arrival_proposal(at: &str, proposal: &v1::ArrivalProposal) -> Checked {
+    text(&format!("{at}.proposal_id"), &proposal.proposal_id, 64)?;
+    case_ids(&format!("{at}.case_ids"), &proposal.case_ids)?;
+    text(
+        &format!("{at}.point_of_entry"),
+        &proposal.point_of_entry,
+        64,
+    )?;
+    required(&format!("{at}.arrival"), proposal.arrival.as_ref())?;
+    text(&format!("{at}.time_zone"), &proposal.time_zone, 64)?;
+    known::<v1::TransportMode>(&format!("{at}.transport_mode"), proposal.transport_mode)?;
+    for (i, escort) in proposal.escort_officers.iter().enumerate() {
+        officer(&format!("{at}.escort_officers[{i}]"), escort)?;
+    }
+    Ok(())
+}
+
+fn arrival_response(at: &str, response: &v1::ArrivalResponse) -> Checked {
+    use v1::arrival_response::Decision;
+    text(&format!("{at}.proposal_id"), &response.proposal_id, 64)?;
+    match required(&format!("{at}.decision"), response.decision.as_ref())? {
+        Decision::Accept(_) => Ok(()),
+        Decision::Counter(counter) => {
+            required(&format!("{at}.counter.arrival"), counter.arrival.as_ref())?;
+            text(&format!("{at}.counter.time_zone"), &counter.time_zone, 64)
+        }
+        Decision::Decline(decline) => {
+            known::<v1::DeclineReason>(&format!("{at}.decline.reason"), decline.reason)?;
+            if decline.reason == v1::DeclineReason::Other as i32 {
+                text(&format!("{at}.decline.text"), &decline.text, 1000)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn handoff_ack(at: &str, handoff: &v1::HandoffAck) -> Checked {
+    required(
+        &format!("{at}.handed_over_at"),
+        handoff.handed_over_at.as_ref(),
+    )?;
+    text(&format!("{at}.point_of_entry"), &handoff.point_of_entry, 64)?;
+    let field = format!("{at}.received_by");
+    officer(&field, required(&field, handoff.received_by.as_ref())?)?;
+    case_ids(&format!("{at}.case_ids"), &handoff.case_ids)
 }
 
 /// The routing facts of a checked envelope body.
@@ -124,10 +303,7 @@ pub fn envelope_body(body: &EnvelopeBody) -> Result<Routing, Invalid> {
     if body.created_at.is_none() {
         return Err(invalid("created_at", "is required"));
     }
-    match &body.payload {
-        Some(Payload::AdvanceNotice(notice)) => advance_notice("advance_notice", notice)?,
-        None => return Err(unknown_payload()),
-    }
+    payload_content(body.payload.as_ref().ok_or_else(unknown_payload)?)?;
     Ok(Routing {
         id,
         sender: sender_country,

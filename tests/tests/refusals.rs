@@ -7,7 +7,9 @@
 
 use retorno_client::{Client, Profile};
 use retorno_proto::v1::{RejectionCode, delivery_result, submit_request::Payload};
-use retorno_tests::{Region, country, deliver, envelope, inbox_now, notice_to, peer_client};
+use retorno_tests::{
+    Region, country, deliver, envelope, eventually, inbox_now, notice_to, peer_client,
+};
 use tonic::Code;
 
 /// A certificate chain from a PKI that no gateway of the region trusts.
@@ -23,7 +25,7 @@ async fn refused_call(profile: &Profile) -> String {
     match Client::connect(profile).await {
         Err(error) => error.to_string(),
         Ok(mut client) => client
-            .submit(notice_to("GT", "case-rogue"))
+            .submit(notice_to("GT", "MX-case-rogue"))
             .await
             .expect_err("a call with an untrusted certificate must fail")
             .to_string(),
@@ -65,9 +67,12 @@ async fn certificates_from_an_unknown_ca_are_refused_and_store_nothing() {
         .await
         .map_err(|e| e.to_string())?;
         let mut client = retorno_proto::v1::peer_exchange_client::PeerExchangeClient::new(channel);
-        deliver(&mut client, vec![vec![envelope("MX", "GT", "case-rogue")]])
-            .await
-            .map_err(|e| e.to_string())
+        deliver(
+            &mut client,
+            vec![vec![envelope("MX", "GT", "MX-case-rogue")]],
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
     .await;
     assert!(
@@ -87,7 +92,7 @@ async fn honduras_cannot_deliver_a_message_that_claims_to_come_from_mexico() {
     let gt = region.start("GT").await;
     let mut hn = peer_client(&region, "HN", "GT").await;
 
-    let answer = deliver(&mut hn, vec![vec![envelope("MX", "GT", "case-forged")]])
+    let answer = deliver(&mut hn, vec![vec![envelope("MX", "GT", "MX-case-forged")]])
         .await
         .unwrap();
     match &answer[0].results[0].result {
@@ -98,7 +103,7 @@ async fn honduras_cannot_deliver_a_message_that_claims_to_come_from_mexico() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     // And an envelope for another country is refused too.
-    let answer = deliver(&mut hn, vec![vec![envelope("HN", "MX", "case-lost")]])
+    let answer = deliver(&mut hn, vec![vec![envelope("HN", "MX", "MX-case-lost")]])
         .await
         .unwrap();
     match &answer[0].results[0].result {
@@ -136,7 +141,7 @@ async fn bad_messages_get_invalid_argument_naming_the_problem_and_store_nothing(
         other => panic!("expected a refusal, got {other:?}"),
     };
 
-    let mut no_child = notice_to("GT", "case-1");
+    let mut no_child = notice_to("GT", "MX-case-1");
     if let Some(Payload::AdvanceNotice(notice)) = &mut no_child.payload {
         notice.child = None;
     }
@@ -148,7 +153,7 @@ async fn bad_messages_get_invalid_argument_naming_the_problem_and_store_nothing(
         status.message()
     );
 
-    let mut no_determination = notice_to("GT", "case-2");
+    let mut no_determination = notice_to("GT", "MX-case-2");
     if let Some(Payload::AdvanceNotice(notice)) = &mut no_determination.payload {
         notice.best_interest = None;
     }
@@ -160,7 +165,7 @@ async fn bad_messages_get_invalid_argument_naming_the_problem_and_store_nothing(
         status.message()
     );
 
-    let mut oversized = notice_to("GT", "case-3");
+    let mut oversized = notice_to("GT", "MX-case-3");
     if let Some(Payload::AdvanceNotice(notice)) = &mut oversized.payload {
         notice.child.as_mut().unwrap().family_names = "x".repeat(1024 * 1024 + 1);
     }
@@ -172,7 +177,7 @@ async fn bad_messages_get_invalid_argument_naming_the_problem_and_store_nothing(
         status.message()
     );
 
-    let status = refusal(inm.submit(notice_to("ZZ", "case-4")).await);
+    let status = refusal(inm.submit(notice_to("ZZ", "MX-case-4")).await);
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(
         status
@@ -191,7 +196,7 @@ async fn bad_messages_get_invalid_argument_naming_the_problem_and_store_nothing(
     );
 
     let mut consulate = region.agency("MX", "consulate").await;
-    let status = refusal(consulate.submit(notice_to("GT", "case-5")).await);
+    let status = refusal(consulate.submit(notice_to("GT", "MX-case-5")).await);
     assert_eq!(status.code(), Code::PermissionDenied);
 
     assert_eq!(mx.outbox_depth(country("GT")), 0, "nothing queued");
@@ -207,7 +212,7 @@ async fn a_retried_submit_with_the_same_id_is_stored_once() {
     region.take_offline("GT");
     let mx = region.start("MX").await;
     let mut inm = region.agency("MX", "destination-authority").await;
-    let mut request = notice_to("GT", "case-retry");
+    let mut request = notice_to("GT", "MX-case-retry");
     request.message_id = uuid::Uuid::now_v7().to_string();
     let first = inm.submit(request.clone()).await.unwrap();
     let again = inm.submit(request.clone()).await.unwrap();
@@ -215,9 +220,83 @@ async fn a_retried_submit_with_the_same_id_is_stored_once() {
     assert_eq!(first.message_id, again.message_id);
     assert_eq!(mx.outbox_depth(country("GT")), 1);
 
-    request.case_id = "case-other".into();
+    request.case_id = "MX-case-other".into();
     let error = inm.submit(request).await.unwrap_err().to_string();
     assert!(error.contains("AlreadyExists"), "{error}");
     assert_eq!(mx.outbox_depth(country("GT")), 1);
     mx.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agency_over_its_submit_rate_is_slowed_down_and_nothing_extra_is_stored() {
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let mut config = region.config("MX");
+    config.limits.agency_submits_per_second = 1;
+    config.limits.agency_submit_burst = 2;
+    let mx = region.start_with(config).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-rate-1")).await.unwrap();
+    inm.submit(notice_to("GT", "MX-rate-2")).await.unwrap();
+    let error = inm
+        .submit(notice_to("GT", "MX-rate-3"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("ResourceExhausted") && error.contains("retry in"),
+        "{error}"
+    );
+    // Another agency of the same country has its own allowance.
+    let mut consulate_cp = region.agency("MX", "child-protection").await;
+    let other = consulate_cp
+        .submit(notice_to("GT", "MX-rate-4"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        other.contains("PermissionDenied"),
+        "limited by role, not by INM's rate: {other}"
+    );
+    assert_eq!(mx.outbox_depth(country("GT")), 2);
+    mx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_cannot_open_more_delivery_streams_than_allowed() {
+    let region = Region::new(&["MX", "GT"]);
+    let mut config = region.config("GT");
+    config.limits.streams_per_peer = 2;
+    let gt = region.start_with(config).await;
+    let mut clients = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut client = peer_client(&region, "MX", "GT").await;
+        let (sender, outgoing) = tokio::sync::mpsc::channel::<retorno_proto::v1::DeliveryBatch>(1);
+        let opened = client
+            .deliver(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+            .await;
+        streams.push((sender, opened.map(|_| ())));
+        clients.push(client);
+    }
+    assert!(streams[0].1.is_ok() && streams[1].1.is_ok());
+    let third = streams[2].1.as_ref().unwrap_err();
+    assert_eq!(third.code(), Code::ResourceExhausted, "{third:?}");
+    // Closing one frees its place.
+    drop(streams.remove(0));
+    let client = peer_client(&region, "MX", "GT").await;
+    let answers = eventually("a stream slot to be freed", || {
+        let mut client = client.clone();
+        async move {
+            deliver(
+                &mut client,
+                vec![vec![envelope("MX", "GT", "MX-2026-0900")]],
+            )
+            .await
+            .ok()
+        }
+    })
+    .await;
+    assert!(answers[0].results[0].result.is_some());
+    gt.shutdown().await;
 }

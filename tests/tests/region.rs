@@ -122,7 +122,7 @@ async fn an_agency_resumes_after_its_last_acknowledgement() {
     let gt = region.start("GT").await;
     let mut inm = region.agency("MX", "destination-authority").await;
     for i in 0..3 {
-        inm.submit(notice_to("GT", &format!("case-{i}")))
+        inm.submit(notice_to("GT", &format!("MX-case-{i}")))
             .await
             .unwrap();
     }

@@ -1,0 +1,1072 @@
+//! The case: one child's return, driven only by messages, the same on both gateways.
+//!
+//! ```text
+//! NOTIFIED -> (SUMMARY_SHARED) -> ARRIVAL_PROPOSED -> ARRIVAL_AGREED -> HANDED_OVER -> RECEIVED -> (FOLLOW_UP)
+//!                                    ^        |  countered or declined: a new proposal
+//!                                    +--------+
+//! any state before HANDED_OVER -> WITHDRAWN
+//! ```
+//!
+//! [`Rules::apply`] is the one implementation of the state machine. The
+//! sending gateway runs it when its agency submits (a refusal there stores
+//! nothing and answers `FailedPrecondition`, `InvalidArgument` or
+//! `PermissionDenied`); the receiving gateway runs it again on delivery (a
+//! refusal there is recorded in the case and returned to the sender inside the
+//! receipt). It runs inside the sled transaction that stores the message, so a
+//! case never moves without its message being stored, and the reverse.
+//!
+//! The region's safeguards live here: the best-interest gate, reception
+//! windows, family groups and the role matrix; need-to-know filtering of the
+//! inbox is [`visible_to`].
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, RwLock},
+};
+
+use prost::Message as _;
+use retorno_proto::v1::{
+    self, ArrivalProposal, CaseState, CaseView, Companionship, DeliveryState, EnvelopeBody,
+    ReceptionPolicy, TimelineEntry, arrival_response::Decision, envelope_body::Payload,
+};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::{country::Country, identity::Role, policy, store::StoreError};
+
+/// A storage error inside a case transaction.
+pub type TxError = ConflictableTransactionError<StoreError>;
+
+/// A case step run inside the transaction that stores its message:
+/// `Ok(Err(refusal))` when the case rules refuse it.
+pub type CaseStep<'a> =
+    dyn Fn(&TransactionalTree) -> Result<Result<Applied, Refusal>, TxError> + Sync + 'a;
+
+/// The kinds of message of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `AdvanceNotice`: opens the case.
+    Notice,
+    /// `CaseSummary`.
+    Summary,
+    /// `ArrivalProposal`.
+    Proposal,
+    /// `ArrivalResponse`.
+    Response,
+    /// `HandoffAck`.
+    Handoff,
+    /// `ReceptionConfirmation`.
+    Reception,
+    /// `FollowUpReport`.
+    FollowUp,
+    /// `CaseWithdrawal`.
+    Withdrawal,
+}
+
+impl Kind {
+    /// The kind of a payload.
+    pub fn of(payload: &Payload) -> Kind {
+        match payload {
+            Payload::AdvanceNotice(_) => Kind::Notice,
+            Payload::CaseSummary(_) => Kind::Summary,
+            Payload::ArrivalProposal(_) => Kind::Proposal,
+            Payload::ArrivalResponse(_) => Kind::Response,
+            Payload::HandoffAck(_) => Kind::Handoff,
+            Payload::ReceptionConfirmation(_) => Kind::Reception,
+            Payload::FollowUpReport(_) => Kind::FollowUp,
+            Payload::CaseWithdrawal(_) => Kind::Withdrawal,
+        }
+    }
+
+    /// The payload field's name, as agencies know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Notice => "advance_notice",
+            Kind::Summary => "case_summary",
+            Kind::Proposal => "arrival_proposal",
+            Kind::Response => "arrival_response",
+            Kind::Handoff => "handoff_ack",
+            Kind::Reception => "reception_confirmation",
+            Kind::FollowUp => "follow_up_report",
+            Kind::Withdrawal => "case_withdrawal",
+        }
+    }
+
+    /// Which country of the case sends this kind: `Some(true)` the destination,
+    /// `Some(false)` the origin, `None` either (a summary).
+    fn sent_by_destination(self) -> Option<bool> {
+        match self {
+            Kind::Notice | Kind::Proposal | Kind::Withdrawal => Some(true),
+            Kind::Response | Kind::Handoff | Kind::Reception | Kind::FollowUp => Some(false),
+            Kind::Summary => None,
+        }
+    }
+}
+
+/// The role matrix: who may send what.
+pub fn may_send(role: Role, kind: Kind) -> bool {
+    match role {
+        Role::DestinationAuthority => {
+            matches!(
+                kind,
+                Kind::Notice | Kind::Summary | Kind::Proposal | Kind::Withdrawal
+            )
+        }
+        Role::ChildProtection => matches!(
+            kind,
+            Kind::Response | Kind::Reception | Kind::FollowUp | Kind::Summary | Kind::Handoff
+        ),
+        Role::Consulate => kind == Kind::Handoff,
+    }
+}
+
+fn roles_for(kind: Kind) -> String {
+    [
+        Role::DestinationAuthority,
+        Role::ChildProtection,
+        Role::Consulate,
+    ]
+    .iter()
+    .filter(|role| may_send(**role, kind))
+    .map(|role| role.as_str())
+    .collect::<Vec<_>>()
+    .join(" or ")
+}
+
+/// The kinds a case in `state` accepts next.
+pub fn allowed_next(state: CaseState) -> &'static [Kind] {
+    use Kind::*;
+    match state {
+        CaseState::Unspecified => &[Notice],
+        CaseState::Notified | CaseState::SummaryShared => &[Summary, Proposal, Withdrawal],
+        CaseState::ArrivalProposed => &[Response, Proposal, Summary, Withdrawal],
+        CaseState::ArrivalAgreed => &[Handoff, Summary, Withdrawal],
+        CaseState::HandedOver => &[Reception, Summary],
+        CaseState::Received | CaseState::FollowUp => &[FollowUp, Summary],
+        CaseState::Withdrawn => &[],
+    }
+}
+
+/// The state's name as agencies read it, e.g. `ARRIVAL_AGREED`.
+pub fn state_name(state: CaseState) -> &'static str {
+    state.as_str_name().trim_start_matches("CASE_STATE_")
+}
+
+/// Why the case rules refuse a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// Which kind of rule.
+    pub rule: Rule,
+    /// What is wrong and what would be allowed, for a caseworker.
+    pub message: String,
+}
+
+/// The kinds of rule a message can break, which choose the gRPC status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A step out of order (`FailedPrecondition`).
+    Order,
+    /// A value the rules do not allow: the best-interest gate, reception hours,
+    /// a family split (`InvalidArgument`).
+    Content,
+    /// A role or country that may not send this (`PermissionDenied`).
+    Permission,
+}
+
+fn refuse(rule: Rule, message: impl Into<String>) -> Refusal {
+    Refusal {
+        rule,
+        message: message.into(),
+    }
+}
+
+fn out_of_order(case: &CaseView, kind: Kind) -> Refusal {
+    let state = case.state();
+    let next: Vec<&str> = allowed_next(state).iter().map(|k| k.name()).collect();
+    let allowed = if next.is_empty() {
+        "nothing: the case is closed".to_owned()
+    } else {
+        next.join(", ")
+    };
+    refuse(
+        Rule::Order,
+        format!(
+            "case {} is {}: {} is not allowed now; allowed next: {allowed}",
+            case.case_id,
+            state_name(state),
+            kind.name()
+        ),
+    )
+}
+
+/// What a gateway's case rules need beyond the cases themselves.
+pub struct Rules {
+    /// This gateway's country.
+    pub country: Country,
+    /// Countries with which a bilateral agreement relaxes the best-interest
+    /// gate: a determination by the migration authority is then accepted, and
+    /// the case shows it.
+    pub relaxed_best_interest: BTreeSet<Country>,
+    /// This country's own reception policy (checked when it is the origin).
+    pub own_policy: ReceptionPolicy,
+    /// Peers' published policies (checked when this country is the destination).
+    pub peer_policies: RwLock<BTreeMap<Country, ReceptionPolicy>>,
+}
+
+/// One message to apply to its case.
+pub struct Step<'a> {
+    /// The envelope body (message id, case id, sender, created_at).
+    pub body: &'a EnvelopeBody,
+    /// Its payload.
+    pub payload: &'a Payload,
+    /// The sending country and role, as authenticated.
+    pub sender: Country,
+    /// The sender's role, as authenticated (the agency's certificate at
+    /// submit; the body, from an authenticated gateway, on delivery).
+    pub role: Role,
+    /// The receiving country.
+    pub recipient: Country,
+    /// When the rules are applied (reception windows and notice periods).
+    pub now: jiff::Timestamp,
+}
+
+/// What applying a message did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Every case the message moved (several for a family group).
+    pub cases: Vec<String>,
+    /// The state of the message's own case afterwards.
+    pub state: CaseState,
+}
+
+fn case_key(id: &str) -> Vec<u8> {
+    format!("case/{id}").into_bytes()
+}
+
+fn family_key(destination: &str, group: &str) -> Vec<u8> {
+    format!("family/{destination}/{group}").into_bytes()
+}
+
+fn capacity_key(point: &str, date: &str) -> Vec<u8> {
+    format!("capacity/{point}/{date}").into_bytes()
+}
+
+/// The members of a family group, in the `cases` tree.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Family {
+    #[prost(string, repeated, tag = "1")]
+    case_ids: Vec<String>,
+}
+
+fn corrupt(what: &str, error: prost::DecodeError) -> TxError {
+    ConflictableTransactionError::Abort(StoreError::Corrupt {
+        tree: "cases",
+        reason: format!("{what}: {error}"),
+    })
+}
+
+/// Reads a case inside a transaction.
+pub fn load(tx: &TransactionalTree, id: &str) -> Result<Option<CaseView>, TxError> {
+    tx.get(case_key(id))?
+        .map(|bytes| CaseView::decode(bytes.as_ref()).map_err(|e| corrupt(id, e)))
+        .transpose()
+}
+
+fn save(tx: &TransactionalTree, case: &CaseView) -> Result<(), TxError> {
+    tx.insert(case_key(&case.case_id), case.encode_to_vec())?;
+    Ok(())
+}
+
+fn family_members(
+    tx: &TransactionalTree,
+    destination: &str,
+    group: &str,
+) -> Result<Vec<String>, TxError> {
+    Ok(match tx.get(family_key(destination, group))? {
+        Some(bytes) => {
+            Family::decode(bytes.as_ref())
+                .map_err(|e| corrupt(group, e))?
+                .case_ids
+        }
+        None => Vec::new(),
+    })
+}
+
+/// Records on the sending side how a message of the case was delivered, and
+/// the peer's case refusal if its rules refused it.
+pub fn record_delivery(
+    tx: &TransactionalTree,
+    case_id: &str,
+    message_id: &str,
+    delivery: DeliveryState,
+    peer_refused: &str,
+) -> Result<(), TxError> {
+    let Some(mut case) = load(tx, case_id)? else {
+        return Ok(());
+    };
+    for entry in case
+        .timeline
+        .iter_mut()
+        .filter(|e| e.message_id == message_id)
+    {
+        entry.delivery = delivery as i32;
+        entry.peer_refused = peer_refused.to_owned();
+    }
+    save(tx, &case)
+}
+
+/// The stored case key prefix, for listing.
+pub const CASE_PREFIX: &[u8] = b"case/";
+
+impl Rules {
+    /// Applies one message to its case(s) inside a transaction over the
+    /// `cases` tree. `Ok(Err(refusal))` means the rules refuse it and nothing
+    /// was written.
+    pub fn apply(
+        &self,
+        tx: &TransactionalTree,
+        step: &Step<'_>,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let kind = Kind::of(step.payload);
+        if !may_send(step.role, kind) {
+            return Ok(Err(refuse(
+                Rule::Permission,
+                format!(
+                    "a {} agency may not send {}; it is sent by a {} agency",
+                    step.role.as_str(),
+                    kind.name(),
+                    roles_for(kind)
+                ),
+            )));
+        }
+        if let Payload::AdvanceNotice(notice) = step.payload {
+            return self.open(tx, step, notice);
+        }
+        let Some(case) = load(tx, &step.body.case_id)? else {
+            return Ok(Err(refuse(
+                Rule::Order,
+                format!(
+                    "there is no case {} here: a case starts with an advance_notice from the destination",
+                    step.body.case_id
+                ),
+            )));
+        };
+        if let Err(refusal) = check_parties(&case, step, kind) {
+            return Ok(Err(refusal));
+        }
+        if !allowed_next(case.state()).contains(&kind) {
+            return Ok(Err(out_of_order(&case, kind)));
+        }
+        match step.payload {
+            Payload::AdvanceNotice(_) => Ok(Err(refuse(Rule::Order, "unreachable"))),
+            Payload::CaseSummary(_) => self.move_one(tx, case, step, |state| match state {
+                CaseState::Notified => CaseState::SummaryShared,
+                other => other,
+            }),
+            Payload::ArrivalProposal(proposal) => self.propose(tx, case, step, proposal),
+            Payload::ArrivalResponse(response) => self.respond(tx, case, step, response),
+            Payload::HandoffAck(handoff) => self.hand_over(tx, case, step, handoff),
+            Payload::ReceptionConfirmation(_) => {
+                self.move_one(tx, case, step, |_| CaseState::Received)
+            }
+            Payload::FollowUpReport(_) => self.move_one(tx, case, step, |_| CaseState::FollowUp),
+            Payload::CaseWithdrawal(_) => self.move_one(tx, case, step, |_| CaseState::Withdrawn),
+        }
+    }
+
+    /// Records a message that the rules refused, in its case if there is one,
+    /// so that the receiving side's timeline shows it.
+    pub fn record_refused(
+        &self,
+        tx: &TransactionalTree,
+        step: &Step<'_>,
+        reason: &str,
+    ) -> Result<(), TxError> {
+        if let Some(mut case) = load(tx, &step.body.case_id)? {
+            let mut entry = timeline_entry(step, DeliveryState::Received);
+            entry.refused = reason.to_owned();
+            case.timeline.push(entry);
+            save(tx, &case)?;
+        }
+        Ok(())
+    }
+
+    /// Opens a case with an advance notice: the best-interest gate and family group.
+    fn open(
+        &self,
+        tx: &TransactionalTree,
+        step: &Step<'_>,
+        notice: &v1::AdvanceNotice,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let id = &step.body.case_id;
+        let prefix = format!("{}-", step.sender);
+        if !id.starts_with(&prefix) {
+            return Ok(Err(refuse(
+                Rule::Content,
+                format!(
+                    "case_id: a case opened by {} must start with {prefix}, e.g. {prefix}2026-0001",
+                    step.sender
+                ),
+            )));
+        }
+        if let Some(existing) = load(tx, id)? {
+            return Ok(Err(refuse(
+                Rule::Order,
+                format!(
+                    "case {id} exists already ({}): an advance notice opens a case once",
+                    state_name(existing.state())
+                ),
+            )));
+        }
+        let relaxed = match self.best_interest_gate(step, notice) {
+            Ok(relaxed) => relaxed,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if !notice.family_group_id.is_empty() {
+            let key = family_key(step.sender.as_str(), &notice.family_group_id);
+            let mut members = family_members(tx, step.sender.as_str(), &notice.family_group_id)?;
+            members.push(id.clone());
+            tx.insert(key, Family { case_ids: members }.encode_to_vec())?;
+        }
+        let mut case = CaseView {
+            case_id: id.clone(),
+            destination_country: step.sender.to_string(),
+            origin_country: step.recipient.to_string(),
+            state: CaseState::Notified as i32,
+            family_group_id: notice.family_group_id.clone(),
+            companionship: notice.companionship,
+            best_interest_relaxed: relaxed,
+            ..CaseView::default()
+        };
+        case.timeline
+            .push(timeline_entry(step, self.delivery_for(step)));
+        save(tx, &case)?;
+        Ok(Ok(Applied {
+            cases: vec![id.clone()],
+            state: CaseState::Notified,
+        }))
+    }
+
+    /// No return without a best-interest determination by a child-protection
+    /// or judicial authority that found return in the child's interest.
+    /// Returns whether the gate was relaxed under a bilateral agreement.
+    fn best_interest_gate(
+        &self,
+        step: &Step<'_>,
+        notice: &v1::AdvanceNotice,
+    ) -> Result<bool, Refusal> {
+        let determination = notice.best_interest.clone().unwrap_or_default();
+        let other = if step.sender == self.country {
+            step.recipient
+        } else {
+            step.sender
+        };
+        let relaxed = match determination.authority_kind() {
+            v1::DeterminingAuthority::ChildProtection | v1::DeterminingAuthority::Judicial => false,
+            v1::DeterminingAuthority::Migration if self.relaxed_best_interest.contains(&other) => {
+                true
+            }
+            _ => {
+                return Err(refuse(
+                    Rule::Content,
+                    format!(
+                        "advance_notice.best_interest.authority_kind: the best-interest determination must be made by a child-protection or judicial authority, not by migration; no agreement between {} and {other} relaxes this",
+                        self.country
+                    ),
+                ));
+            }
+        };
+        match determination.outcome() {
+            v1::BestInterestOutcome::Return | v1::BestInterestOutcome::ReturnWithConditions => {
+                Ok(relaxed)
+            }
+            _ => Err(refuse(
+                Rule::Content,
+                "advance_notice.best_interest.outcome: the determination does not find return in the child's best interest, so no return can be notified",
+            )),
+        }
+    }
+
+    fn delivery_for(&self, step: &Step<'_>) -> DeliveryState {
+        if step.sender == self.country {
+            DeliveryState::Queued
+        } else {
+            DeliveryState::Received
+        }
+    }
+
+    /// Moves only the message's own case.
+    fn move_one(
+        &self,
+        tx: &TransactionalTree,
+        mut case: CaseView,
+        step: &Step<'_>,
+        next: impl Fn(CaseState) -> CaseState,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let state = next(case.state());
+        case.state = state as i32;
+        if state == CaseState::Withdrawn {
+            case.open_proposal = None;
+        }
+        case.timeline
+            .push(timeline_entry(step, self.delivery_for(step)));
+        save(tx, &case)?;
+        Ok(Ok(Applied {
+            cases: vec![case.case_id],
+            state,
+        }))
+    }
+
+    /// The children a family group sends together: every member not withdrawn.
+    fn travelling_together(
+        &self,
+        tx: &TransactionalTree,
+        case: &CaseView,
+    ) -> Result<BTreeSet<String>, TxError> {
+        if case.family_group_id.is_empty() {
+            return Ok(BTreeSet::from([case.case_id.clone()]));
+        }
+        let mut together = BTreeSet::new();
+        for id in family_members(tx, &case.destination_country, &case.family_group_id)? {
+            if let Some(member) = load(tx, &id)?
+                && member.state() != CaseState::Withdrawn
+            {
+                together.insert(id);
+            }
+        }
+        Ok(together)
+    }
+
+    /// Checks that `listed` is exactly the group travelling together.
+    fn whole_group(
+        &self,
+        tx: &TransactionalTree,
+        case: &CaseView,
+        listed: &[String],
+        field: &str,
+    ) -> Result<Result<Vec<CaseView>, Refusal>, TxError> {
+        let together = self.travelling_together(tx, case)?;
+        let listed: BTreeSet<String> = if listed.is_empty() {
+            BTreeSet::from([case.case_id.clone()])
+        } else {
+            listed.iter().cloned().collect()
+        };
+        if listed != together {
+            let missing: Vec<&str> = together.difference(&listed).map(String::as_str).collect();
+            let extra: Vec<&str> = listed.difference(&together).map(String::as_str).collect();
+            let mut problem = format!(
+                "{field}: families travel together: family group {} is {} (withdrawn children excepted)",
+                case.family_group_id,
+                together.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            if !missing.is_empty() {
+                problem.push_str(&format!("; missing {}", missing.join(", ")));
+            }
+            if !extra.is_empty() {
+                problem.push_str(&format!("; not of this group {}", extra.join(", ")));
+            }
+            return Ok(Err(refuse(Rule::Content, problem)));
+        }
+        let mut members = Vec::new();
+        for id in &listed {
+            match load(tx, id)? {
+                Some(member) => members.push(member),
+                None => {
+                    return Ok(Err(refuse(
+                        Rule::Order,
+                        format!("{field}: there is no case {id} here"),
+                    )));
+                }
+            }
+        }
+        Ok(Ok(members))
+    }
+
+    fn propose(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+        proposal: &ArrivalProposal,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let members =
+            match self.whole_group(tx, &case, &proposal.case_ids, "arrival_proposal.case_ids")? {
+                Ok(members) => members,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        if let Some(member) = members
+            .iter()
+            .find(|m| !allowed_next(m.state()).contains(&Kind::Proposal))
+        {
+            return Ok(Err(out_of_order(member, Kind::Proposal)));
+        }
+        let companionships: Vec<Companionship> =
+            members.iter().map(CaseView::companionship).collect();
+        if let Err(refusal) = self.check_window(
+            &case,
+            proposal_arrival(proposal),
+            &proposal.point_of_entry,
+            &proposal.time_zone,
+            &companionships,
+            step.now,
+        ) {
+            return Ok(Err(refusal));
+        }
+        let mut stored = proposal.clone();
+        stored.case_ids = members.iter().map(|m| m.case_id.clone()).collect();
+        self.move_all(tx, members, step, |member| {
+            member.state = CaseState::ArrivalProposed as i32;
+            member.open_proposal = Some(stored.clone());
+        })
+    }
+
+    fn respond(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+        response: &v1::ArrivalResponse,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let Some(open) = case.open_proposal.clone() else {
+            return Ok(Err(refuse(
+                Rule::Order,
+                format!(
+                    "case {} has no open proposal: it was countered or declined; wait for the destination's new arrival_proposal",
+                    case.case_id
+                ),
+            )));
+        };
+        if response.proposal_id != open.proposal_id {
+            return Ok(Err(refuse(
+                Rule::Order,
+                format!(
+                    "arrival_response.proposal_id: the open proposal of case {} is {:?}, not {:?}",
+                    case.case_id, open.proposal_id, response.proposal_id
+                ),
+            )));
+        }
+        let members = match self.whole_group(tx, &case, &open.case_ids, "arrival_response")? {
+            Ok(members) => members,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        match &response.decision {
+            Some(Decision::Accept(_)) => {
+                if let Err(refusal) = self.reserve_capacity(tx, &case, &open, members.len())? {
+                    return Ok(Err(refusal));
+                }
+                self.move_all(tx, members, step, |member| {
+                    member.state = CaseState::ArrivalAgreed as i32;
+                    member.agreed_arrival = Some(open.clone());
+                    member.open_proposal = None;
+                })
+            }
+            Some(Decision::Counter(counter)) => {
+                let companionships: Vec<Companionship> =
+                    members.iter().map(CaseView::companionship).collect();
+                let arrival = counter.arrival.as_ref().and_then(policy::timestamp);
+                if let Err(refusal) = self.check_window(
+                    &case,
+                    arrival,
+                    &open.point_of_entry,
+                    &counter.time_zone,
+                    &companionships,
+                    step.now,
+                ) {
+                    return Ok(Err(refusal));
+                }
+                self.move_all(tx, members, step, |member| member.open_proposal = None)
+            }
+            Some(Decision::Decline(_)) | None => {
+                self.move_all(tx, members, step, |member| member.open_proposal = None)
+            }
+        }
+    }
+
+    fn hand_over(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+        handoff: &v1::HandoffAck,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let members =
+            match self.whole_group(tx, &case, &handoff.case_ids, "handoff_ack.case_ids")? {
+                Ok(members) => members,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        if let Some(member) = members
+            .iter()
+            .find(|m| m.state() != CaseState::ArrivalAgreed)
+        {
+            return Ok(Err(out_of_order(member, Kind::Handoff)));
+        }
+        self.move_all(tx, members, step, |member| {
+            member.state = CaseState::HandedOver as i32
+        })
+    }
+
+    /// Applies the same change to every member and records the message in each timeline.
+    fn move_all(
+        &self,
+        tx: &TransactionalTree,
+        members: Vec<CaseView>,
+        step: &Step<'_>,
+        change: impl Fn(&mut CaseView),
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let mut cases = Vec::new();
+        let mut state = CaseState::Unspecified;
+        for mut member in members {
+            change(&mut member);
+            member
+                .timeline
+                .push(timeline_entry(step, self.delivery_for(step)));
+            if member.case_id == step.body.case_id {
+                state = member.state();
+            }
+            save(tx, &member)?;
+            cases.push(member.case_id);
+        }
+        Ok(Ok(Applied { cases, state }))
+    }
+
+    /// The reception policy of the case's origin: this gateway's own, or the peer's as published.
+    fn origin_policy(&self, case: &CaseView) -> Result<ReceptionPolicy, Refusal> {
+        if case.origin_country == self.country.as_str() {
+            return Ok(self.own_policy.clone());
+        }
+        let origin: Country = case
+            .origin_country
+            .parse()
+            .map_err(|_| refuse(Rule::Content, "the case's origin is not a country"))?;
+        let policies = self.peer_policies.read().unwrap_or_else(|e| e.into_inner());
+        policies.get(&origin).cloned().ok_or_else(|| {
+            refuse(
+                Rule::Order,
+                format!("{origin}'s reception policy is not known here yet ({origin}'s gateway has not been reachable since this gateway started): try again once it is"),
+            )
+        })
+    }
+
+    fn check_window(
+        &self,
+        case: &CaseView,
+        arrival: Option<jiff::Timestamp>,
+        point_code: &str,
+        time_zone: &str,
+        companionships: &[Companionship],
+        now: jiff::Timestamp,
+    ) -> Result<(), Refusal> {
+        let policy = self.origin_policy(case)?;
+        let point = policy::point(&policy, point_code).ok_or_else(|| {
+            let known: Vec<&str> = policy.points.iter().map(|p| p.code.as_str()).collect();
+            refuse(
+                Rule::Content,
+                format!(
+                    "point_of_entry: {point_code:?} is not a point of entry of {} (known: {})",
+                    case.origin_country,
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let arrival =
+            arrival.ok_or_else(|| refuse(Rule::Content, "arrival: a valid instant is required"))?;
+        policy::check_arrival(point, arrival, time_zone, companionships, now)
+            .map_err(|outside| refuse(Rule::Content, outside.to_string()))
+    }
+
+    /// The origin counts the children agreed per point and local day.
+    fn reserve_capacity(
+        &self,
+        tx: &TransactionalTree,
+        case: &CaseView,
+        proposal: &ArrivalProposal,
+        children: usize,
+    ) -> Result<Result<(), Refusal>, TxError> {
+        if case.origin_country != self.country.as_str() {
+            return Ok(Ok(()));
+        }
+        let Some(point) = policy::point(&self.own_policy, &proposal.point_of_entry) else {
+            return Ok(Err(refuse(
+                Rule::Content,
+                format!(
+                    "point_of_entry {} is not in this country's policy",
+                    proposal.point_of_entry
+                ),
+            )));
+        };
+        let Some(arrival) = proposal_arrival(proposal) else {
+            return Ok(Err(refuse(
+                Rule::Content,
+                "arrival: a valid instant is required",
+            )));
+        };
+        let date = policy::local_date(point, arrival);
+        let key = capacity_key(&point.code, &date);
+        let taken = tx.get(&key)?.map_or(0u64, |b| {
+            u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8]))
+        });
+        let wanted = taken + children as u64;
+        if wanted > u64::from(point.capacity_per_day) {
+            return Ok(Err(refuse(
+                Rule::Content,
+                format!(
+                    "{} can receive {} children on {date}; {taken} are agreed already",
+                    point.code, point.capacity_per_day
+                ),
+            )));
+        }
+        tx.insert(key, wanted.to_be_bytes().to_vec())?;
+        Ok(Ok(()))
+    }
+}
+
+fn proposal_arrival(proposal: &ArrivalProposal) -> Option<jiff::Timestamp> {
+    proposal.arrival.as_ref().and_then(policy::timestamp)
+}
+
+/// The timeline entry of a message: the same on both gateways but for delivery.
+fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
+    TimelineEntry {
+        message_id: step.body.message_id.clone(),
+        kind: Kind::of(step.payload).name().to_owned(),
+        sender: step.body.sender.clone(),
+        at: step.body.created_at,
+        summary: summary(step.payload),
+        refused: String::new(),
+        delivery: delivery as i32,
+        peer_refused: String::new(),
+    }
+}
+
+fn words(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .to_lowercase()
+        .replace('_', " ")
+}
+
+fn local_time(at: Option<&pbjson_types::Timestamp>, time_zone: &str) -> String {
+    let Some(at) = at.and_then(policy::timestamp) else {
+        return "?".into();
+    };
+    match jiff::tz::TimeZone::get(time_zone) {
+        Ok(tz) => format!(
+            "{} {time_zone}",
+            at.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M")
+        ),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// A one-line account of a message without personal data, for timelines.
+fn summary(payload: &Payload) -> String {
+    match payload {
+        Payload::AdvanceNotice(notice) => format!(
+            "notice: {}, risk {}",
+            words(notice.companionship().as_str_name(), "COMPANIONSHIP_"),
+            words(notice.risk_level().as_str_name(), "RISK_LEVEL_")
+        ),
+        Payload::CaseSummary(_) => "case summary shared".into(),
+        Payload::ArrivalProposal(p) => format!(
+            "proposal {} for {} child(ren) at {} {}",
+            p.proposal_id,
+            p.case_ids.len().max(1),
+            p.point_of_entry,
+            local_time(p.arrival.as_ref(), &p.time_zone)
+        ),
+        Payload::ArrivalResponse(r) => match &r.decision {
+            Some(Decision::Accept(_)) => format!("accepted proposal {}", r.proposal_id),
+            Some(Decision::Counter(c)) => format!(
+                "countered proposal {} with {}",
+                r.proposal_id,
+                local_time(c.arrival.as_ref(), &c.time_zone)
+            ),
+            Some(Decision::Decline(d)) => format!(
+                "declined proposal {}: {}",
+                r.proposal_id,
+                words(d.reason().as_str_name(), "DECLINE_REASON_")
+            ),
+            None => format!("answered proposal {}", r.proposal_id),
+        },
+        Payload::HandoffAck(h) => format!(
+            "handed over at {}, {} child(ren)",
+            h.point_of_entry,
+            h.case_ids.len().max(1)
+        ),
+        Payload::ReceptionConfirmation(r) => format!(
+            "received: {}",
+            words(r.placement().as_str_name(), "PLACEMENT_")
+        ),
+        Payload::FollowUpReport(f) => format!(
+            "follow-up at {} days: {}",
+            f.days_since_return,
+            words(f.status().as_str_name(), "FOLLOW_UP_STATUS_")
+        ),
+        Payload::CaseWithdrawal(w) => format!(
+            "withdrawn: {}",
+            words(w.reason().as_str_name(), "WITHDRAWAL_REASON_")
+        ),
+    }
+}
+
+/// Checks that the sender and recipient are the case's two countries, each in its part.
+fn check_parties(case: &CaseView, step: &Step<'_>, kind: Kind) -> Result<(), Refusal> {
+    let (destination, origin) = (
+        case.destination_country.as_str(),
+        case.origin_country.as_str(),
+    );
+    let parties = [step.sender.as_str(), step.recipient.as_str()];
+    if !(parties.contains(&destination) && parties.contains(&origin)) {
+        return Err(refuse(
+            Rule::Permission,
+            format!(
+                "case {} is between {destination} and {origin}; {} may not write to it",
+                case.case_id, step.sender
+            ),
+        ));
+    }
+    match kind.sent_by_destination() {
+        Some(true) if step.sender.as_str() != destination => Err(refuse(
+            Rule::Permission,
+            format!(
+                "{} is sent by the destination ({destination}) of case {}",
+                kind.name(),
+                case.case_id
+            ),
+        )),
+        Some(false) if step.sender.as_str() != origin => Err(refuse(
+            Rule::Permission,
+            format!(
+                "{} is sent by the origin ({origin}) of case {}",
+                kind.name(),
+                case.case_id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What of an inbox message a role may see: need to know.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Visibility {
+    /// All of it.
+    Full,
+    /// A reduced body (the envelope bytes are withheld).
+    Redacted(Box<EnvelopeBody>),
+    /// Nothing: the item is skipped for this role.
+    Hidden,
+}
+
+/// Need to know: a case summary goes to child protection only; a consulate
+/// sees a notice's identity and travel data and the arrival agreement, not
+/// health, psychosocial or legal details.
+pub fn visible_to(role: Role, body: &EnvelopeBody) -> Visibility {
+    let Some(payload) = &body.payload else {
+        return Visibility::Hidden;
+    };
+    match (role, payload) {
+        (Role::ChildProtection, _) => Visibility::Full,
+        (_, Payload::CaseSummary(_)) => Visibility::Hidden,
+        (Role::Consulate, Payload::AdvanceNotice(notice)) => {
+            let reduced = v1::AdvanceNotice {
+                child: notice.child.clone(),
+                companionship: notice.companionship,
+                family_group_id: notice.family_group_id.clone(),
+                consular_interview: notice.consular_interview.clone(),
+                transport: notice.transport.clone(),
+                origin_contact: notice.origin_contact.clone(),
+                ..v1::AdvanceNotice::default()
+            };
+            let mut body = body.clone();
+            body.payload = Some(Payload::AdvanceNotice(reduced));
+            Visibility::Redacted(Box::new(body))
+        }
+        (Role::Consulate, Payload::ReceptionConfirmation(_) | Payload::FollowUpReport(_)) => {
+            Visibility::Hidden
+        }
+        _ => Visibility::Full,
+    }
+}
+
+/// Shared handle to a gateway's rules.
+pub type SharedRules = Arc<Rules>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_matrix_matches_the_region() {
+        use Kind::*;
+        for kind in [Notice, Summary, Proposal, Withdrawal] {
+            assert!(may_send(Role::DestinationAuthority, kind), "{kind:?}");
+        }
+        for kind in [Response, Reception, FollowUp, Summary, Handoff] {
+            assert!(may_send(Role::ChildProtection, kind), "{kind:?}");
+        }
+        assert!(may_send(Role::Consulate, Handoff));
+        for kind in [
+            Notice, Summary, Proposal, Response, Reception, FollowUp, Withdrawal,
+        ] {
+            assert!(!may_send(Role::Consulate, kind), "{kind:?}");
+        }
+        assert!(!may_send(Role::DestinationAuthority, Response));
+        assert!(!may_send(Role::ChildProtection, Notice));
+    }
+
+    #[test]
+    fn nothing_follows_a_withdrawal_and_handoff_needs_an_agreement() {
+        assert!(allowed_next(CaseState::Withdrawn).is_empty());
+        assert!(!allowed_next(CaseState::ArrivalProposed).contains(&Kind::Handoff));
+        assert!(allowed_next(CaseState::ArrivalAgreed).contains(&Kind::Handoff));
+        assert!(
+            !allowed_next(CaseState::ArrivalAgreed).contains(&Kind::Response),
+            "agreed twice"
+        );
+        assert!(!allowed_next(CaseState::HandedOver).contains(&Kind::Withdrawal));
+    }
+
+    #[test]
+    fn a_consulate_never_sees_a_summary_or_the_sensitive_parts_of_a_notice() {
+        let mut notice = v1::AdvanceNotice {
+            protection_concerns: vec![v1::ProtectionConcern::Health as i32],
+            risk_level: v1::RiskLevel::High as i32,
+            best_interest: Some(v1::BestInterestDetermination::default()),
+            child: Some(v1::Child {
+                given_names: "Ana".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let body = |payload| EnvelopeBody {
+            payload: Some(payload),
+            ..Default::default()
+        };
+        let Visibility::Redacted(seen) = visible_to(
+            Role::Consulate,
+            &body(Payload::AdvanceNotice(notice.clone())),
+        ) else {
+            panic!("a consulate sees a redacted notice");
+        };
+        let Some(Payload::AdvanceNotice(seen)) = seen.payload else {
+            panic!()
+        };
+        assert!(seen.protection_concerns.is_empty() && seen.best_interest.is_none());
+        assert_eq!(seen.risk_level, 0);
+        assert_eq!(seen.child.unwrap().given_names, "Ana");
+        let summary = body(Payload::CaseSummary(v1::CaseSummary::default()));
+        assert_eq!(visible_to(Role::Consulate, &summary), Visibility::Hidden);
+        assert_eq!(
+            visible_to(Role::DestinationAuthority, &summary),
+            Visibility::Hidden
+        );
+        assert_eq!(
+            visible_to(Role::ChildProtection, &summary),
+            Visibility::Full
+        );
+        notice.protection_concerns.clear();
+        assert_eq!(
+            visible_to(Role::ChildProtection, &body(Payload::AdvanceNotice(notice))),
+            Visibility::Full
+        );
+    }
+}

@@ -1,0 +1,727 @@
+//! The story of issue 3: Mexico returns a Guatemalan child. Mexico's
+//! migration institute (INM) notifies and shares the case summary; a night
+//! arrival is refused; Guatemala's child-protection agency (SBS) counters
+//! 10:00 with 11:00; the arrival is agreed; Guatemala's consulate takes
+//! custody; SBS confirms reception and follows up. Both gateways end with the
+//! same state and timeline. Then each safeguard is tried on its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use jiff::{ToSpan as _, tz::TimeZone};
+use retorno_client::{Client, ClientError, compose};
+use retorno_proto::v1::{
+    self, CaseState, CaseSummary, CaseView, DeterminingAuthority, Readers, Role, SubmitResponse,
+    envelope_body::Payload as Body, submit_request::Payload,
+};
+use retorno_tests::{Region, deliver, eventually, inbox_now, inbox_with, notice_to, peer_client};
+use tonic::Code;
+
+const GUATEMALA: &str = "America/Guatemala";
+const TECUN_UMAN: &str = "GT-TECUN-UMAN";
+
+/// A local date (YYYY-MM-DD) at least four days ahead, Monday to Friday.
+fn weekday_ahead(time_zone: &str) -> String {
+    let tz = TimeZone::get(time_zone).unwrap();
+    let mut day = jiff::Timestamp::now()
+        .to_zoned_datetime(tz)
+        .date()
+        .checked_add(4.days())
+        .unwrap();
+    while day.weekday().to_monday_one_offset() > 5 {
+        day = day.tomorrow().unwrap();
+    }
+    day.to_string()
+}
+
+async fn submit(
+    client: &mut Client,
+    case: &str,
+    payload: Payload,
+) -> Result<SubmitResponse, tonic::Status> {
+    match client.submit(compose::request(case, None, payload)).await {
+        Ok(answer) => Ok(answer),
+        Err(ClientError::Status(status)) => Err(status),
+        Err(other) => panic!("transport failure: {other}"),
+    }
+}
+
+fn proposal(id: &str, cases: &[&str], at: &str) -> Payload {
+    let proposal = compose::Proposal {
+        id,
+        cases: cases.iter().map(|c| (*c).to_owned()).collect(),
+        point: TECUN_UMAN,
+        at,
+        time_zone: GUATEMALA,
+        mode: "land",
+        reference: "bus INM-0452",
+        escorts: &["Lucía Gómez/INM".to_owned()],
+    };
+    compose::proposal(&proposal).unwrap()
+}
+
+/// Submits a proposal once the destination knows the origin's reception policy.
+async fn propose(
+    client: &mut Client,
+    case: &str,
+    payload: Payload,
+) -> Result<SubmitResponse, tonic::Status> {
+    eventually("the origin's reception policy to be known", || {
+        let (mut client, payload) = (client.clone(), payload.clone());
+        async move {
+            match submit(&mut client, case, payload).await {
+                Err(status) if status.message().contains("not known here yet") => None,
+                other => Some(other),
+            }
+        }
+    })
+    .await
+}
+
+async fn wait_for_state(client: &Client, case: &str, state: CaseState) -> CaseView {
+    eventually(&format!("case {case} to be {state:?}"), || {
+        let mut client = client.clone();
+        async move {
+            let view = client.case(case).await.ok()?;
+            (view.state() == state).then_some(view)
+        }
+    })
+    .await
+}
+
+fn summary() -> CaseSummary {
+    let readers = |roles: &[Role]| {
+        Some(Readers {
+            roles: roles.iter().map(|r| *r as i32).collect(),
+        })
+    };
+    CaseSummary {
+        best_interest_plan: Some(v1::BestInterestPlan {
+            readers: readers(&[Role::ChildProtection, Role::Consulate]),
+            plan: "Return to grandmother in Quetzaltenango".into(),
+            receiving_caregiver: "grandmother".into(),
+        }),
+        psychosocial: Some(v1::PsychosocialSection {
+            readers: readers(&[Role::ChildProtection]),
+            assessment: "Anxiety after the journey; needs follow-up".into(),
+            assessed_by: "DIF psychologist".into(),
+        }),
+        ..CaseSummary::default()
+    }
+}
+
+/// What both gateways must agree on: everything but the local delivery state.
+fn shared_timeline(view: &CaseView) -> Vec<(String, String, String, String)> {
+    view.timeline
+        .iter()
+        .map(|e| {
+            let sender = e.sender.clone().unwrap_or_default();
+            (
+                e.message_id.clone(),
+                e.kind.clone(),
+                format!("{} {}", sender.country, sender.agency),
+                e.summary.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let mut consulate = region.agency("GT", "consulate").await;
+    let case = "MX-2026-0001";
+    let day = weekday_ahead(GUATEMALA);
+
+    let notified = inm.submit(notice_to("GT", case)).await.unwrap();
+    assert_eq!(notified.case_state(), CaseState::Notified);
+    let shared = submit(&mut inm, case, Payload::CaseSummary(summary()))
+        .await
+        .unwrap();
+    assert_eq!(shared.case_state(), CaseState::SummaryShared);
+    wait_for_state(&sbs, case, CaseState::SummaryShared).await;
+
+    // 21:30 in Guatemala: a night arrival for an unaccompanied child.
+    let night = propose(&mut inm, case, proposal("P1", &[], &format!("{day} 21:30")))
+        .await
+        .unwrap_err();
+    assert_eq!(night.code(), Code::InvalidArgument);
+    assert!(
+        night.message().contains("evening or night arrival"),
+        "{}",
+        night.message()
+    );
+    assert!(
+        night.message().contains("nearest allowed arrivals"),
+        "{}",
+        night.message()
+    );
+
+    let proposed = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 10:00")))
+        .await
+        .unwrap();
+    assert_eq!(proposed.case_state(), CaseState::ArrivalProposed);
+    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    let counter = compose::counter(
+        "P2",
+        &format!("{day} 11:00"),
+        GUATEMALA,
+        "the family arrives at 10:30",
+    )
+    .unwrap();
+    submit(&mut sbs, case, counter).await.unwrap();
+    eventually("MX to see the counter", || {
+        let mut inm = inm.clone();
+        async move {
+            inm.case(case)
+                .await
+                .ok()?
+                .open_proposal
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    propose(&mut inm, case, proposal("P3", &[], &format!("{day} 11:00")))
+        .await
+        .unwrap();
+    eventually("GT to see P3", || {
+        let mut sbs = sbs.clone();
+        async move { (sbs.case(case).await.ok()?.open_proposal?.proposal_id == "P3").then_some(()) }
+    })
+    .await;
+    let agreed = submit(&mut sbs, case, compose::accept("P3")).await.unwrap();
+    assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
+    wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+
+    let handoff = compose::handoff(
+        TECUN_UMAN,
+        "Rosa Cux/Consulado de Guatemala",
+        vec![],
+        "tired, healthy",
+    )
+    .unwrap();
+    assert_eq!(
+        submit(&mut consulate, case, handoff)
+            .await
+            .unwrap()
+            .case_state(),
+        CaseState::HandedOver
+    );
+    wait_for_state(&inm, case, CaseState::HandedOver).await;
+    let received = compose::reception("with-family", "grandmother, Quetzaltenango").unwrap();
+    assert_eq!(
+        submit(&mut sbs, case, received).await.unwrap().case_state(),
+        CaseState::Received
+    );
+    let follow_up = compose::follow_up(30, "stable", "back at school").unwrap();
+    assert_eq!(
+        submit(&mut sbs, case, follow_up)
+            .await
+            .unwrap()
+            .case_state(),
+        CaseState::FollowUp
+    );
+
+    let at_mx = wait_for_state(&inm, case, CaseState::FollowUp).await;
+    let at_gt = sbs.case(case).await.unwrap();
+    assert_eq!(
+        shared_timeline(&at_mx),
+        shared_timeline(&at_gt),
+        "both gateways tell the same story"
+    );
+    let kinds: Vec<&str> = at_gt.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "advance_notice",
+            "case_summary",
+            "arrival_proposal",
+            "arrival_response",
+            "arrival_proposal",
+            "arrival_response",
+            "handoff_ack",
+            "reception_confirmation",
+            "follow_up_report"
+        ]
+    );
+    assert_eq!(at_mx.agreed_arrival.unwrap().proposal_id, "P3");
+
+    // Need to know: the consulate saw the notice without its sensitive parts, never the summary.
+    let seen = inbox_now(&mut consulate, 0).await;
+    assert!(seen.iter().all(|item| !matches!(
+        item.body.as_ref().unwrap().payload,
+        Some(Body::CaseSummary(_))
+    )));
+    let notice_seen = seen
+        .iter()
+        .find(|item| {
+            matches!(
+                item.body.as_ref().unwrap().payload,
+                Some(Body::AdvanceNotice(_))
+            )
+        })
+        .unwrap();
+    assert!(notice_seen.redacted && notice_seen.envelope.is_none());
+    let Some(Body::AdvanceNotice(redacted)) = &notice_seen.body.as_ref().unwrap().payload else {
+        unreachable!()
+    };
+    assert!(redacted.best_interest.is_none() && redacted.protection_concerns.is_empty());
+    assert_eq!(redacted.child.as_ref().unwrap().given_names, "Ana Lucía");
+    let sbs_seen = inbox_now(&mut sbs, 0).await;
+    assert!(sbs_seen.iter().any(|item| matches!(
+        item.body.as_ref().unwrap().payload,
+        Some(Body::CaseSummary(_))
+    )));
+
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_return_without_a_best_interest_determination_by_child_protection() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+
+    let mut by_migration = notice_to("GT", "MX-2026-0101");
+    if let Some(Payload::AdvanceNotice(n)) = &mut by_migration.payload {
+        n.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
+    }
+    let refused = match inm.submit(by_migration).await {
+        Err(ClientError::Status(status)) => status,
+        other => panic!("a migration determination was not refused: {other:?}"),
+    };
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .contains("child-protection or judicial authority, not by migration"),
+        "{}",
+        refused.message()
+    );
+
+    let mut stays = notice_to("GT", "MX-2026-0102");
+    if let Some(Payload::AdvanceNotice(n)) = &mut stays.payload {
+        n.best_interest.as_mut().unwrap().outcome = v1::BestInterestOutcome::Stay as i32;
+    }
+    let error = inm.submit(stays).await.unwrap_err().to_string();
+    assert!(
+        error.contains("does not find return in the child's best interest"),
+        "{error}"
+    );
+    assert_eq!(
+        mx.outbox_depth(retorno_tests::country("GT")),
+        0,
+        "nothing queued"
+    );
+    mx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bilateral_relaxation_shows_in_the_case_and_one_sided_relaxation_is_refused_by_the_origin()
+ {
+    let region = Region::new(&["MX", "GT"]);
+    // Mexico relaxes the gate for Guatemala; Guatemala has not agreed.
+    let mut mx_config = region.config("MX");
+    mx_config.case.relax_best_interest_for = vec![retorno_tests::country("GT")];
+    let mx = region.start_with(mx_config).await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+
+    let mut by_migration = notice_to("GT", "MX-2026-0201");
+    if let Some(Payload::AdvanceNotice(n)) = &mut by_migration.payload {
+        n.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
+    }
+    let accepted = inm.submit(by_migration).await.unwrap();
+    let at_mx = inm.case("MX-2026-0201").await.unwrap();
+    assert!(
+        at_mx.best_interest_relaxed,
+        "the relaxation shows in the case"
+    );
+
+    // Guatemala stores it as refused and says why, in its receipt.
+    let status = eventually("GT's receipt", || {
+        let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
+        async move { inm.status(&id).await.ok()?.receipt_body }
+    })
+    .await;
+    assert!(
+        status.case_refusal.contains("not by migration"),
+        "{}",
+        status.case_refusal
+    );
+    let timeline = inm.case("MX-2026-0201").await.unwrap().timeline;
+    assert!(timeline[0].peer_refused.contains("not by migration"));
+    let mut sbs = region.agency("GT", "child-protection").await;
+    assert!(
+        inbox_now(&mut sbs, 0).await.is_empty(),
+        "a refused message is not given to agencies"
+    );
+    let unknown = sbs.case("MX-2026-0201").await.unwrap_err().to_string();
+    assert!(unknown.contains("NotFound"), "GT opened no case: {unknown}");
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn roles_may_only_send_their_own_kinds() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut gt_migration = region.agency("GT", "destination-authority").await;
+    let mut mx_consulate = region.agency("MX", "consulate").await;
+    let case = "MX-2026-0301";
+    inm.submit(notice_to("GT", case)).await.unwrap();
+    wait_for_state(&gt_migration, case, CaseState::Notified).await;
+
+    let denied = submit(&mut gt_migration, case, compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(
+        denied
+            .message()
+            .contains("destination-authority agency may not send arrival_response"),
+        "{}",
+        denied.message()
+    );
+    let denied = submit(
+        &mut inm,
+        case,
+        compose::reception("with-family", "").unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = submit(
+        &mut mx_consulate,
+        case,
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    // A summary from Guatemala's child protection is its own section: allowed.
+    let mut sbs = region.agency("GT", "child-protection").await;
+    submit(&mut sbs, case, Payload::CaseSummary(summary()))
+        .await
+        .unwrap();
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let case = "MX-2026-0401";
+    let day = weekday_ahead(GUATEMALA);
+    inm.submit(notice_to("GT", case)).await.unwrap();
+    wait_for_state(&sbs, case, CaseState::Notified).await;
+
+    // A handoff before an agreed arrival.
+    let handoff = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap();
+    let early = submit(&mut sbs, case, handoff.clone()).await.unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    assert!(
+        early.message().contains("is NOTIFIED"),
+        "{}",
+        early.message()
+    );
+    assert!(
+        early
+            .message()
+            .contains("allowed next: case_summary, arrival_proposal, case_withdrawal"),
+        "{}",
+        early.message()
+    );
+
+    // An arrival agreed twice.
+    propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
+        .await
+        .unwrap();
+    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    submit(&mut sbs, case, compose::accept("P1")).await.unwrap();
+    let twice = submit(&mut sbs, case, compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    assert!(
+        twice.message().contains("is ARRIVAL_AGREED"),
+        "{}",
+        twice.message()
+    );
+
+    // Anything after a withdrawal.
+    wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+    submit(
+        &mut inm,
+        case,
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap();
+    let after = submit(&mut inm, case, Payload::CaseSummary(summary()))
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), Code::FailedPrecondition);
+    assert!(
+        after.message().contains("nothing: the case is closed"),
+        "{}",
+        after.message()
+    );
+    wait_for_state(&sbs, case, CaseState::Withdrawn).await;
+
+    // On arrival: Mexico's gateway certificate delivers a handoff-less
+    // proposal for the withdrawn case; Guatemala stores it as refused and says why.
+    let body = v1::EnvelopeBody {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        case_id: case.to_owned(),
+        sender: Some(v1::Sender {
+            country: "MX".into(),
+            agency: "INM".into(),
+            role: Role::DestinationAuthority as i32,
+        }),
+        recipient_country: "GT".into(),
+        created_at: Some(compose::now()),
+        payload: match proposal("P9", &[], &format!("{day} 10:00")) {
+            Payload::ArrivalProposal(p) => Some(Body::ArrivalProposal(p)),
+            _ => unreachable!(),
+        },
+    };
+    let mut raw = peer_client(&region, "MX", "GT").await;
+    let envelope = v1::Envelope {
+        body: prost::Message::encode_to_vec(&body),
+    };
+    let answer = deliver(&mut raw, vec![vec![envelope]]).await.unwrap();
+    let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
+        panic!("expected a transport receipt");
+    };
+    let receipt: v1::ReceiptBody = prost::Message::decode(receipt.body.as_slice()).unwrap();
+    assert!(
+        receipt.case_refusal.contains("is WITHDRAWN"),
+        "{}",
+        receipt.case_refusal
+    );
+    let at_gt = sbs.case(case).await.unwrap();
+    assert_eq!(
+        at_gt.state(),
+        CaseState::Withdrawn,
+        "the refused step changed nothing"
+    );
+    assert!(
+        at_gt
+            .timeline
+            .last()
+            .unwrap()
+            .refused
+            .contains("is WITHDRAWN")
+    );
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_family_travels_together_or_not_at_all() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let day = weekday_ahead(GUATEMALA);
+    for case in ["MX-FAM-1", "MX-FAM-2", "MX-FAM-3"] {
+        let mut request = notice_to("GT", case);
+        if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
+            n.family_group_id = "FAM-PEREZ".into();
+            n.companionship = v1::Companionship::WithFamily as i32;
+        }
+        inm.submit(request).await.unwrap();
+    }
+
+    let part = propose(
+        &mut inm,
+        "MX-FAM-1",
+        proposal("P1", &["MX-FAM-1", "MX-FAM-2"], &format!("{day} 10:00")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(part.code(), Code::InvalidArgument);
+    assert!(
+        part.message().contains("families travel together"),
+        "{}",
+        part.message()
+    );
+    assert!(
+        part.message().contains("missing MX-FAM-3"),
+        "{}",
+        part.message()
+    );
+
+    // One child stays: the other two travel together.
+    submit(
+        &mut inm,
+        "MX-FAM-3",
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap();
+    let together = propose(
+        &mut inm,
+        "MX-FAM-1",
+        proposal("P2", &["MX-FAM-1", "MX-FAM-2"], &format!("{day} 17:00")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        together.case_state(),
+        CaseState::ArrivalProposed,
+        "17:00 is within family hours"
+    );
+    wait_for_state(&sbs, "MX-FAM-2", CaseState::ArrivalProposed).await;
+    submit(&mut sbs, "MX-FAM-1", compose::accept("P2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sbs.case("MX-FAM-2").await.unwrap().state(),
+        CaseState::ArrivalAgreed,
+        "agreed for both"
+    );
+
+    let alone = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec!["MX-FAM-1".into()], "").unwrap();
+    let split = submit(&mut sbs, "MX-FAM-1", alone).await.unwrap_err();
+    assert!(
+        split.message().contains("missing MX-FAM-2"),
+        "{}",
+        split.message()
+    );
+    let both = compose::handoff(
+        TECUN_UMAN,
+        "Rosa Cux/SBS",
+        vec!["MX-FAM-1".into(), "MX-FAM-2".into()],
+        "",
+    )
+    .unwrap();
+    submit(&mut sbs, "MX-FAM-1", both).await.unwrap();
+    wait_for_state(&inm, "MX-FAM-2", CaseState::HandedOver).await;
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn reception_hours_follow_daylight_saving_time() {
+    // The United States receives its own children at San Ysidro, every day,
+    // 08:00 to 18:00 Pacific time. On the second Sunday of March clocks move
+    // from 08:00 UTC-8 to UTC-7 at 02:00 local time.
+    let region = Region::new(&["MX", "US"]);
+    let mut us_config = region.config("US");
+    us_config.reception.points[0].weekdays = vec![1, 2, 3, 4, 5, 6, 7];
+    let mx = region.start("MX").await;
+    let us = region.start_with(us_config).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let year = jiff::Timestamp::now()
+        .to_zoned_datetime(TimeZone::UTC)
+        .year()
+        + 1;
+    let mut sunday = jiff::civil::date(year, 3, 8);
+    while sunday.weekday() != jiff::civil::Weekday::Sunday {
+        sunday = sunday.tomorrow().unwrap();
+    }
+    let saturday = sunday.yesterday().unwrap();
+    let mut request = notice_to("US", "MX-2026-0501");
+    if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
+        n.companionship = v1::Companionship::WithFamily as i32;
+        n.transport.as_mut().unwrap().point_of_entry = "US-SAN-YSIDRO".into();
+    }
+    inm.submit(request).await.unwrap();
+
+    let at_utc = |date: jiff::civil::Date, hour: i8, minute: i8| {
+        let instant = date
+            .at(hour, minute, 0, 0)
+            .to_zoned_datetime(TimeZone::UTC)
+            .unwrap()
+            .timestamp();
+        v1::ArrivalProposal {
+            proposal_id: format!("P-{date}-{hour}{minute}"),
+            case_ids: vec![],
+            point_of_entry: "US-SAN-YSIDRO".into(),
+            arrival: Some(pbjson_types::Timestamp {
+                seconds: instant.as_second(),
+                nanos: 0,
+            }),
+            time_zone: "America/Los_Angeles".into(),
+            transport_mode: v1::TransportMode::Air as i32,
+            transport_reference: "AM 0642".into(),
+            escort_officers: vec![],
+        }
+    };
+    // 15:30 UTC is 07:30 on Saturday (UTC-8): before opening.
+    let before = propose(
+        &mut inm,
+        "MX-2026-0501",
+        Payload::ArrivalProposal(at_utc(saturday, 15, 30)),
+    )
+    .await
+    .unwrap_err();
+    assert!(before.message().contains("07:30"), "{}", before.message());
+    // The same 15:30 UTC is 08:30 on Sunday (UTC-7): open.
+    propose(
+        &mut inm,
+        "MX-2026-0501",
+        Payload::ArrivalProposal(at_utc(sunday, 15, 30)),
+    )
+    .await
+    .unwrap();
+    // And the origin agrees when it checks again.
+    let mut us_cp = region.agency("US", "child-protection").await;
+    let view = wait_for_state(&us_cp, "MX-2026-0501", CaseState::ArrivalProposed).await;
+    assert!(view.timeline.iter().all(|e| e.refused.is_empty()));
+    submit(
+        &mut us_cp,
+        "MX-2026-0501",
+        compose::accept(&format!("P-{sunday}-1530")),
+    )
+    .await
+    .unwrap();
+    mx.shutdown().await;
+    us.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_consulate_never_receives_a_case_summary() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let case = "MX-2026-0601";
+    inm.submit(notice_to("GT", case)).await.unwrap();
+    submit(&mut inm, case, Payload::CaseSummary(summary()))
+        .await
+        .unwrap();
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let items = inbox_with(&mut sbs, 0, 2).await;
+    assert!(matches!(
+        items[1].body.as_ref().unwrap().payload,
+        Some(Body::CaseSummary(_))
+    ));
+
+    let mut consulate = region.agency("GT", "consulate").await;
+    let seen = inbox_now(&mut consulate, 0).await;
+    assert_eq!(seen.len(), 1, "the notice only");
+    let text = format!("{seen:?}");
+    assert!(
+        !text.contains("Anxiety") && !text.contains("psychologist"),
+        "no psychosocial details"
+    );
+    let mut gt_migration = region.agency("GT", "destination-authority").await;
+    assert!(!format!("{:?}", inbox_now(&mut gt_migration, 0).await).contains("Anxiety"));
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
