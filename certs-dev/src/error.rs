@@ -28,6 +28,27 @@ pub enum CertsError {
         missing: PathBuf,
     },
 
+    /// A role that is not one of [`crate::ROLES`].
+    #[error(
+        "unknown role {0:?}: expected one of destination-authority, child-protection, consulate"
+    )]
+    InvalidRole(String),
+
+    /// Renewing or revoking needs the issuing CA, and it is not there.
+    #[error(
+        "{0} does not exist: generate the PKI first (retorno-certs-dev --out DIR --countries ...)"
+    )]
+    MissingCa(PathBuf),
+
+    /// A certificate or CRL on disk could not be parsed.
+    #[error("cannot read {path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+
     /// Reading, writing or creating a file or folder failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -59,6 +80,14 @@ impl CertsError {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// A file that exists but does not hold what it should.
+    pub(crate) fn unreadable(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
+        Self::Unreadable {
+            path: path.to_owned(),
+            reason: reason.to_string(),
         }
     }
 

@@ -29,6 +29,11 @@ pub(crate) fn read(path: &Path) -> Result<String, CertsError> {
     fs::read_to_string(path).map_err(|e| CertsError::io("cannot read", path, e))
 }
 
+/// Reads a file that may not be text (a DER certificate, a PEM whose parser wants bytes).
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, CertsError> {
+    fs::read(path).map_err(|e| CertsError::io("cannot read", path, e))
+}
+
 /// Writes `contents` to `path` with exactly `mode`, creating parent folders
 /// and replacing any existing file.
 ///

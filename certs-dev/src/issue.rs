@@ -67,6 +67,17 @@ impl Run {
         self.create_ca(cert, key, params)
     }
 
+    /// Loads the CA at `cert`/`key`, which must both exist: renewing a leaf
+    /// must never create a CA that nothing else trusts.
+    pub(crate) fn existing_ca(&mut self, cert: &Path, key: &Path) -> Result<Authority, CertsError> {
+        for path in [cert, key] {
+            if !files::exists(path)? {
+                return Err(CertsError::MissingCa(path.to_owned()));
+            }
+        }
+        self.load_ca(cert, key)
+    }
+
     /// Issues a leaf signed by `authority` unless both files exist and are
     /// still valid under it (i.e. the CA is not fresh and there is no `force`).
     pub(crate) fn ensure_leaf(

@@ -36,6 +36,11 @@ impl Layout {
         self.dir.join("root").join("ca.key.pem")
     }
 
+    /// `root/crl.pem`: the regional root's revocation list (revoked gateway certificates).
+    pub fn root_crl(&self) -> PathBuf {
+        self.dir.join("root").join("crl.pem")
+    }
+
     /// `CC/`: everything belonging to one country.
     pub fn country_dir(&self, cc: &str) -> PathBuf {
         self.dir.join(cc.to_ascii_uppercase())
@@ -59,6 +64,11 @@ impl Layout {
     /// `CC/agency-ca.key.pem`: the agency CA's key, needed to issue more agency certificates.
     pub fn agency_ca_key(&self, cc: &str) -> PathBuf {
         self.country_dir(cc).join("agency-ca.key.pem")
+    }
+
+    /// `CC/agency-crl.pem`: the agency CA's revocation list (revoked agency certificates).
+    pub fn agency_crl(&self, cc: &str) -> PathBuf {
+        self.country_dir(cc).join("agency-crl.pem")
     }
 
     /// `CC/agencies/ROLE.pem`: the client certificate of the agency holding `role`.

@@ -11,6 +11,7 @@
 //! DIR/CC/gateway.pem, gateway.key.pem                   gateway leaf, signed by the root
 //! DIR/CC/agency-ca.pem, agency-ca.key.pem               the country's own agency CA
 //! DIR/CC/agencies/ROLE.pem, ROLE.key.pem                agency client certs, signed by it
+//! DIR/root/crl.pem, DIR/CC/agency-crl.pem               revocation lists, once [`revoke`] wrote them
 //! ```
 //!
 //! Trust model: every gateway trusts the regional root for peer gateways and
@@ -20,7 +21,9 @@
 //!
 //! Re-running [`generate`] keeps existing files and reuses existing CAs to
 //! issue whatever is missing (e.g. a country added later); with
-//! [`Options::force`] everything is regenerated.
+//! [`Options::force`] everything is regenerated. [`renew`] replaces one leaf
+//! (new key, optionally a chosen [`Lifetime`]) and [`revoke`] adds one to its
+//! CA's revocation list, for rotation and revocation drills and their tests.
 //!
 //! # Layout
 //!
@@ -28,22 +31,32 @@
 //! - `layout`: [`Layout`], the path of every file in a PKI folder.
 //! - `profile`: what each kind of certificate contains.
 //! - `issue`: creating or reusing CAs and leaves, recording what was written.
+//! - `holder`: [`Holder`], whose certificate to renew or revoke.
+//! - `renew`: [`renew`], a new key and certificate under the existing CA.
+//! - `revoke`: [`revoke`], the CA's revocation list.
 //! - `files`: reading and writing files with safe permissions.
 //! - `error`: [`CertsError`].
 //! - this file: [`Options`], [`generate`] and [`generate_with_report`].
 
 mod error;
 mod files;
+mod holder;
 mod issue;
 mod layout;
 mod names;
 mod profile;
+mod renew;
+mod revoke;
 
 use std::path::PathBuf;
 
 pub use error::CertsError;
+pub use holder::Holder;
 pub use layout::Layout;
 pub use names::{ROLES, agency_name, agency_uri, gateway_dns_name, gateway_uri};
+pub use profile::Lifetime;
+pub use renew::renew;
+pub use revoke::revoke;
 
 use issue::Run;
 use profile::Validity;

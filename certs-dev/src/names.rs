@@ -83,7 +83,7 @@ pub(crate) fn normalize_countries(countries: &[String]) -> Result<Vec<String>, C
 }
 
 /// One country code: exactly two ASCII letters once trimmed, returned in upper case.
-fn normalize_country(raw: &str) -> Result<String, CertsError> {
+pub(crate) fn normalize_country(raw: &str) -> Result<String, CertsError> {
     let trimmed = raw.trim();
     if trimmed.len() == 2 && trimmed.bytes().all(|b| b.is_ascii_alphabetic()) {
         Ok(trimmed.to_ascii_uppercase())

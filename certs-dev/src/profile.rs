@@ -22,31 +22,72 @@ const BACKDATE: Duration = Duration::from_secs(60 * 60);
 /// expire mid-project, short enough that stray copies die.
 const LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
+/// One day, the unit operators think of certificate lifetimes in.
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a renewed certificate is valid, in days counted from now.
+///
+/// The default is what [`crate::generate`] issues: from an hour ago to a year
+/// from now. Tests of expiry want a certificate whose validity has already
+/// ended, e.g. `Lifetime { not_before_days_ago: 10, valid_days: 9 }` (expired
+/// yesterday), and operators may want short-lived ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime {
+    /// How many days ago the validity starts (besides the hour of backdating).
+    pub not_before_days_ago: u32,
+    /// How many days the certificate is valid from that start.
+    pub valid_days: u32,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Lifetime {
+            not_before_days_ago: 0,
+            valid_days: (LIFETIME.as_secs() / DAY.as_secs()) as u32,
+        }
+    }
+}
+
 /// The validity window of one run, captured once so every certificate of a
 /// run gets the same dates.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Validity {
-    /// The current time as a duration since the Unix epoch.
-    now: Duration,
+    /// Start of validity as a duration since the Unix epoch.
+    not_before: Duration,
+    /// End of validity as a duration since the Unix epoch.
+    not_after: Duration,
 }
 
 impl Validity {
     /// A window from an hour ago to a year from now.
     pub(crate) fn starting_now() -> Self {
-        // A clock before 1970 is not worth failing over; the epoch is as good a start.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Self { now }
+        Self::from_lifetime(Lifetime::default())
+    }
+
+    /// The window `lifetime` describes, from the current time.
+    pub(crate) fn from_lifetime(lifetime: Lifetime) -> Self {
+        let start = now().saturating_sub(DAY * lifetime.not_before_days_ago);
+        Self {
+            not_before: start.saturating_sub(BACKDATE),
+            not_after: start.saturating_add(DAY * lifetime.valid_days),
+        }
     }
 
     /// Sets `not_before` and `not_after`, computed from rcgen's own date helper
     /// so the crate needs no direct dependency on `time`.
     fn apply(self, params: &mut CertificateParams) {
         let epoch = date_time_ymd(1970, 1, 1);
-        params.not_before = epoch + self.now.saturating_sub(BACKDATE);
-        params.not_after = epoch + self.now.saturating_add(LIFETIME);
+        params.not_before = epoch + self.not_before;
+        params.not_after = epoch + self.not_after;
     }
+}
+
+/// The current time as a duration since the Unix epoch.
+pub(crate) fn now() -> Duration {
+    // A clock before 1970 is not worth failing over; the epoch is as good a start.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// The regional root: trusted by every gateway to authenticate peer gateways.

@@ -78,17 +78,58 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config: file } => {
             let config = Config::load(&file)?;
-            crate::tls::KeyedChain::load(&config.tls.gateway_cert, &config.tls.gateway_key)?;
-            crate::tls::load_roots(&config.tls.regional_root)?;
-            crate::tls::load_roots(&config.tls.agency_ca)?;
+            // The same checks as at start and at every reload.
+            let credentials = crate::tls::Credentials::load(config.country, &config.tls)?;
             println!(
                 "{}: configuration for {} is usable",
                 file.display(),
                 config.country
             );
+            print_certificates(&credentials, config.tls.expiry_warning_days);
             Ok(())
         }
         Command::Dev(options) => dev::run(options).await,
+    }
+}
+
+/// Prints each certificate's expiry and each revocation list, so that an
+/// operator sees what to renew before a peer refuses it.
+fn print_certificates(credentials: &crate::tls::Credentials, warning_days: u32) {
+    println!("certificates:");
+    for cert in credentials.certificates() {
+        let days_left = cert.days_left_now();
+        let note = if cert.expired() {
+            "EXPIRED: renew it".to_owned()
+        } else if days_left < i64::from(warning_days) {
+            format!("{days_left} days left: renew it soon")
+        } else {
+            format!("{days_left} days left")
+        };
+        println!(
+            "  {:<19} {}  {}  expires {} ({note})",
+            cert.role.as_str(),
+            cert.file.display(),
+            cert.subject,
+            cert.not_after
+        );
+    }
+    let crls = credentials.crls();
+    if !crls.is_empty() {
+        println!("revocation lists:");
+    }
+    for crl in crls {
+        println!(
+            "  {}  issued by {}  {} revoked  next update {}{}",
+            crl.file.display(),
+            crl.issuer,
+            crl.revoked,
+            crl.next_update.as_deref().unwrap_or("-"),
+            if crl.stale {
+                " (STALE: fetch a newer one)"
+            } else {
+                ""
+            }
+        );
     }
 }
 

@@ -42,6 +42,30 @@ pub struct Config {
     /// What "durable" means on this machine.
     #[serde(default)]
     pub storage: Storage,
+    /// Case rules that are this country's to set.
+    #[serde(default)]
+    pub case: CaseRules,
+    /// Where and when this country receives its children; published to peers.
+    #[serde(default)]
+    pub reception: Reception,
+}
+
+/// Case rules set per country.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaseRules {
+    /// Countries with which a bilateral agreement accepts a best-interest
+    /// determination made by the migration authority. Empty (strict) by
+    /// default; both countries must list each other, and the case shows it.
+    pub relax_best_interest_for: Vec<Country>,
+}
+
+/// This country's reception policy.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reception {
+    /// Points of entry with their windows. Proposals to this country must name one.
+    pub points: Vec<crate::policy::PointConfig>,
 }
 
 /// The two listeners. Both require a client certificate.
@@ -66,6 +90,42 @@ pub struct TlsPaths {
     pub gateway_key: PathBuf,
     /// This country's agency CA: agencies must be certified under it.
     pub agency_ca: PathBuf,
+    /// PEM revocation lists (of the regional root, of the agency CA, or both),
+    /// honoured on both listeners and on connections to peers. A certificate
+    /// whose issuer has no list here is not checked for revocation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crls: Vec<PathBuf>,
+    /// How often every file above is re-read; changed material is checked
+    /// and installed without a restart.
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
+    /// A certificate (own, regional root, agency CA) with fewer days left than
+    /// this is logged as a warning at start and at every reload.
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+}
+
+/// Default of [`TlsPaths::reload_interval_ms`]: ten seconds, so that a
+/// rotated certificate is in use within seconds at a negligible cost
+/// (a few small files read).
+pub const DEFAULT_RELOAD_INTERVAL_MS: u64 = 10_000;
+
+/// Default of [`TlsPaths::expiry_warning_days`]: a month, time enough to renew.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
+
+fn default_reload_interval_ms() -> u64 {
+    DEFAULT_RELOAD_INTERVAL_MS
+}
+
+fn default_expiry_warning_days() -> u32 {
+    DEFAULT_EXPIRY_WARNING_DAYS
+}
+
+impl TlsPaths {
+    /// How often the TLS files are re-read.
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_millis(self.reload_interval_ms)
+    }
 }
 
 /// Where to reach a peer gateway.
@@ -100,6 +160,13 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// How long a TLS handshake may take before the connection is dropped.
     pub handshake_timeout_ms: u64,
+    /// Submits per second one agency may sustain; a runaway script or a
+    /// stolen certificate cannot flood the outbox.
+    pub agency_submits_per_second: u32,
+    /// Submits one agency may make in a burst above that rate.
+    pub agency_submit_burst: u32,
+    /// Delivery streams one peer gateway may hold open at once.
+    pub streams_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -107,6 +174,9 @@ impl Default for Limits {
         Limits {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             handshake_timeout_ms: 10_000,
+            agency_submits_per_second: 200,
+            agency_submit_burst: 1000,
+            streams_per_peer: 4,
         }
     }
 }
@@ -244,6 +314,7 @@ impl Config {
         resolve(&mut self.tls.gateway_cert);
         resolve(&mut self.tls.gateway_key);
         resolve(&mut self.tls.agency_ca);
+        self.tls.crls.iter_mut().for_each(resolve);
     }
 
     /// Checks the values that the shape alone does not. `file` names the source in errors.
@@ -267,10 +338,34 @@ impl Config {
                 ));
             }
         }
+        if self.limits.agency_submits_per_second == 0
+            || self.limits.agency_submit_burst == 0
+            || self.limits.streams_per_peer == 0
+        {
+            return Err(invalid(
+                "limits",
+                "agency_submits_per_second, agency_submit_burst and streams_per_peer must be at least 1".into(),
+            ));
+        }
         if self.limits.max_message_bytes < 1024 {
             return Err(invalid(
                 "limits.max_message_bytes",
                 "must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.tls.reload_interval_ms < 10 {
+            return Err(invalid(
+                "tls.reload_interval_ms",
+                format!(
+                    "{} is too short: re-reading the files needs at least 10 ms (default {DEFAULT_RELOAD_INTERVAL_MS})",
+                    self.tls.reload_interval_ms
+                ),
+            ));
+        }
+        if let Err((i, bad)) = crate::policy::published(self.country, &self.reception.points) {
+            return Err(invalid(
+                &format!("reception.points[{i}].{}", bad.field),
+                bad.problem,
             ));
         }
         if self.delivery.batch_size == 0 || self.delivery.max_batches_in_flight == 0 {
@@ -319,6 +414,29 @@ mod tests {
         assert_eq!(config.limits.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
         let gt = &config.peers[&"GT".parse().unwrap()];
         assert_eq!(gt.server_name(), "gateway.gt.retorno.test");
+    }
+
+    #[test]
+    fn tls_reload_fields_default_and_resolve_next_to_the_file() {
+        let (_dir, file) = write(GOOD);
+        let tls = Config::load(&file).unwrap().tls;
+        assert!(tls.crls.is_empty());
+        assert_eq!(tls.reload_interval_ms, DEFAULT_RELOAD_INTERVAL_MS);
+        assert_eq!(tls.expiry_warning_days, DEFAULT_EXPIRY_WARNING_DAYS);
+
+        let with = GOOD.replace(
+            "[peers.GT]",
+            "crls = [\"certs/root/crl.pem\"]\nreload_interval_ms = 500\nexpiry_warning_days = 7\n[peers.GT]",
+        );
+        let (dir, file) = write(&with);
+        let tls = Config::load(&file).unwrap().tls;
+        assert_eq!(tls.crls, vec![dir.path().join("certs/root/crl.pem")]);
+        assert_eq!(tls.reload_interval(), Duration::from_millis(500));
+        assert_eq!(tls.expiry_warning_days, 7);
+
+        let (_dir, file) = write(&GOOD.replace("[peers.GT]", "reload_interval_ms = 0\n[peers.GT]"));
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("tls.reload_interval_ms"), "{error}");
     }
 
     #[test]

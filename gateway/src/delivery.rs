@@ -16,7 +16,6 @@ use retorno_proto::v1::{
     DeliveryBatch, DeliveryResults, Envelope, delivery_result,
     peer_exchange_client::PeerExchangeClient,
 };
-use rustls::ClientConfig;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument as _;
@@ -55,8 +54,10 @@ pub struct Courier {
     pub address: PeerConfig,
     /// The outbox.
     pub store: Arc<Store>,
-    /// This gateway's client TLS configuration.
-    pub tls: Arc<ClientConfig>,
+    /// This gateway's TLS material; the client configuration is taken from it
+    /// at each connection, so that a renewed certificate or a new revocation
+    /// list is used from the next reconnect on.
+    pub tls: tls::Credentials,
     /// Batch sizes and backoff.
     pub settings: Delivery,
     /// Largest message, so that the stream accepts what the peer may answer.
@@ -115,7 +116,14 @@ impl Courier {
             if !self.wait_for_work(&mut watermark).await {
                 return;
             }
-            match self.session(&mut watermark, &mut backoff).await {
+            // A peer that accepts TCP but never answers the handshake must not
+            // hold up shutdown until the connect timeout.
+            let mut stop = self.shutdown.clone();
+            let session = tokio::select! {
+                session = self.session(&mut watermark, &mut backoff) => session,
+                _ = stop.changed() => return,
+            };
+            match session {
                 Ok(()) => return,
                 Err(error) => {
                     let wait = backoff.next();
@@ -155,7 +163,7 @@ impl Courier {
         let channel = retorno_client::tls::connect(
             &self.address.address,
             self.address.server_name(),
-            self.tls.clone(),
+            self.tls.client_config(),
             Some(check),
         )
         .await?;
@@ -234,18 +242,22 @@ impl Courier {
                 .map_err(|e| SessionError::Protocol(format!("outbox entry has a bad id: {e}")))?;
             match result.result {
                 Some(delivery_result::Result::Receipt(receipt)) => {
-                    envelope::check_receipt(
+                    let checked = envelope::check_receipt(
                         &receipt,
                         &item.record.message_id,
                         self.peer,
                         &item.record.body_sha256,
                     )
                     .map_err(SessionError::Protocol)?;
+                    if !checked.case_refusal.is_empty() {
+                        tracing::warn!(message_id = %id, "stored by the peer, but refused by its case rules");
+                    }
                     self.store.record_delivered(
                         self.peer,
                         item.seq,
                         id,
                         &receipt.encode_to_vec(),
+                        &checked.case_refusal,
                     )?;
                     tracing::debug!(message_id = %id, "delivered");
                 }

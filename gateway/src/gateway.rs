@@ -1,6 +1,11 @@
 //! A running gateway: its store, its two listeners and one courier per peer.
 
-use std::{collections::BTreeSet, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use retorno_proto::v1::{agency_server::AgencyServer, peer_exchange_server::PeerExchangeServer};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -8,13 +13,17 @@ use tonic::transport::Server;
 
 use crate::{
     agency_api::AgencyService,
-    config::Config,
+    case::Rules,
+    config::{Config, ConfigError},
     country::Country,
     delivery::Courier,
     identity::Identity,
+    limits::{RateLimiter, StreamSlots},
     peer_api::{BATCH_BYTES, PeerService},
+    policy,
+    reception::PolicyWatch,
     store::{Store, StoreError},
-    tls::{self, KeyedChain, TlsError},
+    tls::{self, Credentials, CredentialsError},
 };
 
 /// How long a graceful shutdown may wait for connections to close.
@@ -23,21 +32,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A certificate or key could not be used.
+    /// A certificate, key, CA or revocation list could not be used (the
+    /// error names the file; a certificate for another country is one of these).
     #[error(transparent)]
-    Tls(#[from] TlsError),
-    /// The gateway's own certificate does not name its configured country.
-    #[error(
-        "{cert}: the gateway certificate names {found}, but the config says country = {country}: use {country}'s gateway certificate"
-    )]
-    WrongCertificate {
-        /// The certificate file.
-        cert: String,
-        /// What the certificate says.
-        found: String,
-        /// What the config says.
-        country: Country,
-    },
+    Credentials(#[from] CredentialsError),
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(ConfigError),
     /// The database could not be opened.
     #[error("data_dir {dir}: {source}")]
     Store {
@@ -62,6 +63,8 @@ pub struct Gateway {
     peer_addr: SocketAddr,
     agency_addr: SocketAddr,
     store: Arc<Store>,
+    /// Re-read from disk while the gateway runs; see [`Credentials`].
+    credentials: Credentials,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -85,10 +88,7 @@ impl Gateway {
         peer_listener: TcpListener,
         agency_listener: TcpListener,
     ) -> Result<Gateway, StartError> {
-        let own = KeyedChain::load(&config.tls.gateway_cert, &config.tls.gateway_key)?;
-        check_own_certificate(&config, &own)?;
-        let regional_root = tls::load_roots(&config.tls.regional_root)?;
-        let agency_ca = tls::load_roots(&config.tls.agency_ca)?;
+        let credentials = Credentials::load(config.country, &config.tls)?;
         let store =
             Store::open(&config.data_dir, &config.storage).map_err(|source| StartError::Store {
                 dir: config.data_dir.display().to_string(),
@@ -101,15 +101,18 @@ impl Gateway {
         let max = config.limits.max_message_bytes;
         let mut tasks = Vec::new();
 
+        let rules = Arc::new(case_rules(&config, &store)?);
         let peer_service = PeerService {
             country: config.country,
             store: store.clone(),
             max_message_bytes: max,
             shutdown: shutdown_rx.clone(),
+            rules: rules.clone(),
+            streams: StreamSlots::new(config.limits.streams_per_peer),
         };
         let peer_incoming = tls::accept(
             peer_listener,
-            tls::server_config(&own, regional_root.clone())?,
+            credentials.peer_server_config(),
             Arc::new(|identity: &Identity| match identity {
                 Identity::Gateway { .. } => Ok(()),
                 other => Err(format!("{other} is not a gateway")),
@@ -133,10 +136,15 @@ impl Gateway {
             store: store.clone(),
             max_message_bytes: max,
             shutdown: shutdown_rx.clone(),
+            rules: rules.clone(),
+            submit_limit: Arc::new(RateLimiter::new(
+                config.limits.agency_submits_per_second,
+                config.limits.agency_submit_burst,
+            )),
         };
         let agency_incoming = tls::accept(
             agency_listener,
-            tls::server_config(&own, agency_ca)?,
+            credentials.agency_server_config(),
             Arc::new(move |identity: &Identity| match identity {
                 Identity::Agency { country: c, .. } if *c == country => Ok(()),
                 other => Err(format!("{other} is not an agency of {country}")),
@@ -155,28 +163,43 @@ impl Gateway {
             shutdown_rx.clone(),
         ));
 
-        let client_tls = tls::client_config(&own, regional_root)?;
         for (peer, address) in &config.peers {
             let courier = Courier {
                 peer: *peer,
                 address: address.clone(),
                 store: store.clone(),
-                tls: client_tls.clone(),
+                tls: credentials.clone(),
                 settings: config.delivery.clone(),
                 max_message_bytes: max,
                 shutdown: shutdown_rx.clone(),
             };
             tasks.push(tokio::spawn(courier.run()));
+            let watch = PolicyWatch {
+                peer: *peer,
+                address: address.clone(),
+                tls: credentials.clone(),
+                store: store.clone(),
+                rules: rules.clone(),
+                shutdown: shutdown_rx.clone(),
+            };
+            tasks.push(tokio::spawn(watch.run()));
         }
+        tasks.push(credentials.watch(shutdown_rx.clone()));
         tracing::info!(%country, %peer_addr, %agency_addr, peers = config.peers.len(), "gateway started");
         Ok(Gateway {
             country,
             peer_addr,
             agency_addr,
             store,
+            credentials,
             shutdown,
             tasks,
         })
+    }
+
+    /// The TLS material in use: its certificates, reloads and refused handshakes.
+    pub fn tls(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// This gateway's country.
@@ -216,30 +239,41 @@ impl Gateway {
     }
 }
 
+/// The case rules from the config, with the peers' policies kept from earlier runs.
+fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
+    // Configs built in code (tests, `dev`) are checked here as files are in `Config::load`.
+    config
+        .check(std::path::Path::new("(configuration)"))
+        .map_err(StartError::Config)?;
+    let own_policy =
+        policy::published(config.country, &config.reception.points).map_err(|(i, bad)| {
+            StartError::Config(ConfigError::Invalid {
+                file: "(configuration)".into(),
+                field: format!("reception.points[{i}].{}", bad.field),
+                problem: bad.problem,
+            })
+        })?;
+    let peer_policies = store.policies().map_err(|source| StartError::Store {
+        dir: config.data_dir.display().to_string(),
+        source,
+    })?;
+    Ok(Rules {
+        country: config.country,
+        relaxed_best_interest: config
+            .case
+            .relax_best_interest_for
+            .iter()
+            .copied()
+            .collect(),
+        own_policy,
+        peer_policies: RwLock::new(peer_policies),
+    })
+}
+
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
     listener.local_addr().map_err(|source| StartError::Bind {
         address: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,
-    })
-}
-
-fn check_own_certificate(config: &Config, own: &KeyedChain) -> Result<(), StartError> {
-    let expected = Identity::Gateway {
-        country: config.country,
-    };
-    let found = own
-        .chain
-        .first()
-        .map(|leaf| Identity::from_certificate(leaf))
-        .transpose()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    if found.as_ref() == Some(&expected) {
-        return Ok(());
-    }
-    Err(StartError::WrongCertificate {
-        cert: config.tls.gateway_cert.display().to_string(),
-        found: found.map_or_else(|| "nothing".to_owned(), |f| f.to_string()),
-        country: config.country,
     })
 }
 

@@ -11,9 +11,15 @@
 //! - [`country`]: [`Country`], the two-letter code that names gateways.
 //! - [`identity`]: [`Identity`], who a certificate says the other end is.
 //! - [`config`]: [`Config`], the gateway's TOML file, checked at start.
-//! - [`tls`]: server-side mutual TLS; the acceptor that reads identities once per connection.
+//! - [`tls`]: server-side mutual TLS: the acceptor that reads identities once per
+//!   connection, and [`tls::Credentials`], which reloads certificates, keys, CAs and
+//!   revocation lists without a restart and warns of approaching expiry.
 //! - [`store`]: [`Store`], every tree of the sled database and the group commit.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
+//! - [`case`]: the case state machine, the region's safeguards and need-to-know.
+//! - [`policy`]: reception windows per point of entry, in local time.
+//! - [`reception`]: keeping each peer's published reception policy.
+//! - [`limits`]: submit rate per agency and delivery streams per peer.
 //! - [`envelope`]: sealing envelopes, issuing and checking receipts.
 //! - [`agency_api`]: the Agency API (submit, subscribe, acknowledge, status).
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
@@ -26,6 +32,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agency_api;
+pub mod case;
 pub mod cli;
 pub mod config;
 pub mod country;
@@ -34,7 +41,10 @@ pub mod dev;
 pub mod envelope;
 pub mod gateway;
 pub mod identity;
+pub mod limits;
 pub mod peer_api;
+pub mod policy;
+pub mod reception;
 pub mod store;
 pub mod tls;
 pub mod validate;

@@ -5,19 +5,35 @@
 //! handshake, and attached to every request of that connection; a connection
 //! whose certificate does not name an acceptable party never reaches a handler.
 //! Plain TLS without a client certificate, and plaintext, are never accepted.
+//!
+//! The certificates, keys, CAs and revocation lists are re-read from disk
+//! while the gateway runs ([`Credentials`]), so that an operator can rotate a
+//! certificate or revoke one without a restart.
+//!
+//! # Layout
+//! - this file: the acceptor that reads identities once per connection.
+//! - `credentials`: [`Credentials`], the swappable material and its reload task.
+//! - `material`: reading and checking one generation of material.
+//! - `expiry`: [`CertificateInfo`], expiry dates and the warnings before them.
+
+mod credentials;
+mod expiry;
+mod material;
 
 use std::{
     io,
     net::SocketAddr,
+    path::PathBuf,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
-use retorno_client::tls::provider;
+pub use credentials::{Credentials, Reload, TlsStats};
+pub use expiry::{CertificateInfo, CertificateRole, CrlInfo};
 pub use retorno_client::tls::{KeyedChain, TlsError, client_config, load_certificates, load_roots};
-use rustls::{RootCertStore, ServerConfig, server::WebPkiClientVerifier};
+use rustls::ServerConfig;
 use rustls_pki_types::CertificateDer;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -28,26 +44,76 @@ use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
-use crate::identity::{Identity, IdentityError};
+use crate::{
+    country::Country,
+    identity::{Identity, IdentityError},
+};
 
-/// A server configuration that requires a client certificate issued under `client_roots`.
-pub fn server_config(
-    own: &KeyedChain,
-    client_roots: RootCertStore,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(client_roots.into(), provider.clone())
-            .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(own.chain.clone(), own.key.clone_key())
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
+/// Why TLS material cannot be used: at start the gateway does not start; on
+/// a reload the previous material stays in use. Each names the file and why.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// A file could not be read (missing, permissions, being replaced).
+    #[error("{path}: cannot read: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// A PEM file holds nothing usable.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The private key is not the certificate's.
+    #[error(
+        "{key}: this private key does not belong to the certificate in {cert}: install the key issued with that certificate"
+    )]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// The certificate names another party than this gateway.
+    #[error(
+        "{cert}: the gateway certificate names {found}, but the config says country = {country}: use {country}'s gateway certificate"
+    )]
+    WrongCountry {
+        /// The certificate file.
+        cert: PathBuf,
+        /// What the certificate names.
+        found: String,
+        /// This gateway's country.
+        country: Country,
+    },
+    /// The certificate does not chain to the regional root, or is expired.
+    #[error(
+        "{cert}: the gateway certificate is not valid under the regional root {root}: {reason}"
+    )]
+    Untrusted {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The regional root file.
+        root: PathBuf,
+        /// webpki's reason (unknown issuer, expired, ...).
+        reason: String,
+    },
+    /// A revocation list does not parse.
+    #[error("{path}: not a usable revocation list: {reason}")]
+    Crl {
+        /// The CRL file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration refused: {0}")]
+    Config(String),
 }
 
 /// A check for [`retorno_client::tls::connect`]: the server's certificate must name `expected`.

@@ -20,7 +20,7 @@ use retorno_certs_dev::{Layout, Options};
 use retorno_client::{Client, Profile, notice::parse_notice};
 use retorno_gateway::{
     Config, Country, Gateway,
-    config::{Delivery, Limits, Listen, PeerConfig, Storage, TlsPaths},
+    config::{CaseRules, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths},
 };
 use retorno_proto::v1::{AdvanceNotice, InboxItem, SubmitRequest, submit_request::Payload};
 use tempfile::TempDir;
@@ -161,15 +161,27 @@ impl Region {
                 gateway_cert: self.pki.gateway_cert(code),
                 gateway_key: self.pki.gateway_key(code),
                 agency_ca: self.pki.agency_ca(code),
+                crls: Vec::new(),
+                reload_interval_ms: retorno_gateway::config::DEFAULT_RELOAD_INTERVAL_MS,
+                expiry_warning_days: retorno_gateway::config::DEFAULT_EXPIRY_WARNING_DAYS,
             },
             peers,
-            limits: Limits::default(),
+            // Tests and benchmarks submit far faster than any agency would.
+            limits: Limits {
+                agency_submits_per_second: 1_000_000,
+                agency_submit_burst: 1_000_000,
+                ..Limits::default()
+            },
             delivery: Delivery {
                 backoff_initial_ms: 20,
                 backoff_max_ms: 300,
                 ..Delivery::default()
             },
             storage: Storage::default(),
+            case: CaseRules::default(),
+            reception: Reception {
+                points: retorno_gateway::policy::dev_points(cc),
+            },
         }
     }
 
@@ -335,4 +347,104 @@ pub async fn deliver(
         }
     }
     Ok(results)
+}
+
+/// The DER of the first certificate in a PEM file, to compare with what a
+/// gateway presents.
+pub fn certificate_der(path: &Path) -> Vec<u8> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+    CertificateDer::from_pem_file(path).unwrap().to_vec()
+}
+
+/// The certificate `to`'s gateway presents on a new Peer API connection, as
+/// `as_country`'s gateway sees it (the handshake itself must succeed).
+pub async fn presented_certificate(region: &Region, as_country: &str, to: &str) -> Vec<u8> {
+    let seen = std::sync::Arc::new(Mutex::new(None::<Vec<u8>>));
+    let record = seen.clone();
+    let check: retorno_client::tls::ServerCheck = std::sync::Arc::new(move |certs| {
+        *record.lock().unwrap() = certs.first().map(|cert| cert.to_vec());
+        Ok(())
+    });
+    let own = retorno_client::tls::KeyedChain::load(
+        &region.pki.gateway_cert(as_country),
+        &region.pki.gateway_key(as_country),
+    )
+    .unwrap();
+    let roots = retorno_client::tls::load_roots(&region.pki.root_ca()).unwrap();
+    let config = retorno_client::tls::client_config(&own, roots).unwrap();
+    retorno_client::tls::connect(
+        &region.peer_addr(to).to_string(),
+        &retorno_certs_dev::gateway_dns_name(to),
+        config,
+        Some(check),
+    )
+    .await
+    .unwrap();
+    seen.lock()
+        .unwrap()
+        .take()
+        .expect("the server presented no certificate")
+}
+
+/// A TCP forwarder between two gateways that a test can cut, as a network
+/// blip would: open connections drop, new ones go through.
+pub struct Proxy {
+    address: SocketAddr,
+    cut: tokio::sync::watch::Sender<u64>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Forwards connections on a fresh loopback port to `target`.
+    pub async fn start(target: SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (cut, _) = tokio::sync::watch::channel(0u64);
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (cuts, count) = (cut.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            address,
+            cut,
+            connections,
+            task,
+        }
+    }
+
+    /// Where to connect instead of the target.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Drops every open connection.
+    pub fn cut(&self) {
+        self.cut.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
