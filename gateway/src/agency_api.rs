@@ -291,7 +291,8 @@ fn to_inbox_item(
     cursor: u64,
     record: &InboxRecord,
 ) -> Result<Option<InboxItem>, Status> {
-    if !record.refused.is_empty() {
+    // Refused messages are kept as evidence only; purged ones have no content left.
+    if !record.refused.is_empty() || record.purged_at_micros != 0 {
         return Ok(None);
     }
     let corrupt =

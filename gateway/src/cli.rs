@@ -30,6 +30,46 @@ enum Command {
     },
     /// Run a whole local region (dev PKI, one gateway per country) in one process.
     Dev(dev::DevOptions),
+    /// Purge the personal data of closed cases once, on a stopped gateway
+    /// (a running one does it every storage.retention_check_interval_s).
+    /// Prints case ids and counts only.
+    Purge {
+        /// The gateway's TOML configuration.
+        #[arg(long, env = "RETORNO_CONFIG")]
+        config: PathBuf,
+        /// Print what is due without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export or verify the evidence of one exchange.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write a message's envelope, its receipt and both signing certificates
+    /// into one file (on the stopped receiving gateway).
+    Export {
+        /// The gateway's TOML configuration.
+        #[arg(long, env = "RETORNO_CONFIG")]
+        config: PathBuf,
+        /// The message id.
+        message_id: String,
+        /// Where to write the evidence (JSON).
+        #[arg(long, default_value = "evidence.json")]
+        out: PathBuf,
+    },
+    /// Check an evidence file offline with nothing but the regional root.
+    Verify {
+        /// The evidence file.
+        file: PathBuf,
+        /// The regional root CA certificate (PEM).
+        #[arg(long)]
+        root: PathBuf,
+    },
 }
 
 /// Parses arguments, runs the command, and turns its error into an exit code.
@@ -55,6 +95,12 @@ pub fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // sled's debug and trace lines print the values it stores: envelopes, that
+    // is personal data, whatever RUST_LOG asks for.
+    let filter = match "sled=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -89,6 +135,67 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev(options) => dev::run(options).await,
+        Command::Evidence {
+            command:
+                EvidenceCommand::Export {
+                    config,
+                    message_id,
+                    out,
+                },
+        } => {
+            let config = Config::load(&config)?;
+            let id = uuid::Uuid::try_parse(&message_id)
+                .map_err(|_| anyhow::anyhow!("{message_id:?} is not a message id (a UUID)"))?;
+            let store =
+                crate::store::Store::open(&config.data_dir, &config.storage).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: {e} (is the gateway running? stop it, then export)",
+                        config.data_dir.display()
+                    )
+                })?;
+            let bundle = crate::evidence::export(&store, id, config.country)?;
+            crate::evidence::write(&bundle, &out)?;
+            println!("wrote the evidence of message {id} to {}", out.display());
+            Ok(())
+        }
+        Command::Evidence {
+            command: EvidenceCommand::Verify { file, root },
+        } => {
+            let bundle = crate::evidence::read(&file).map_err(|e| anyhow::anyhow!(e))?;
+            let roots = crate::tls::load_certificates(&root)?;
+            let checks = crate::evidence::verify(&bundle, &roots);
+            let mut failed = 0;
+            for check in &checks {
+                match &check.outcome {
+                    Ok(detail) => println!("ok      {}: {detail}", check.what),
+                    Err(why) => {
+                        failed += 1;
+                        println!("FAILED  {}: {why}", check.what);
+                    }
+                }
+            }
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} of {} checks failed: this evidence does not prove the exchange",
+                checks.len()
+            );
+            println!(
+                "the evidence holds: {} checks passed against {}",
+                checks.len(),
+                root.display()
+            );
+            Ok(())
+        }
+        Command::Purge { config, dry_run } => {
+            let config = Config::load(&config)?;
+            let mode = if dry_run {
+                crate::retention::Mode::DryRun
+            } else {
+                crate::retention::Mode::Purge
+            };
+            print!("{}", crate::retention::purge_once(&config, mode).await?);
+            Ok(())
+        }
     }
 }
 

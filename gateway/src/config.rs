@@ -227,14 +227,63 @@ pub struct Storage {
     /// sled's page cache, in MiB. sled's own default (1 GiB) would let a long
     /// peer outage grow the process far beyond what the backlog needs.
     pub cache_mb: u64,
+    /// Key files (64 hex digits each, mode 0600) that encrypt personal data
+    /// at rest; see [`crate::at_rest`]. The last one seals new records and
+    /// every one opens old records, so a key is rotated by appending a file.
+    /// Empty keeps records in the clear, with a warning at start, so that a
+    /// gateway upgraded from before encryption keeps working until one is set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<PathBuf>,
+    /// Days after its reception (RECEIVED or FOLLOW_UP) that a case's
+    /// personal data is purged; hashes, receipts and the timeline stay.
+    pub retention_received_days: u32,
+    /// Days after its withdrawal that a case's personal data is purged, and
+    /// after arrival that a message refused by the case rules is.
+    pub retention_withdrawn_days: u32,
+    /// How often the purge runs (it also runs at start), in seconds.
+    pub retention_check_interval_s: u64,
 }
+
+/// Default of [`Storage::retention_received_days`]: a year of follow-up.
+pub const DEFAULT_RETENTION_RECEIVED_DAYS: u32 = 365;
+/// Default of [`Storage::retention_withdrawn_days`]: time for appeals and
+/// questions after a child stays, and no longer.
+pub const DEFAULT_RETENTION_WITHDRAWN_DAYS: u32 = 90;
+/// Default of [`Storage::retention_check_interval_s`]: hourly, so that
+/// nothing is kept much past its day at the cost of one scan of the cases.
+pub const DEFAULT_RETENTION_CHECK_INTERVAL_S: u64 = 3600;
 
 impl Default for Storage {
     fn default() -> Self {
         Storage {
             durability: Durability::default(),
             cache_mb: 64,
+            keys: Vec::new(),
+            retention_received_days: DEFAULT_RETENTION_RECEIVED_DAYS,
+            retention_withdrawn_days: DEFAULT_RETENTION_WITHDRAWN_DAYS,
+            retention_check_interval_s: DEFAULT_RETENTION_CHECK_INTERVAL_S,
         }
+    }
+}
+
+impl Storage {
+    /// The checks of `[storage]`: retention periods and the key files.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.retention_received_days == 0 || self.retention_withdrawn_days == 0 {
+            return Err((
+                "storage",
+                "retention_received_days and retention_withdrawn_days must be at least 1 day (defaults 365 and 90)".into(),
+            ));
+        }
+        if self.retention_check_interval_s == 0 {
+            return Err((
+                "storage.retention_check_interval_s",
+                format!("must be at least 1 second (default {DEFAULT_RETENTION_CHECK_INTERVAL_S})"),
+            ));
+        }
+        crate::at_rest::Vault::load(&self.keys)
+            .map_err(|error| ("storage.keys", error.to_string()))?;
+        Ok(())
     }
 }
 
@@ -315,6 +364,7 @@ impl Config {
         resolve(&mut self.tls.gateway_key);
         resolve(&mut self.tls.agency_ca);
         self.tls.crls.iter_mut().for_each(resolve);
+        self.storage.keys.iter_mut().for_each(resolve);
     }
 
     /// Checks the values that the shape alone does not. `file` names the source in errors.
@@ -367,6 +417,9 @@ impl Config {
                 &format!("reception.points[{i}].{}", bad.field),
                 bad.problem,
             ));
+        }
+        if let Err((field, problem)) = self.storage.check() {
+            return Err(invalid(field, problem));
         }
         if self.delivery.batch_size == 0 || self.delivery.max_batches_in_flight == 0 {
             return Err(invalid(
@@ -437,6 +490,39 @@ mod tests {
         let (_dir, file) = write(&GOOD.replace("[peers.GT]", "reload_interval_ms = 0\n[peers.GT]"));
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(error.contains("tls.reload_interval_ms"), "{error}");
+    }
+
+    #[test]
+    fn storage_keys_resolve_next_to_the_file_and_must_be_private() {
+        let (_dir, file) = write(GOOD);
+        let storage = Config::load(&file).unwrap().storage;
+        assert!(storage.keys.is_empty());
+        assert_eq!(storage.retention_received_days, 365);
+        assert_eq!(storage.retention_withdrawn_days, 90);
+        assert_eq!(storage.retention_check_interval_s, 3600);
+
+        let with_key = format!("{GOOD}\n[storage]\nkeys = [\"keys/2026-11.key\"]\n");
+        let (dir2, file) = write(&with_key);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("storage.keys")
+                && error.contains("2026-11.key")
+                && error.contains("does not exist"),
+            "{error}"
+        );
+        let key = dir2.path().join("keys/2026-11.key");
+        crate::at_rest::write_new_key(&key).unwrap();
+        assert_eq!(Config::load(&file).unwrap().storage.keys, vec![key.clone()]);
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("chmod 600"), "{error}");
+
+        let (_dir, file) = write(&format!(
+            "{GOOD}\n[storage]\nretention_withdrawn_days = 0\n"
+        ));
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("retention_withdrawn_days"), "{error}");
     }
 
     #[test]

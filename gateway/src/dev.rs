@@ -22,6 +22,10 @@ use crate::{
     gateway::Gateway,
 };
 
+/// Each dev gateway's at-rest key, relative to its folder (`.retorno-dev/CC`),
+/// written with mode 0600 when the gateway's config is first written.
+const DEV_KEY: &str = "keys/dev.key";
+
 /// Options of `retorno-gateway dev`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct DevOptions {
@@ -93,6 +97,10 @@ pub fn prepare(options: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
         let folder = options.dir.join(country.as_str());
         let file = folder.join("gateway.toml");
         if !file.exists() {
+            let key = folder.join(DEV_KEY);
+            if !key.exists() {
+                crate::at_rest::write_new_key(&key)?;
+            }
             write(
                 &file,
                 &gateway_config(*country, &layout, &listen)?.to_toml()?,
@@ -150,7 +158,10 @@ fn gateway_config(
         peers,
         limits: Limits::default(),
         delivery: Delivery::default(),
-        storage: Storage::default(),
+        storage: Storage {
+            keys: vec![PathBuf::from(DEV_KEY)],
+            ..Storage::default()
+        },
         case: CaseRules::default(),
         reception: Reception {
             points: crate::policy::dev_points(country),

@@ -37,7 +37,7 @@ pub fn seal(body: &EnvelopeBody) -> Sealed {
     let body = body.encode_to_vec();
     let body_sha256 = digest(&body);
     Sealed {
-        envelope: Envelope { body }.encode_to_vec(),
+        envelope: Envelope { body, seal: None }.encode_to_vec(),
         body_sha256,
     }
 }
@@ -60,6 +60,7 @@ pub fn issue_receipt(
     };
     Receipt {
         body: body.encode_to_vec(),
+        seal: None,
     }
     .encode_to_vec()
 }

@@ -89,8 +89,16 @@ impl Gateway {
         agency_listener: TcpListener,
     ) -> Result<Gateway, StartError> {
         let credentials = Credentials::load(config.country, &config.tls)?;
-        let store =
-            Store::open(&config.data_dir, &config.storage).map_err(|source| StartError::Store {
+        let vault = crate::at_rest::Vault::load(&config.storage.keys).map_err(|error| {
+            StartError::Config(ConfigError::Invalid {
+                file: "(configuration)".into(),
+                field: "storage.keys".into(),
+                problem: error.to_string(),
+            })
+        })?;
+        vault.log_status();
+        let store = Store::open_with_vault(&config.data_dir, &config.storage, Arc::new(vault))
+            .map_err(|source| StartError::Store {
                 dir: config.data_dir.display().to_string(),
                 source,
             })?;
@@ -109,6 +117,7 @@ impl Gateway {
             shutdown: shutdown_rx.clone(),
             rules: rules.clone(),
             streams: StreamSlots::new(config.limits.streams_per_peer),
+            tls: credentials.clone(),
         };
         let peer_incoming = tls::accept(
             peer_listener,
@@ -185,6 +194,11 @@ impl Gateway {
             tasks.push(tokio::spawn(watch.run()));
         }
         tasks.push(credentials.watch(shutdown_rx.clone()));
+        tasks.push(tokio::spawn(crate::retention::run(
+            store.clone(),
+            crate::retention::Policy::from(&config.storage),
+            shutdown_rx.clone(),
+        )));
         tracing::info!(%country, %peer_addr, %agency_addr, peers = config.peers.len(), "gateway started");
         Ok(Gateway {
             country,

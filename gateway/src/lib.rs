@@ -15,12 +15,16 @@
 //!   connection, and [`tls::Credentials`], which reloads certificates, keys, CAs and
 //!   revocation lists without a restart and warns of approaching expiry.
 //! - [`store`]: [`Store`], every tree of the sled database and the group commit.
+//! - [`at_rest`]: [`at_rest::Vault`], the keys that encrypt envelopes at rest, and rotation.
+//! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
 //! - [`case`]: the case state machine, the region's safeguards and need-to-know.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
 //! - [`limits`]: submit rate per agency and delivery streams per peer.
-//! - [`envelope`]: sealing envelopes, issuing and checking receipts.
+//! - [`envelope`]: building envelopes, issuing and checking receipts.
+//! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
+//! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
 //! - [`agency_api`]: the Agency API (submit, subscribe, acknowledge, status).
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
 //! - [`delivery`]: the courier that delivers one peer's outbox.
@@ -32,6 +36,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agency_api;
+pub mod at_rest;
 pub mod case;
 pub mod cli;
 pub mod config;
@@ -39,12 +44,15 @@ pub mod country;
 pub mod delivery;
 pub mod dev;
 pub mod envelope;
+pub mod evidence;
 pub mod gateway;
 pub mod identity;
 pub mod limits;
 pub mod peer_api;
 pub mod policy;
 pub mod reception;
+pub mod retention;
+pub mod seal;
 pub mod store;
 pub mod tls;
 pub mod validate;

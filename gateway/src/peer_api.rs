@@ -13,9 +13,11 @@ use retorno_proto::v1::{
     DeliveryBatch, DeliveryResult, DeliveryResults, Envelope, EnvelopeBody, Receipt, Rejection,
     RejectionCode, delivery_result, peer_exchange_server::PeerExchange,
 };
+use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
 
 use crate::{
     case::{self, Rules},
@@ -23,7 +25,9 @@ use crate::{
     envelope,
     identity::{Identity, Role},
     limits::StreamSlots,
+    seal::{self, Verifier},
     store::{Received, Store},
+    tls::Credentials,
     tls::caller,
     validate,
 };
@@ -47,12 +51,22 @@ pub struct PeerService {
     pub rules: Arc<Rules>,
     /// Open delivery streams per peer.
     pub streams: StreamSlots,
+    /// This gateway's TLS material: seals receipts, and holds the regional
+    /// root that peers' seals must chain to.
+    pub tls: Credentials,
 }
 
 /// The outcome for one envelope before the batch is committed.
 enum Outcome {
-    Stored { cursor: u64, receipt: Vec<u8> },
-    Duplicate { receipt: Vec<u8> },
+    Stored {
+        cursor: u64,
+        id: Uuid,
+        receipt: Vec<u8>,
+    },
+    Duplicate {
+        id: Uuid,
+        receipt: Vec<u8>,
+    },
     Rejected(Rejection),
 }
 
@@ -177,8 +191,15 @@ impl PeerService {
             )
             .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(match stored {
-            Received::Stored { cursor, receipt } => Outcome::Stored { cursor, receipt },
-            Received::Duplicate { receipt } => Outcome::Duplicate { receipt },
+            Received::Stored { cursor, receipt } => Outcome::Stored {
+                cursor,
+                id: routing.id,
+                receipt,
+            },
+            Received::Duplicate { receipt } => Outcome::Duplicate {
+                id: routing.id,
+                receipt,
+            },
             Received::Conflict => Outcome::Rejected(rejection(
                 &body.message_id,
                 RejectionCode::Invalid,
@@ -188,16 +209,69 @@ impl PeerService {
     }
 
     /// Stores a batch, commits once, and returns one result per envelope.
+    /// Checks that the batch was sealed by the delivering gateway, under the
+    /// regional root; the verifier then checks each envelope's seal.
+    fn check_signer(
+        &self,
+        peer: Country,
+        certificate: &CertificateDer<'_>,
+    ) -> Result<Verifier, (RejectionCode, String)> {
+        if certificate.is_empty() {
+            return Err((
+                RejectionCode::Invalid,
+                "the batch carries no seal certificate: envelopes must be sealed".into(),
+            ));
+        }
+        let signer =
+            seal::certified_gateway(certificate, &self.tls.regional_roots(), UnixTime::now())
+                .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))?;
+        if signer != (Identity::Gateway { country: peer }) {
+            return Err((
+                RejectionCode::ForgedSender,
+                format!("the batch is sealed by {signer}, but the delivering gateway is {peer}'s"),
+            ));
+        }
+        Verifier::new(seal::ENVELOPES, certificate)
+            .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))
+    }
+
+    /// Stores a batch, seals its receipts with one signature, commits once,
+    /// and returns one result per envelope.
     async fn receive_batch(
         &self,
         peer: Country,
         batch: DeliveryBatch,
     ) -> Result<DeliveryResults, Status> {
-        let outcomes = batch
-            .envelopes
-            .iter()
-            .map(|envelope| self.receive_one(peer, envelope))
-            .collect::<Result<Vec<_>, _>>()?;
+        let certificate = CertificateDer::from(batch.signer_certificate);
+        let mut outcomes = match self.check_signer(peer, &certificate) {
+            Ok(mut verifier) => {
+                self.store
+                    .save_certificate(&certificate)
+                    .map_err(unavailable)?;
+                batch
+                    .envelopes
+                    .iter()
+                    .map(
+                        |envelope| match verifier.verify(&envelope.body, envelope.seal.as_ref()) {
+                            Ok(()) => self.receive_one(peer, envelope),
+                            Err(error) => Ok(Outcome::Rejected(rejection(
+                                &message_id_of(envelope),
+                                RejectionCode::Invalid,
+                                format!("seal: {error}"),
+                            ))),
+                        },
+                    )
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Err((code, reason)) => batch
+                .envelopes
+                .iter()
+                .map(|envelope| {
+                    Outcome::Rejected(rejection(&message_id_of(envelope), code, reason.clone()))
+                })
+                .collect(),
+        };
+        let signer_certificates = self.seal_receipts(peer, &mut outcomes)?;
         let highest_cursor = outcomes
             .iter()
             .filter_map(|outcome| match outcome {
@@ -208,10 +282,7 @@ impl PeerService {
         // A duplicate may answer for an envelope whose first copy is not yet
         // flushed (sent twice in quick succession), so it waits for the flush too.
         if outcomes.iter().any(|o| !matches!(o, Outcome::Rejected(_))) {
-            self.store
-                .commit()
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
+            self.store.commit().await.map_err(unavailable)?;
         }
         if let Some(cursor) = highest_cursor {
             self.store.publish_inbox(cursor);
@@ -220,13 +291,101 @@ impl PeerService {
             .into_iter()
             .map(|outcome| to_result(peer, outcome))
             .collect::<Result<_, _>>()?;
-        Ok(DeliveryResults { results })
+        Ok(DeliveryResults {
+            results,
+            signer_certificates,
+        })
     }
+
+    /// Seals, with one signature, every receipt of the batch not sealed yet
+    /// (new ones, and any whose sealing a crash interrupted), keeps the sealed
+    /// form, and returns the certificates that sealed the batch's receipts.
+    fn seal_receipts(
+        &self,
+        peer: Country,
+        outcomes: &mut [Outcome],
+    ) -> Result<Vec<Vec<u8>>, Status> {
+        let mut receipts: Vec<(usize, Uuid, Receipt)> = Vec::new();
+        for (index, outcome) in outcomes.iter().enumerate() {
+            if let Outcome::Stored { id, receipt, .. } | Outcome::Duplicate { id, receipt } =
+                outcome
+            {
+                let receipt = Receipt::decode(receipt.as_slice())
+                    .map_err(|e| Status::internal(format!("stored receipt is corrupt: {e}")))?;
+                receipts.push((index, *id, receipt));
+            }
+        }
+        // A message delivered twice in one batch gets one receipt, sealed once.
+        let sealer = self.tls.sealer();
+        let mut unsealed: Vec<usize> = Vec::new();
+        for (i, (_, id, receipt)) in receipts.iter().enumerate() {
+            if receipt.seal.is_none() && !unsealed.iter().any(|j| receipts[*j].1 == *id) {
+                unsealed.push(i);
+            }
+        }
+        let bodies: Vec<&[u8]> = unsealed
+            .iter()
+            .map(|i| receipts[*i].2.body.as_slice())
+            .collect();
+        let seals = sealer
+            .seal(seal::RECEIPTS, &bodies)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let mut kept = Vec::new();
+        for (i, seal) in unsealed.into_iter().zip(seals) {
+            receipts[i].2.seal = Some(seal);
+            kept.push((peer, receipts[i].1, receipts[i].2.encode_to_vec()));
+        }
+        for (_, id, receipt) in receipts.iter_mut().filter(|(_, _, r)| r.seal.is_none()) {
+            if let Some((_, _, sealed)) = kept.iter().find(|(_, kept_id, _)| kept_id == id) {
+                *receipt = Receipt::decode(sealed.as_slice())
+                    .map_err(|e| Status::internal(e.to_string()))?;
+            }
+        }
+        if !kept.is_empty() {
+            self.store
+                .save_certificate(&sealer.certificate)
+                .map_err(unavailable)?;
+            self.store.seal_receipts(&kept).map_err(unavailable)?;
+        }
+        let mut certificates: Vec<Vec<u8>> = Vec::new();
+        for (index, _, receipt) in receipts {
+            let named = receipt
+                .seal
+                .as_ref()
+                .map(|s| s.certificate_sha256.clone())
+                .unwrap_or_default();
+            if !certificates
+                .iter()
+                .any(|c| seal::certificate_id(c) == named)
+                && let Some(certificate) = self.store.certificate(&named).map_err(unavailable)?
+            {
+                certificates.push(certificate);
+            }
+            let bytes = receipt.encode_to_vec();
+            match &mut outcomes[index] {
+                Outcome::Stored { receipt, .. } | Outcome::Duplicate { receipt, .. } => {
+                    *receipt = bytes
+                }
+                Outcome::Rejected(_) => {}
+            }
+        }
+        Ok(certificates)
+    }
+}
+
+fn unavailable(error: crate::store::StoreError) -> Status {
+    Status::unavailable(error.to_string())
+}
+
+fn message_id_of(envelope: &Envelope) -> String {
+    EnvelopeBody::decode(envelope.body.as_slice())
+        .map(|b| b.message_id)
+        .unwrap_or_default()
 }
 
 fn to_result(peer: Country, outcome: Outcome) -> Result<DeliveryResult, Status> {
     let result = match outcome {
-        Outcome::Stored { receipt, .. } | Outcome::Duplicate { receipt } => {
+        Outcome::Stored { receipt, .. } | Outcome::Duplicate { receipt, .. } => {
             let receipt = Receipt::decode(receipt.as_slice())
                 .map_err(|e| Status::internal(format!("stored receipt is corrupt: {e}")))?;
             delivery_result::Result::Receipt(receipt)

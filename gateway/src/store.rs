@@ -11,6 +11,12 @@
 //! | `acks` | agency URN | the agency's acknowledged inbox cursor (u64 BE) |
 //! | `cases` | `case/ID`, `family/CC/GROUP`, `capacity/POINT/DATE` | the case records of [`crate::case`] |
 //! | `policies` | peer country (2 bytes) | the peer's published `ReceptionPolicy` |
+//! | `retention` | `refused_swept_upto` | the inbox cursor up to which [`crate::retention`] swept refused entries (u64 BE) |
+//! | `certificates` | SHA-256 of a certificate | the certificate (DER) that sealed envelopes or receipts kept here |
+//!
+//! With `storage.keys` set, the envelopes in `outbox` and `inbox` are sealed
+//! ([`crate::at_rest`]) when written and opened when read; callers only see
+//! them in the clear.
 //!
 //! Writes that belong together go in one sled transaction. sled makes nothing
 //! durable until it is flushed, so every promise ("accepted", a receipt) waits
@@ -36,6 +42,7 @@ use sled::{
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::at_rest::{AtRestError, Vault};
 use crate::{
     case::{self, Applied, Refusal, TxError},
     config::{Durability, Storage},
@@ -65,6 +72,14 @@ pub enum StoreError {
     /// The case rules refused the message; nothing was stored.
     #[error("{0}")]
     Refused(Refusal),
+    /// An envelope could not be sealed or opened (see [`crate::at_rest`]).
+    #[error("{tree} entry: {source}")]
+    AtRest {
+        /// The tree holding it.
+        tree: &'static str,
+        /// What failed; names the key id when a key is missing.
+        source: AtRestError,
+    },
 }
 
 impl From<sled::Error> for StoreError {
@@ -135,6 +150,11 @@ pub struct InboxRecord {
     /// as evidence but not given to agencies.
     #[prost(string, tag = "3")]
     pub refused: String,
+    /// When retention purged the envelope (microseconds since the Unix
+    /// epoch); 0 while it is kept. A purged entry has no envelope: its
+    /// `SeenRecord` hash and receipt, and its case timeline, remain.
+    #[prost(int64, tag = "17")]
+    pub purged_at_micros: i64,
 }
 
 /// The permanent record that an envelope was stored, and the receipt given for it.
@@ -206,6 +226,11 @@ pub struct Store {
     acks: sled::Tree,
     cases: sled::Tree,
     policies: sled::Tree,
+    certificates: sled::Tree,
+    /// Retention's bookkeeping (how far refused inbox entries were swept).
+    retention: sled::Tree,
+    /// Seals envelopes before they are written and opens them when read.
+    vault: Arc<Vault>,
     /// Held while a sequence number is taken and its entry written, so that
     /// entries become visible in sequence order and a reader's cursor never skips one.
     queues: Mutex<HashMap<Country, PeerQueue>>,
@@ -259,6 +284,20 @@ impl Store {
     /// Opens (or creates) the database in `dir` and starts its flush task.
     /// Must be called inside a Tokio runtime.
     pub fn open(dir: &Path, settings: &Storage) -> Result<Arc<Store>, StoreError> {
+        let vault = Vault::load(&settings.keys).map_err(|source| StoreError::AtRest {
+            tree: "storage.keys",
+            source,
+        })?;
+        Store::open_with_vault(dir, settings, Arc::new(vault))
+    }
+
+    /// [`Store::open`] with the at-rest keys already loaded (the gateway
+    /// loads them first, to report a bad key file as a configuration error).
+    pub fn open_with_vault(
+        dir: &Path,
+        settings: &Storage,
+        vault: Arc<Vault>,
+    ) -> Result<Arc<Store>, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(Arc::new(e)))?;
         let db = sled::Config::new()
             .path(dir)
@@ -285,6 +324,9 @@ impl Store {
             acks: db.open_tree("acks")?,
             cases: db.open_tree("cases")?,
             policies: db.open_tree("policies")?,
+            certificates: db.open_tree("certificates")?,
+            retention: db.open_tree("retention")?,
+            vault,
             inbox,
             queues: Mutex::new(HashMap::new()),
             inbox_next: Mutex::new(inbox_next),
@@ -361,7 +403,7 @@ impl Store {
                 request_sha256: request_sha256.clone(),
                 ..SentRecord::default()
             };
-            let record_bytes = prost::Message::encode_to_vec(&record);
+            let record_bytes = self.encode_at_rest(&outbox_key(peer, seq), record)?;
             let applied =
                 (&self.outbox, &self.sent, &self.cases).transaction(|(outbox, sent, cases)| {
                     let applied =
@@ -423,7 +465,7 @@ impl Store {
                 let (key, value) = item?;
                 Ok(OutboxItem {
                     seq: read_u64(&key),
-                    record: decode("outbox", &value)?,
+                    record: self.decode_at_rest(&key, &value)?,
                 })
             })
             .collect()
@@ -540,16 +582,17 @@ impl Store {
                     envelope: envelope.to_vec(),
                     received_at_micros: received_at,
                     refused,
+                    purged_at_micros: 0,
                 };
                 let seen_record = SeenRecord {
                     receipt: receipt.clone(),
                     body_sha256: body_sha256.to_vec(),
                     cursor,
                 };
-                inbox.insert(
-                    &cursor.to_be_bytes(),
-                    prost::Message::encode_to_vec(&record),
-                )?;
+                let record = self
+                    .encode_at_rest(&cursor.to_be_bytes(), record)
+                    .map_err(abort)?;
+                inbox.insert(&cursor.to_be_bytes(), record)?;
                 seen.insert(&key, prost::Message::encode_to_vec(&seen_record))?;
                 Ok(receipt)
             })?;
@@ -586,7 +629,7 @@ impl Store {
             .take(limit)
             .map(|item| {
                 let (key, value) = item?;
-                Ok((read_u64(&key), decode("inbox", &value)?))
+                Ok((read_u64(&key), self.decode_at_rest(&key, &value)?))
             })
             .collect()
     }
@@ -647,6 +690,68 @@ impl Store {
         Ok(policies)
     }
 
+    /// Keeps a signer's certificate by its SHA-256, for evidence; idempotent.
+    pub fn save_certificate(&self, certificate: &[u8]) -> Result<(), StoreError> {
+        let id = crate::seal::certificate_id(certificate);
+        if self.certificates.get(&id)?.is_none() {
+            self.certificates.insert(id, certificate)?;
+        }
+        Ok(())
+    }
+
+    /// A kept certificate by its SHA-256.
+    pub fn certificate(&self, sha256: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.certificates.get(sha256)?.map(|bytes| bytes.to_vec()))
+    }
+
+    /// Replaces the receipts kept for `(sender, id)` with their sealed form.
+    /// Part of receiving a batch: call before [`Store::commit`].
+    pub fn seal_receipts(&self, sealed: &[(Country, Uuid, Vec<u8>)]) -> Result<(), StoreError> {
+        for (sender, id, receipt) in sealed {
+            let key = seen_key(*sender, *id);
+            if let Some(bytes) = self.seen.get(key)? {
+                let mut seen: SeenRecord = decode("seen", &bytes)?;
+                seen.receipt = receipt.clone();
+                self.seen
+                    .insert(key, prost::Message::encode_to_vec(&seen))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What this gateway stored for `(sender, id)`: the envelope as received
+    /// and the receipt it gave, for evidence.
+    pub fn received(
+        &self,
+        sender: Country,
+        id: Uuid,
+    ) -> Result<Option<(InboxRecord, SeenRecord)>, StoreError> {
+        let Some(bytes) = self.seen.get(seen_key(sender, id))? else {
+            return Ok(None);
+        };
+        let seen: SeenRecord = decode("seen", &bytes)?;
+        let Some(inbox) = self.inbox.get(seen.cursor.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let record = self.decode_at_rest(&seen.cursor.to_be_bytes(), &inbox)?;
+        Ok(Some((record, seen)))
+    }
+
+    /// Every sender that this gateway received message `id` from (normally one).
+    pub fn senders_of(&self, id: Uuid) -> Result<Vec<Country>, StoreError> {
+        let mut senders = Vec::new();
+        for item in self.seen.iter() {
+            let (key, _) = item?;
+            if key.len() == 18
+                && key[2..] == id.as_bytes()[..]
+                && let Ok(country) = Country::from_bytes([key[0], key[1]])
+            {
+                senders.push(country);
+            }
+        }
+        Ok(senders)
+    }
+
     /// The last inbox cursor `agency` acknowledged (0 if none).
     pub fn acknowledged(&self, agency: &str) -> Result<u64, StoreError> {
         Ok(self
@@ -663,6 +768,213 @@ impl Store {
         })?;
         self.commit().await?;
         Ok(updated.map_or(cursor, |bytes| read_u64(&bytes)))
+    }
+}
+
+/// A record that carries an envelope, which is sealed at rest when the vault has a key.
+trait HoldsEnvelope: prost::Message + Default {
+    /// Its tree: named in errors and bound into the associated data.
+    const TREE: &'static str;
+    /// The envelope, in the clear.
+    fn envelope(&mut self) -> &mut Vec<u8>;
+}
+
+impl HoldsEnvelope for OutboxRecord {
+    const TREE: &'static str = "outbox";
+    fn envelope(&mut self) -> &mut Vec<u8> {
+        &mut self.envelope
+    }
+}
+
+impl HoldsEnvelope for InboxRecord {
+    const TREE: &'static str = "inbox";
+    fn envelope(&mut self) -> &mut Vec<u8> {
+        &mut self.envelope
+    }
+}
+
+/// The at-rest part of a stored record: on disk, a record with a key
+/// configured is the record with its `envelope` emptied, followed by this
+/// message (protobuf concatenation is a merge, so the bytes decode as one
+/// message with field 16 added). The record types stay as their users know
+/// them, with the envelope in the clear; only this module sees field 16. A
+/// record written before a key was set has no field 16 and reads as it is.
+/// `OutboxRecord` and `InboxRecord` must leave tag 16 unused.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SealedEnvelope {
+    /// The envelope sealed by [`crate::at_rest::Vault::seal`].
+    #[prost(bytes = "vec", tag = "16")]
+    sealed: Vec<u8>,
+}
+
+/// What a sealed envelope is bound to: its tree and its key there, so that
+/// a sealed value copied into another record does not open.
+fn associated_data(tree: &str, key: &[u8]) -> Vec<u8> {
+    let mut data = format!("retorno/{tree}/").into_bytes();
+    data.extend_from_slice(key);
+    data
+}
+
+/// Key in the `retention` tree: the inbox cursor up to which refused entries were swept.
+const REFUSED_SWEPT: &[u8] = b"refused_swept_upto";
+
+/// What retention needs to know of an inbox entry, without opening its envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// Its cursor.
+    pub cursor: u64,
+    /// When it was stored, microseconds since the Unix epoch.
+    pub received_at_micros: i64,
+    /// Whether the case rules refused it on arrival.
+    pub refused: bool,
+    /// Whether it still holds its envelope (sealed or not).
+    pub holds_envelope: bool,
+}
+
+impl InboxEntry {
+    fn read(cursor: u64, bytes: &[u8]) -> Result<InboxEntry, StoreError> {
+        let record: InboxRecord = decode("inbox", bytes)?;
+        let sealed: SealedEnvelope = decode("inbox", bytes)?;
+        Ok(InboxEntry {
+            cursor,
+            received_at_micros: record.received_at_micros,
+            refused: !record.refused.is_empty(),
+            holds_envelope: !(record.envelope.is_empty() && sealed.sealed.is_empty()),
+        })
+    }
+}
+
+/// Envelopes at rest ([`crate::at_rest`]) and what retention ([`crate::retention`]) may do to them.
+impl Store {
+    /// Encodes a record for the tree, its envelope sealed under the newest
+    /// key and bound to `key`, or in the clear when no key is configured.
+    fn encode_at_rest<R: HoldsEnvelope>(
+        &self,
+        key: &[u8],
+        mut record: R,
+    ) -> Result<Vec<u8>, StoreError> {
+        if !self.vault.seals() {
+            return Ok(record.encode_to_vec());
+        }
+        let clear = std::mem::take(record.envelope());
+        let sealed = self
+            .vault
+            .seal(&clear, &associated_data(R::TREE, key))
+            .map_err(|source| StoreError::AtRest {
+                tree: R::TREE,
+                source,
+            })?;
+        let mut bytes = record.encode_to_vec();
+        // Encoding into a Vec cannot run out of room.
+        prost::Message::encode(&SealedEnvelope { sealed }, &mut bytes).map_err(|e| {
+            StoreError::Corrupt {
+                tree: R::TREE,
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(bytes)
+    }
+
+    /// Decodes a record stored under `key`, opening its envelope if sealed
+    /// (records written in the clear, before a key was set, read as they are).
+    fn decode_at_rest<R: HoldsEnvelope>(&self, key: &[u8], bytes: &[u8]) -> Result<R, StoreError> {
+        let mut record: R = decode(R::TREE, bytes)?;
+        let sealed: SealedEnvelope = decode(R::TREE, bytes)?;
+        if !sealed.sealed.is_empty() {
+            *record.envelope() = self
+                .vault
+                .open(&sealed.sealed, &associated_data(R::TREE, key))
+                .map_err(|source| StoreError::AtRest {
+                    tree: R::TREE,
+                    source,
+                })?;
+        }
+        Ok(record)
+    }
+
+    /// The permanent record of message `id` from `sender`, if this gateway
+    /// received it: its inbox cursor, body hash and the receipt given.
+    pub fn seen(&self, sender: Country, id: Uuid) -> Result<Option<SeenRecord>, StoreError> {
+        self.seen
+            .get(seen_key(sender, id))?
+            .map(|bytes| decode("seen", &bytes))
+            .transpose()
+    }
+
+    /// An inbox entry's bookkeeping; its envelope is not opened.
+    pub fn inbox_entry(&self, cursor: u64) -> Result<Option<InboxEntry>, StoreError> {
+        self.inbox
+            .get(cursor.to_be_bytes())?
+            .map(|bytes| InboxEntry::read(cursor, &bytes))
+            .transpose()
+    }
+
+    /// Removes the envelope of inbox entry `cursor` and marks when, keeping
+    /// the rest of the record; its `seen` record (hash and receipt) and its
+    /// case are untouched. Returns whether there was an envelope to remove.
+    /// Not flushed: call [`Store::commit`].
+    pub fn purge_inbox_entry(&self, cursor: u64, now_micros: i64) -> Result<bool, StoreError> {
+        let key = cursor.to_be_bytes();
+        Ok(self.inbox.transaction(|inbox| {
+            let Some(bytes) = inbox.get(key)? else {
+                return Ok(false);
+            };
+            let mut record: InboxRecord = decode("inbox", &bytes).map_err(abort)?;
+            let sealed: SealedEnvelope = decode("inbox", &bytes).map_err(abort)?;
+            if record.envelope.is_empty() && sealed.sealed.is_empty() {
+                return Ok(false);
+            }
+            // Re-encoding the record alone drops the sealed part (field 16).
+            record.envelope = Vec::new();
+            record.purged_at_micros = now_micros;
+            inbox.insert(&key, prost::Message::encode_to_vec(&record))?;
+            Ok(true)
+        })?)
+    }
+
+    /// Durable inbox entries after the last sweep mark and received before
+    /// `before_micros` that the case rules refused and that still hold their
+    /// envelope, with the cursor to mark once they are purged (`None` when
+    /// no entry was swept). Cursors follow arrival, so each entry is read by
+    /// one sweep only.
+    pub fn refused_inbox_before(
+        &self,
+        before_micros: i64,
+    ) -> Result<(Vec<InboxEntry>, Option<u64>), StoreError> {
+        let from = self
+            .retention
+            .get(REFUSED_SWEPT)?
+            .map_or(0, |bytes| read_u64(&bytes));
+        let upto = self.inbox_head();
+        let mut swept = None;
+        let mut refused = Vec::new();
+        if from >= upto {
+            return Ok((refused, swept));
+        }
+        for item in self
+            .inbox
+            .range((from + 1).to_be_bytes()..=upto.to_be_bytes())
+        {
+            let (key, value) = item?;
+            let entry = InboxEntry::read(read_u64(&key), &value)?;
+            if entry.received_at_micros >= before_micros {
+                break;
+            }
+            swept = Some(entry.cursor);
+            if entry.refused && entry.holds_envelope {
+                refused.push(entry);
+            }
+        }
+        Ok((refused, swept))
+    }
+
+    /// Records that refused inbox entries up to `cursor` were swept.
+    pub fn mark_refused_swept(&self, cursor: u64) -> Result<(), StoreError> {
+        self.retention.fetch_and_update(REFUSED_SWEPT, |old| {
+            let old = old.map_or(0, read_u64);
+            Some(old.max(cursor).to_be_bytes().to_vec())
+        })?;
+        Ok(())
     }
 }
 

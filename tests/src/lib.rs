@@ -324,20 +324,63 @@ pub fn envelope(sender: &str, recipient: &str, case_id: &str) -> v1::Envelope {
     };
     v1::Envelope {
         body: body.encode_to_vec(),
+        seal: None,
     }
 }
 
-/// Delivers `batches` on one stream and returns the answers.
+/// What seals as `country`'s gateway: its certificate and key from the dev PKI.
+pub fn sealer(region: &Region, country: &str) -> retorno_gateway::seal::Sealer {
+    let own = retorno_client::tls::KeyedChain::load(
+        &region.pki.gateway_cert(country),
+        &region.pki.gateway_key(country),
+    )
+    .unwrap();
+    retorno_gateway::seal::Sealer {
+        certificate: own.chain[0].clone(),
+        key: rustls::crypto::ring::sign::any_ecdsa_type(&own.key).unwrap(),
+    }
+}
+
+/// Seals each batch as `sealer`'s gateway would (one signature per batch).
+pub fn seal_batches(
+    sealer: &retorno_gateway::seal::Sealer,
+    batches: Vec<Vec<v1::Envelope>>,
+) -> Vec<v1::DeliveryBatch> {
+    batches
+        .into_iter()
+        .map(|mut envelopes| {
+            let bodies: Vec<Vec<u8>> = envelopes.iter().map(|e| e.body.clone()).collect();
+            let bodies: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+            let seals = sealer
+                .seal(retorno_gateway::seal::ENVELOPES, &bodies)
+                .unwrap();
+            for (envelope, seal) in envelopes.iter_mut().zip(seals) {
+                envelope.seal = Some(seal);
+            }
+            v1::DeliveryBatch {
+                envelopes,
+                signer_certificate: sealer.certificate.to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// Delivers `batches`, sealed by `sealer`, on one stream and returns the answers.
 pub async fn deliver(
     client: &mut v1::peer_exchange_client::PeerExchangeClient<tonic::transport::Channel>,
+    sealer: &retorno_gateway::seal::Sealer,
     batches: Vec<Vec<v1::Envelope>>,
 ) -> Result<Vec<v1::DeliveryResults>, tonic::Status> {
+    deliver_batches(client, seal_batches(sealer, batches)).await
+}
+
+/// Delivers batches exactly as given (sealed or not) on one stream.
+pub async fn deliver_batches(
+    client: &mut v1::peer_exchange_client::PeerExchangeClient<tonic::transport::Channel>,
+    batches: Vec<v1::DeliveryBatch>,
+) -> Result<Vec<v1::DeliveryResults>, tonic::Status> {
     let count = batches.len();
-    let outgoing = tokio_stream::iter(
-        batches
-            .into_iter()
-            .map(|envelopes| v1::DeliveryBatch { envelopes }),
-    );
+    let outgoing = tokio_stream::iter(batches);
     let mut answers = client.deliver(outgoing).await?.into_inner();
     let mut results = Vec::new();
     while results.len() < count {
@@ -447,4 +490,142 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A local date (YYYY-MM-DD) at least four days ahead, Monday to Friday, so
+/// that an arrival at 10:00 there passes the reception rules.
+pub fn weekday_ahead(time_zone: &str) -> String {
+    use jiff::ToSpan as _;
+    let tz = jiff::tz::TimeZone::get(time_zone).unwrap();
+    let mut day = jiff::Timestamp::now()
+        .to_zoned_datetime(tz)
+        .date()
+        .checked_add(4.days())
+        .unwrap();
+    while day.weekday().to_monday_one_offset() > 5 {
+        day = day.tomorrow().unwrap();
+    }
+    day.to_string()
+}
+
+/// Submits one case message, retrying while the destination does not know
+/// the origin's reception policy yet (fetched when the gateways connect).
+pub async fn submit_case_message(
+    client: &Client,
+    case_id: &str,
+    payload: retorno_proto::v1::submit_request::Payload,
+) -> Result<v1::SubmitResponse, tonic::Status> {
+    eventually("the origin's reception policy to be known", || {
+        let (mut client, payload) = (client.clone(), payload.clone());
+        async move {
+            let request = retorno_client::compose::request(case_id, None, payload);
+            match client.submit(request).await {
+                Err(retorno_client::ClientError::Status(status))
+                    if status.message().contains("not known here yet") =>
+                {
+                    None
+                }
+                Err(retorno_client::ClientError::Status(status)) => Some(Err(status)),
+                Err(other) => panic!("transport failure: {other}"),
+                Ok(answer) => Some(Ok(answer)),
+            }
+        }
+    })
+    .await
+}
+
+/// Waits until `client`'s gateway shows `case_id` in `state`.
+pub async fn wait_for_state(client: &Client, case_id: &str, state: v1::CaseState) -> v1::CaseView {
+    eventually(&format!("case {case_id} to be {state:?}"), || {
+        let mut client = client.clone();
+        async move {
+            let view = client.case(case_id).await.ok()?;
+            (view.state() == state).then_some(view)
+        }
+    })
+    .await
+}
+
+/// Mexico returns a Guatemalan child (`notice`, opened as `case_id`) from
+/// notice to follow-up: summary, proposal at 10:00, acceptance, handoff by
+/// the consulate, reception and a 30-day follow-up; returns when both
+/// gateways show FOLLOW_UP. Both gateways must be running.
+pub async fn return_a_child(region: &Region, case_id: &str, notice: AdvanceNotice) {
+    use retorno_client::compose;
+    use v1::CaseState;
+    let inm = region.agency("MX", "destination-authority").await;
+    let sbs = region.agency("GT", "child-protection").await;
+    let consulate = region.agency("GT", "consulate").await;
+    let open =
+        retorno_client::compose::request(case_id, Some("GT"), Payload::AdvanceNotice(notice));
+    inm.clone().submit(open).await.unwrap();
+    let summary = v1::CaseSummary {
+        best_interest_plan: Some(v1::BestInterestPlan {
+            readers: Some(v1::Readers {
+                roles: vec![v1::Role::ChildProtection as i32],
+            }),
+            plan: "Return to grandmother in Quetzaltenango".into(),
+            receiving_caregiver: "grandmother".into(),
+        }),
+        ..v1::CaseSummary::default()
+    };
+    submit_case_message(&inm, case_id, Payload::CaseSummary(summary))
+        .await
+        .unwrap();
+    wait_for_state(&sbs, case_id, CaseState::SummaryShared).await;
+    let day = weekday_ahead("America/Guatemala");
+    let at = format!("{day} 10:00");
+    let proposal = compose::proposal(&compose::Proposal {
+        id: "P1",
+        cases: Vec::new(),
+        point: "GT-TECUN-UMAN",
+        at: &at,
+        time_zone: "America/Guatemala",
+        mode: "land",
+        reference: "bus INM-0452",
+        escorts: &["Lucía Gómez/INM".to_owned()],
+    })
+    .unwrap();
+    submit_case_message(&inm, case_id, proposal).await.unwrap();
+    wait_for_state(&sbs, case_id, CaseState::ArrivalProposed).await;
+    submit_case_message(&sbs, case_id, compose::accept("P1"))
+        .await
+        .unwrap();
+    wait_for_state(&inm, case_id, CaseState::ArrivalAgreed).await;
+    let handoff = compose::handoff(
+        "GT-TECUN-UMAN",
+        "Rosa Cux/Consulado de Guatemala",
+        vec![],
+        "tired, healthy",
+    )
+    .unwrap();
+    submit_case_message(&consulate, case_id, handoff)
+        .await
+        .unwrap();
+    let received = compose::reception("with-family", "grandmother, Quetzaltenango").unwrap();
+    submit_case_message(&sbs, case_id, received).await.unwrap();
+    let follow_up = compose::follow_up(30, "stable", "back at school").unwrap();
+    submit_case_message(&sbs, case_id, follow_up).await.unwrap();
+    wait_for_state(&inm, case_id, CaseState::FollowUp).await;
+}
+
+/// Whether any file under `dir` (a gateway's sled folder: its log, snapshots
+/// and blobs) contains `needle`, byte for byte.
+pub fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_contain(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            bytes.windows(needle.len()).any(|window| window == needle)
+        }
+    })
+}
+
+/// Writes a new at-rest key file (mode 0600) under the region's folder.
+pub fn new_key(region: &Region, name: &str) -> PathBuf {
+    let file = region.dir().join("keys").join(name);
+    retorno_gateway::at_rest::write_new_key(&file).unwrap();
+    file
 }

@@ -13,7 +13,9 @@ use retorno_proto::v1::{
     self, CaseState, CaseSummary, CaseView, DeterminingAuthority, Readers, Role, SubmitResponse,
     envelope_body::Payload as Body, submit_request::Payload,
 };
-use retorno_tests::{Region, deliver, eventually, inbox_now, inbox_with, notice_to, peer_client};
+use retorno_tests::{
+    Region, deliver, eventually, inbox_now, inbox_with, notice_to, peer_client, sealer,
+};
 use tonic::Code;
 
 const GUATEMALA: &str = "America/Guatemala";
@@ -500,8 +502,11 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
     let mut raw = peer_client(&region, "MX", "GT").await;
     let envelope = v1::Envelope {
         body: prost::Message::encode_to_vec(&body),
+        seal: None,
     };
-    let answer = deliver(&mut raw, vec![vec![envelope]]).await.unwrap();
+    let answer = deliver(&mut raw, &sealer(&region, "MX"), vec![vec![envelope]])
+        .await
+        .unwrap();
     let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
         panic!("expected a transport receipt");
     };

@@ -8,7 +8,8 @@
 use retorno_client::{Client, Profile};
 use retorno_proto::v1::{RejectionCode, delivery_result, submit_request::Payload};
 use retorno_tests::{
-    Region, country, deliver, envelope, eventually, inbox_now, notice_to, peer_client,
+    Region, country, deliver, deliver_batches, envelope, eventually, inbox_now, notice_to,
+    peer_client, seal_batches, sealer,
 };
 use tonic::Code;
 
@@ -69,6 +70,7 @@ async fn certificates_from_an_unknown_ca_are_refused_and_store_nothing() {
         let mut client = retorno_proto::v1::peer_exchange_client::PeerExchangeClient::new(channel);
         deliver(
             &mut client,
+            &sealer(&rogue, "MX"),
             vec![vec![envelope("MX", "GT", "MX-case-rogue")]],
         )
         .await
@@ -92,9 +94,13 @@ async fn honduras_cannot_deliver_a_message_that_claims_to_come_from_mexico() {
     let gt = region.start("GT").await;
     let mut hn = peer_client(&region, "HN", "GT").await;
 
-    let answer = deliver(&mut hn, vec![vec![envelope("MX", "GT", "MX-case-forged")]])
-        .await
-        .unwrap();
+    let answer = deliver(
+        &mut hn,
+        &sealer(&region, "HN"),
+        vec![vec![envelope("MX", "GT", "MX-case-forged")]],
+    )
+    .await
+    .unwrap();
     match &answer[0].results[0].result {
         Some(delivery_result::Result::Rejection(rejection)) => {
             assert_eq!(rejection.code(), RejectionCode::ForgedSender);
@@ -103,9 +109,13 @@ async fn honduras_cannot_deliver_a_message_that_claims_to_come_from_mexico() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     // And an envelope for another country is refused too.
-    let answer = deliver(&mut hn, vec![vec![envelope("HN", "MX", "MX-case-lost")]])
-        .await
-        .unwrap();
+    let answer = deliver(
+        &mut hn,
+        &sealer(&region, "HN"),
+        vec![vec![envelope("HN", "MX", "MX-case-lost")]],
+    )
+    .await
+    .unwrap();
     match &answer[0].results[0].result {
         Some(delivery_result::Result::Rejection(rejection)) => {
             assert_eq!(rejection.code(), RejectionCode::WrongRecipient)
@@ -285,11 +295,13 @@ async fn a_peer_cannot_open_more_delivery_streams_than_allowed() {
     // Closing one frees its place.
     drop(streams.remove(0));
     let client = peer_client(&region, "MX", "GT").await;
+    let mx = sealer(&region, "MX");
     let answers = eventually("a stream slot to be freed", || {
-        let mut client = client.clone();
+        let (mut client, mx) = (client.clone(), mx.clone());
         async move {
             deliver(
                 &mut client,
+                &mx,
                 vec![vec![envelope("MX", "GT", "MX-2026-0900")]],
             )
             .await
@@ -298,5 +310,74 @@ async fn a_peer_cannot_open_more_delivery_streams_than_allowed() {
     })
     .await;
     assert!(answers[0].results[0].result.is_some());
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn envelopes_with_a_bad_missing_or_foreign_seal_are_refused_and_store_nothing() {
+    use prost::Message as _;
+    let region = Region::new(&["MX", "GT", "HN"]);
+    let gt = region.start("GT").await;
+    let mut mx = peer_client(&region, "MX", "GT").await;
+    let mx_seal = sealer(&region, "MX");
+    let reason =
+        |results: &retorno_proto::v1::DeliveryResults, i: usize| match &results.results[i].result {
+            Some(delivery_result::Result::Rejection(rejection)) => {
+                (rejection.code(), rejection.reason.clone())
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        };
+
+    // A body altered after sealing; its sibling in the same batch is intact.
+    let mut batches = seal_batches(
+        &mx_seal,
+        vec![vec![
+            envelope("MX", "GT", "MX-2026-0701"),
+            envelope("MX", "GT", "MX-2026-0702"),
+        ]],
+    );
+    let mut body =
+        retorno_proto::v1::EnvelopeBody::decode(batches[0].envelopes[0].body.as_slice()).unwrap();
+    body.case_id = "MX-2026-0799".into();
+    batches[0].envelopes[0].body = body.encode_to_vec();
+    let answer = deliver_batches(&mut mx, batches).await.unwrap();
+    let (code, why) = reason(&answer[0], 0);
+    assert_eq!(code, RejectionCode::Invalid);
+    assert!(why.starts_with("seal:"), "{why}");
+    assert!(matches!(
+        answer[0].results[1].result,
+        Some(delivery_result::Result::Receipt(_))
+    ));
+
+    // No seal on the envelope; no seal certificate on the batch.
+    let mut unsealed = seal_batches(&mx_seal, vec![vec![envelope("MX", "GT", "MX-2026-0703")]]);
+    unsealed[0].envelopes[0].seal = None;
+    let answer = deliver_batches(&mut mx, unsealed).await.unwrap();
+    assert!(
+        reason(&answer[0], 0).1.contains("missing: the seal"),
+        "{:?}",
+        reason(&answer[0], 0)
+    );
+    let mut anonymous = seal_batches(&mx_seal, vec![vec![envelope("MX", "GT", "MX-2026-0704")]]);
+    anonymous[0].signer_certificate.clear();
+    let answer = deliver_batches(&mut mx, anonymous).await.unwrap();
+    assert!(
+        reason(&answer[0], 0).1.contains("no seal certificate"),
+        "{:?}",
+        reason(&answer[0], 0)
+    );
+
+    // Sealed with Mexico's key but delivered by Honduras.
+    let mut hn = peer_client(&region, "HN", "GT").await;
+    let stolen = seal_batches(&mx_seal, vec![vec![envelope("HN", "GT", "HN-2026-0705")]]);
+    let answer = deliver_batches(&mut hn, stolen).await.unwrap();
+    let (code, why) = reason(&answer[0], 0);
+    assert_eq!(code, RejectionCode::ForgedSender);
+    assert!(why.contains("sealed by urn:retorno:gateway:MX"), "{why}");
+
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let stored = inbox_now(&mut sbs, 0).await;
+    assert_eq!(stored.len(), 1, "only the intact sibling was stored");
+    assert_eq!(stored[0].body.as_ref().unwrap().case_id, "MX-2026-0702");
     gt.shutdown().await;
 }

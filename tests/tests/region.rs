@@ -9,7 +9,7 @@ use prost::Message as _;
 use retorno_proto::v1::{self, DeliveryState, EnvelopeBody, delivery_result};
 use retorno_tests::{
     Region, country, deliver, envelope, eventually, inbox_now, inbox_with, notice, notice_to,
-    peer_client,
+    peer_client, sealer,
 };
 
 fn hex(bytes: &[u8]) -> String {
@@ -164,13 +164,21 @@ async fn the_same_envelope_delivered_twice_is_stored_once_with_the_same_receipt(
 
     // Twice in one batch, then again on a new connection (a receipt lost in flight).
     let mut mx = peer_client(&region, "MX", "GT").await;
-    let first = deliver(&mut mx, vec![vec![sealed.clone(), sealed.clone()]])
-        .await
-        .unwrap();
+    let first = deliver(
+        &mut mx,
+        &sealer(&region, "MX"),
+        vec![vec![sealed.clone(), sealed.clone()]],
+    )
+    .await
+    .unwrap();
     let mut mx_again = peer_client(&region, "MX", "GT").await;
-    let second = deliver(&mut mx_again, vec![vec![sealed.clone()]])
-        .await
-        .unwrap();
+    let second = deliver(
+        &mut mx_again,
+        &sealer(&region, "MX"),
+        vec![vec![sealed.clone()]],
+    )
+    .await
+    .unwrap();
 
     let receipts: Vec<_> = first[0]
         .results
@@ -195,8 +203,11 @@ async fn the_same_envelope_delivered_twice_is_stored_once_with_the_same_receipt(
     forged_body.case_id = "MX-2026-9999".into();
     let forged = v1::Envelope {
         body: forged_body.encode_to_vec(),
+        seal: None,
     };
-    let answer = deliver(&mut mx_again, vec![vec![forged]]).await.unwrap();
+    let answer = deliver(&mut mx_again, &sealer(&region, "MX"), vec![vec![forged]])
+        .await
+        .unwrap();
     match &answer[0].results[0].result {
         Some(delivery_result::Result::Rejection(rejection)) => {
             assert!(

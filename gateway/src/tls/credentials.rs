@@ -145,6 +145,25 @@ impl Credentials {
         current(&self.shared.slot).client.clone()
     }
 
+    /// What seals this gateway's batches now: its current certificate and key.
+    pub fn sealer(&self) -> crate::seal::Sealer {
+        let material = current(&self.shared.slot);
+        crate::seal::Sealer {
+            certificate: material
+                .certified
+                .cert
+                .first()
+                .cloned()
+                .unwrap_or_else(|| CertificateDer::from(Vec::new())),
+            key: material.certified.key.clone(),
+        }
+    }
+
+    /// The regional root certificates now trusted, to check peers' seals.
+    pub fn regional_roots(&self) -> Vec<CertificateDer<'static>> {
+        current(&self.shared.slot).regional_roots.clone()
+    }
+
     /// The certificates in use and their expiry.
     pub fn certificates(&self) -> Vec<CertificateInfo> {
         current(&self.shared.slot).certificates.clone()

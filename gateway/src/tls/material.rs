@@ -105,6 +105,8 @@ pub(crate) struct Material {
     pub(crate) crls: Vec<CrlInfo>,
     /// What was read, to notice the next change.
     pub(crate) snapshot: Snapshot,
+    /// The regional root certificates (DER), to check peers' seals.
+    pub(crate) regional_roots: Vec<CertificateDer<'static>>,
 }
 
 /// Parses and checks a snapshot into material for `country`'s gateway.
@@ -117,6 +119,7 @@ pub(crate) fn load(
     let chain = certificates(&snapshot, &paths.gateway_cert)?;
     let key = private_key(&snapshot, &paths.gateway_key)?;
     let regional_root = roots(&snapshot, &paths.regional_root)?;
+    let regional_roots = certificates(&snapshot, &paths.regional_root)?;
     let agency_ca = roots(&snapshot, &paths.agency_ca)?;
     let crls = revocation_lists(&snapshot, paths, &regional_root, provider)?;
 
@@ -144,6 +147,7 @@ pub(crate) fn load(
             .filter_map(|(path, crl)| CrlInfo::read(path, crl))
             .collect(),
         snapshot,
+        regional_roots,
     })
 }
 

@@ -1,0 +1,504 @@
+//! Retention: the personal data of a closed case is purged after a configured
+//! period, while what proves what happened stays.
+//!
+//! A case is closed when it is RECEIVED or FOLLOW_UP (the period,
+//! `storage.retention_received_days`, counts from the reception confirmation)
+//! or WITHDRAWN (`storage.retention_withdrawn_days`, from the withdrawal).
+//! Once its period has passed, every message of the case in the inbox that
+//! has itself been kept at least that long loses its envelope bytes (the
+//! record stays, marked with `purged_at_micros`); a follow-up report that
+//! arrives late therefore gets its own full period. The `seen` record
+//! (SHA-256 of the body and the receipt given), the sender's `sent` record
+//! (the peer's receipt) and the case record with its timeline are kept.
+//!
+//! A message of a family group (a proposal, a handoff) is listed in every
+//! member's timeline; it is purged only when every member listing it is due.
+//! A message the case rules refused on arrival is kept as evidence and
+//! purged `retention_withdrawn_days` after it arrived.
+//!
+//! The outbox holds a message only until the peer's receipt (delivery
+//! removes it), so an outbox entry of a closed case is one still waiting for
+//! an unreachable peer: it is kept, so that the peer still learns of the
+//! withdrawal or reception, and reported as `still queued`.
+//!
+//! Messages are found through what is already written in the same
+//! transaction as each inbox entry: the case timeline lists every message id
+//! with its sender, and `seen` maps (sender, message id) to the inbox cursor.
+//! A separate index would duplicate them; scanning the inbox would mean
+//! opening every envelope to learn its case.
+//!
+//! sled is log-structured: a purged envelope's old bytes stay in its files
+//! until sled reuses that space. With `storage.keys` set they are ciphertext;
+//! retiring the key they were sealed under makes them unreadable for good.
+
+use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use jiff::{SignedDuration, Timestamp};
+use retorno_proto::v1::{CaseState, CaseView, DeliveryState, TimelineEntry};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::{
+    case::{self, Kind},
+    config::{Config, Storage},
+    country::Country,
+    policy,
+    store::{Store, StoreError},
+};
+
+/// The retention rules, from `[storage]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Kept after a reception confirmation.
+    pub after_reception: SignedDuration,
+    /// Kept after a withdrawal, and after a refused message's arrival.
+    pub after_withdrawal: SignedDuration,
+    /// Time between two purges of a running gateway.
+    pub check_interval: Duration,
+}
+
+impl From<&Storage> for Policy {
+    fn from(storage: &Storage) -> Policy {
+        let days = |days: u32| SignedDuration::from_hours(24 * i64::from(days));
+        Policy {
+            after_reception: days(storage.retention_received_days),
+            after_withdrawal: days(storage.retention_withdrawn_days),
+            check_interval: Duration::from_secs(storage.retention_check_interval_s),
+        }
+    }
+}
+
+/// Whether a purge changes anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Remove the personal data that is due.
+    Purge,
+    /// Only report what is due (`retorno-gateway purge --dry-run`).
+    DryRun,
+}
+
+/// What a purge did to one case. Holds no personal data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CasePurge {
+    /// The case id.
+    pub case_id: String,
+    /// Its (closed) state.
+    pub state: CaseState,
+    /// When it closed: the reception or withdrawal message's time.
+    pub closed_at: Timestamp,
+    /// Inbox entries whose envelope was (or, in a dry run, would be) removed.
+    pub purged: usize,
+    /// Messages of the case still waiting in the outbox for the peer, kept.
+    pub queued: usize,
+}
+
+/// What one purge did. Holds case ids and counts only, never personal data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Whether anything was changed.
+    pub mode: Mode,
+    /// The cases with messages purged or still queued, in case-id order.
+    pub cases: Vec<CasePurge>,
+    /// Messages refused on arrival whose envelope was removed.
+    pub refused: usize,
+}
+
+impl PurgeReport {
+    /// Envelopes removed (or due, in a dry run) in all.
+    pub fn purged(&self) -> usize {
+        self.cases.iter().map(|c| c.purged).sum::<usize>() + self.refused
+    }
+
+    /// Logs the outcome of a periodic purge: one line per case, case ids only.
+    pub fn log(&self) {
+        for case in &self.cases {
+            tracing::info!(case_id = %case.case_id, state = case::state_name(case.state), purged = case.purged, still_queued = case.queued, "retention: personal data of a closed case purged");
+        }
+        if self.purged() > 0 {
+            tracing::info!(
+                cases = self.cases.len(),
+                messages = self.purged(),
+                refused = self.refused,
+                "retention: purge done"
+            );
+        }
+    }
+}
+
+impl fmt::Display for PurgeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self.mode {
+            Mode::Purge => "purged",
+            Mode::DryRun => "would purge",
+        };
+        writeln!(
+            f,
+            "{verb} the envelopes of {} message(s) of {} closed case(s) and {} refused message(s)",
+            self.purged() - self.refused,
+            self.cases.iter().filter(|c| c.purged > 0).count(),
+            self.refused
+        )?;
+        for case in &self.cases {
+            write!(
+                f,
+                "  {}  {}  closed {}  {} message(s)",
+                case.case_id,
+                case::state_name(case.state),
+                case.closed_at.strftime("%Y-%m-%d"),
+                case.purged
+            )?;
+            if case.queued > 0 {
+                write!(
+                    f,
+                    "; {} still queued for the peer, kept until delivered",
+                    case.queued
+                )?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why `retorno-gateway purge` failed. The cause is the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// The database could not be opened, most often because the gateway is running.
+    #[error(
+        "data_dir {}: cannot open the database (a running gateway holds it, and purges on its own every storage.retention_check_interval_s: stop it to purge by hand)",
+        dir.display()
+    )]
+    Open {
+        /// The data folder.
+        dir: PathBuf,
+        /// What failed.
+        source: StoreError,
+    },
+    /// The purge failed part way; what it did not finish is unchanged.
+    #[error("data_dir {}: the purge failed", dir.display())]
+    Purge {
+        /// The data folder.
+        dir: PathBuf,
+        /// What failed.
+        source: StoreError,
+    },
+}
+
+/// When a case closed and how long its personal data is kept after that;
+/// `None` while it is open.
+fn closing(case: &CaseView, policy: &Policy) -> Option<(Timestamp, SignedDuration)> {
+    let (kind, period) = match case.state() {
+        CaseState::Received | CaseState::FollowUp => (Kind::Reception, policy.after_reception),
+        CaseState::Withdrawn => (Kind::Withdrawal, policy.after_withdrawal),
+        _ => return None,
+    };
+    let entry = case
+        .timeline
+        .iter()
+        .rev()
+        .find(|e| e.kind == kind.name() && e.refused.is_empty())?;
+    Some((policy::timestamp(entry.at.as_ref()?)?, period))
+}
+
+/// A closed case whose period has passed, and the latest arrival a message
+/// of it may have to be purged now.
+struct Due {
+    closed_at: Timestamp,
+    kept_since_before: Timestamp,
+}
+
+fn due(case: &CaseView, policy: &Policy, now: Timestamp) -> Option<Due> {
+    let (closed_at, period) = closing(case, policy)?;
+    let kept_since_before = now.checked_sub(period).ok()?;
+    (closed_at <= kept_since_before).then_some(Due {
+        closed_at,
+        kept_since_before,
+    })
+}
+
+/// Which messages shared by several cases of a family group may go: only
+/// those every listing case is due for.
+fn shared_messages(cases: &[CaseView], policy: &Policy, now: Timestamp) -> HashMap<String, bool> {
+    let mut may_go: HashMap<String, bool> = HashMap::new();
+    for case in cases.iter().filter(|c| !c.family_group_id.is_empty()) {
+        let is_due = due(case, policy, now).is_some();
+        for entry in &case.timeline {
+            *may_go.entry(entry.message_id.clone()).or_insert(true) &= is_due;
+        }
+    }
+    may_go
+}
+
+/// Purges (or, in a dry run, counts) the personal data that is due at `now`.
+/// `now` is a parameter so that tests need not wait a year. Flushes before
+/// returning.
+pub async fn purge(
+    store: &Store,
+    policy: &Policy,
+    now: Timestamp,
+    mode: Mode,
+) -> Result<PurgeReport, StoreError> {
+    let cases = store.list_cases()?;
+    let shared = shared_messages(&cases, policy, now);
+    let mut report = PurgeReport {
+        mode,
+        cases: Vec::new(),
+        refused: 0,
+    };
+    for case in &cases {
+        let Some(due) = due(case, policy, now) else {
+            continue;
+        };
+        let mut done = CasePurge {
+            case_id: case.case_id.clone(),
+            state: case.state(),
+            closed_at: due.closed_at,
+            purged: 0,
+            queued: 0,
+        };
+        for entry in &case.timeline {
+            if shared.get(&entry.message_id) == Some(&false) {
+                continue;
+            }
+            match purge_message(store, entry, &due, now, mode)? {
+                Outcome::Purged => done.purged += 1,
+                Outcome::Queued => done.queued += 1,
+                Outcome::Nothing => {}
+            }
+        }
+        if done.purged > 0 || done.queued > 0 {
+            report.cases.push(done);
+        }
+    }
+    report.refused = purge_refused(store, policy, now, mode)?;
+    if mode == Mode::Purge && report.purged() > 0 {
+        store.commit().await?;
+    }
+    Ok(report)
+}
+
+enum Outcome {
+    Purged,
+    Queued,
+    Nothing,
+}
+
+/// Purges one message of a due case if this gateway received it and has
+/// kept it long enough; reports it if it is still in the outbox.
+fn purge_message(
+    store: &Store,
+    entry: &TimelineEntry,
+    due: &Due,
+    now: Timestamp,
+    mode: Mode,
+) -> Result<Outcome, StoreError> {
+    let Ok(id) = Uuid::try_parse(&entry.message_id) else {
+        return Ok(Outcome::Nothing);
+    };
+    let sender = entry
+        .sender
+        .as_ref()
+        .and_then(|s| s.country.parse::<Country>().ok());
+    if let Some(sender) = sender
+        && let Some(seen) = store.seen(sender, id)?
+    {
+        let cursor = seen.cursor;
+        let Some(stored) = store.inbox_entry(cursor)? else {
+            return Ok(Outcome::Nothing);
+        };
+        if !stored.holds_envelope
+            || stored.received_at_micros > due.kept_since_before.as_microsecond()
+        {
+            return Ok(Outcome::Nothing);
+        }
+        if mode == Mode::Purge && !store.purge_inbox_entry(cursor, now.as_microsecond())? {
+            return Ok(Outcome::Nothing);
+        }
+        return Ok(Outcome::Purged);
+    }
+    let queued = store
+        .sent_status(id)?
+        .is_some_and(|sent| sent.state == DeliveryState::Queued as i32);
+    Ok(if queued {
+        Outcome::Queued
+    } else {
+        Outcome::Nothing
+    })
+}
+
+/// Purges messages the case rules refused on arrival, once they have been
+/// kept for the withdrawal period; returns how many.
+fn purge_refused(
+    store: &Store,
+    policy: &Policy,
+    now: Timestamp,
+    mode: Mode,
+) -> Result<usize, StoreError> {
+    let Ok(before) = now.checked_sub(policy.after_withdrawal) else {
+        return Ok(0);
+    };
+    let (refused, swept) = store.refused_inbox_before(before.as_microsecond())?;
+    if mode == Mode::DryRun {
+        return Ok(refused.len());
+    }
+    let mut purged = 0;
+    for entry in &refused {
+        if store.purge_inbox_entry(entry.cursor, now.as_microsecond())? {
+            purged += 1;
+        }
+    }
+    if let Some(swept) = swept {
+        store.mark_refused_swept(swept)?;
+    }
+    Ok(purged)
+}
+
+/// The purge task of a running gateway: at start, then every
+/// `check_interval`, until shutdown. A failed purge is logged and tried
+/// again at the next check; nothing it did not finish was changed.
+pub async fn run(store: Arc<Store>, policy: Policy, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match purge(&store, &policy, Timestamp::now(), Mode::Purge).await {
+            Ok(report) => report.log(),
+            Err(error) => {
+                tracing::error!(%error, "retention: purge failed; trying again at the next check")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(policy.check_interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// `retorno-gateway purge`: one purge of a stopped gateway's database.
+pub async fn purge_once(config: &Config, mode: Mode) -> Result<PurgeReport, RetentionError> {
+    let dir = config.data_dir.clone();
+    let store = Store::open(&dir, &config.storage).map_err(|source| RetentionError::Open {
+        dir: dir.clone(),
+        source,
+    })?;
+    let policy = Policy::from(&config.storage);
+    purge(&store, &policy, Timestamp::now(), mode)
+        .await
+        .map_err(|source| RetentionError::Purge { dir, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use retorno_proto::v1::Sender;
+
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn entry(id: &str, kind: Kind, day: i64) -> TimelineEntry {
+        TimelineEntry {
+            message_id: id.into(),
+            kind: kind.name().into(),
+            sender: Some(Sender {
+                country: "MX".into(),
+                ..Sender::default()
+            }),
+            at: Some(pbjson_types::Timestamp {
+                seconds: day * DAY,
+                nanos: 0,
+            }),
+            ..TimelineEntry::default()
+        }
+    }
+
+    fn case(id: &str, state: CaseState, group: &str, timeline: Vec<TimelineEntry>) -> CaseView {
+        CaseView {
+            case_id: id.into(),
+            state: state as i32,
+            family_group_id: group.into(),
+            timeline,
+            ..CaseView::default()
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::from(&Storage::default())
+    }
+
+    fn day(n: i64) -> Timestamp {
+        Timestamp::from_second(n * DAY).unwrap()
+    }
+
+    #[test]
+    fn a_case_is_due_a_period_after_its_reception_or_withdrawal() {
+        let withdrawn = case(
+            "MX-1",
+            CaseState::Withdrawn,
+            "",
+            vec![
+                entry("n", Kind::Notice, 0),
+                entry("w", Kind::Withdrawal, 10),
+            ],
+        );
+        assert!(due(&withdrawn, &policy(), day(99)).is_none(), "89 days");
+        assert_eq!(
+            due(&withdrawn, &policy(), day(100)).unwrap().closed_at,
+            day(10)
+        );
+
+        let received = case(
+            "MX-2",
+            CaseState::FollowUp,
+            "",
+            vec![
+                entry("n", Kind::Notice, 0),
+                entry("r", Kind::Reception, 20),
+                entry("f", Kind::FollowUp, 50),
+            ],
+        );
+        assert!(due(&received, &policy(), day(384)).is_none());
+        assert_eq!(
+            due(&received, &policy(), day(385)).unwrap().closed_at,
+            day(20)
+        );
+
+        let open = case(
+            "MX-3",
+            CaseState::HandedOver,
+            "",
+            vec![entry("n", Kind::Notice, 0)],
+        );
+        assert!(due(&open, &policy(), day(10_000)).is_none());
+
+        let mut refused = entry("w", Kind::Withdrawal, 10);
+        refused.refused = "not allowed".into();
+        let never_closed = case("MX-4", CaseState::Withdrawn, "", vec![refused]);
+        assert!(due(&never_closed, &policy(), day(10_000)).is_none());
+    }
+
+    #[test]
+    fn a_message_a_family_shares_goes_only_when_every_member_is_due() {
+        let cases = [
+            case(
+                "MX-1",
+                CaseState::Withdrawn,
+                "F1",
+                vec![
+                    entry("own", Kind::Notice, 0),
+                    entry("shared", Kind::Proposal, 5),
+                    entry("w1", Kind::Withdrawal, 10),
+                ],
+            ),
+            case(
+                "MX-2",
+                CaseState::ArrivalProposed,
+                "F1",
+                vec![
+                    entry("sibling", Kind::Notice, 0),
+                    entry("shared", Kind::Proposal, 5),
+                ],
+            ),
+        ];
+        let may_go = shared_messages(&cases, &policy(), day(200));
+        assert_eq!(may_go.get("shared"), Some(&false));
+        assert_eq!(may_go.get("own"), Some(&true));
+        assert_eq!(may_go.get("sibling"), Some(&false));
+    }
+}
