@@ -1070,3 +1070,167 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! The state machine against its own specification: any sequence of
+    //! steps, sent by any role, moves a case only along the documented edges.
+
+    use proptest::prelude::*;
+    use retorno_proto::v1::{ArrivalResponse, arrival_response};
+
+    use super::*;
+
+    const CASE: &str = "MX-2026-0001";
+
+    fn rules(country: &str) -> Rules {
+        let gt: Country = "GT".parse().unwrap();
+        let gt_policy = policy::published(gt, &policy::dev_points(gt)).unwrap();
+        Rules {
+            country: country.parse().unwrap(),
+            relaxed_best_interest: BTreeSet::new(),
+            own_policy: gt_policy.clone(),
+            peer_policies: RwLock::new(BTreeMap::from([(gt, gt_policy)])),
+        }
+    }
+
+    /// A weekday 10:00 in Guatemala, well after `now()`.
+    fn arrival() -> pbjson_types::Timestamp {
+        pbjson_types::Timestamp {
+            seconds: "2027-01-12T16:00:00Z"
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_second(),
+            nanos: 0,
+        }
+    }
+
+    fn now() -> jiff::Timestamp {
+        "2027-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn payload(kind: Kind) -> Payload {
+        let mut notice = v1::AdvanceNotice::default();
+        notice.companionship = v1::Companionship::Unaccompanied as i32;
+        notice.best_interest = Some(v1::BestInterestDetermination {
+            authority_kind: v1::DeterminingAuthority::ChildProtection as i32,
+            outcome: v1::BestInterestOutcome::Return as i32,
+            ..Default::default()
+        });
+        match kind {
+            Kind::Notice => Payload::AdvanceNotice(notice),
+            Kind::Summary => Payload::CaseSummary(v1::CaseSummary::default()),
+            Kind::Proposal => Payload::ArrivalProposal(ArrivalProposal {
+                proposal_id: "P1".into(),
+                point_of_entry: "GT-TECUN-UMAN".into(),
+                arrival: Some(arrival()),
+                time_zone: "America/Guatemala".into(),
+                ..Default::default()
+            }),
+            Kind::Response => Payload::ArrivalResponse(ArrivalResponse {
+                proposal_id: "P1".into(),
+                decision: Some(arrival_response::Decision::Accept(
+                    arrival_response::Accept {},
+                )),
+            }),
+            Kind::Handoff => Payload::HandoffAck(v1::HandoffAck::default()),
+            Kind::Reception => Payload::ReceptionConfirmation(v1::ReceptionConfirmation::default()),
+            Kind::FollowUp => Payload::FollowUpReport(v1::FollowUpReport::default()),
+            Kind::Withdrawal => Payload::CaseWithdrawal(v1::CaseWithdrawal::default()),
+        }
+    }
+
+    /// The documented edges: the state a kind leads to from `state`, if any.
+    fn expected(state: Option<CaseState>, kind: Kind, open_proposal: bool) -> Option<CaseState> {
+        use CaseState::*;
+        let Some(state) = state else {
+            return (kind == Kind::Notice).then_some(Notified);
+        };
+        match (state, kind) {
+            (Notified, Kind::Summary) => Some(SummaryShared),
+            (
+                SummaryShared | ArrivalProposed | ArrivalAgreed | HandedOver | Received | FollowUp,
+                Kind::Summary,
+            ) => Some(state),
+            (Notified | SummaryShared | ArrivalProposed, Kind::Proposal) => Some(ArrivalProposed),
+            (ArrivalProposed, Kind::Response) if open_proposal => Some(ArrivalAgreed),
+            (ArrivalAgreed, Kind::Handoff) => Some(HandedOver),
+            (HandedOver, Kind::Reception) => Some(Received),
+            (Received | FollowUp, Kind::FollowUp) => Some(FollowUp),
+            (Notified | SummaryShared | ArrivalProposed | ArrivalAgreed, Kind::Withdrawal) => {
+                Some(Withdrawn)
+            }
+            _ => None,
+        }
+    }
+
+    fn apply_on(
+        tree: &sled::Tree,
+        rules: &Rules,
+        kind: Kind,
+        role: Role,
+    ) -> Result<CaseState, Refusal> {
+        let payload = payload(kind);
+        let (sender, recipient) = match kind.sent_by_destination() {
+            Some(false) => ("GT", "MX"),
+            _ => ("MX", "GT"),
+        };
+        let body = EnvelopeBody {
+            message_id: format!("{kind:?}"),
+            case_id: CASE.into(),
+            ..Default::default()
+        };
+        let step = Step {
+            body: &body,
+            payload: &payload,
+            sender: sender.parse().unwrap(),
+            role,
+            recipient: recipient.parse().unwrap(),
+            now: now(),
+        };
+        tree.transaction(|tx| rules.apply(tx, &step))
+            .map_err(|e: sled::transaction::TransactionError<StoreError>| {
+                panic!("storage failed: {e:?}")
+            })
+            .unwrap()
+            .map(|applied| applied.state)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_sequence_moves_only_along_the_documented_edges(steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<bool>()), 1..24)) {
+            let db = sled::Config::new().temporary(true).open().unwrap();
+            let sender_side = db.open_tree("mx").unwrap();
+            let receiver_side = db.open_tree("gt").unwrap();
+            let (mx, gt) = (rules("MX"), rules("GT"));
+            let all = [Kind::Notice, Kind::Summary, Kind::Proposal, Kind::Response, Kind::Handoff, Kind::Reception, Kind::FollowUp, Kind::Withdrawal];
+            let roles = [Role::DestinationAuthority, Role::ChildProtection, Role::Consulate];
+            let mut state: Option<CaseState> = None;
+            let mut open_proposal = false;
+            for (pick, role_pick, stray) in steps {
+                // Mostly follow the model (so that deep states are reached), sometimes stray.
+                let next: Vec<Kind> = all.iter().copied().filter(|k| expected(state, *k, open_proposal).is_some()).collect();
+                let kind = if stray || next.is_empty() { all[usize::from(pick) % all.len()] } else { next[usize::from(pick) % next.len()] };
+                let allowed: Vec<Role> = roles.iter().copied().filter(|r| may_send(*r, kind)).collect();
+                let role = if stray && role_pick % 2 == 0 { roles[usize::from(role_pick) % roles.len()] } else { allowed[usize::from(role_pick) % allowed.len()] };
+                let outcome = apply_on(&sender_side, &mx, kind, role);
+                let want = if may_send(role, kind) { expected(state, kind, open_proposal) } else { None };
+                match (&outcome, want) {
+                    (Ok(got), Some(want)) => prop_assert_eq!(*got, want, "{:?} by {:?} from {:?}", kind, role, state),
+                    (Err(_), None) => {}
+                    (got, want) => prop_assert!(false, "{:?} by {:?} from {:?}: engine {:?}, spec {:?}", kind, role, state, got, want),
+                }
+                // The other gateway, fed what the first accepted, agrees.
+                if let Ok(got) = outcome {
+                    let there = apply_on(&receiver_side, &gt, kind, role);
+                    prop_assert_eq!(there, Ok(got), "the receiving side disagrees on {:?}", kind);
+                    if kind == Kind::Proposal { open_proposal = true; }
+                    if kind == Kind::Response { open_proposal = false; }
+                    state = Some(got);
+                }
+            }
+        }
+    }
+}
