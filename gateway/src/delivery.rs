@@ -161,14 +161,7 @@ impl Courier {
         watermark: &mut watch::Receiver<u64>,
         backoff: &mut Backoff,
     ) -> Result<(), SessionError> {
-        let check = tls::expect_identity(Identity::Gateway { country: self.peer });
-        let channel = retorno_client::tls::connect(
-            &self.address.address,
-            self.address.server_name(),
-            self.tls.client_config(),
-            Some(check),
-        )
-        .await?;
+        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls).await?;
         let limit = self.max_message_bytes + BATCH_BYTES;
         let mut client = PeerExchangeClient::new(channel)
             .max_decoding_message_size(limit)

@@ -11,9 +11,7 @@ use std::{sync::Arc, time::Duration};
 use retorno_proto::v1::{ReceptionPolicyRequest, peer_exchange_client::PeerExchangeClient};
 use tokio::sync::watch;
 
-use crate::{
-    case::Rules, config::PeerConfig, country::Country, identity::Identity, store::Store, tls,
-};
+use crate::{case::Rules, config::PeerConfig, country::Country, store::Store, tls};
 
 /// How often a known policy is fetched again.
 pub const REFRESH: Duration = Duration::from_secs(600);
@@ -68,15 +66,9 @@ impl PolicyWatch {
     }
 
     async fn fetch(&self) -> Result<(), String> {
-        let check = tls::expect_identity(Identity::Gateway { country: self.peer });
-        let channel = retorno_client::tls::connect(
-            &self.address.address,
-            self.address.server_name(),
-            self.tls.client_config(),
-            Some(check),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls)
+            .await
+            .map_err(|e| e.to_string())?;
         let policy = PeerExchangeClient::new(channel)
             .get_reception_policy(ReceptionPolicyRequest {})
             .await

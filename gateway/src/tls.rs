@@ -116,6 +116,23 @@ pub enum CredentialsError {
     Config(String),
 }
 
+/// Opens a channel to `peer`'s Peer API with this gateway's current
+/// client certificate, checking that the server is that peer's gateway.
+pub async fn connect_to_peer(
+    peer: crate::country::Country,
+    address: &crate::config::PeerConfig,
+    credentials: &Credentials,
+) -> Result<tonic::transport::Channel, TlsError> {
+    let check = expect_identity(Identity::Gateway { country: peer });
+    retorno_client::tls::connect(
+        &address.address,
+        address.server_name(),
+        credentials.client_config(),
+        Some(check),
+    )
+    .await
+}
+
 /// A check for [`retorno_client::tls::connect`]: the server's certificate must name `expected`.
 pub fn expect_identity(expected: Identity) -> retorno_client::tls::ServerCheck {
     Arc::new(move |certs: &[CertificateDer<'_>]| {

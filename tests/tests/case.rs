@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use jiff::{ToSpan as _, tz::TimeZone};
+use jiff::tz::TimeZone;
 use retorno_client::{Client, ClientError, compose};
 use retorno_proto::v1::{
     self, CaseState, CaseSummary, CaseView, DeterminingAuthority, Readers, Role, SubmitResponse,
@@ -15,25 +15,12 @@ use retorno_proto::v1::{
 };
 use retorno_tests::{
     Region, deliver, eventually, inbox_now, inbox_with, notice_to, peer_client, sealer,
+    weekday_ahead,
 };
 use tonic::Code;
 
 const GUATEMALA: &str = "America/Guatemala";
 const TECUN_UMAN: &str = "GT-TECUN-UMAN";
-
-/// A local date (YYYY-MM-DD) at least four days ahead, Monday to Friday.
-fn weekday_ahead(time_zone: &str) -> String {
-    let tz = TimeZone::get(time_zone).unwrap();
-    let mut day = jiff::Timestamp::now()
-        .to_zoned_datetime(tz)
-        .date()
-        .checked_add(4.days())
-        .unwrap();
-    while day.weekday().to_monday_one_offset() > 5 {
-        day = day.tomorrow().unwrap();
-    }
-    day.to_string()
-}
 
 async fn submit(
     client: &mut Client,
