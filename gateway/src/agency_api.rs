@@ -23,6 +23,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
+    audit,
     case::{self, Refusal, Rule, Rules, Visibility},
     country::Country,
     envelope,
@@ -203,11 +204,13 @@ impl AgencyService {
             |cases: &sled::transaction::TransactionalTree| self.rules.apply(cases, &step);
         let outcome = self
             .store
-            .enqueue(recipient, id, request_sha256, record, &case_step)
+            .enqueue_by(&who.urn, recipient, id, request_sha256, record, &case_step)
             .await
             .map_err(|error| {
                 if let StoreError::Refused(refusal) = &error {
                     tracing::info!(rule = ?refusal.rule, "refused by the case rules");
+                    let reason = format!("case rules ({:?}): {}", refusal.rule, refusal.message);
+                    self.audit_refusal(who, &body.message_id, &body.case_id, &reason);
                 }
                 storage(error)
             })?;
@@ -232,11 +235,43 @@ impl AgencyService {
                     .map_or(CaseState::Unspecified, |case| case.state());
                 Ok(answer(true, state))
             }
-            Enqueued::Conflict => Err(Status::already_exists(format!(
-                "message_id {} was accepted before with different content; leave message_id empty or use a new UUIDv7",
-                body.message_id
-            ))),
+            Enqueued::Conflict => {
+                let reason = "message_id was accepted before with different content";
+                self.audit_refusal(who, &body.message_id, &body.case_id, reason);
+                Err(Status::already_exists(format!(
+                    "message_id {} was accepted before with different content; leave message_id empty or use a new UUIDv7",
+                    body.message_id
+                )))
+            }
         }
+    }
+
+    /// Records a refused submit in the audit log. The refusal is answered
+    /// even if that fails: it changed nothing that the log would then miss.
+    fn audit_refusal(&self, who: &Caller, message_id: &str, case_id: &str, reason: &str) {
+        let record = audit::Record::submit_refused(&who.urn)
+            .message(message_id)
+            .cases(&[case_id])
+            .detail(reason);
+        if let Err(error) = self.store.audit(&[record]) {
+            tracing::error!(%error, "the audit log could not record a refused submit");
+        }
+    }
+
+    /// Records a submit that validation refused: the field it names, and
+    /// the request's ids only where they are well-formed ids.
+    fn audit_invalid(&self, who: &Caller, request: &SubmitRequest, status: &Status) {
+        if status.code() != tonic::Code::InvalidArgument {
+            return;
+        }
+        let id = validate::message_id("message_id", &request.message_id)
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let case_id = match validate::case_id(&request.case_id) {
+            Ok(()) => request.case_id.as_str(),
+            Err(_) => "",
+        };
+        self.audit_refusal(who, &id, case_id, &audit::status_reason(status));
     }
 
     /// Streams inbox items after `after` until the subscriber leaves or, with
@@ -343,7 +378,9 @@ impl Agency for AgencyService {
                     who.urn
                 ))
             })?;
-        let body = self.envelope_body(&who, request.get_ref())?;
+        let body = self
+            .envelope_body(&who, request.get_ref())
+            .inspect_err(|status| self.audit_invalid(&who, request.get_ref(), status))?;
         let span = tracing::info_span!("submit", message_id = %body.message_id, case_id = %body.case_id, peer = %body.recipient_country);
         self.accept(&who, request.get_ref(), body)
             .instrument(span)
@@ -430,11 +467,14 @@ impl Agency for AgencyService {
         &self,
         request: Request<GetCaseRequest>,
     ) -> Result<Response<CaseView>, Status> {
-        agency(&request)?;
+        let who = agency(&request)?;
         let id = &request.get_ref().case_id;
         let case = self.store.read_case(id).map_err(storage)?.ok_or_else(|| {
             Status::not_found(format!("{}'s gateway knows no case {id:?}", self.country))
         })?;
+        // No read goes unrecorded: if the log cannot take it, the case is not given.
+        let read = audit::Record::case_read(&who.urn, id);
+        self.store.audit(&[read]).map_err(storage)?;
         Ok(Response::new(case))
     }
 
@@ -442,9 +482,9 @@ impl Agency for AgencyService {
         &self,
         request: Request<ListCasesRequest>,
     ) -> Result<Response<ListCasesResponse>, Status> {
-        agency(&request)?;
+        let who = agency(&request)?;
         let wanted = request.get_ref().state();
-        let cases = self
+        let cases: Vec<CaseView> = self
             .store
             .list_cases()
             .map_err(storage)?
@@ -455,6 +495,8 @@ impl Agency for AgencyService {
                 ..case
             })
             .collect();
+        let listed = audit::Record::cases_listed(&who.urn, case::state_name(wanted), cases.len());
+        self.store.audit(&[listed]).map_err(storage)?;
         Ok(Response::new(ListCasesResponse { cases }))
     }
 }

@@ -1110,13 +1110,15 @@ mod properties {
     }
 
     fn payload(kind: Kind) -> Payload {
-        let mut notice = v1::AdvanceNotice::default();
-        notice.companionship = v1::Companionship::Unaccompanied as i32;
-        notice.best_interest = Some(v1::BestInterestDetermination {
-            authority_kind: v1::DeterminingAuthority::ChildProtection as i32,
-            outcome: v1::BestInterestOutcome::Return as i32,
+        let notice = v1::AdvanceNotice {
+            companionship: v1::Companionship::Unaccompanied as i32,
+            best_interest: Some(v1::BestInterestDetermination {
+                authority_kind: v1::DeterminingAuthority::ChildProtection as i32,
+                outcome: v1::BestInterestOutcome::Return as i32,
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         match kind {
             Kind::Notice => Payload::AdvanceNotice(notice),
             Kind::Summary => Payload::CaseSummary(v1::CaseSummary::default()),

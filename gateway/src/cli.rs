@@ -46,6 +46,23 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
+    /// Check the audit log of a stopped gateway.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and check every stored seal against the regional
+    /// root; prints what verified, or the first entry that fails and why,
+    /// and exits non-zero on a failure.
+    Verify {
+        /// The gateway's TOML configuration.
+        #[arg(long, env = "RETORNO_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +211,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 crate::retention::Mode::Purge
             };
             print!("{}", crate::retention::purge_once(&config, mode).await?);
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => {
+            let config = Config::load(&config)?;
+            let report = crate::audit::verify_stopped(&config).await?;
+            print!("{report}");
+            anyhow::ensure!(
+                report.intact(),
+                "the audit log or a stored seal does not verify"
+            );
             Ok(())
         }
     }

@@ -16,6 +16,7 @@
 //!   revocation lists without a restart and warns of approaching expiry.
 //! - [`store`]: [`Store`], every tree of the sled database and the group commit.
 //! - [`at_rest`]: [`at_rest::Vault`], the keys that encrypt envelopes at rest, and rotation.
+//! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
 //! - [`case`]: the case state machine, the region's safeguards and need-to-know.
@@ -37,6 +38,7 @@
 
 pub mod agency_api;
 pub mod at_rest;
+pub mod audit;
 pub mod case;
 pub mod cli;
 pub mod config;

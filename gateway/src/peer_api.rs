@@ -20,13 +20,14 @@ use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use crate::{
+    audit,
     case::{self, Rules},
     country::Country,
     envelope,
     identity::{Identity, Role},
     limits::StreamSlots,
     seal::{self, Verifier},
-    store::{Received, Store},
+    store::{Arrival, Received, Store},
     tls::Credentials,
     tls::caller,
     validate,
@@ -171,24 +172,19 @@ impl PeerService {
                     Ok(Some(refusal.message))
                 }
             };
+        let encoded = envelope.encode_to_vec();
+        let arrival = Arrival {
+            sender: peer,
+            id: routing.id,
+            case_id: &body.case_id,
+            envelope: &encoded,
+            body_sha256: &body_sha256,
+        };
         let stored = self
             .store
-            .receive(
-                peer,
-                routing.id,
-                &envelope.encode_to_vec(),
-                &body_sha256,
-                case_step,
-                |at, refused| {
-                    envelope::issue_receipt(
-                        &body.message_id,
-                        self.country,
-                        at,
-                        &body_sha256,
-                        refused,
-                    )
-                },
-            )
+            .receive_arrival(&arrival, case_step, |at, refused| {
+                envelope::issue_receipt(&body.message_id, self.country, at, &body_sha256, refused)
+            })
             .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(match stored {
             Received::Stored { cursor, receipt } => Outcome::Stored {
@@ -272,6 +268,18 @@ impl PeerService {
                 .collect(),
         };
         let signer_certificates = self.seal_receipts(peer, &mut outcomes)?;
+        let rejected: Vec<audit::Record> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Outcome::Rejected(rejection) => {
+                    Some(audit::Record::envelope_rejected(peer, rejection))
+                }
+                _ => None,
+            })
+            .collect();
+        if !rejected.is_empty() {
+            self.store.audit(&rejected).map_err(unavailable)?;
+        }
         let highest_cursor = outcomes
             .iter()
             .filter_map(|outcome| match outcome {

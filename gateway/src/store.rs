@@ -13,6 +13,7 @@
 //! | `policies` | peer country (2 bytes) | the peer's published `ReceptionPolicy` |
 //! | `retention` | `refused_swept_upto` | the inbox cursor up to which [`crate::retention`] swept refused entries (u64 BE) |
 //! | `certificates` | SHA-256 of a certificate | the certificate (DER) that sealed envelopes or receipts kept here |
+//! | `audit` | sequence (u64 BE) | [`crate::audit::AuditEntry`]: the hash-chained audit log |
 //!
 //! With `storage.keys` set, the envelopes in `outbox` and `inbox` are sealed
 //! ([`crate::at_rest`]) when written and opened when read; callers only see
@@ -44,6 +45,7 @@ use uuid::Uuid;
 
 use crate::at_rest::{AtRestError, Vault};
 use crate::{
+    audit::{self, Record},
     case::{self, Applied, Refusal, TxError},
     config::{Durability, Storage},
     country::Country,
@@ -210,6 +212,21 @@ pub enum Received {
     Conflict,
 }
 
+/// A message arriving from a peer, as [`Store::receive_arrival`] stores it.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival<'a> {
+    /// The delivering country.
+    pub sender: Country,
+    /// The message id.
+    pub id: Uuid,
+    /// The case it names, for the audit log.
+    pub case_id: &'a str,
+    /// The encoded `Envelope` as received.
+    pub envelope: &'a [u8],
+    /// SHA-256 of its body.
+    pub body_sha256: &'a [u8],
+}
+
 /// Per-peer outbox bookkeeping kept in memory.
 struct PeerQueue {
     next_seq: u64,
@@ -229,6 +246,15 @@ pub struct Store {
     certificates: sled::Tree,
     /// Retention's bookkeeping (how far refused inbox entries were swept).
     retention: sled::Tree,
+    /// The audit log ([`crate::audit`]).
+    audit: sled::Tree,
+    /// Where the audit chain ends. Held around every transaction that
+    /// appends to it, and advanced only when that transaction commits. Lock
+    /// order, so that no two writers deadlock: always after `queues` or
+    /// `inbox_next` (when those are held), never before them; while it is
+    /// held only the case rules' read lock on peer policies is taken, and
+    /// no holder of that lock takes this one.
+    audit_head: Mutex<audit::Head>,
     /// Seals envelopes before they are written and opens them when read.
     vault: Arc<Vault>,
     /// Held while a sequence number is taken and its entry written, so that
@@ -315,6 +341,8 @@ impl Store {
                 Some(PowerLossBarrier::new(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
             }
         };
+        let audit = db.open_tree("audit")?;
+        let audit_head = Mutex::new(audit::Head::load(&audit)?);
         let (flush_requests, receiver) = mpsc::unbounded_channel();
         tokio::spawn(group_commit(db.clone(), barrier, receiver));
         Ok(Arc::new(Store {
@@ -326,6 +354,8 @@ impl Store {
             policies: db.open_tree("policies")?,
             certificates: db.open_tree("certificates")?,
             retention: db.open_tree("retention")?,
+            audit,
+            audit_head,
             vault,
             inbox,
             queues: Mutex::new(HashMap::new()),
@@ -377,9 +407,26 @@ impl Store {
     /// case step (`case_step`, run in the same transaction), then waits until
     /// all are durable. A retried id with the same request is a duplicate and
     /// stores nothing; a refused case step stores nothing and is returned as
-    /// [`StoreError::Refused`].
+    /// [`StoreError::Refused`]. The audit log records the submit with no
+    /// agency: the Agency API uses [`Store::enqueue_by`].
     pub async fn enqueue(
         &self,
+        peer: Country,
+        id: Uuid,
+        request_sha256: Vec<u8>,
+        record: OutboxRecord,
+        case_step: &case::CaseStep<'_>,
+    ) -> Result<Enqueued, StoreError> {
+        self.enqueue_by("", peer, id, request_sha256, record, case_step)
+            .await
+    }
+
+    /// [`Store::enqueue`] for a submit by `agency` (its URN), whom the audit
+    /// entry of the accepted submit names; the entry is written in the same
+    /// transaction as the outbox entry.
+    pub async fn enqueue_by(
+        &self,
+        agency: &str,
         peer: Country,
         id: Uuid,
         request_sha256: Vec<u8>,
@@ -404,8 +451,9 @@ impl Store {
                 ..SentRecord::default()
             };
             let record_bytes = self.encode_at_rest(&outbox_key(peer, seq), record)?;
-            let applied =
-                (&self.outbox, &self.sent, &self.cases).transaction(|(outbox, sent, cases)| {
+            let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
+            let applied = self.audited(|head| {
+                trees.transaction(|(outbox, sent, cases, log)| {
                     let applied =
                         case_step(cases)?.map_err(|refusal| abort(StoreError::Refused(refusal)))?;
                     let status = SentRecord {
@@ -414,8 +462,13 @@ impl Store {
                     };
                     outbox.insert(&outbox_key(peer, seq), record_bytes.as_slice())?;
                     sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
-                    Ok(applied)
-                })?;
+                    let entry = Record::submit_accepted(agency)
+                        .message(id.to_string())
+                        .cases(&applied.cases);
+                    let head = audit::append_in(log, head, &entry)?;
+                    Ok((applied, head))
+                })
+            })?;
             queue.next_seq += 1;
             Ok(Enqueued::New(seq, applied))
         })?;
@@ -490,7 +543,8 @@ impl Store {
         receipt: &[u8],
         peer_refused: &str,
     ) -> Result<(), StoreError> {
-        self.finish_outbox_entry(peer, seq, id, peer_refused, |status| {
+        let entry = Record::receipt(peer, peer_refused);
+        self.finish_outbox_entry(peer, seq, id, peer_refused, entry, |status| {
             status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
             status.receipt = receipt.to_vec();
         })
@@ -504,7 +558,8 @@ impl Store {
         id: Uuid,
         rejection: &[u8],
     ) -> Result<(), StoreError> {
-        self.finish_outbox_entry(peer, seq, id, "", |status| {
+        let entry = Record::peer_rejected(peer, rejection);
+        self.finish_outbox_entry(peer, seq, id, "", entry, |status| {
             status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
             status.rejection = rejection.to_vec();
         })
@@ -516,25 +571,34 @@ impl Store {
         seq: u64,
         id: Uuid,
         peer_refused: &str,
+        entry: Record,
         update: impl Fn(&mut SentRecord),
     ) -> Result<(), StoreError> {
         let message_id = id.to_string();
-        (&self.outbox, &self.sent, &self.cases).transaction(|(outbox, sent, cases)| {
-            outbox.remove(&outbox_key(peer, seq))?;
-            let Some(bytes) = sent.get(id.as_bytes())? else {
-                return Ok(());
-            };
-            let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
-            update(&mut status);
-            sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
-            let delivery =
-                retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
-            for case_id in &status.case_ids {
-                case::record_delivery(cases, case_id, &message_id, delivery, peer_refused)?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+        let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
+        self.audited(|head| {
+            trees.transaction(|(outbox, sent, cases, log)| {
+                // An entry finished before (an answer applied twice) is not recorded again.
+                let was_waiting = outbox.remove(&outbox_key(peer, seq))?.is_some();
+                let mut case_ids = Vec::new();
+                if let Some(bytes) = sent.get(id.as_bytes())? {
+                    let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
+                    update(&mut status);
+                    sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
+                    let delivery = retorno_proto::v1::DeliveryState::try_from(status.state)
+                        .unwrap_or_default();
+                    for case_id in &status.case_ids {
+                        case::record_delivery(cases, case_id, &message_id, delivery, peer_refused)?;
+                    }
+                    case_ids = status.case_ids;
+                }
+                if !was_waiting {
+                    return Ok(((), head.clone()));
+                }
+                let entry = entry.clone().message(message_id.as_str()).cases(&case_ids);
+                Ok(((), audit::append_in(log, head, &entry)?))
+            })
+        })
     }
 
     /// Where a message this gateway accepted stands, if it accepted it.
@@ -550,7 +614,8 @@ impl Store {
     /// applies the message to its case, or records it as refused, and returns
     /// the refusal; `receipt_for(received_at, refusal)` builds the receipt for
     /// a new entry. Call [`Store::commit`] and then [`Store::publish_inbox`]
-    /// before answering with it.
+    /// before answering with it. The audit log records the delivery with no
+    /// case: the Peer API uses [`Store::receive_arrival`].
     pub fn receive(
         &self,
         sender: Country,
@@ -560,6 +625,32 @@ impl Store {
         case_step: impl Fn(&sled::transaction::TransactionalTree) -> Result<Option<String>, TxError>,
         receipt_for: impl Fn(i64, &str) -> Vec<u8>,
     ) -> Result<Received, StoreError> {
+        let arrival = Arrival {
+            sender,
+            id,
+            case_id: "",
+            envelope,
+            body_sha256,
+        };
+        self.receive_arrival(&arrival, case_step, receipt_for)
+    }
+
+    /// [`Store::receive`], with the audit entry of the delivery (or of its
+    /// refusal by the case rules) written in the same transaction as the
+    /// inbox entry.
+    pub fn receive_arrival(
+        &self,
+        arrival: &Arrival<'_>,
+        case_step: impl Fn(&sled::transaction::TransactionalTree) -> Result<Option<String>, TxError>,
+        receipt_for: impl Fn(i64, &str) -> Vec<u8>,
+    ) -> Result<Received, StoreError> {
+        let &Arrival {
+            sender,
+            id,
+            case_id,
+            envelope,
+            body_sha256,
+        } = arrival;
         let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
         let key = seen_key(sender, id);
         if let Some(bytes) = self.seen.get(key)? {
@@ -574,10 +665,15 @@ impl Store {
         }
         let cursor = *next;
         let received_at = now_micros();
-        let receipt =
-            (&self.inbox, &self.seen, &self.cases).transaction(|(inbox, seen, cases)| {
+        let trees = (&self.inbox, &self.seen, &self.cases, &self.audit);
+        let receipt = self.audited(|head| {
+            trees.transaction(|(inbox, seen, cases, log)| {
                 let refused = case_step(cases)?.unwrap_or_default();
                 let receipt = receipt_for(received_at, &refused);
+                let entry = Record::stored(sender, &refused)
+                    .message(id.to_string())
+                    .cases(&[case_id]);
+                let head = audit::append_in(log, head, &entry)?;
                 let record = InboxRecord {
                     envelope: envelope.to_vec(),
                     received_at_micros: received_at,
@@ -594,8 +690,9 @@ impl Store {
                     .map_err(abort)?;
                 inbox.insert(&cursor.to_be_bytes(), record)?;
                 seen.insert(&key, prost::Message::encode_to_vec(&seen_record))?;
-                Ok(receipt)
-            })?;
+                Ok((receipt, head))
+            })
+        })?;
         *next += 1;
         Ok(Received::Stored { cursor, receipt })
     }
@@ -768,6 +865,102 @@ impl Store {
         })?;
         self.commit().await?;
         Ok(updated.map_or(cursor, |bytes| read_u64(&bytes)))
+    }
+}
+
+/// A record read for verification, or why it cannot be read: an error of
+/// one record, so that a verifier names it and goes on.
+pub type Stored<T> = Result<T, StoreError>;
+
+/// The audit log ([`crate::audit`]) and what its verification reads.
+impl Store {
+    fn audit_head(&self) -> MutexGuard<'_, audit::Head> {
+        // The head is replaced whole, and only after a commit: a panic while
+        // the lock is held leaves it true, so a poisoned lock is still usable.
+        self.audit_head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `write`, a transaction that appends to the audit log after the
+    /// head it is given and returns the head it leaves, with the audit lock
+    /// held; keeps that head if the transaction committed. After a storage
+    /// error the head is read again from the tree, whatever sled kept.
+    fn audited<T>(
+        &self,
+        write: impl FnOnce(&audit::Head) -> Result<(T, audit::Head), TransactionError<StoreError>>,
+    ) -> Result<T, StoreError> {
+        let mut head = self.audit_head();
+        match write(&head) {
+            Ok((value, next)) => {
+                *head = next;
+                Ok(value)
+            }
+            Err(TransactionError::Abort(error)) => Err(error),
+            Err(TransactionError::Storage(error)) => {
+                if let Ok(reloaded) = audit::Head::load(&self.audit) {
+                    *head = reloaded;
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Appends records that go with no other write (a refusal, a read) in
+    /// one transaction of their own. Not flushed: the next group commit or
+    /// sled's own flush makes them durable.
+    pub fn audit(&self, records: &[Record]) -> Result<(), StoreError> {
+        self.audited(|head| {
+            self.audit.transaction(|log| {
+                let mut next = head.clone();
+                for record in records {
+                    next = audit::append_in(log, &next, record)?;
+                }
+                Ok(((), next))
+            })
+        })
+    }
+
+    /// Every audit entry as stored (sequence key, encoded entry), in order.
+    pub fn audit_log(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
+        self.audit.iter().map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// Every inbox entry in cursor order, opened; an entry that does not
+    /// open is returned as its own error, so that a verifier can name it and go on.
+    pub fn inbox_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(u64, Stored<InboxRecord>), StoreError>> + '_ {
+        self.inbox.iter().map(|item| {
+            let (key, value) = item?;
+            Ok((read_u64(&key), self.decode_at_rest(&key, &value)))
+        })
+    }
+
+    /// Every sent record, by message id.
+    pub fn sent_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, Stored<SentRecord>), StoreError>> + '_ {
+        self.sent.iter().map(|item| {
+            let (key, value) = item?;
+            let id =
+                Uuid::from_slice(&key).map_or_else(|_| crate::seal::hex(&key), |id| id.to_string());
+            Ok((id, decode("sent", &value)))
+        })
+    }
+
+    /// Every seen record: sender, message id, record.
+    pub fn seen_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, String, Stored<SeenRecord>), StoreError>> + '_ {
+        self.seen.iter().map(|item| {
+            let (key, value) = item?;
+            let sender = String::from_utf8_lossy(&key[..key.len().min(2)]).into_owned();
+            let id = Uuid::from_slice(key.get(2..).unwrap_or_default())
+                .map_or_else(|_| crate::seal::hex(&key), |id| id.to_string());
+            Ok((sender, id, decode("seen", &value)))
+        })
     }
 }
 

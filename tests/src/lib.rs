@@ -629,3 +629,27 @@ pub fn new_key(region: &Region, name: &str) -> PathBuf {
     retorno_gateway::at_rest::write_new_key(&file).unwrap();
     file
 }
+
+/// Opens a stopped gateway's store, waiting for the gateway just stopped to
+/// release sled's lock (its flush task ends when its last handle goes).
+pub async fn open_store(config: &Config) -> std::sync::Arc<retorno_gateway::Store> {
+    eventually("the database to be free", || async {
+        match retorno_gateway::Store::open(&config.data_dir, &config.storage) {
+            Ok(store) => Some(store),
+            Err(retorno_gateway::store::StoreError::Sled(_)) => None,
+            Err(other) => panic!("{other}"),
+        }
+    })
+    .await
+}
+
+/// Opens a stopped gateway's sled database directly, as someone with write
+/// access to its files would.
+pub async fn open_database(dir: &Path) -> sled::Db {
+    eventually("the database to be free", || async { sled::open(dir).ok() }).await
+}
+
+/// The regional root certificates of `region`, that seals must chain to.
+pub fn regional_roots(region: &Region) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    retorno_gateway::tls::load_certificates(&region.pki().root_ca()).unwrap()
+}
