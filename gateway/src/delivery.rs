@@ -29,7 +29,7 @@ use crate::{
     identity::Identity,
     peer_api::BATCH_BYTES,
     seal::{self, Verifier},
-    store::{OutboxItem, Store, StoreError},
+    store::{Answer, OutboxItem, Store, StoreError},
     tls,
 };
 
@@ -240,6 +240,9 @@ impl Courier {
         for certificate in &answer.signer_certificates {
             self.store.save_certificate(certificate)?;
         }
+        // Every result is checked before any is recorded: a batch with one
+        // bad receipt is recorded not at all, and sent again.
+        let mut answers = Vec::with_capacity(items.len());
         for (item, result) in items.iter().zip(answer.results) {
             let id = Uuid::try_parse(&item.record.message_id)
                 .map_err(|e| SessionError::Protocol(format!("outbox entry has a bad id: {e}")))?;
@@ -256,27 +259,22 @@ impl Courier {
                     if !checked.case_refusal.is_empty() {
                         tracing::warn!(message_id = %id, "stored by the peer, but refused by its case rules");
                     }
-                    self.store.record_delivered(
-                        self.peer,
+                    answers.push(Answer::delivered(
                         item.seq,
                         id,
-                        &receipt.encode_to_vec(),
-                        &checked.case_refusal,
-                    )?;
-                    tracing::debug!(message_id = %id, "delivered");
+                        receipt.encode_to_vec(),
+                        checked.case_refusal,
+                    ));
                 }
                 Some(delivery_result::Result::Rejection(rejection)) => {
                     tracing::error!(message_id = %id, code = ?rejection.code(), "peer refused the message for good; it is kept as rejected");
-                    self.store.record_rejected(
-                        self.peer,
-                        item.seq,
-                        id,
-                        &rejection.encode_to_vec(),
-                    )?;
+                    answers.push(Answer::rejected(item.seq, id, rejection.encode_to_vec()));
                 }
                 None => return Err(SessionError::Protocol("an empty result".into())),
             }
         }
+        self.store.record_answers(self.peer, &answers)?;
+        tracing::debug!(count = answers.len(), "batch answered");
         Ok(())
     }
 }

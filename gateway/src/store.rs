@@ -529,12 +529,31 @@ impl Store {
         self.outbox.scan_prefix(peer.as_bytes()).count()
     }
 
-    /// Records the verified receipt of an outbox entry, and in the case
-    /// timeline its delivery and the peer's case refusal if any, and removes
-    /// the entry.
+    /// Records how the peer answered a batch, in one transaction: for each
+    /// entry its verified receipt (and, in the case timeline, its delivery and
+    /// the peer's case refusal, if any) or its rejection, and removes the
+    /// entries from the outbox. One transaction per answered batch, not per
+    /// message: each sled transaction costs two synchronous log writes.
     ///
-    /// Not flushed on purpose: if a crash takes this back, the entry is sent
-    /// again and the peer answers with its original receipt.
+    /// Not flushed on purpose: if a crash takes this back, the entries are
+    /// sent again and the peer answers with its original receipts.
+    pub fn record_answers(&self, peer: Country, answers: &[Answer]) -> Result<(), StoreError> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
+        self.audited(|head| {
+            trees.transaction(|(outbox, sent, cases, log)| {
+                let mut head = head.clone();
+                for answer in answers {
+                    head = finish_in(peer, answer, (outbox, sent, cases, log), head)?;
+                }
+                Ok(((), head))
+            })
+        })
+    }
+
+    /// Records one verified receipt; see [`Store::record_answers`].
     pub fn record_delivered(
         &self,
         peer: Country,
@@ -543,14 +562,11 @@ impl Store {
         receipt: &[u8],
         peer_refused: &str,
     ) -> Result<(), StoreError> {
-        let entry = Record::receipt(peer, peer_refused);
-        self.finish_outbox_entry(peer, seq, id, peer_refused, entry, |status| {
-            status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
-            status.receipt = receipt.to_vec();
-        })
+        let answer = Answer::delivered(seq, id, receipt.to_vec(), peer_refused.to_owned());
+        self.record_answers(peer, &[answer])
     }
 
-    /// Records that the peer refused an entry for good and removes it from the outbox.
+    /// Records one rejection for good; see [`Store::record_answers`].
     pub fn record_rejected(
         &self,
         peer: Country,
@@ -558,47 +574,7 @@ impl Store {
         id: Uuid,
         rejection: &[u8],
     ) -> Result<(), StoreError> {
-        let entry = Record::peer_rejected(peer, rejection);
-        self.finish_outbox_entry(peer, seq, id, "", entry, |status| {
-            status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
-            status.rejection = rejection.to_vec();
-        })
-    }
-
-    fn finish_outbox_entry(
-        &self,
-        peer: Country,
-        seq: u64,
-        id: Uuid,
-        peer_refused: &str,
-        entry: Record,
-        update: impl Fn(&mut SentRecord),
-    ) -> Result<(), StoreError> {
-        let message_id = id.to_string();
-        let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
-        self.audited(|head| {
-            trees.transaction(|(outbox, sent, cases, log)| {
-                // An entry finished before (an answer applied twice) is not recorded again.
-                let was_waiting = outbox.remove(&outbox_key(peer, seq))?.is_some();
-                let mut case_ids = Vec::new();
-                if let Some(bytes) = sent.get(id.as_bytes())? {
-                    let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
-                    update(&mut status);
-                    sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
-                    let delivery = retorno_proto::v1::DeliveryState::try_from(status.state)
-                        .unwrap_or_default();
-                    for case_id in &status.case_ids {
-                        case::record_delivery(cases, case_id, &message_id, delivery, peer_refused)?;
-                    }
-                    case_ids = status.case_ids;
-                }
-                if !was_waiting {
-                    return Ok(((), head.clone()));
-                }
-                let entry = entry.clone().message(message_id.as_str()).cases(&case_ids);
-                Ok(((), audit::append_in(log, head, &entry)?))
-            })
-        })
+        self.record_answers(peer, &[Answer::rejected(seq, id, rejection.to_vec())])
     }
 
     /// Where a message this gateway accepted stands, if it accepted it.
@@ -1169,6 +1145,99 @@ impl Store {
         })?;
         Ok(())
     }
+}
+
+/// A peer's answer to one outbox entry, to record with [`Store::record_answers`].
+#[derive(Clone, Debug)]
+pub struct Answer {
+    seq: u64,
+    id: Uuid,
+    outcome: AnswerOutcome,
+}
+
+#[derive(Clone, Debug)]
+enum AnswerOutcome {
+    Delivered {
+        receipt: Vec<u8>,
+        peer_refused: String,
+    },
+    Rejected {
+        rejection: Vec<u8>,
+    },
+}
+
+impl Answer {
+    /// The entry was stored by the peer: its verified receipt (encoded), and
+    /// the peer's case refusal if its case rules refused it.
+    pub fn delivered(seq: u64, id: Uuid, receipt: Vec<u8>, peer_refused: String) -> Self {
+        Answer {
+            seq,
+            id,
+            outcome: AnswerOutcome::Delivered {
+                receipt,
+                peer_refused,
+            },
+        }
+    }
+
+    /// The peer refused the entry for good (the encoded `Rejection`).
+    pub fn rejected(seq: u64, id: Uuid, rejection: Vec<u8>) -> Self {
+        Answer {
+            seq,
+            id,
+            outcome: AnswerOutcome::Rejected { rejection },
+        }
+    }
+}
+
+type FinishTrees<'a> = (
+    &'a sled::transaction::TransactionalTree,
+    &'a sled::transaction::TransactionalTree,
+    &'a sled::transaction::TransactionalTree,
+    &'a sled::transaction::TransactionalTree,
+);
+
+/// Records one answer inside a transaction; returns the audit head after it.
+fn finish_in(
+    peer: Country,
+    answer: &Answer,
+    (outbox, sent, cases, log): FinishTrees<'_>,
+    head: audit::Head,
+) -> Result<audit::Head, ConflictableTransactionError<StoreError>> {
+    let message_id = answer.id.to_string();
+    // An entry finished before (an answer applied twice) is not recorded again.
+    let was_waiting = outbox.remove(&outbox_key(peer, answer.seq))?.is_some();
+    let (entry, peer_refused) = match &answer.outcome {
+        AnswerOutcome::Delivered { peer_refused, .. } => {
+            (Record::receipt(peer, peer_refused), peer_refused.as_str())
+        }
+        AnswerOutcome::Rejected { rejection } => (Record::peer_rejected(peer, rejection), ""),
+    };
+    let mut case_ids = Vec::new();
+    if let Some(bytes) = sent.get(answer.id.as_bytes())? {
+        let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
+        match &answer.outcome {
+            AnswerOutcome::Delivered { receipt, .. } => {
+                status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
+                status.receipt = receipt.clone();
+            }
+            AnswerOutcome::Rejected { rejection } => {
+                status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
+                status.rejection = rejection.clone();
+            }
+        }
+        sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
+        let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
+        for case_id in &status.case_ids {
+            case::record_delivery(cases, case_id, &message_id, delivery, peer_refused)?;
+        }
+        case_ids = status.case_ids;
+    }
+    if !was_waiting {
+        return Ok(head);
+    }
+    let entry = entry.message(message_id.as_str()).cases(&case_ids);
+    Ok(audit::append_in(log, &head, &entry)?)
 }
 
 /// The flush task: takes every waiting request, flushes once, answers them all.
