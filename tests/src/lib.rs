@@ -285,13 +285,8 @@ pub async fn peer_client(
     as_country: &str,
     to: &str,
 ) -> v1::peer_exchange_client::PeerExchangeClient<tonic::transport::Channel> {
-    let own = retorno_client::tls::KeyedChain::load(
-        &region.pki.gateway_cert(as_country),
-        &region.pki.gateway_key(as_country),
-    )
-    .unwrap();
-    let roots = retorno_client::tls::load_roots(&region.pki.root_ca()).unwrap();
-    let config = retorno_client::tls::client_config(&own, roots).unwrap();
+    let own = gateway_chain(region, as_country);
+    let config = gateway_client_config(region, &own);
     let channel = retorno_client::tls::connect(
         &region.peer_addr(to).to_string(),
         &retorno_certs_dev::gateway_dns_name(to),
@@ -330,11 +325,7 @@ pub fn envelope(sender: &str, recipient: &str, case_id: &str) -> v1::Envelope {
 
 /// What seals as `country`'s gateway: its certificate and key from the dev PKI.
 pub fn sealer(region: &Region, country: &str) -> retorno_gateway::seal::Sealer {
-    let own = retorno_client::tls::KeyedChain::load(
-        &region.pki.gateway_cert(country),
-        &region.pki.gateway_key(country),
-    )
-    .unwrap();
+    let own = gateway_chain(region, country);
     retorno_gateway::seal::Sealer {
         certificate: own.chain[0].clone(),
         key: rustls::crypto::ring::sign::any_ecdsa_type(&own.key).unwrap(),
@@ -408,13 +399,8 @@ pub async fn presented_certificate(region: &Region, as_country: &str, to: &str) 
         *record.lock().unwrap() = certs.first().map(|cert| cert.to_vec());
         Ok(())
     });
-    let own = retorno_client::tls::KeyedChain::load(
-        &region.pki.gateway_cert(as_country),
-        &region.pki.gateway_key(as_country),
-    )
-    .unwrap();
-    let roots = retorno_client::tls::load_roots(&region.pki.root_ca()).unwrap();
-    let config = retorno_client::tls::client_config(&own, roots).unwrap();
+    let own = gateway_chain(region, as_country);
+    let config = gateway_client_config(region, &own);
     retorno_client::tls::connect(
         &region.peer_addr(to).to_string(),
         &retorno_certs_dev::gateway_dns_name(to),
@@ -652,4 +638,22 @@ pub async fn open_database(dir: &Path) -> sled::Db {
 /// The regional root certificates of `region`, that seals must chain to.
 pub fn regional_roots(region: &Region) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     retorno_gateway::tls::load_certificates(&region.pki().root_ca()).unwrap()
+}
+
+/// `country`'s gateway certificate chain and key from the region's dev PKI.
+pub fn gateway_chain(region: &Region, country: &str) -> retorno_client::tls::KeyedChain {
+    retorno_client::tls::KeyedChain::load(
+        &region.pki.gateway_cert(country),
+        &region.pki.gateway_key(country),
+    )
+    .unwrap()
+}
+
+/// A client configuration presenting `own`, trusting the region's root.
+pub fn gateway_client_config(
+    region: &Region,
+    own: &retorno_client::tls::KeyedChain,
+) -> std::sync::Arc<rustls::ClientConfig> {
+    let roots = retorno_client::tls::load_roots(&region.pki.root_ca()).unwrap();
+    retorno_client::tls::client_config(own, roots).unwrap()
 }
