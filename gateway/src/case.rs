@@ -21,7 +21,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, RwLock},
+    sync::RwLock,
 };
 
 use prost::Message as _;
@@ -986,9 +986,6 @@ pub fn visible_to(role: Role, body: &EnvelopeBody) -> Visibility {
         _ => Visibility::Full,
     }
 }
-
-/// Shared handle to a gateway's rules.
-pub type SharedRules = Arc<Rules>;
 
 #[cfg(test)]
 mod tests {

@@ -553,30 +553,6 @@ impl Store {
         })
     }
 
-    /// Records one verified receipt; see [`Store::record_answers`].
-    pub fn record_delivered(
-        &self,
-        peer: Country,
-        seq: u64,
-        id: Uuid,
-        receipt: &[u8],
-        peer_refused: &str,
-    ) -> Result<(), StoreError> {
-        let answer = Answer::delivered(seq, id, receipt.to_vec(), peer_refused.to_owned());
-        self.record_answers(peer, &[answer])
-    }
-
-    /// Records one rejection for good; see [`Store::record_answers`].
-    pub fn record_rejected(
-        &self,
-        peer: Country,
-        seq: u64,
-        id: Uuid,
-        rejection: &[u8],
-    ) -> Result<(), StoreError> {
-        self.record_answers(peer, &[Answer::rejected(seq, id, rejection.to_vec())])
-    }
-
     /// Where a message this gateway accepted stands, if it accepted it.
     pub fn sent_status(&self, id: Uuid) -> Result<Option<SentRecord>, StoreError> {
         self.sent
@@ -723,14 +699,6 @@ impl Store {
             .scan_prefix(case::CASE_PREFIX)
             .map(|item| decode("cases", &item?.1))
             .collect()
-    }
-
-    /// Applies a case step that stores no message (used by tests of the rules).
-    pub fn with_cases<T>(
-        &self,
-        step: impl Fn(&sled::transaction::TransactionalTree) -> Result<T, TxError>,
-    ) -> Result<T, StoreError> {
-        Ok(self.cases.transaction(|cases| step(cases))?)
     }
 
     /// Keeps a peer's published reception policy, so that it survives a restart.

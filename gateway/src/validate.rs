@@ -69,20 +69,6 @@ pub fn case_id(text: &str) -> Checked {
     Ok(())
 }
 
-/// The payload kind's name, for messages.
-pub fn payload_kind(payload: &Payload) -> &'static str {
-    match payload {
-        Payload::AdvanceNotice(_) => "advance_notice",
-        Payload::CaseSummary(_) => "case_summary",
-        Payload::ArrivalProposal(_) => "arrival_proposal",
-        Payload::ArrivalResponse(_) => "arrival_response",
-        Payload::HandoffAck(_) => "handoff_ack",
-        Payload::ReceptionConfirmation(_) => "reception_confirmation",
-        Payload::FollowUpReport(_) => "follow_up_report",
-        Payload::CaseWithdrawal(_) => "case_withdrawal",
-    }
-}
-
 /// Turns a submitted payload into the envelope's payload, checking it.
 pub fn submitted_payload(payload: Option<&submit_request::Payload>) -> Result<Payload, Invalid> {
     use submit_request::Payload as Submitted;
