@@ -184,14 +184,6 @@ impl AgencyService {
             .payload
             .clone()
             .ok_or_else(|| Status::invalid_argument("payload: is required"))?;
-        let step = case::Step {
-            body: &body,
-            payload: &payload,
-            sender: self.country,
-            role: who.role,
-            recipient,
-            now: jiff::Timestamp::now(),
-        };
         let sealed = envelope::seal(&body);
         let record = OutboxRecord {
             envelope: sealed.envelope,
@@ -200,11 +192,23 @@ impl AgencyService {
         };
         // A retry must match the first submit, not the body (whose created_at differs).
         let request_sha256 = envelope::digest(&request.encode_to_vec());
-        let case_step =
-            |cases: &sled::transaction::TransactionalTree| self.rules.apply(cases, &step);
+        let (rules, stepped, sender, role) =
+            (self.rules.clone(), body.clone(), self.country, who.role);
+        let now = jiff::Timestamp::now();
+        let case_step: case::CaseStep = Box::new(move |cases| {
+            let step = case::Step {
+                body: &stepped,
+                payload: &payload,
+                sender,
+                role,
+                recipient,
+                now,
+            };
+            rules.apply(cases, &step)
+        });
         let outcome = self
             .store
-            .enqueue_by(&who.urn, recipient, id, request_sha256, record, &case_step)
+            .enqueue_by(&who.urn, recipient, id, request_sha256, record, case_step)
             .await
             .map_err(|error| {
                 if let StoreError::Refused(refusal) = &error {

@@ -939,7 +939,7 @@ mod tests {
                             id,
                             id.as_bytes().to_vec(),
                             outbox_record(id),
-                            &no_case,
+                            Box::new(no_case),
                         )
                         .await
                         .unwrap();

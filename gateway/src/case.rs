@@ -37,9 +37,11 @@ use crate::{country::Country, identity::Role, policy, store::StoreError};
 pub type TxError = ConflictableTransactionError<StoreError>;
 
 /// A case step run inside the transaction that stores its message:
-/// `Ok(Err(refusal))` when the case rules refuse it.
-pub type CaseStep<'a> =
-    dyn Fn(&TransactionalTree) -> Result<Result<Applied, Refusal>, TxError> + Sync + 'a;
+/// `Ok(Err(refusal))` when the case rules refuse it, having written nothing.
+/// It owns what it needs, because the store's writer thread runs it, and it
+/// may run more than once (sled retries a transaction after a conflict).
+pub type CaseStep =
+    Box<dyn Fn(&TransactionalTree) -> Result<Result<Applied, Refusal>, TxError> + Send + Sync>;
 
 /// The kinds of message of a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

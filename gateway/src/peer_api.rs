@@ -57,6 +57,17 @@ pub struct PeerService {
     pub tls: Credentials,
 }
 
+/// An envelope that passed its checks, ready to be stored.
+struct Checked {
+    id: Uuid,
+    body: EnvelopeBody,
+    /// The sender's role as the body states it (from an authenticated gateway).
+    role: Role,
+    /// The `Envelope` as received, re-encoded for the inbox.
+    encoded: Vec<u8>,
+    body_sha256: Vec<u8>,
+}
+
 /// The outcome for one envelope before the batch is committed.
 enum Outcome {
     Stored {
@@ -80,10 +91,10 @@ fn rejection(message_id: &str, code: RejectionCode, reason: impl Into<String>) -
 }
 
 impl PeerService {
-    /// Checks one envelope and stores it if it passes.
-    fn receive_one(&self, peer: Country, envelope: &Envelope) -> Result<Outcome, Status> {
+    /// Checks one envelope: what it is, who sent it, to whom.
+    fn check_one(&self, peer: Country, envelope: &Envelope) -> Result<Checked, Rejection> {
         if envelope.body.len() > self.max_message_bytes {
-            return Ok(Outcome::Rejected(rejection(
+            return Err(rejection(
                 "",
                 RejectionCode::TooLarge,
                 format!(
@@ -91,18 +102,14 @@ impl PeerService {
                     envelope.body.len(),
                     self.max_message_bytes
                 ),
-            )));
+            ));
         }
         let body = match EnvelopeBody::decode(envelope.body.as_slice()) {
             Ok(body) => body,
             Err(error) => {
                 let reason =
                     format!("envelope body does not decode as retorno.v1.EnvelopeBody: {error}");
-                return Ok(Outcome::Rejected(rejection(
-                    "",
-                    RejectionCode::Malformed,
-                    reason,
-                )));
+                return Err(rejection("", RejectionCode::Malformed, reason));
             }
         };
         let routing = match validate::envelope_body(&body) {
@@ -113,11 +120,7 @@ impl PeerService {
                 } else {
                     RejectionCode::Invalid
                 };
-                return Ok(Outcome::Rejected(rejection(
-                    &body.message_id,
-                    code,
-                    invalid.to_string(),
-                )));
+                return Err(rejection(&body.message_id, code, invalid.to_string()));
             }
         };
         if routing.sender != peer {
@@ -125,83 +128,127 @@ impl PeerService {
                 "sender.country is {} but the delivering gateway's certificate is {peer}'s",
                 routing.sender
             );
-            return Ok(Outcome::Rejected(rejection(
+            return Err(rejection(
                 &body.message_id,
                 RejectionCode::ForgedSender,
                 reason,
-            )));
+            ));
         }
         if routing.recipient != self.country {
             let reason = format!(
                 "recipient_country is {} but this is {}'s gateway",
                 routing.recipient, self.country
             );
-            return Ok(Outcome::Rejected(rejection(
+            return Err(rejection(
                 &body.message_id,
                 RejectionCode::WrongRecipient,
                 reason,
-            )));
+            ));
         }
-        let body_sha256 = envelope::digest(&envelope.body);
-        let (Some(payload), Some(role)) = (
-            body.payload.as_ref(),
-            body.sender
-                .as_ref()
-                .and_then(|s| Role::from_proto(s.role())),
-        ) else {
+        let Some(role) = body
+            .sender
+            .as_ref()
+            .and_then(|s| Role::from_proto(s.role()))
+            .filter(|_| body.payload.is_some())
+        else {
             let reason = "payload and sender.role are required";
-            return Ok(Outcome::Rejected(rejection(
-                &body.message_id,
-                RejectionCode::Invalid,
-                reason,
-            )));
+            return Err(rejection(&body.message_id, RejectionCode::Invalid, reason));
         };
-        let step = case::Step {
-            body: &body,
-            payload,
-            sender: peer,
+        Ok(Checked {
+            id: routing.id,
+            body_sha256: envelope::digest(&envelope.body),
+            encoded: envelope.encode_to_vec(),
+            body,
             role,
-            recipient: self.country,
-            now: jiff::Timestamp::now(),
-        };
-        let case_step =
-            |cases: &sled::transaction::TransactionalTree| match self.rules.apply(cases, &step)? {
+        })
+    }
+
+    /// Stores every envelope that passed its checks in one transaction, each
+    /// run through the case rules (a refusal is stored as refused and named
+    /// in its receipt), and returns one outcome per envelope of the batch.
+    fn store_checked(
+        &self,
+        peer: Country,
+        checked: Vec<Result<Checked, Rejection>>,
+    ) -> Result<Vec<Outcome>, Status> {
+        let ready: Vec<&Checked> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+        let arrivals: Vec<Arrival<'_>> = ready
+            .iter()
+            .map(|c| Arrival {
+                sender: peer,
+                id: c.id,
+                case_id: &c.body.case_id,
+                envelope: &c.encoded,
+                body_sha256: &c.body_sha256,
+            })
+            .collect();
+        let now = jiff::Timestamp::now();
+        let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
+            let checked = ready[index];
+            let Some(payload) = checked.body.payload.as_ref() else {
+                return Ok(Some("payload is required".to_owned()));
+            };
+            let step = case::Step {
+                body: &checked.body,
+                payload,
+                sender: peer,
+                role: checked.role,
+                recipient: self.country,
+                now,
+            };
+            match self.rules.apply(cases, &step)? {
                 Ok(_) => Ok(None),
                 Err(refusal) => {
                     self.rules.record_refused(cases, &step, &refusal.message)?;
                     Ok(Some(refusal.message))
                 }
-            };
-        let encoded = envelope.encode_to_vec();
-        let arrival = Arrival {
-            sender: peer,
-            id: routing.id,
-            case_id: &body.case_id,
-            envelope: &encoded,
-            body_sha256: &body_sha256,
+            }
         };
-        let stored = self
+        let receipt_for = |index: usize, at: i64, refused: &str| {
+            let checked = ready[index];
+            envelope::issue_receipt(
+                &checked.body.message_id,
+                self.country,
+                at,
+                &checked.body_sha256,
+                refused,
+            )
+        };
+        let mut stored = self
             .store
-            .receive_arrival(&arrival, case_step, |at, refused| {
-                envelope::issue_receipt(&body.message_id, self.country, at, &body_sha256, refused)
+            .receive_all(&arrivals, case_step, receipt_for)
+            .map_err(unavailable)?
+            .into_iter();
+        checked
+            .iter()
+            .map(|checked| {
+                let checked = match checked {
+                    Ok(checked) => checked,
+                    Err(rejection) => return Ok(Outcome::Rejected(rejection.clone())),
+                };
+                Ok(match stored.next() {
+                    Some(Received::Stored { cursor, receipt }) => Outcome::Stored {
+                        cursor,
+                        id: checked.id,
+                        receipt,
+                    },
+                    Some(Received::Duplicate { receipt }) => Outcome::Duplicate {
+                        id: checked.id,
+                        receipt,
+                    },
+                    Some(Received::Conflict) => Outcome::Rejected(rejection(
+                        &checked.body.message_id,
+                        RejectionCode::Invalid,
+                        "message_id was stored before with a different body: refused as a forgery",
+                    )),
+                    None => {
+                        return Err(Status::internal(
+                            "the store answered fewer arrivals than it was given",
+                        ));
+                    }
+                })
             })
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(match stored {
-            Received::Stored { cursor, receipt } => Outcome::Stored {
-                cursor,
-                id: routing.id,
-                receipt,
-            },
-            Received::Duplicate { receipt } => Outcome::Duplicate {
-                id: routing.id,
-                receipt,
-            },
-            Received::Conflict => Outcome::Rejected(rejection(
-                &body.message_id,
-                RejectionCode::Invalid,
-                "message_id was stored before with a different body: refused as a forgery",
-            )),
-        })
+            .collect()
     }
 
     /// Stores a batch, commits once, and returns one result per envelope.
@@ -244,20 +291,21 @@ impl PeerService {
                 self.store
                     .save_certificate(&certificate)
                     .map_err(unavailable)?;
-                batch
+                let checked = batch
                     .envelopes
                     .iter()
                     .map(
                         |envelope| match verifier.verify(&envelope.body, envelope.seal.as_ref()) {
-                            Ok(()) => self.receive_one(peer, envelope),
-                            Err(error) => Ok(Outcome::Rejected(rejection(
+                            Ok(()) => self.check_one(peer, envelope),
+                            Err(error) => Err(rejection(
                                 &message_id_of(envelope),
                                 RejectionCode::Invalid,
                                 format!("seal: {error}"),
-                            ))),
+                            )),
                         },
                     )
-                    .collect::<Result<Vec<_>, _>>()?
+                    .collect();
+                self.store_checked(peer, checked)?
             }
             Err((code, reason)) => batch
                 .envelopes

@@ -24,6 +24,13 @@
 //! for [`Store::commit`], which many concurrent callers share: one flush covers
 //! every write that finished before the flush began (group commit).
 //!
+//! Transactions are grouped too, because each sled transaction costs two
+//! synchronous log writes under a global lock whatever its size: the submits
+//! waiting at one moment are applied by one writer thread in one transaction
+//! ([`Store::enqueue_by`]), and a delivery batch from a peer is stored in one
+//! ([`Store::receive_all`]). Each submit in a group still passes or fails on
+//! its own, in the order the group holds them.
+//!
 //! Readers of the outbox and the inbox (the delivery task, subscribers) only see
 //! entries up to a *durable watermark*, published after the flush that covers
 //! them, so nothing leaves this gateway that a crash could still take back.
@@ -32,7 +39,7 @@ use std::{
     collections::HashMap,
     fs::File,
     path::Path,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak, mpsc as sync_mpsc},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -46,7 +53,7 @@ use uuid::Uuid;
 use crate::at_rest::{AtRestError, Vault};
 use crate::{
     audit::{self, Record},
-    case::{self, Applied, Refusal, TxError},
+    case::{self, Applied, CaseStep, Refusal, TxError},
     config::{Durability, Storage},
     country::Country,
 };
@@ -212,7 +219,7 @@ pub enum Received {
     Conflict,
 }
 
-/// A message arriving from a peer, as [`Store::receive_arrival`] stores it.
+/// A message arriving from a peer, as [`Store::receive_all`] stores it.
 #[derive(Clone, Copy, Debug)]
 pub struct Arrival<'a> {
     /// The delivering country.
@@ -225,6 +232,20 @@ pub struct Arrival<'a> {
     pub envelope: &'a [u8],
     /// SHA-256 of its body.
     pub body_sha256: &'a [u8],
+}
+
+/// At most this many submits share one transaction.
+const SUBMIT_GROUP: usize = 256;
+
+/// A submit waiting for the writer thread.
+struct Submit {
+    agency: String,
+    peer: Country,
+    id: Uuid,
+    request_sha256: Vec<u8>,
+    record: OutboxRecord,
+    case_step: CaseStep,
+    answer: oneshot::Sender<Result<Enqueued, StoreError>>,
 }
 
 /// Per-peer outbox bookkeeping kept in memory.
@@ -265,6 +286,8 @@ pub struct Store {
     /// The highest inbox cursor known to be flushed.
     inbox_durable: watch::Sender<u64>,
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
+    /// Submits for the writer thread ([`submit_writer`]).
+    submits: sync_mpsc::Sender<Submit>,
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -345,7 +368,8 @@ impl Store {
         let audit_head = Mutex::new(audit::Head::load(&audit)?);
         let (flush_requests, receiver) = mpsc::unbounded_channel();
         tokio::spawn(group_commit(db.clone(), barrier, receiver));
-        Ok(Arc::new(Store {
+        let (submits, waiting) = sync_mpsc::channel();
+        let store = Arc::new(Store {
             outbox: db.open_tree("outbox")?,
             sent: db.open_tree("sent")?,
             seen: db.open_tree("seen")?,
@@ -362,7 +386,15 @@ impl Store {
             inbox_next: Mutex::new(inbox_next),
             inbox_durable: watch::Sender::new(inbox_next - 1),
             flush_requests,
-        }))
+            submits,
+        });
+        let writer = Arc::downgrade(&store);
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("retorno-submits".into())
+            .spawn(move || submit_writer(writer, waiting, runtime))
+            .map_err(|e| StoreError::Io(Arc::new(e)))?;
+        Ok(store)
     }
 
     /// Waits until every write that finished before this call is durable.
@@ -387,7 +419,16 @@ impl Store {
         f: impl FnOnce(&mut PeerQueue) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut queues = self.queues();
-        let queue = match queues.entry(peer) {
+        f(self.queue_in(&mut queues, peer)?)
+    }
+
+    /// The queue of `peer` in `queues`, read from the outbox the first time.
+    fn queue_in<'q>(
+        &self,
+        queues: &'q mut HashMap<Country, PeerQueue>,
+        peer: Country,
+    ) -> Result<&'q mut PeerQueue, StoreError> {
+        Ok(match queues.entry(peer) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let last = match self.outbox.scan_prefix(peer.as_bytes()).next_back() {
@@ -399,8 +440,7 @@ impl Store {
                     durable: watch::Sender::new(last),
                 })
             }
-        };
-        f(queue)
+        })
     }
 
     /// Stores an envelope in the outbox for `peer`, its status record and its
@@ -415,15 +455,25 @@ impl Store {
         id: Uuid,
         request_sha256: Vec<u8>,
         record: OutboxRecord,
-        case_step: &case::CaseStep<'_>,
+        case_step: impl Fn(
+            &sled::transaction::TransactionalTree,
+        ) -> Result<Result<Applied, Refusal>, TxError>
+        + Send
+        + Sync
+        + 'static,
     ) -> Result<Enqueued, StoreError> {
-        self.enqueue_by("", peer, id, request_sha256, record, case_step)
+        self.enqueue_by("", peer, id, request_sha256, record, Box::new(case_step))
             .await
     }
 
     /// [`Store::enqueue`] for a submit by `agency` (its URN), whom the audit
     /// entry of the accepted submit names; the entry is written in the same
     /// transaction as the outbox entry.
+    ///
+    /// The writer thread applies every submit waiting at the time in one
+    /// transaction and one flush; the answer comes once the flush covering
+    /// this submit is done, and the delivery task sees the entry then too,
+    /// even if the caller has stopped waiting.
     pub async fn enqueue_by(
         &self,
         agency: &str,
@@ -431,55 +481,154 @@ impl Store {
         id: Uuid,
         request_sha256: Vec<u8>,
         record: OutboxRecord,
-        case_step: &case::CaseStep<'_>,
+        case_step: CaseStep,
     ) -> Result<Enqueued, StoreError> {
-        let result = self.with_queue(peer, |queue| {
-            if let Some(existing) = self.sent.get(id.as_bytes())? {
-                let existing: SentRecord = decode("sent", &existing)?;
-                return Ok(if existing.request_sha256 == request_sha256 {
-                    Enqueued::Duplicate
-                } else {
-                    Enqueued::Conflict
-                });
-            }
-            let seq = queue.next_seq;
-            let status = SentRecord {
-                recipient: peer.to_string(),
-                accepted_at_micros: now_micros(),
-                state: retorno_proto::v1::DeliveryState::Queued as i32,
-                request_sha256: request_sha256.clone(),
-                ..SentRecord::default()
-            };
-            let record_bytes = self.encode_at_rest(&outbox_key(peer, seq), record)?;
-            let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
-            let applied = self.audited(|head| {
-                trees.transaction(|(outbox, sent, cases, log)| {
-                    let applied =
-                        case_step(cases)?.map_err(|refusal| abort(StoreError::Refused(refusal)))?;
-                    let status = SentRecord {
-                        case_ids: applied.cases.clone(),
-                        ..status.clone()
-                    };
-                    outbox.insert(&outbox_key(peer, seq), record_bytes.as_slice())?;
-                    sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&status))?;
-                    let entry = Record::submit_accepted(agency)
-                        .message(id.to_string())
-                        .cases(&applied.cases);
-                    let head = audit::append_in(log, head, &entry)?;
-                    Ok((applied, head))
+        let (answer, wait) = oneshot::channel();
+        self.submits
+            .send(Submit {
+                agency: agency.to_owned(),
+                peer,
+                id,
+                request_sha256,
+                record,
+                case_step,
+                answer,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        wait.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Applies a group of submits in one transaction; if that transaction
+    /// fails, applies each in its own, so that one bad submit fails alone.
+    fn apply_submits(&self, group: &[Submit]) -> Vec<Result<Enqueued, StoreError>> {
+        match self.apply_group(group) {
+            Ok(results) => results,
+            Err(error) if group.len() == 1 => vec![Err(error)],
+            Err(_) => group
+                .iter()
+                .map(|submit| {
+                    self.apply_group(std::slice::from_ref(submit))
+                        .and_then(|mut results| results.pop().ok_or(StoreError::Closed))
+                        .and_then(|result| result)
                 })
-            })?;
-            queue.next_seq += 1;
-            Ok(Enqueued::New(seq, applied))
+                .collect(),
+        }
+    }
+
+    /// One transaction over the outbox, status, case and audit trees for the
+    /// whole group, in order: each submit is a duplicate, a conflict, refused
+    /// by its case step (which then wrote nothing), or stored under the next
+    /// sequence number of its peer.
+    fn apply_group(
+        &self,
+        group: &[Submit],
+    ) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
+        let mut queues = self.queues();
+        let mut first_seq: HashMap<Country, u64> = HashMap::new();
+        for submit in group {
+            if let std::collections::hash_map::Entry::Vacant(entry) = first_seq.entry(submit.peer) {
+                entry.insert(self.queue_in(&mut queues, submit.peer)?.next_seq);
+            }
+        }
+        let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
+        let (results, next_seq) = self.audited(|head| {
+            trees.transaction(|(outbox, sent, cases, log)| {
+                let mut head = head.clone();
+                let mut next_seq = first_seq.clone();
+                let mut results = Vec::with_capacity(group.len());
+                for submit in group {
+                    let trees = (outbox, sent, cases, log);
+                    results.push(self.apply_submit(submit, &mut next_seq, trees, &mut head)?);
+                }
+                Ok(((results, next_seq), head))
+            })
         })?;
-        if result == Enqueued::Conflict {
-            return Ok(result);
+        for (peer, next) in next_seq {
+            if let Some(queue) = queues.get_mut(&peer) {
+                queue.next_seq = next;
+            }
         }
-        self.commit().await?;
-        if let Enqueued::New(seq, _) = &result {
-            self.publish_outbox(peer, *seq)?;
+        Ok(results)
+    }
+
+    /// One submit of [`Store::apply_group`], inside its transaction.
+    fn apply_submit(
+        &self,
+        submit: &Submit,
+        next_seq: &mut HashMap<Country, u64>,
+        (outbox, sent, cases, log): FinishTrees<'_>,
+        head: &mut audit::Head,
+    ) -> Result<Result<Enqueued, StoreError>, ConflictableTransactionError<StoreError>> {
+        if let Some(existing) = sent.get(submit.id.as_bytes())? {
+            let existing: SentRecord = decode("sent", &existing).map_err(abort)?;
+            return Ok(Ok(if existing.request_sha256 == submit.request_sha256 {
+                Enqueued::Duplicate
+            } else {
+                Enqueued::Conflict
+            }));
         }
-        Ok(result)
+        let applied = match (submit.case_step)(cases)? {
+            Ok(applied) => applied,
+            Err(refusal) => return Ok(Err(StoreError::Refused(refusal))),
+        };
+        let seq = next_seq.get(&submit.peer).copied().unwrap_or(1);
+        let key = outbox_key(submit.peer, seq);
+        let record = self
+            .encode_at_rest(&key, submit.record.clone())
+            .map_err(abort)?;
+        outbox.insert(&key, record)?;
+        let status = SentRecord {
+            recipient: submit.peer.to_string(),
+            accepted_at_micros: now_micros(),
+            state: retorno_proto::v1::DeliveryState::Queued as i32,
+            request_sha256: submit.request_sha256.clone(),
+            case_ids: applied.cases.clone(),
+            ..SentRecord::default()
+        };
+        sent.insert(submit.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
+        let entry = Record::submit_accepted(&submit.agency)
+            .message(submit.id.to_string())
+            .cases(&applied.cases);
+        *head = audit::append_in(log, head, &entry)?;
+        next_seq.insert(submit.peer, seq + 1);
+        Ok(Ok(Enqueued::New(seq, applied)))
+    }
+
+    /// Answers a group once it is durable: a refusal or a conflict at once
+    /// (it wrote nothing), the others after the flush that covers them, with
+    /// the new entries published to the delivery tasks first. A duplicate
+    /// waits for the flush too: its first copy may be in this very group.
+    async fn answer_submits(&self, group: Vec<Submit>, results: Vec<Result<Enqueued, StoreError>>) {
+        let mut waiting = Vec::new();
+        for (submit, result) in group.into_iter().zip(results) {
+            match result {
+                Ok(Enqueued::New(..) | Enqueued::Duplicate) => waiting.push((submit, result)),
+                other => {
+                    let _ = submit.answer.send(other);
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        let flushed = self.commit().await;
+        if flushed.is_ok() {
+            let mut highest: HashMap<Country, u64> = HashMap::new();
+            for (submit, result) in &waiting {
+                if let Ok(Enqueued::New(seq, _)) = result {
+                    let top = highest.entry(submit.peer).or_default();
+                    *top = (*top).max(*seq);
+                }
+            }
+            for (peer, seq) in highest {
+                if let Err(error) = self.publish_outbox(peer, seq) {
+                    tracing::error!(%error, %peer, "could not publish durable outbox entries");
+                }
+            }
+        }
+        for (submit, result) in waiting {
+            let _ = submit.answer.send(flushed.clone().and(result));
+        }
     }
 
     /// Lets the delivery task see entries up to `seq` (they are durable).
@@ -567,7 +716,7 @@ impl Store {
     /// the refusal; `receipt_for(received_at, refusal)` builds the receipt for
     /// a new entry. Call [`Store::commit`] and then [`Store::publish_inbox`]
     /// before answering with it. The audit log records the delivery with no
-    /// case: the Peer API uses [`Store::receive_arrival`].
+    /// case: the Peer API uses [`Store::receive_all`].
     pub fn receive(
         &self,
         sender: Country,
@@ -584,69 +733,83 @@ impl Store {
             envelope,
             body_sha256,
         };
-        self.receive_arrival(&arrival, case_step, receipt_for)
+        let mut received = self.receive_all(
+            &[arrival],
+            |_, cases| case_step(cases),
+            |_, at, refused| receipt_for(at, refused),
+        )?;
+        received.pop().ok_or(StoreError::Closed)
     }
 
-    /// [`Store::receive`], with the audit entry of the delivery (or of its
-    /// refusal by the case rules) written in the same transaction as the
-    /// inbox entry.
-    pub fn receive_arrival(
+    /// [`Store::receive`] for a whole delivery batch, in one transaction: the
+    /// closures take the index of the arrival in `arrivals`. An id stored
+    /// before, or earlier in the same batch, is a duplicate (or a conflict if
+    /// its body differs). The audit entry of each delivery (or of its refusal
+    /// by the case rules) is written in the same transaction.
+    pub fn receive_all(
         &self,
-        arrival: &Arrival<'_>,
-        case_step: impl Fn(&sled::transaction::TransactionalTree) -> Result<Option<String>, TxError>,
-        receipt_for: impl Fn(i64, &str) -> Vec<u8>,
-    ) -> Result<Received, StoreError> {
-        let &Arrival {
-            sender,
-            id,
-            case_id,
-            envelope,
-            body_sha256,
-        } = arrival;
-        let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
-        let key = seen_key(sender, id);
-        if let Some(bytes) = self.seen.get(key)? {
-            let seen: SeenRecord = decode("seen", &bytes)?;
-            return Ok(if seen.body_sha256 == body_sha256 {
-                Received::Duplicate {
-                    receipt: seen.receipt,
-                }
-            } else {
-                Received::Conflict
-            });
+        arrivals: &[Arrival<'_>],
+        case_step: impl Fn(
+            usize,
+            &sled::transaction::TransactionalTree,
+        ) -> Result<Option<String>, TxError>,
+        receipt_for: impl Fn(usize, i64, &str) -> Vec<u8>,
+    ) -> Result<Vec<Received>, StoreError> {
+        if arrivals.is_empty() {
+            return Ok(Vec::new());
         }
-        let cursor = *next;
+        let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
+        let first = *next;
         let received_at = now_micros();
         let trees = (&self.inbox, &self.seen, &self.cases, &self.audit);
-        let receipt = self.audited(|head| {
+        let (received, after) = self.audited(|head| {
             trees.transaction(|(inbox, seen, cases, log)| {
-                let refused = case_step(cases)?.unwrap_or_default();
-                let receipt = receipt_for(received_at, &refused);
-                let entry = Record::stored(sender, &refused)
-                    .message(id.to_string())
-                    .cases(&[case_id]);
-                let head = audit::append_in(log, head, &entry)?;
-                let record = InboxRecord {
-                    envelope: envelope.to_vec(),
-                    received_at_micros: received_at,
-                    refused,
-                    purged_at_micros: 0,
-                };
-                let seen_record = SeenRecord {
-                    receipt: receipt.clone(),
-                    body_sha256: body_sha256.to_vec(),
-                    cursor,
-                };
-                let record = self
-                    .encode_at_rest(&cursor.to_be_bytes(), record)
-                    .map_err(abort)?;
-                inbox.insert(&cursor.to_be_bytes(), record)?;
-                seen.insert(&key, prost::Message::encode_to_vec(&seen_record))?;
-                Ok((receipt, head))
+                let mut head = head.clone();
+                let mut cursor = first;
+                let mut received = Vec::with_capacity(arrivals.len());
+                for (index, arrival) in arrivals.iter().enumerate() {
+                    let key = seen_key(arrival.sender, arrival.id);
+                    if let Some(bytes) = seen.get(key)? {
+                        let earlier: SeenRecord = decode("seen", &bytes).map_err(abort)?;
+                        received.push(if earlier.body_sha256 == arrival.body_sha256 {
+                            Received::Duplicate {
+                                receipt: earlier.receipt,
+                            }
+                        } else {
+                            Received::Conflict
+                        });
+                        continue;
+                    }
+                    let refused = case_step(index, cases)?.unwrap_or_default();
+                    let receipt = receipt_for(index, received_at, &refused);
+                    let entry = Record::stored(arrival.sender, &refused)
+                        .message(arrival.id.to_string())
+                        .cases(&[arrival.case_id]);
+                    head = audit::append_in(log, &head, &entry)?;
+                    let record = InboxRecord {
+                        envelope: arrival.envelope.to_vec(),
+                        received_at_micros: received_at,
+                        refused,
+                        purged_at_micros: 0,
+                    };
+                    let seen_record = SeenRecord {
+                        receipt: receipt.clone(),
+                        body_sha256: arrival.body_sha256.to_vec(),
+                        cursor,
+                    };
+                    let record = self
+                        .encode_at_rest(&cursor.to_be_bytes(), record)
+                        .map_err(abort)?;
+                    inbox.insert(&cursor.to_be_bytes(), record)?;
+                    seen.insert(&key, prost::Message::encode_to_vec(&seen_record))?;
+                    received.push(Received::Stored { cursor, receipt });
+                    cursor += 1;
+                }
+                Ok(((received, cursor), head))
             })
         })?;
-        *next += 1;
-        Ok(Received::Stored { cursor, receipt })
+        *next = after;
+        Ok(received)
     }
 
     /// Lets subscribers see inbox entries up to `cursor` (they are durable).
@@ -1206,6 +1369,31 @@ fn finish_in(
     }
     let entry = entry.message(message_id.as_str()).cases(&case_ids);
     Ok(audit::append_in(log, &head, &entry)?)
+}
+
+/// The submit writer thread: takes every submit waiting (up to
+/// [`SUBMIT_GROUP`]), applies them in one transaction, and leaves the flush
+/// and the answers to a task on the runtime, so that the next group's
+/// transaction overlaps this group's flush. Ends when the store is dropped.
+fn submit_writer(
+    store: Weak<Store>,
+    submits: sync_mpsc::Receiver<Submit>,
+    runtime: tokio::runtime::Handle,
+) {
+    while let Ok(first) = submits.recv() {
+        let mut group = vec![first];
+        while group.len() < SUBMIT_GROUP {
+            match submits.try_recv() {
+                Ok(submit) => group.push(submit),
+                Err(_) => break,
+            }
+        }
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        let results = store.apply_submits(&group);
+        runtime.spawn(async move { store.answer_submits(group, results).await });
+    }
 }
 
 /// The flush task: takes every waiting request, flushes once, answers them all.
