@@ -166,6 +166,7 @@ fn gateway_config(
         reception: Reception {
             points: crate::policy::dev_points(country),
         },
+        delegations: Vec::new(),
     })
 }
 

@@ -478,6 +478,7 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
             country: "MX".into(),
             agency: "INM".into(),
             role: Role::DestinationAuthority as i32,
+            delegated_consulate_country: String::new(),
         }),
         recipient_country: "GT".into(),
         created_at: Some(compose::now()),
