@@ -323,7 +323,10 @@ pub const CASE_PREFIX: &[u8] = b"case/";
 impl Rules {
     /// Applies one message to its case(s) inside a transaction over the
     /// `cases` tree. `Ok(Err(refusal))` means the rules refuse it and nothing
-    /// was written: every check comes before the first write.
+    /// was written: every check comes before the first write. An accepted
+    /// step writes its case(s) and, at the origin, the capacity counter it
+    /// moves (an acceptance takes places, a withdrawal of an agreed case
+    /// gives one back), all in the same transaction.
     pub fn apply(
         &self,
         tx: &TransactionalTree,
@@ -378,7 +381,7 @@ impl Rules {
                 self.move_one(tx, case, step, |_| CaseState::Received)
             }
             Payload::FollowUpReport(_) => self.move_one(tx, case, step, |_| CaseState::FollowUp),
-            Payload::CaseWithdrawal(_) => self.move_one(tx, case, step, |_| CaseState::Withdrawn),
+            Payload::CaseWithdrawal(_) => self.withdraw(tx, case, step),
         }
     }
 
@@ -435,6 +438,19 @@ impl Rules {
                 ),
             )),
         }
+    }
+
+    /// Withdraws a case; an agreed arrival gives its place back at the origin.
+    fn withdraw(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        if case.state() == CaseState::ArrivalAgreed {
+            self.release_capacity(tx, &case)?;
+        }
+        self.move_one(tx, case, step, |_| CaseState::Withdrawn)
     }
 
     /// Records a message that the rules refused, in its case if there is one,
@@ -878,6 +894,28 @@ impl Rules {
         }
         tx.insert(key, wanted.to_be_bytes().to_vec())?;
         Ok(Ok(()))
+    }
+
+    /// The origin gives back the place of one withdrawn child on the agreed
+    /// point and local day, never going below zero. A point no longer in the
+    /// policy has no counter to give back to.
+    fn release_capacity(&self, tx: &TransactionalTree, case: &CaseView) -> Result<(), TxError> {
+        if case.origin_country != self.country.as_str() {
+            return Ok(());
+        }
+        let Some(agreed) = &case.agreed_arrival else {
+            return Ok(());
+        };
+        let (Some(point), Some(arrival)) = (
+            policy::point(&self.own_policy, &agreed.point_of_entry),
+            proposal_arrival(agreed),
+        ) else {
+            return Ok(());
+        };
+        let key = capacity_key(&point.code, &policy::local_date(point, arrival));
+        let left = places_taken(tx, &key)?.saturating_sub(1);
+        tx.insert(key, left.to_be_bytes().to_vec())?;
+        Ok(())
     }
 }
 

@@ -718,3 +718,72 @@ async fn a_consulate_never_receives_a_case_summary() {
     mx.shutdown().await;
     gt.shutdown().await;
 }
+
+#[tokio::test]
+async fn withdrawing_an_agreed_case_gives_its_place_back_at_the_point_of_entry() {
+    // Tecún Umán receives one child a day.
+    let region = Region::new(&["MX", "GT"]);
+    let mut gt_config = region.config("GT");
+    gt_config.reception.points[0].capacity_per_day = 1;
+    let mx = region.start("MX").await;
+    let gt = region.start_with(gt_config).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let day = weekday_ahead(GUATEMALA);
+    let cases = ["MX-CAP-1", "MX-CAP-2", "MX-CAP-3"];
+    for (i, case) in cases.iter().enumerate() {
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        let id = format!("P{i}");
+        propose(
+            &mut inm,
+            case,
+            proposal(&id, &[], &format!("{day} 1{i}:00")),
+        )
+        .await
+        .unwrap();
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    }
+    let full = |status: &tonic::Status| {
+        status.code() == Code::InvalidArgument
+            && status.message().contains("can receive 1 children on")
+    };
+
+    submit(&mut sbs, "MX-CAP-1", compose::accept("P0"))
+        .await
+        .unwrap();
+    let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert!(full(&refused), "{}", refused.message());
+
+    // A case withdrawn before its arrival was agreed held no place.
+    submit(
+        &mut inm,
+        "MX-CAP-3",
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap();
+    wait_for_state(&sbs, "MX-CAP-3", CaseState::Withdrawn).await;
+    let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert!(full(&refused), "{}", refused.message());
+
+    // The agreed child stays in Mexico: the day has a place again.
+    wait_for_state(&inm, "MX-CAP-1", CaseState::ArrivalAgreed).await;
+    submit(
+        &mut inm,
+        "MX-CAP-1",
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap();
+    wait_for_state(&sbs, "MX-CAP-1", CaseState::Withdrawn).await;
+    let agreed = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+        .await
+        .unwrap();
+    assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
