@@ -22,8 +22,8 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
 }
 
 use retorno_proto::v1::{
-    AdvanceNotice, ArrivalProposal, CaseView, Date, DeliveryState, InboxItem, StatusResponse,
-    SubmitResponse, envelope_body::Payload,
+    AdvanceNotice, ArrivalProposal, CaseView, Date, DeliveryState, InboxItem, Sender,
+    StatusResponse, SubmitResponse, envelope_body::Payload,
 };
 
 /// Prints one inbox item, as a summary or as JSON.
@@ -38,12 +38,10 @@ pub fn inbox_item(item: &InboxItem, json: bool) -> anyhow::Result<()> {
     };
     let sender = body.sender.clone().unwrap_or_default();
     out!(
-        "#{}  received {}  from {} {} ({})  case {}  message {}",
+        "#{}  received {}  from {}  case {}  message {}",
         item.cursor,
         time(item.received_at.as_ref()),
-        sender.country,
-        sender.agency,
-        words(sender.role().as_str_name(), "ROLE_").replace(' ', "-"),
+        sender_name(&sender),
         body.case_id,
         body.message_id
     );
@@ -104,6 +102,20 @@ fn notice_summary(notice: &AdvanceNotice) -> String {
         transport.point_of_entry,
         date(transport.earliest_date.as_ref())
     )
+}
+
+/// Who sent a message, e.g. `GT SBS (child-protection)`, or for a consulate
+/// acting for another country under a delegation
+/// `GT MINEX (consulate of GT acting for HN, under HN's delegation)`.
+fn sender_name(sender: &Sender) -> String {
+    let role = words(sender.role().as_str_name(), "ROLE_").replace(' ', "-");
+    match sender.delegated_consulate_country.as_str() {
+        "" => format!("{} {} ({role})", sender.country, sender.agency),
+        acting => format!(
+            "{acting} {} ({role} of {acting} acting for {}, under {}'s delegation)",
+            sender.agency, sender.country, sender.country
+        ),
+    }
 }
 
 /// An enum value's name as words: `COMPANIONSHIP_WITH_FAMILY` -> `with family`.
@@ -274,11 +286,9 @@ pub fn case(case: &CaseView) {
             DeliveryState::Unspecified => "?",
         };
         out!(
-            "  {}  {} {} ({})  {}  [{delivery}]",
+            "  {}  {}  {}  [{delivery}]",
             time(entry.at.as_ref()),
-            sender.country,
-            sender.agency,
-            words(sender.role().as_str_name(), "ROLE_").replace(' ', "-"),
+            sender_name(&sender),
             entry.summary
         );
         if !entry.refused.is_empty() {
@@ -305,6 +315,29 @@ pub fn case_list(cases: &[CaseView]) {
             case.destination_country,
             case.origin_country,
             state(case)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use retorno_proto::v1::Role;
+
+    use super::*;
+
+    #[test]
+    fn a_sender_under_a_delegation_names_both_countries() {
+        let mut sender = Sender {
+            country: "HN".into(),
+            agency: "MINEX".into(),
+            role: Role::Consulate as i32,
+            delegated_consulate_country: String::new(),
+        };
+        assert_eq!(sender_name(&sender), "HN MINEX (consulate)");
+        sender.delegated_consulate_country = "GT".into();
+        assert_eq!(
+            sender_name(&sender),
+            "GT MINEX (consulate of GT acting for HN, under HN's delegation)"
         );
     }
 }

@@ -56,19 +56,29 @@ pub struct AgencyService {
     pub submit_limit: Arc<RateLimiter>,
 }
 
-/// The agency behind a request: its country is this gateway's, by admission.
+/// The agency behind a request: by admission, an agency of this gateway's
+/// country or a consulate of a country this one has delegated to.
 struct Caller {
     role: Role,
     name: String,
     urn: String,
+    /// The consulate's own country when it acts for this country under a
+    /// delegation; such a caller sees and sends only in cases of which this
+    /// country is the origin.
+    delegated: Option<Country>,
 }
 
-fn agency<T>(request: &Request<T>) -> Result<Caller, Status> {
+fn agency<T>(request: &Request<T>, here: Country) -> Result<Caller, Status> {
     match caller(request)? {
-        identity @ Identity::Agency { role, name, .. } => Ok(Caller {
+        identity @ Identity::Agency {
+            country,
+            role,
+            name,
+        } => Ok(Caller {
             role: *role,
             name: name.clone(),
             urn: identity.urn(),
+            delegated: (*country != here).then_some(*country),
         }),
         other => Err(Status::permission_denied(format!(
             "{other} is not an agency"
@@ -138,6 +148,10 @@ impl AgencyService {
                 country: self.country.to_string(),
                 agency: who.name.clone(),
                 role: who.role.to_proto() as i32,
+                delegated_consulate_country: who
+                    .delegated
+                    .map(|acting| acting.to_string())
+                    .unwrap_or_default(),
             }),
             recipient_country: recipient.to_string(),
             created_at: Some(envelope::timestamp(now_micros())),
@@ -283,7 +297,7 @@ impl AgencyService {
     /// skipped; their cursors still count.
     async fn stream_inbox(
         self,
-        role: Role,
+        viewer: Viewer,
         mut after: u64,
         stop_at_end: bool,
         items: mpsc::Sender<Result<InboxItem, Status>>,
@@ -302,7 +316,7 @@ impl AgencyService {
             let caught_up = chunk.len() < SUBSCRIBE_CHUNK;
             for (cursor, record) in chunk {
                 after = cursor;
-                let Some(item) = to_inbox_item(role, cursor, &record).transpose() else {
+                let Some(item) = to_inbox_item(viewer, cursor, &record).transpose() else {
                     continue;
                 };
                 if items.send(item).await.is_err() {
@@ -324,9 +338,18 @@ impl AgencyService {
     }
 }
 
-/// The inbox item `role` may see, if any.
-fn to_inbox_item(
+/// Who reads the inbox, for need to know.
+#[derive(Clone, Copy, Debug)]
+struct Viewer {
     role: Role,
+    /// A consulate acting for this country under a delegation: it sees only
+    /// what the destination sends in cases of which this country is the origin.
+    delegated: bool,
+}
+
+/// The inbox item `viewer` may see, if any.
+fn to_inbox_item(
+    viewer: Viewer,
     cursor: u64,
     record: &InboxRecord,
 ) -> Result<Option<InboxItem>, Status> {
@@ -339,7 +362,10 @@ fn to_inbox_item(
     let envelope = Envelope::decode(record.envelope.as_slice()).map_err(corrupt)?;
     let body = EnvelopeBody::decode(envelope.body.as_slice()).map_err(corrupt)?;
     let received_at = Some(envelope::timestamp(record.received_at_micros));
-    Ok(match case::visible_to(role, &body) {
+    if viewer.delegated && !case::sent_to_the_origin(&body) {
+        return Ok(None);
+    }
+    Ok(match case::visible_to(viewer.role, &body) {
         Visibility::Full => Some(InboxItem {
             cursor,
             envelope: Some(envelope),
@@ -373,7 +399,7 @@ impl Agency for AgencyService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let who = agency(&request)?;
+        let who = agency(&request, self.country)?;
         self.submit_limit
             .take(&who.urn, std::time::Instant::now())
             .map_err(|retry_ms| {
@@ -397,16 +423,20 @@ impl Agency for AgencyService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let who = agency(&request)?;
+        let who = agency(&request, self.country)?;
         let after = match request.get_ref().after_cursor {
             Some(cursor) => cursor,
             None => self.store.acknowledged(&who.urn).map_err(storage)?,
         };
         let (sender, receiver) = mpsc::channel(SUBSCRIBE_CHUNK);
         let stop_at_end = request.get_ref().stop_at_end;
+        let viewer = Viewer {
+            role: who.role,
+            delegated: who.delegated.is_some(),
+        };
         tokio::spawn(
             self.clone()
-                .stream_inbox(who.role, after, stop_at_end, sender),
+                .stream_inbox(viewer, after, stop_at_end, sender),
         );
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
@@ -415,7 +445,7 @@ impl Agency for AgencyService {
         &self,
         request: Request<AcknowledgeRequest>,
     ) -> Result<Response<AcknowledgeResponse>, Status> {
-        let who = agency(&request)?;
+        let who = agency(&request, self.country)?;
         let cursor = request.get_ref().cursor;
         let head = self.store.inbox_head();
         if cursor > head {
@@ -435,7 +465,7 @@ impl Agency for AgencyService {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        agency(&request)?;
+        agency(&request, self.country)?;
         let text = &request.get_ref().message_id;
         let id = Uuid::try_parse(text)
             .map_err(|_| Status::invalid_argument(format!("message_id: {text:?} is not a UUID")))?;
@@ -471,11 +501,19 @@ impl Agency for AgencyService {
         &self,
         request: Request<GetCaseRequest>,
     ) -> Result<Response<CaseView>, Status> {
-        let who = agency(&request)?;
+        let who = agency(&request, self.country)?;
         let id = &request.get_ref().case_id;
         let case = self.store.read_case(id).map_err(storage)?.ok_or_else(|| {
             Status::not_found(format!("{}'s gateway knows no case {id:?}", self.country))
         })?;
+        if let Some(acting) = who.delegated
+            && case.origin_country != self.country.as_str()
+        {
+            return Err(Status::permission_denied(format!(
+                "{acting}'s consulate acts for {} only in cases of which {} is the origin; case {id} returns a child to {}",
+                self.country, self.country, case.origin_country
+            )));
+        }
         // No read goes unrecorded: if the log cannot take it, the case is not given.
         let read = audit::Record::case_read(&who.urn, id);
         self.store.audit(&[read]).map_err(storage)?;
@@ -486,7 +524,7 @@ impl Agency for AgencyService {
         &self,
         request: Request<ListCasesRequest>,
     ) -> Result<Response<ListCasesResponse>, Status> {
-        let who = agency(&request)?;
+        let who = agency(&request, self.country)?;
         let wanted = request.get_ref().state();
         let cases: Vec<CaseView> = self
             .store
@@ -494,6 +532,7 @@ impl Agency for AgencyService {
             .map_err(storage)?
             .into_iter()
             .filter(|case| wanted == CaseState::Unspecified || case.state() == wanted)
+            .filter(|case| who.delegated.is_none() || case.origin_country == self.country.as_str())
             .map(|case| CaseView {
                 timeline: Vec::new(),
                 ..case

@@ -16,8 +16,10 @@
 //! case never moves without its message being stored, and the reverse.
 //!
 //! The region's safeguards live here: the best-interest gate, reception
-//! windows, family groups and the role matrix; need-to-know filtering of the
-//! inbox is [`visible_to`].
+//! windows and capacity, family groups, the role matrix and consular
+//! delegations (a consulate of another country acting for the origin, only
+//! if the origin lists it); need-to-know filtering of the inbox is
+//! [`visible_to`].
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -323,7 +325,10 @@ pub const CASE_PREFIX: &[u8] = b"case/";
 impl Rules {
     /// Applies one message to its case(s) inside a transaction over the
     /// `cases` tree. `Ok(Err(refusal))` means the rules refuse it and nothing
-    /// was written.
+    /// was written: every check comes before the first write. An accepted
+    /// step writes its case(s) and, at the origin, the capacity counter it
+    /// moves (an acceptance takes places, a withdrawal of an agreed case
+    /// gives one back), all in the same transaction.
     pub fn apply(
         &self,
         tx: &TransactionalTree,
@@ -341,6 +346,9 @@ impl Rules {
                 ),
             )));
         }
+        if let Err(refusal) = self.check_delegation(step) {
+            return Ok(Err(refusal));
+        }
         if let Payload::AdvanceNotice(notice) = step.payload {
             return self.open(tx, step, notice);
         }
@@ -354,6 +362,9 @@ impl Rules {
             )));
         };
         if let Err(refusal) = check_parties(&case, step, kind) {
+            return Ok(Err(refusal));
+        }
+        if let Err(refusal) = check_acting_for_origin(&case, step) {
             return Ok(Err(refusal));
         }
         if !allowed_next(case.state()).contains(&kind) {
@@ -372,8 +383,76 @@ impl Rules {
                 self.move_one(tx, case, step, |_| CaseState::Received)
             }
             Payload::FollowUpReport(_) => self.move_one(tx, case, step, |_| CaseState::FollowUp),
-            Payload::CaseWithdrawal(_) => self.move_one(tx, case, step, |_| CaseState::Withdrawn),
+            Payload::CaseWithdrawal(_) => self.withdraw(tx, case, step),
         }
+    }
+
+    /// The countries whose consulates act for `country`: this gateway's own
+    /// `[[delegations]]` (the config is the source of truth for its own
+    /// agencies), or a peer's as its published policy lists them; `None`
+    /// while that policy is not known here.
+    fn delegations_of(&self, country: Country) -> Option<Vec<String>> {
+        if country == self.country {
+            return Some(self.own_policy.delegated_consulates.clone());
+        }
+        let policies = self.peer_policies.read().unwrap_or_else(|e| e.into_inner());
+        policies
+            .get(&country)
+            .map(|policy| policy.delegated_consulates.clone())
+    }
+
+    /// A message sent by a consulate acting for the sending country: only a
+    /// consulate, and only under a delegation that country has recorded.
+    fn check_delegation(&self, step: &Step<'_>) -> Result<(), Refusal> {
+        let Some(acting) = delegated_consulate(step.body) else {
+            return Ok(());
+        };
+        let country = step.sender;
+        if acting == country.as_str() {
+            return Err(refuse(
+                Rule::Permission,
+                format!(
+                    "sender.delegated_consulate_country: {acting} is the sender's own country; a delegation is to another country's consulate"
+                ),
+            ));
+        }
+        if step.role != Role::Consulate {
+            return Err(refuse(
+                Rule::Permission,
+                format!(
+                    "a delegation lets {acting}'s consulate act for {country}; a {} agency of {acting} may not act for {country}",
+                    step.role.as_str()
+                ),
+            ));
+        }
+        match self.delegations_of(country) {
+            Some(listed) if listed.iter().any(|listed| listed == acting) => Ok(()),
+            Some(_) => Err(refuse(
+                Rule::Permission,
+                format!(
+                    "{country}'s gateway does not list a delegation to {acting}'s consulate, so {acting}'s consulate may not act for {country}; {country} must add [[delegations]] consulate_country = \"{acting}\" (with {acting}'s agency CA) to its gateway config"
+                ),
+            )),
+            None => Err(refuse(
+                Rule::Order,
+                format!(
+                    "{country}'s reception policy, which lists its delegations, is not known here yet ({country}'s gateway has not been reachable since this gateway started): try again once it is"
+                ),
+            )),
+        }
+    }
+
+    /// Withdraws a case; an agreed arrival gives its place back at the origin.
+    fn withdraw(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        if case.state() == CaseState::ArrivalAgreed {
+            self.release_capacity(tx, &case)?;
+        }
+        self.move_one(tx, case, step, |_| CaseState::Withdrawn)
     }
 
     /// Records a message that the rules refused, in its case if there is one,
@@ -804,9 +883,7 @@ impl Rules {
         };
         let date = policy::local_date(point, arrival);
         let key = capacity_key(&point.code, &date);
-        let taken = tx.get(&key)?.map_or(0u64, |b| {
-            u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8]))
-        });
+        let taken = places_taken(tx, &key)?;
         let wanted = taken + children as u64;
         if wanted > u64::from(point.capacity_per_day) {
             return Ok(Err(refuse(
@@ -819,6 +896,67 @@ impl Rules {
         }
         tx.insert(key, wanted.to_be_bytes().to_vec())?;
         Ok(Ok(()))
+    }
+
+    /// The origin gives back the place of one withdrawn child on the agreed
+    /// point and local day, never going below zero. A point no longer in the
+    /// policy has no counter to give back to.
+    fn release_capacity(&self, tx: &TransactionalTree, case: &CaseView) -> Result<(), TxError> {
+        if case.origin_country != self.country.as_str() {
+            return Ok(());
+        }
+        let Some(agreed) = &case.agreed_arrival else {
+            return Ok(());
+        };
+        let (Some(point), Some(arrival)) = (
+            policy::point(&self.own_policy, &agreed.point_of_entry),
+            proposal_arrival(agreed),
+        ) else {
+            return Ok(());
+        };
+        let key = capacity_key(&point.code, &policy::local_date(point, arrival));
+        let left = places_taken(tx, &key)?.saturating_sub(1);
+        tx.insert(key, left.to_be_bytes().to_vec())?;
+        Ok(())
+    }
+}
+
+/// The places agreed so far under a capacity key.
+fn places_taken(tx: &TransactionalTree, key: &[u8]) -> Result<u64, TxError> {
+    Ok(tx.get(key)?.map_or(0u64, |b| {
+        u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8]))
+    }))
+}
+
+/// The consulate's country when a message is sent by a consulate acting for
+/// the sending country under a delegation.
+pub fn delegated_consulate(body: &EnvelopeBody) -> Option<&str> {
+    body.sender
+        .as_ref()
+        .map(|sender| sender.delegated_consulate_country.as_str())
+        .filter(|country| !country.is_empty())
+}
+
+/// Whether a message is one the destination sends to the origin (a notice,
+/// a proposal, a withdrawal): what reaches the origin's inbox in its own cases.
+pub fn sent_to_the_origin(body: &EnvelopeBody) -> bool {
+    body.payload
+        .as_ref()
+        .is_some_and(|payload| Kind::of(payload).sent_by_destination() == Some(true))
+}
+
+/// A delegated consulate acts for its delegating country only in cases of
+/// which that country is the origin: it receives children, it does not send them.
+fn check_acting_for_origin(case: &CaseView, step: &Step<'_>) -> Result<(), Refusal> {
+    match delegated_consulate(step.body) {
+        Some(acting) if case.origin_country != step.sender.as_str() => Err(refuse(
+            Rule::Permission,
+            format!(
+                "{acting}'s consulate acts for {} only in cases of which {} is the origin; case {} returns a child to {}",
+                step.sender, step.sender, case.case_id, case.origin_country
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@
 //! region's configs can be moved together with their certificates.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -48,6 +48,26 @@ pub struct Config {
     /// Where and when this country receives its children; published to peers.
     #[serde(default)]
     pub reception: Reception,
+    /// Consulates of other countries that act for this one where it has
+    /// none (`[[delegations]]`); published to peers with the reception
+    /// policy, so that they accept what those consulates send through this
+    /// gateway. Last in the struct: TOML writes arrays of tables after the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegations: Vec<Delegation>,
+}
+
+/// A consulate of another country that may act for this country: it
+/// connects to this gateway's Agency API with its own country's
+/// certificate and may do what this country's consulate may, in cases of
+/// which this country is the origin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegation {
+    /// Whose consulate acts for this country, e.g. `GT`.
+    pub consulate_country: Country,
+    /// That country's agency CA, which certifies its consulate. The Agency
+    /// API trusts it for certificates naming that country's consulate only.
+    pub agency_ca: PathBuf,
 }
 
 /// Case rules set per country.
@@ -365,6 +385,52 @@ impl Config {
         resolve(&mut self.tls.agency_ca);
         self.tls.crls.iter_mut().for_each(resolve);
         self.storage.keys.iter_mut().for_each(resolve);
+        for delegation in &mut self.delegations {
+            resolve(&mut delegation.agency_ca);
+        }
+    }
+
+    /// The countries whose consulates act for this one, from `[[delegations]]`.
+    pub fn delegated_consulates(&self) -> BTreeSet<Country> {
+        self.delegations
+            .iter()
+            .map(|d| d.consulate_country)
+            .collect()
+    }
+
+    /// The checks of `[[delegations]]`: another country each, once each,
+    /// under its own agency CA.
+    fn check_delegations(&self) -> Result<(), (String, String)> {
+        let mut seen = BTreeSet::new();
+        for (i, delegation) in self.delegations.iter().enumerate() {
+            let cc = delegation.consulate_country;
+            if cc == self.country {
+                return Err((
+                    format!("delegations[{i}].consulate_country"),
+                    format!(
+                        "{cc} cannot delegate to its own consulate: remove this entry ({cc}'s consulates connect with certificates from tls.agency_ca)"
+                    ),
+                ));
+            }
+            if !seen.insert(cc) {
+                return Err((
+                    format!("delegations[{i}].consulate_country"),
+                    format!(
+                        "{cc} is delegated to twice: keep one [[delegations]] entry per country"
+                    ),
+                ));
+            }
+            if delegation.agency_ca == self.tls.agency_ca {
+                return Err((
+                    format!("delegations[{i}].agency_ca"),
+                    format!(
+                        "is {}'s own agency CA (tls.agency_ca): give {cc}'s agency CA, which certifies {cc}'s consulate",
+                        self.country
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks the values that the shape alone does not. `file` names the source in errors.
@@ -420,6 +486,9 @@ impl Config {
         }
         if let Err((field, problem)) = self.storage.check() {
             return Err(invalid(field, problem));
+        }
+        if let Err((field, problem)) = self.check_delegations() {
+            return Err(invalid(&field, problem));
         }
         if self.delivery.batch_size == 0 || self.delivery.max_batches_in_flight == 0 {
             return Err(invalid(
@@ -523,6 +592,64 @@ mod tests {
         ));
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(error.contains("retention_withdrawn_days"), "{error}");
+    }
+
+    #[test]
+    fn delegations_resolve_next_to_the_file_and_name_the_field_when_wrong() {
+        let (_dir, file) = write(GOOD);
+        assert!(Config::load(&file).unwrap().delegations.is_empty());
+
+        let with = format!(
+            "{GOOD}\n[[delegations]]\nconsulate_country = \"gt\"\nagency_ca = \"certs/GT/agency-ca.pem\"\n"
+        );
+        let (dir, file) = write(&with);
+        let config = Config::load(&file).unwrap();
+        assert_eq!(
+            config.delegations,
+            vec![Delegation {
+                consulate_country: "GT".parse().unwrap(),
+                agency_ca: dir.path().join("certs/GT/agency-ca.pem"),
+            }]
+        );
+        assert_eq!(
+            config.delegated_consulates(),
+            BTreeSet::from(["GT".parse().unwrap()])
+        );
+        let again = toml::from_str::<Config>(&config.to_toml().unwrap()).unwrap();
+        assert_eq!(
+            again.delegations, config.delegations,
+            "written back as [[delegations]]"
+        );
+
+        let to_itself = with.replace("consulate_country = \"gt\"", "consulate_country = \"MX\"");
+        let (_dir, file) = write(&to_itself);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("delegations[0].consulate_country")
+                && error.contains("MX cannot delegate to its own consulate"),
+            "{error}"
+        );
+
+        let twice = format!(
+            "{with}\n[[delegations]]\nconsulate_country = \"GT\"\nagency_ca = \"certs/GT/other.pem\"\n"
+        );
+        let (_dir, file) = write(&twice);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("delegations[1].consulate_country") && error.contains("twice"),
+            "{error}"
+        );
+
+        let own_ca = with.replace("certs/GT/agency-ca.pem", "certs/MX/agency-ca.pem");
+        let (_dir, file) = write(&own_ca);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("delegations[0].agency_ca"), "{error}");
+
+        let (_dir, file) = write(&format!(
+            "{GOOD}\n[[delegations]]\nconsulate_country = \"GT\"\n"
+        ));
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("agency_ca"), "{error}");
     }
 
     #[test]

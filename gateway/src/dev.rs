@@ -16,7 +16,8 @@ use retorno_client::Profile;
 
 use crate::{
     config::{
-        CaseRules, Config, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths,
+        CaseRules, Config, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage,
+        TlsPaths,
     },
     country::Country,
     gateway::Gateway,
@@ -111,8 +112,16 @@ pub fn prepare(options: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
             if !profile_file.exists() {
                 write(
                     &profile_file,
-                    &agency_profile(*country, role, &layout, &listen)?.to_toml()?,
+                    &agency_profile(*country, *country, role, &layout, &listen)?.to_toml()?,
                 )?;
+            }
+        }
+        for consulate in dev_delegations(*country, &countries) {
+            let name = format!("consulate-{consulate}.toml");
+            let profile_file = folder.join("profiles").join(name);
+            if !profile_file.exists() {
+                let profile = agency_profile(*country, consulate, "consulate", &layout, &listen)?;
+                write(&profile_file, &profile.to_toml()?)?;
             }
         }
         files.push(file);
@@ -166,16 +175,43 @@ fn gateway_config(
         reception: Reception {
             points: crate::policy::dev_points(country),
         },
+        delegations: dev_delegations(country, &listen.keys().copied().collect::<Vec<_>>())
+            .into_iter()
+            .map(|consulate_country| {
+                Ok(Delegation {
+                    consulate_country,
+                    agency_ca: certs(layout.agency_ca(consulate_country.as_str()))?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 
+/// The dev region's consular delegations: Honduras has Guatemala's
+/// consulate act for it (when both are in the region), so that the
+/// walkthrough can show a handoff acknowledged under a delegation.
+fn dev_delegations(country: Country, region: &[Country]) -> Vec<Country> {
+    let pairs = [("HN", "GT")];
+    pairs
+        .iter()
+        .filter(|(origin, _)| *origin == country.as_str())
+        .filter_map(|(_, consulate)| consulate.parse::<Country>().ok())
+        .filter(|consulate| region.contains(consulate))
+        .collect()
+}
+
+/// The profile of `agency_country`'s agency in `role` connecting to
+/// `country`'s gateway: its own, or, for a delegated consulate, the
+/// gateway of the country it acts for.
 fn agency_profile(
     country: Country,
+    agency_country: Country,
     role: &str,
     layout: &Layout,
     listen: &BTreeMap<Country, Listen>,
 ) -> anyhow::Result<Profile> {
     let cc = country.as_str();
+    let agency_cc = agency_country.as_str();
     // Profiles live one folder deeper (.retorno-dev/CC/profiles).
     let certs = |path: PathBuf| relative_to_country(layout, &path).map(|p| Path::new("..").join(p));
     Ok(Profile {
@@ -186,8 +222,8 @@ fn agency_profile(
             .to_string(),
         tls_name: Some(retorno_certs_dev::gateway_dns_name(cc)),
         ca: certs(layout.root_ca())?,
-        cert: certs(layout.agency_cert(cc, role))?,
-        key: certs(layout.agency_key(cc, role))?,
+        cert: certs(layout.agency_cert(agency_cc, role))?,
+        key: certs(layout.agency_key(agency_cc, role))?,
     })
 }
 
@@ -227,6 +263,21 @@ fn print_region(options: &DevOptions, gateways: &[Gateway]) {
             profiles.display(),
             ROLES.join(",")
         );
+    }
+    let region: Vec<Country> = gateways.iter().map(Gateway::country).collect();
+    for gateway in gateways {
+        for consulate in dev_delegations(gateway.country(), &region) {
+            let profile = options
+                .dir
+                .join(gateway.country().as_str())
+                .join("profiles")
+                .join(format!("consulate-{consulate}.toml"));
+            println!(
+                "  {consulate}'s consulate acts for {} under [[delegations]]: {}",
+                gateway.country(),
+                profile.display()
+            );
+        }
     }
     println!();
     println!("Try, in another terminal:");

@@ -17,7 +17,7 @@ use crate::{
     config::{Config, ConfigError},
     country::Country,
     delivery::Courier,
-    identity::Identity,
+    identity::{Identity, Role},
     limits::{RateLimiter, StreamSlots},
     peer_api::{BATCH_BYTES, PeerService},
     policy,
@@ -88,7 +88,8 @@ impl Gateway {
         peer_listener: TcpListener,
         agency_listener: TcpListener,
     ) -> Result<Gateway, StartError> {
-        let credentials = Credentials::load(config.country, &config.tls)?;
+        let credentials =
+            Credentials::load_with_delegations(config.country, &config.tls, &config.delegations)?;
         let vault = crate::at_rest::Vault::load(&config.storage.keys).map_err(|error| {
             StartError::Config(ConfigError::Invalid {
                 file: "(configuration)".into(),
@@ -154,10 +155,7 @@ impl Gateway {
         let agency_incoming = tls::accept(
             agency_listener,
             credentials.agency_server_config(),
-            Arc::new(move |identity: &Identity| match identity {
-                Identity::Agency { country: c, .. } if *c == country => Ok(()),
-                other => Err(format!("{other} is not an agency of {country}")),
-            }),
+            agency_admission(country, config.delegated_consulates()),
             handshake_timeout,
             "agency",
         );
@@ -253,13 +251,36 @@ impl Gateway {
     }
 }
 
+/// Who may use the Agency API: this country's agencies, and the consulates
+/// of the countries this one has delegated to (`[[delegations]]`); no other
+/// agency of a delegated country.
+fn agency_admission(country: Country, delegated: BTreeSet<Country>) -> tls::AdmissionRule {
+    Arc::new(move |identity: &Identity| match identity {
+        Identity::Agency { country: c, .. } if *c == country => Ok(()),
+        Identity::Agency {
+            country: d,
+            role: Role::Consulate,
+            ..
+        } if delegated.contains(d) => Ok(()),
+        Identity::Agency {
+            country: d, role, ..
+        } if delegated.contains(d) => Err(format!(
+            "{identity} is not an agency of {country}: {country} delegates to {d}'s consulate only, not to its {} agency",
+            role.as_str()
+        )),
+        other => Err(format!(
+            "{other} is not an agency of {country}, nor a consulate acting for it under [[delegations]]"
+        )),
+    })
+}
+
 /// The case rules from the config, with the peers' policies kept from earlier runs.
 fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
     // Configs built in code (tests, `dev`) are checked here as files are in `Config::load`.
     config
         .check(std::path::Path::new("(configuration)"))
         .map_err(StartError::Config)?;
-    let own_policy =
+    let mut own_policy =
         policy::published(config.country, &config.reception.points).map_err(|(i, bad)| {
             StartError::Config(ConfigError::Invalid {
                 file: "(configuration)".into(),
@@ -267,6 +288,12 @@ fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
                 problem: bad.problem,
             })
         })?;
+    // Published with the policy so that peers accept what these consulates send.
+    own_policy.delegated_consulates = config
+        .delegated_consulates()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let peer_policies = store.policies().map_err(|source| StartError::Store {
         dir: config.data_dir.display().to_string(),
         source,
@@ -306,4 +333,34 @@ fn serve(
             tracing::error!(%error, "server stopped with an error");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admits(rule: &tls::AdmissionRule, urn: &str) -> Result<(), String> {
+        rule(&urn.parse().unwrap())
+    }
+
+    #[test]
+    fn a_delegated_countrys_consulate_is_admitted_and_its_other_agencies_are_not() {
+        let hn: Country = "HN".parse().unwrap();
+        let rule = agency_admission(hn, BTreeSet::from(["GT".parse().unwrap()]));
+        assert!(admits(&rule, "urn:retorno:agency:HN:child-protection:DINAF").is_ok());
+        assert!(admits(&rule, "urn:retorno:agency:GT:consulate:MINEX").is_ok());
+        let refused = admits(&rule, "urn:retorno:agency:GT:child-protection:SBS").unwrap_err();
+        assert!(
+            refused
+                .contains("delegates to GT's consulate only, not to its child-protection agency"),
+            "{refused}"
+        );
+        assert!(admits(&rule, "urn:retorno:agency:GT:destination-authority:IGM").is_err());
+        assert!(admits(&rule, "urn:retorno:agency:SV:consulate:RREE").is_err());
+        assert!(admits(&rule, "urn:retorno:gateway:HN").is_err());
+
+        let without = agency_admission(hn, BTreeSet::new());
+        let refused = admits(&without, "urn:retorno:agency:GT:consulate:MINEX").unwrap_err();
+        assert!(refused.contains("is not an agency of HN"), "{refused}");
+    }
 }

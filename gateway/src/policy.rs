@@ -139,6 +139,8 @@ pub fn published(
     Ok(ReceptionPolicy {
         country: country.to_string(),
         points,
+        // The gateway adds its `[[delegations]]` when it publishes.
+        delegated_consulates: Vec::new(),
     })
 }
 

@@ -285,6 +285,12 @@ pub fn envelope_body(body: &EnvelopeBody) -> Result<Routing, Invalid> {
     if sender.role == v1::Role::Unspecified as i32 || v1::Role::try_from(sender.role).is_err() {
         return Err(invalid("sender.role", "must be a known role"));
     }
+    if !sender.delegated_consulate_country.is_empty() {
+        country(
+            "sender.delegated_consulate_country",
+            &sender.delegated_consulate_country,
+        )?;
+    }
     let recipient = country("recipient_country", &body.recipient_country)?;
     if body.created_at.is_none() {
         return Err(invalid("created_at", "is required"));

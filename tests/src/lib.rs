@@ -20,7 +20,9 @@ use retorno_certs_dev::{Layout, Options};
 use retorno_client::{Client, Profile, notice::parse_notice};
 use retorno_gateway::{
     Config, Country, Gateway,
-    config::{CaseRules, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths},
+    config::{
+        CaseRules, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths,
+    },
 };
 use retorno_proto::v1::{AdvanceNotice, InboxItem, SubmitRequest, submit_request::Payload};
 use tempfile::TempDir;
@@ -182,6 +184,16 @@ impl Region {
             reception: Reception {
                 points: retorno_gateway::policy::dev_points(cc),
             },
+            delegations: Vec::new(),
+        }
+    }
+
+    /// A delegation to `consulate_country`'s consulate, under its agency CA,
+    /// for a config's `[[delegations]]`.
+    pub fn delegation(&self, consulate_country: &str) -> Delegation {
+        Delegation {
+            consulate_country: country(consulate_country),
+            agency_ca: self.pki.agency_ca(consulate_country),
         }
     }
 
@@ -238,6 +250,16 @@ impl Region {
     /// Connects as `code`'s agency in `role`.
     pub async fn agency(&self, code: &str, role: &str) -> Client {
         Client::connect(&self.profile(code, role)).await.unwrap()
+    }
+
+    /// The profile of `agency_country`'s agency in `role` connecting to
+    /// `gateway`'s Agency API (a consulate acting for another country).
+    pub fn profile_at(&self, gateway: &str, agency_country: &str, role: &str) -> Profile {
+        Profile {
+            cert: self.pki.agency_cert(agency_country, role),
+            key: self.pki.agency_key(agency_country, role),
+            ..self.profile(gateway, role)
+        }
     }
 
     /// Connects as `code`'s agency in `role`, waiting for the gateway to come up.
@@ -309,6 +331,7 @@ pub fn envelope(sender: &str, recipient: &str, case_id: &str) -> v1::Envelope {
             country: sender.to_owned(),
             agency: "INM".to_owned(),
             role: v1::Role::DestinationAuthority as i32,
+            delegated_consulate_country: String::new(),
         }),
         recipient_country: recipient.to_owned(),
         created_at: Some(pbjson_types::Timestamp {

@@ -478,6 +478,7 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
             country: "MX".into(),
             agency: "INM".into(),
             role: Role::DestinationAuthority as i32,
+            delegated_consulate_country: String::new(),
         }),
         recipient_country: "GT".into(),
         created_at: Some(compose::now()),
@@ -716,4 +717,372 @@ async fn a_consulate_never_receives_a_case_summary() {
     assert!(!format!("{:?}", inbox_now(&mut gt_migration, 0).await).contains("Anxiety"));
     mx.shutdown().await;
     gt.shutdown().await;
+}
+
+const TEGUCIGALPA: &str = "America/Tegucigalpa";
+const CORINTO: &str = "HN-CORINTO";
+
+/// Mexico's INM notifies Honduras of a Honduran child's return and agrees an
+/// arrival at Corinto with Honduras's child protection (DINAF); returns both
+/// agencies' clients once Mexico shows ARRIVAL_AGREED.
+async fn agree_a_return_to_honduras(region: &Region, case: &str) -> (Client, Client) {
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut dinaf = region.agency("HN", "child-protection").await;
+    let mut request = notice_to("HN", case);
+    if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
+        n.child.as_mut().unwrap().nationalities = vec!["HN".into()];
+        n.transport.as_mut().unwrap().point_of_entry = CORINTO.into();
+    }
+    inm.submit(request).await.unwrap();
+    let at = format!("{} 10:00", weekday_ahead(TEGUCIGALPA));
+    let corinto = compose::Proposal {
+        id: "P1",
+        cases: Vec::new(),
+        point: CORINTO,
+        at: &at,
+        time_zone: TEGUCIGALPA,
+        mode: "land",
+        reference: "bus INM-0452",
+        escorts: &["Lucía Gómez/INM".to_owned()],
+    };
+    propose(&mut inm, case, compose::proposal(&corinto).unwrap())
+        .await
+        .unwrap();
+    wait_for_state(&dinaf, case, CaseState::ArrivalProposed).await;
+    submit(&mut dinaf, case, compose::accept("P1"))
+        .await
+        .unwrap();
+    wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+    (inm, dinaf)
+}
+
+fn handoff_at_corinto() -> Payload {
+    compose::handoff(
+        CORINTO,
+        "Rosa Cux/Consulado General de Guatemala en Tapachula",
+        vec![],
+        "tired, healthy",
+    )
+    .unwrap()
+}
+
+/// `profile`'s agency tries to read `case` and to acknowledge its handoff;
+/// both calls must fail (with TLS 1.3 a refused certificate shows on the
+/// first call, not at connect).
+async fn refused_at_the_agency_api(profile: &retorno_client::Profile, case: &str) {
+    let Ok(client) = Client::connect(profile).await else {
+        return;
+    };
+    let read = client.clone().case(case).await;
+    assert!(read.is_err(), "the case was read: {read:?}");
+    let sent = submit_or_error(client, case, handoff_at_corinto()).await;
+    assert!(sent.is_err(), "the handoff was accepted: {sent:?}");
+}
+
+async fn submit_or_error(
+    mut client: Client,
+    case: &str,
+    payload: Payload,
+) -> Result<SubmitResponse, ClientError> {
+    client.submit(compose::request(case, None, payload)).await
+}
+
+/// The sender of the last entry of a case's timeline.
+fn last_sender(view: &CaseView) -> v1::Sender {
+    view.timeline.last().unwrap().sender.clone().unwrap()
+}
+
+#[tokio::test]
+async fn guatemalas_consulate_acting_for_honduras_takes_custody_under_hondurass_delegation() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let mut hn_config = region.config("HN");
+    hn_config.delegations = vec![region.delegation("GT")];
+    let hn = region.start_with(hn_config).await;
+    let case = "MX-2026-0701";
+    let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+
+    // Guatemala's consulate connects to Honduras's gateway with its own certificate.
+    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+        .await
+        .unwrap();
+    let seen = inbox_now(&mut minex, 0).await;
+    assert!(
+        seen.iter().any(|item| item.redacted
+            && matches!(
+                item.body.as_ref().unwrap().payload,
+                Some(Body::AdvanceNotice(_))
+            )),
+        "it sees the notice as a consulate does: {seen:?}"
+    );
+    // It may do what a consulate may, no more.
+    let confirm = compose::reception("with-family", "mother, Choluteca").unwrap();
+    let denied = submit(&mut minex, case, confirm).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    let handed = submit(&mut minex, case, handoff_at_corinto())
+        .await
+        .unwrap();
+    assert_eq!(handed.case_state(), CaseState::HandedOver);
+    let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
+    let at_hn = wait_for_state(&dinaf, case, CaseState::HandedOver).await;
+    for view in [&at_mx, &at_hn] {
+        let sender = last_sender(view);
+        assert_eq!(
+            (
+                sender.country.as_str(),
+                sender.agency.as_str(),
+                sender.role(),
+                sender.delegated_consulate_country.as_str()
+            ),
+            ("HN", "MINEX", Role::Consulate, "GT"),
+            "the timeline shows GT's consulate acting for HN"
+        );
+        assert!(view.timeline.iter().all(|e| e.refused.is_empty()));
+    }
+    assert_eq!(shared_timeline(&at_mx), shared_timeline(&at_hn));
+    assert!(at_mx.timeline.last().unwrap().peer_refused.is_empty());
+    mx.shutdown().await;
+    hn.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_delegation_guatemalas_consulate_is_refused_by_hondurass_agency_api() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let hn = region.start("HN").await;
+    let case = "MX-2026-0702";
+    let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+    let before = dinaf.clone().case(case).await.unwrap();
+
+    refused_at_the_agency_api(&region.profile_at("HN", "GT", "consulate"), case).await;
+
+    let after = dinaf.clone().case(case).await.unwrap();
+    assert_eq!(after, before, "nothing stored at HN");
+    assert_eq!(hn.outbox_depth(retorno_tests::country("MX")), 0);
+    assert_eq!(
+        inm.clone().case(case).await.unwrap().state(),
+        CaseState::ArrivalAgreed
+    );
+    mx.shutdown().await;
+    hn.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delegation_admits_guatemalas_consulate_only_not_its_other_agencies() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let mut hn_config = region.config("HN");
+    hn_config.delegations = vec![region.delegation("GT")];
+    let hn = region.start_with(hn_config).await;
+    let case = "MX-2026-0703";
+    let (_inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+    let before = dinaf.clone().case(case).await.unwrap();
+
+    for role in ["child-protection", "destination-authority"] {
+        refused_at_the_agency_api(&region.profile_at("HN", "GT", role), case).await;
+    }
+
+    assert_eq!(dinaf.clone().case(case).await.unwrap(), before);
+    // The consulate itself is let in: the refusals above were for the role.
+    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+        .await
+        .unwrap();
+    assert_eq!(
+        minex.case(case).await.unwrap().state(),
+        CaseState::ArrivalAgreed
+    );
+    mx.shutdown().await;
+    hn.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let hn = region.start("HN").await;
+    let case = "MX-2026-0704";
+    let (inm, _dinaf) = agree_a_return_to_honduras(&region, case).await;
+
+    // Honduras's gateway certificate delivers a handoff whose sender claims
+    // Guatemala's consulate acting for Honduras; Honduras lists no delegation.
+    let handoff = match handoff_at_corinto() {
+        Payload::HandoffAck(h) => Body::HandoffAck(h),
+        _ => unreachable!(),
+    };
+    let body = v1::EnvelopeBody {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        case_id: case.to_owned(),
+        sender: Some(v1::Sender {
+            country: "HN".into(),
+            agency: "MINEX".into(),
+            role: Role::Consulate as i32,
+            delegated_consulate_country: "GT".into(),
+        }),
+        recipient_country: "MX".into(),
+        created_at: Some(compose::now()),
+        payload: Some(handoff),
+    };
+    let envelope = v1::Envelope {
+        body: prost::Message::encode_to_vec(&body),
+        seal: None,
+    };
+    let mut raw = peer_client(&region, "HN", "MX").await;
+    let answer = deliver(&mut raw, &sealer(&region, "HN"), vec![vec![envelope]])
+        .await
+        .unwrap();
+    let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
+        panic!("expected a transport receipt");
+    };
+    let receipt: v1::ReceiptBody = prost::Message::decode(receipt.body.as_slice()).unwrap();
+    assert!(
+        receipt
+            .case_refusal
+            .contains("HN's gateway does not list a delegation to GT's consulate")
+            && receipt
+                .case_refusal
+                .contains("[[delegations]] consulate_country = \"GT\""),
+        "{}",
+        receipt.case_refusal
+    );
+    let at_mx = inm.clone().case(case).await.unwrap();
+    assert_eq!(
+        at_mx.state(),
+        CaseState::ArrivalAgreed,
+        "the refused step changed nothing"
+    );
+    let last = at_mx.timeline.last().unwrap();
+    assert!(last.refused.contains("does not list a delegation"));
+    assert_eq!(
+        last.sender.as_ref().unwrap().delegated_consulate_country,
+        "GT"
+    );
+    mx.shutdown().await;
+    hn.shutdown().await;
+}
+
+#[tokio::test]
+async fn withdrawing_an_agreed_case_gives_its_place_back_at_the_point_of_entry() {
+    // Tecún Umán receives one child a day.
+    let region = Region::new(&["MX", "GT"]);
+    let mut gt_config = region.config("GT");
+    gt_config.reception.points[0].capacity_per_day = 1;
+    let mx = region.start("MX").await;
+    let gt = region.start_with(gt_config).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let day = weekday_ahead(GUATEMALA);
+    let cases = ["MX-CAP-1", "MX-CAP-2", "MX-CAP-3"];
+    for (i, case) in cases.iter().enumerate() {
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        let id = format!("P{i}");
+        propose(
+            &mut inm,
+            case,
+            proposal(&id, &[], &format!("{day} 1{i}:00")),
+        )
+        .await
+        .unwrap();
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    }
+    let full = |status: &tonic::Status| {
+        status.code() == Code::InvalidArgument
+            && status.message().contains("can receive 1 children on")
+    };
+
+    submit(&mut sbs, "MX-CAP-1", compose::accept("P0"))
+        .await
+        .unwrap();
+    let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert!(full(&refused), "{}", refused.message());
+
+    // A case withdrawn before its arrival was agreed held no place.
+    submit(
+        &mut inm,
+        "MX-CAP-3",
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap();
+    wait_for_state(&sbs, "MX-CAP-3", CaseState::Withdrawn).await;
+    let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert!(full(&refused), "{}", refused.message());
+
+    // The agreed child stays in Mexico: the day has a place again.
+    wait_for_state(&inm, "MX-CAP-1", CaseState::ArrivalAgreed).await;
+    submit(
+        &mut inm,
+        "MX-CAP-1",
+        compose::withdrawal("protection-granted", "").unwrap(),
+    )
+    .await
+    .unwrap();
+    wait_for_state(&sbs, "MX-CAP-1", CaseState::Withdrawn).await;
+    let agreed = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+        .await
+        .unwrap();
+    assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+/// A certificate naming `country`'s agency in `role`, issued by the agency CA
+/// of `issuer` in `region`: what an agency CA trusted for another country
+/// could mint.
+fn minted_by(
+    region: &Region,
+    issuer: &str,
+    country: &str,
+    role: &str,
+) -> (tempfile::TempDir, retorno_client::Profile) {
+    let dir = tempfile::tempdir().unwrap();
+    let forged = retorno_certs_dev::generate(&retorno_certs_dev::Options {
+        out: dir.path().to_owned(),
+        countries: vec![country.to_owned()],
+        force: false,
+    })
+    .unwrap();
+    std::fs::copy(region.pki().agency_ca(issuer), forged.agency_ca(country)).unwrap();
+    std::fs::copy(
+        region.pki().agency_ca_key(issuer),
+        forged.agency_ca_key(country),
+    )
+    .unwrap();
+    let holder = retorno_certs_dev::Holder::Agency {
+        country: country.to_owned(),
+        role: role.to_owned(),
+    };
+    retorno_certs_dev::renew(&forged, &holder, retorno_certs_dev::Lifetime::default()).unwrap();
+    let mut profile = region.profile("HN", role);
+    profile.cert = forged.agency_cert(country, role);
+    profile.key = forged.agency_key(country, role);
+    (dir, profile)
+}
+
+#[tokio::test]
+async fn a_delegated_countrys_agency_ca_certifies_only_that_countrys_consulate() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let mut hn_config = region.config("HN");
+    hn_config.delegations = vec![region.delegation("GT")];
+    let hn = region.start_with(hn_config).await;
+    let case = "MX-2026-0705";
+    let (_inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+    let before = dinaf.clone().case(case).await.unwrap();
+
+    // Guatemala's agency CA minting a Honduran child-protection certificate,
+    // and Honduras's minting a Guatemalan consulate's: both refused.
+    let (_gt_ca, hn_by_gt) = minted_by(&region, "GT", "HN", "child-protection");
+    refused_at_the_agency_api(&hn_by_gt, case).await;
+    let (_hn_ca, gt_by_hn) = minted_by(&region, "HN", "GT", "consulate");
+    refused_at_the_agency_api(&gt_by_hn, case).await;
+
+    assert_eq!(dinaf.clone().case(case).await.unwrap(), before);
+    assert!(hn.tls().stats().refused_agency_certificates >= 2);
+    mx.shutdown().await;
+    hn.shutdown().await;
 }

@@ -29,7 +29,10 @@ use super::{
     expiry::{self, CertificateInfo, CrlInfo},
     material::{self, Material, Snapshot},
 };
-use crate::{config::TlsPaths, country::Country};
+use crate::{
+    config::{Delegation, TlsPaths},
+    country::Country,
+};
 
 /// The material in use, swapped whole by a reload.
 type Slot = Arc<RwLock<Arc<Material>>>;
@@ -48,6 +51,9 @@ pub struct Credentials {
 struct Shared {
     country: Country,
     paths: TlsPaths,
+    /// Consulates of other countries acting for this one: their agency CAs
+    /// are read and reloaded with the rest.
+    delegations: Vec<Delegation>,
     provider: Arc<CryptoProvider>,
     slot: Slot,
     peer_server: Arc<ServerConfig>,
@@ -91,8 +97,21 @@ impl Credentials {
     /// about to expire. Fails if anything is unusable: a gateway does not start
     /// with a certificate that its peers would refuse.
     pub fn load(country: Country, paths: &TlsPaths) -> Result<Credentials, CredentialsError> {
+        Self::load_with_delegations(country, paths, &[])
+    }
+
+    /// As [`Credentials::load`], with the Agency API also admitting, at the
+    /// TLS layer, certificates of the delegated countries' agencies, each
+    /// verified under its own country's agency CA only (the gateway's
+    /// admission rule then lets their consulates in, and no other role).
+    pub fn load_with_delegations(
+        country: Country,
+        paths: &TlsPaths,
+        delegations: &[Delegation],
+    ) -> Result<Credentials, CredentialsError> {
         let provider = retorno_client::tls::provider();
-        let material = material::load(country, paths, Snapshot::read(paths), &provider)?;
+        let snapshot = Snapshot::read(paths, delegations);
+        let material = material::load(country, paths, delegations, snapshot, &provider)?;
         expiry::warn(
             &material.certificates,
             &material.crls,
@@ -116,6 +135,7 @@ impl Credentials {
             shared: Arc::new(Shared {
                 country,
                 paths: paths.clone(),
+                delegations: delegations.to_vec(),
                 provider,
                 slot,
                 peer_server,
@@ -194,7 +214,7 @@ impl Credentials {
     /// check; otherwise keeps the material in use and logs why (once per change).
     pub fn reload(&self) -> Reload {
         let shared = &self.shared;
-        let snapshot = Snapshot::read(&shared.paths);
+        let snapshot = Snapshot::read(&shared.paths, &shared.delegations);
         let in_use = current(&shared.slot);
         if snapshot == in_use.snapshot {
             *self.refused() = None;
@@ -207,6 +227,7 @@ impl Credentials {
         match material::load(
             shared.country,
             &shared.paths,
+            &shared.delegations,
             snapshot.clone(),
             &shared.provider,
         ) {
@@ -313,6 +334,16 @@ impl CurrentVerifier {
             Listener::Agency => material.agency_verifier.clone(),
         }
     }
+
+    /// The verifier for this certificate: on the Agency API, a delegated
+    /// country's certificate is checked under that country's agency CA.
+    fn for_certificate(&self, end_entity: &CertificateDer<'_>) -> Arc<dyn ClientCertVerifier> {
+        let material = current(&self.slot);
+        match self.listener {
+            Listener::Peer => material.peer_verifier.clone(),
+            Listener::Agency => material.agency_verifier_for(end_entity),
+        }
+    }
 }
 
 impl ClientCertVerifier for CurrentVerifier {
@@ -337,9 +368,9 @@ impl ClientCertVerifier for CurrentVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verdict = self
-            .inner()
-            .verify_client_cert(end_entity, intermediates, now);
+        let verdict =
+            self.for_certificate(end_entity)
+                .verify_client_cert(end_entity, intermediates, now);
         if verdict.is_err() {
             self.refusals.fetch_add(1, Ordering::Relaxed);
         }

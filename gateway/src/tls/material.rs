@@ -7,7 +7,7 @@
 //! is never installed, so a half-copied or wrong file cannot take a running
 //! gateway off the network.
 
-use std::{path::Path, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, path::Path, path::PathBuf, sync::Arc};
 
 use retorno_client::tls::{KeyedChain, client_config_with_crls};
 use rustls::{
@@ -24,7 +24,11 @@ use super::{
     CredentialsError,
     expiry::{CertificateInfo, CertificateRole, CrlInfo},
 };
-use crate::{config::TlsPaths, country::Country, identity::Identity};
+use crate::{
+    config::{Delegation, TlsPaths},
+    country::Country,
+    identity::Identity,
+};
 
 /// The bytes of every TLS file, read once, so that what is checked is exactly
 /// what is installed, and so that a change is noticed by content (a
@@ -44,8 +48,9 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    /// Reads every file of `paths`; a file that cannot be read is recorded with the reason.
-    pub(crate) fn read(paths: &TlsPaths) -> Snapshot {
+    /// Reads every file of `paths` and the delegated countries' agency CAs;
+    /// a file that cannot be read is recorded with the reason.
+    pub(crate) fn read(paths: &TlsPaths, delegations: &[Delegation]) -> Snapshot {
         let mut list = vec![
             paths.gateway_cert.clone(),
             paths.gateway_key.clone(),
@@ -53,6 +58,7 @@ impl Snapshot {
             paths.agency_ca.clone(),
         ];
         list.extend(paths.crls.iter().cloned());
+        list.extend(delegations.iter().map(|d| d.agency_ca.clone()));
         let files = list
             .into_iter()
             .map(|path| {
@@ -97,6 +103,10 @@ pub(crate) struct Material {
     pub(crate) peer_verifier: Arc<dyn ClientCertVerifier>,
     /// Verifies agencies' client certificates: agency CA and revocation lists.
     pub(crate) agency_verifier: Arc<dyn ClientCertVerifier>,
+    /// Verifies the certificates of consulates acting for this country, one
+    /// verifier per delegated country under that country's agency CA only,
+    /// so that a delegated CA cannot certify this country's own agencies.
+    pub(crate) delegated_verifiers: BTreeMap<Country, Arc<dyn ClientCertVerifier>>,
     /// For connections to peers: presents `certified`, verifies under the regional root.
     pub(crate) client: Arc<ClientConfig>,
     /// Subjects and expiry dates, for warnings and `check-config`.
@@ -109,10 +119,29 @@ pub(crate) struct Material {
     pub(crate) regional_roots: Vec<CertificateDer<'static>>,
 }
 
+impl Material {
+    /// The verifier for an agency's certificate: the delegated country's CA
+    /// if the certificate names a delegated country, this country's otherwise
+    /// (a certificate naming any other country then fails there, or at admission).
+    pub(crate) fn agency_verifier_for(
+        &self,
+        end_entity: &CertificateDer<'_>,
+    ) -> Arc<dyn ClientCertVerifier> {
+        if !self.delegated_verifiers.is_empty()
+            && let Ok(Identity::Agency { country, .. }) = Identity::from_certificate(end_entity)
+            && let Some(verifier) = self.delegated_verifiers.get(&country)
+        {
+            return verifier.clone();
+        }
+        self.agency_verifier.clone()
+    }
+}
+
 /// Parses and checks a snapshot into material for `country`'s gateway.
 pub(crate) fn load(
     country: Country,
     paths: &TlsPaths,
+    delegations: &[Delegation],
     snapshot: Snapshot,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Material, CredentialsError> {
@@ -128,6 +157,12 @@ pub(crate) fn load(
     check_chain(paths, &chain, &regional_root, provider)?;
     let peer_verifier = client_verifier(&regional_root, &crls, provider)?;
     let agency_verifier = client_verifier(&agency_ca, &crls, provider)?;
+    let mut delegated_verifiers = BTreeMap::new();
+    for delegation in delegations {
+        let ca = roots(&snapshot, &delegation.agency_ca)?;
+        let verifier = client_verifier(&ca, &crls, provider)?;
+        delegated_verifiers.insert(delegation.consulate_country, verifier);
+    }
     warn_if_revoked(paths, &chain, &peer_verifier);
     let client = client_config_with_crls(
         &KeyedChain { chain, key },
@@ -140,8 +175,9 @@ pub(crate) fn load(
         certified: Arc::new(certified),
         peer_verifier,
         agency_verifier,
+        delegated_verifiers,
         client,
-        certificates: describe_certificates(&snapshot, paths),
+        certificates: describe_certificates(&snapshot, paths, delegations),
         crls: crls
             .iter()
             .filter_map(|(path, crl)| CrlInfo::read(path, crl))
@@ -318,8 +354,13 @@ pub(crate) fn client_verifier(
         .map_err(|e| CredentialsError::Config(e.to_string()))
 }
 
-/// The expiry of every certificate in use: own chain, regional root, agency CA.
-fn describe_certificates(snapshot: &Snapshot, paths: &TlsPaths) -> Vec<CertificateInfo> {
+/// The expiry of every certificate in use: own chain, regional root, agency
+/// CA and the delegated countries' agency CAs.
+fn describe_certificates(
+    snapshot: &Snapshot,
+    paths: &TlsPaths,
+    delegations: &[Delegation],
+) -> Vec<CertificateInfo> {
     let mut found = Vec::new();
     let mut add = |path: &Path, role: CertificateRole, der: &[u8]| {
         if let Some(info) = CertificateInfo::read(path, role, der) {
@@ -338,10 +379,14 @@ fn describe_certificates(snapshot: &Snapshot, paths: &TlsPaths) -> Vec<Certifica
         };
         add(&paths.gateway_cert, role, cert);
     }
-    for (path, role) in [
+    let cas = [
         (&paths.regional_root, CertificateRole::RegionalRoot),
         (&paths.agency_ca, CertificateRole::AgencyCa),
-    ] {
+    ];
+    let delegated = delegations
+        .iter()
+        .map(|d| (&d.agency_ca, CertificateRole::AgencyCa));
+    for (path, role) in cas.into_iter().chain(delegated) {
         for cert in certificates(snapshot, path).unwrap_or_default() {
             add(path, role, &cert);
         }
