@@ -193,7 +193,7 @@ impl Courier {
                     let items = in_flight.pop_front().ok_or_else(|| {
                         SessionError::Protocol("an answer came for no batch".into())
                     })?;
-                    self.apply(&items, answer)?;
+                    self.apply(&items, answer).await?;
                     backoff.reset();
                 }
                 changed = watermark.changed(), if window_open => {
@@ -224,7 +224,11 @@ impl Courier {
     }
 
     /// Applies the peer's answers to one batch.
-    fn apply(&self, items: &[OutboxItem], answer: DeliveryResults) -> Result<(), SessionError> {
+    async fn apply(
+        &self,
+        items: &[OutboxItem],
+        answer: DeliveryResults,
+    ) -> Result<(), SessionError> {
         if answer.results.len() != items.len() {
             return Err(SessionError::Protocol(format!(
                 "{} results for a batch of {}",
@@ -273,8 +277,9 @@ impl Courier {
                 None => return Err(SessionError::Protocol("an empty result".into())),
             }
         }
-        self.store.record_answers(self.peer, &answers)?;
-        tracing::debug!(count = answers.len(), "batch answered");
+        let count = answers.len();
+        self.store.record_answers(self.peer, answers).await?;
+        tracing::debug!(count, "batch answered");
         Ok(())
     }
 }

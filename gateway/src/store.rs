@@ -26,10 +26,11 @@
 //!
 //! Transactions are grouped too, because each sled transaction costs two
 //! synchronous log writes under a global lock whatever its size: the submits
-//! waiting at one moment are applied by one writer thread in one transaction
-//! ([`Store::enqueue_by`]), and a delivery batch from a peer is stored in one
-//! ([`Store::receive_all`]). Each submit in a group still passes or fails on
-//! its own, in the order the group holds them.
+//! waiting at one moment, and the peers' answers to delivery batches, are
+//! applied by one writer thread in one transaction ([`Store::enqueue_by`],
+//! [`Store::record_answers`]), and a delivery batch from a peer is stored in
+//! one ([`Store::receive_all`]). Each submit in a group still passes or fails
+//! on its own, in the order the group holds them.
 //!
 //! Readers of the outbox and the inbox (the delivery task, subscribers) only see
 //! entries up to a *durable watermark*, published after the flush that covers
@@ -234,8 +235,25 @@ pub struct Arrival<'a> {
     pub body_sha256: &'a [u8],
 }
 
-/// At most this many submits share one transaction.
-const SUBMIT_GROUP: usize = 256;
+/// At most this many writes share one transaction.
+const WRITE_GROUP: usize = 256;
+
+/// A write waiting for the writer thread: the outbox's writes, which share
+/// its trees, so that its transactions never wait on each other.
+enum Write {
+    /// An agency's submit.
+    Submit(Submit),
+    /// A peer's answers to one delivery batch.
+    Answers {
+        peer: Country,
+        answers: Vec<Answer>,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// What the writer did with one [`Write`]: a submit's outcome, or `None`
+/// for answers recorded.
+type Written = Result<Option<Enqueued>, StoreError>;
 
 /// A submit waiting for the writer thread.
 struct Submit {
@@ -286,8 +304,8 @@ pub struct Store {
     /// The highest inbox cursor known to be flushed.
     inbox_durable: watch::Sender<u64>,
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
-    /// Submits for the writer thread ([`submit_writer`]).
-    submits: sync_mpsc::Sender<Submit>,
+    /// Writes for the writer thread ([`writer`]).
+    writes: sync_mpsc::Sender<Write>,
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -367,8 +385,12 @@ impl Store {
         let audit = db.open_tree("audit")?;
         let audit_head = Mutex::new(audit::Head::load(&audit)?);
         let (flush_requests, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(group_commit(db.clone(), barrier, receiver));
-        let (submits, waiting) = sync_mpsc::channel();
+        let flusher = Arc::new(Flusher {
+            db: db.clone(),
+            barrier: barrier.map(Mutex::new),
+        });
+        tokio::spawn(group_commit(flusher.clone(), receiver));
+        let (writes, waiting) = sync_mpsc::channel();
         let store = Arc::new(Store {
             outbox: db.open_tree("outbox")?,
             sent: db.open_tree("sent")?,
@@ -386,13 +408,12 @@ impl Store {
             inbox_next: Mutex::new(inbox_next),
             inbox_durable: watch::Sender::new(inbox_next - 1),
             flush_requests,
-            submits,
+            writes,
         });
-        let writer = Arc::downgrade(&store);
-        let runtime = tokio::runtime::Handle::current();
+        let weak = Arc::downgrade(&store);
         std::thread::Builder::new()
-            .name("retorno-submits".into())
-            .spawn(move || submit_writer(writer, waiting, runtime))
+            .name("retorno-writer".into())
+            .spawn(move || writer(weak, waiting, &flusher))
             .map_err(|e| StoreError::Io(Arc::new(e)))?;
         Ok(store)
     }
@@ -484,8 +505,8 @@ impl Store {
         case_step: CaseStep,
     ) -> Result<Enqueued, StoreError> {
         let (answer, wait) = oneshot::channel();
-        self.submits
-            .send(Submit {
+        self.writes
+            .send(Write::Submit(Submit {
                 agency: agency.to_owned(),
                 peer,
                 id,
@@ -493,21 +514,21 @@ impl Store {
                 record,
                 case_step,
                 answer,
-            })
+            }))
             .map_err(|_| StoreError::Closed)?;
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Applies a group of submits in one transaction; if that transaction
-    /// fails, applies each in its own, so that one bad submit fails alone.
-    fn apply_submits(&self, group: &[Submit]) -> Vec<Result<Enqueued, StoreError>> {
+    /// Applies a group of writes in one transaction; if that transaction
+    /// fails, applies each in its own, so that one bad write fails alone.
+    fn apply_writes(&self, group: &[Write]) -> Vec<Written> {
         match self.apply_group(group) {
             Ok(results) => results,
             Err(error) if group.len() == 1 => vec![Err(error)],
             Err(_) => group
                 .iter()
-                .map(|submit| {
-                    self.apply_group(std::slice::from_ref(submit))
+                .map(|write| {
+                    self.apply_group(std::slice::from_ref(write))
                         .and_then(|mut results| results.pop().ok_or(StoreError::Closed))
                         .and_then(|result| result)
                 })
@@ -516,17 +537,17 @@ impl Store {
     }
 
     /// One transaction over the outbox, status, case and audit trees for the
-    /// whole group, in order: each submit is a duplicate, a conflict, refused
+    /// whole group, in order. Each submit is a duplicate, a conflict, refused
     /// by its case step (which then wrote nothing), or stored under the next
-    /// sequence number of its peer.
-    fn apply_group(
-        &self,
-        group: &[Submit],
-    ) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
+    /// sequence number of its peer; each batch of answers is recorded.
+    fn apply_group(&self, group: &[Write]) -> Result<Vec<Written>, StoreError> {
         let mut queues = self.queues();
         let mut first_seq: HashMap<Country, u64> = HashMap::new();
-        for submit in group {
-            if let std::collections::hash_map::Entry::Vacant(entry) = first_seq.entry(submit.peer) {
+        for write in group {
+            if let Write::Submit(submit) = write
+                && let std::collections::hash_map::Entry::Vacant(entry) =
+                    first_seq.entry(submit.peer)
+            {
                 entry.insert(self.queue_in(&mut queues, submit.peer)?.next_seq);
             }
         }
@@ -536,9 +557,21 @@ impl Store {
                 let mut head = head.clone();
                 let mut next_seq = first_seq.clone();
                 let mut results = Vec::with_capacity(group.len());
-                for submit in group {
+                for write in group {
                     let trees = (outbox, sent, cases, log);
-                    results.push(self.apply_submit(submit, &mut next_seq, trees, &mut head)?);
+                    match write {
+                        Write::Submit(submit) => {
+                            let result =
+                                self.apply_submit(submit, &mut next_seq, trees, &mut head)?;
+                            results.push(result.map(Some));
+                        }
+                        Write::Answers { peer, answers, .. } => {
+                            for answer in answers {
+                                head = finish_in(*peer, answer, trees, head)?;
+                            }
+                            results.push(Ok(None));
+                        }
+                    }
                 }
                 Ok(((results, next_seq), head))
             })
@@ -594,27 +627,18 @@ impl Store {
         Ok(Ok(Enqueued::New(seq, applied)))
     }
 
-    /// Answers a group once it is durable: a refusal or a conflict at once
-    /// (it wrote nothing), the others after the flush that covers them, with
-    /// the new entries published to the delivery tasks first. A duplicate
-    /// waits for the flush too: its first copy may be in this very group.
-    async fn answer_submits(&self, group: Vec<Submit>, results: Vec<Result<Enqueued, StoreError>>) {
-        let mut waiting = Vec::new();
-        for (submit, result) in group.into_iter().zip(results) {
-            match result {
-                Ok(Enqueued::New(..) | Enqueued::Duplicate) => waiting.push((submit, result)),
-                other => {
-                    let _ = submit.answer.send(other);
-                }
-            }
-        }
-        if waiting.is_empty() {
-            return;
-        }
-        let flushed = self.commit().await;
+    /// Answers the submits of a group after `flushed`, the flush that
+    /// followed its transaction: the new entries are published to the
+    /// delivery tasks first. A refusal or a conflict wrote nothing and is
+    /// answered as it is.
+    fn answer_submits(
+        &self,
+        submits: Vec<(Submit, Result<Enqueued, StoreError>)>,
+        flushed: Result<(), StoreError>,
+    ) {
         if flushed.is_ok() {
             let mut highest: HashMap<Country, u64> = HashMap::new();
-            for (submit, result) in &waiting {
+            for (submit, result) in &submits {
                 if let Ok(Enqueued::New(seq, _)) = result {
                     let top = highest.entry(submit.peer).or_default();
                     *top = (*top).max(*seq);
@@ -626,8 +650,12 @@ impl Store {
                 }
             }
         }
-        for (submit, result) in waiting {
-            let _ = submit.answer.send(flushed.clone().and(result));
+        for (submit, result) in submits {
+            let answer = match result {
+                Ok(Enqueued::New(..) | Enqueued::Duplicate) => flushed.clone().and(result),
+                other => other,
+            };
+            let _ = submit.answer.send(answer);
         }
     }
 
@@ -686,20 +714,23 @@ impl Store {
     ///
     /// Not flushed on purpose: if a crash takes this back, the entries are
     /// sent again and the peer answers with its original receipts.
-    pub fn record_answers(&self, peer: Country, answers: &[Answer]) -> Result<(), StoreError> {
+    pub async fn record_answers(
+        &self,
+        peer: Country,
+        answers: Vec<Answer>,
+    ) -> Result<(), StoreError> {
         if answers.is_empty() {
             return Ok(());
         }
-        let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
-        self.audited(|head| {
-            trees.transaction(|(outbox, sent, cases, log)| {
-                let mut head = head.clone();
-                for answer in answers {
-                    head = finish_in(peer, answer, (outbox, sent, cases, log), head)?;
-                }
-                Ok(((), head))
+        let (done, wait) = oneshot::channel();
+        self.writes
+            .send(Write::Answers {
+                peer,
+                answers,
+                done,
             })
-        })
+            .map_err(|_| StoreError::Closed)?;
+        wait.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Where a message this gateway accepted stands, if it accepted it.
@@ -1371,28 +1402,45 @@ fn finish_in(
     Ok(audit::append_in(log, &head, &entry)?)
 }
 
-/// The submit writer thread: takes every submit waiting (up to
-/// [`SUBMIT_GROUP`]), applies them in one transaction, and leaves the flush
-/// and the answers to a task on the runtime, so that the next group's
-/// transaction overlaps this group's flush. Ends when the store is dropped.
-fn submit_writer(
-    store: Weak<Store>,
-    submits: sync_mpsc::Receiver<Submit>,
-    runtime: tokio::runtime::Handle,
-) {
-    while let Ok(first) = submits.recv() {
+/// The writer thread: takes every write waiting (up to [`WRITE_GROUP`]) and
+/// applies them in one transaction. Answers are recorded then (a receipt is
+/// kept, not promised: a crash before the next flush only means the entry is
+/// delivered again, and the peer answers with the same receipt); submits are
+/// answered after a flush. Writes that arrive meanwhile wait for the next
+/// group. Ends when the store is dropped.
+fn writer(store: Weak<Store>, writes: sync_mpsc::Receiver<Write>, flusher: &Flusher) {
+    while let Ok(first) = writes.recv() {
         let mut group = vec![first];
-        while group.len() < SUBMIT_GROUP {
-            match submits.try_recv() {
-                Ok(submit) => group.push(submit),
+        while group.len() < WRITE_GROUP {
+            match writes.try_recv() {
+                Ok(write) => group.push(write),
                 Err(_) => break,
             }
         }
         let Some(store) = store.upgrade() else {
             return;
         };
-        let results = store.apply_submits(&group);
-        runtime.spawn(async move { store.answer_submits(group, results).await });
+        let results = store.apply_writes(&group);
+        let mut submits = Vec::new();
+        for (write, result) in group.into_iter().zip(results) {
+            match write {
+                Write::Submit(submit) => {
+                    submits.push((submit, result.and_then(|r| r.ok_or(StoreError::Closed))));
+                }
+                Write::Answers { done, .. } => {
+                    let _ = done.send(result.map(|_| ()));
+                }
+            }
+        }
+        // A duplicate waits for the flush too: its first copy may be in this very group.
+        let durable = submits
+            .iter()
+            .any(|(_, r)| matches!(r, Ok(Enqueued::New(..) | Enqueued::Duplicate)));
+        let flushed = if durable { flusher.flush() } else { Ok(()) };
+        if let Err(error) = &flushed {
+            tracing::error!(%error, "flush failed: no submit in this group is accepted");
+        }
+        store.answer_submits(submits, flushed);
     }
 }
 
@@ -1400,19 +1448,16 @@ fn submit_writer(
 /// A request that arrives during a flush waits for the next one, because its
 /// write may have finished after the current flush began.
 async fn group_commit(
-    db: sled::Db,
-    barrier: Option<PowerLossBarrier>,
+    flusher: Arc<Flusher>,
     mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), StoreError>>>,
 ) {
-    let barrier = barrier.map(|barrier| Arc::new(Mutex::new(barrier)));
     while let Some(first) = requests.recv().await {
         let mut waiters = vec![first];
         while let Ok(more) = requests.try_recv() {
             waiters.push(more);
         }
-        let db = db.clone();
-        let barrier = barrier.clone();
-        let result = tokio::task::spawn_blocking(move || flush(&db, barrier.as_deref()))
+        let flusher = flusher.clone();
+        let result = tokio::task::spawn_blocking(move || flusher.flush())
             .await
             .unwrap_or(Err(StoreError::Closed));
         if let Err(error) = &result {
@@ -1424,14 +1469,22 @@ async fn group_commit(
     }
 }
 
-fn flush(db: &sled::Db, barrier: Option<&Mutex<PowerLossBarrier>>) -> Result<(), StoreError> {
-    db.flush()?;
-    if let Some(barrier) = barrier {
-        // Only the flush task uses the barrier; a poisoned lock still holds valid state.
-        let mut barrier = barrier.lock().unwrap_or_else(|e| e.into_inner());
-        barrier.sync().map_err(|e| StoreError::Io(Arc::new(e)))?;
+/// Makes every write that finished before [`Flusher::flush`] was called durable.
+struct Flusher {
+    db: sled::Db,
+    barrier: Option<Mutex<PowerLossBarrier>>,
+}
+
+impl Flusher {
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        if let Some(barrier) = &self.barrier {
+            // The barrier's state stays valid if a holder panicked.
+            let mut barrier = barrier.lock().unwrap_or_else(|e| e.into_inner());
+            barrier.sync().map_err(|e| StoreError::Io(Arc::new(e)))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The stronger promise of [`Durability::PowerLoss`]. sled's flush writes its
