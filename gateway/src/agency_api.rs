@@ -526,18 +526,18 @@ impl Agency for AgencyService {
     ) -> Result<Response<ListCasesResponse>, Status> {
         let who = agency(&request, self.country)?;
         let wanted = request.get_ref().state();
-        let cases: Vec<CaseView> = self
-            .store
-            .list_cases()
-            .map_err(storage)?
-            .into_iter()
-            .filter(|case| wanted == CaseState::Unspecified || case.state() == wanted)
-            .filter(|case| who.delegated.is_none() || case.origin_country == self.country.as_str())
-            .map(|case| CaseView {
-                timeline: Vec::new(),
-                ..case
-            })
-            .collect();
+        let mut cases: Vec<CaseView> = Vec::new();
+        for case in self.store.cases() {
+            let case = case.map_err(storage)?;
+            if (wanted == CaseState::Unspecified || case.state() == wanted)
+                && (who.delegated.is_none() || case.origin_country == self.country.as_str())
+            {
+                cases.push(CaseView {
+                    timeline: Vec::new(),
+                    ..case
+                });
+            }
+        }
         let listed = audit::Record::cases_listed(&who.urn, case::state_name(wanted), cases.len());
         self.store.audit(&[listed]).map_err(storage)?;
         Ok(Response::new(ListCasesResponse { cases }))

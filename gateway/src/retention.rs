@@ -218,15 +218,23 @@ fn due(case: &CaseView, policy: &Policy, now: Timestamp) -> Option<Due> {
 
 /// Which messages shared by several cases of a family group may go: only
 /// those every listing case is due for.
-fn shared_messages(cases: &[CaseView], policy: &Policy, now: Timestamp) -> HashMap<String, bool> {
+fn shared_messages(
+    cases: impl Iterator<Item = Result<CaseView, StoreError>>,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<HashMap<String, bool>, StoreError> {
     let mut may_go: HashMap<String, bool> = HashMap::new();
-    for case in cases.iter().filter(|c| !c.family_group_id.is_empty()) {
-        let is_due = due(case, policy, now).is_some();
+    for case in cases {
+        let case = case?;
+        if case.family_group_id.is_empty() {
+            continue;
+        }
+        let is_due = due(&case, policy, now).is_some();
         for entry in &case.timeline {
             *may_go.entry(entry.message_id.clone()).or_insert(true) &= is_due;
         }
     }
-    may_go
+    Ok(may_go)
 }
 
 /// Purges (or, in a dry run, counts) the personal data that is due at `now`.
@@ -238,14 +246,31 @@ pub async fn purge(
     now: Timestamp,
     mode: Mode,
 ) -> Result<PurgeReport, StoreError> {
-    let cases = store.list_cases()?;
-    let shared = shared_messages(&cases, policy, now);
+    let report = purge_unflushed(store, policy, now, mode)?;
+    if mode == Mode::Purge && report.purged() > 0 {
+        store.commit().await?;
+    }
+    Ok(report)
+}
+
+/// [`purge`] but for the flush; blocking (it reads every case), so a running
+/// gateway calls it on a blocking thread. Cases are read one at a time, in
+/// two passes (family groups first), so that memory does not grow with
+/// their number.
+fn purge_unflushed(
+    store: &Store,
+    policy: &Policy,
+    now: Timestamp,
+    mode: Mode,
+) -> Result<PurgeReport, StoreError> {
+    let shared = shared_messages(store.cases(), policy, now)?;
     let mut report = PurgeReport {
         mode,
         cases: Vec::new(),
         refused: 0,
     };
-    for case in &cases {
+    for case in store.cases() {
+        let case = &case?;
         let Some(due) = due(case, policy, now) else {
             continue;
         };
@@ -271,9 +296,6 @@ pub async fn purge(
         }
     }
     report.refused = purge_refused(store, policy, now, mode)?;
-    if mode == Mode::Purge && report.purged() > 0 {
-        store.commit().await?;
-    }
     Ok(report)
 }
 
@@ -353,20 +375,37 @@ fn purge_refused(
     Ok(purged)
 }
 
-/// The purge task of a running gateway: at start, then every
-/// `check_interval`, until shutdown. A failed purge is logged and tried
-/// again at the next check; nothing it did not finish was changed.
+/// How long a running gateway waits after start before its first purge, so
+/// that reading every case does not compete with delivering a backlog.
+const FIRST_PURGE_AFTER: Duration = Duration::from_secs(60);
+
+/// The purge task of a running gateway: a minute after start (or after
+/// `check_interval` if that is shorter), then every `check_interval`, until
+/// shutdown. Each purge runs on a blocking thread. A failed purge is logged
+/// and tried again at the next check; nothing it did not finish was changed.
 pub async fn run(store: Arc<Store>, policy: Policy, mut shutdown: watch::Receiver<bool>) {
+    let mut wait = FIRST_PURGE_AFTER.min(policy.check_interval);
     loop {
-        match purge(&store, &policy, Timestamp::now(), Mode::Purge).await {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = policy.check_interval;
+        let purging = store.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            purge_unflushed(&purging, &policy, Timestamp::now(), Mode::Purge)
+        })
+        .await
+        .unwrap_or(Err(StoreError::Closed));
+        let flushed = match purged {
+            Ok(report) if report.purged() > 0 => store.commit().await.map(|()| report),
+            other => other,
+        };
+        match flushed {
             Ok(report) => report.log(),
             Err(error) => {
                 tracing::error!(%error, "retention: purge failed; trying again at the next check")
             }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(policy.check_interval) => {}
-            _ = shutdown.changed() => return,
         }
     }
 }
@@ -496,7 +535,7 @@ mod tests {
                 ],
             ),
         ];
-        let may_go = shared_messages(&cases, &policy(), day(200));
+        let may_go = shared_messages(cases.into_iter().map(Ok), &policy(), day(200)).unwrap();
         assert_eq!(may_go.get("shared"), Some(&false));
         assert_eq!(may_go.get("own"), Some(&true));
         assert_eq!(may_go.get("sibling"), Some(&false));

@@ -887,13 +887,15 @@ impl Store {
         Ok(self.cases.transaction(|cases| case::load(cases, id))?)
     }
 
-    /// Every case, in case-id order.
-    pub fn list_cases(&self) -> Result<Vec<retorno_proto::v1::CaseView>, StoreError> {
+    /// Every case, in case-id order, read as the iterator goes.
+    pub fn cases(
+        &self,
+    ) -> impl Iterator<Item = Result<retorno_proto::v1::CaseView, StoreError>> + '_ {
         self.cases
             .scan_prefix(case::CASE_PREFIX)
             .map(|item| decode("cases", &item?.1))
-            .collect()
     }
+
 
     /// Keeps a peer's published reception policy, so that it survives a restart.
     pub fn save_policy(
