@@ -68,6 +68,9 @@ pub enum StoreError {
     /// The flush task has stopped, so nothing can be made durable.
     #[error("the storage flush task has stopped")]
     Closed,
+    /// A write panicked (a bug): its group's transaction was dropped.
+    #[error("a bug stopped this write (see the gateway's log); nothing of it was stored")]
+    Panicked,
     /// A stored record could not be decoded.
     #[error("stored record under {tree} is corrupt: {reason}")]
     Corrupt {
@@ -896,7 +899,6 @@ impl Store {
             .map(|item| decode("cases", &item?.1))
     }
 
-
     /// Keeps a peer's published reception policy, so that it survives a restart.
     pub fn save_policy(
         &self,
@@ -1422,7 +1424,15 @@ fn writer(store: Weak<Store>, writes: sync_mpsc::Receiver<Write>, flusher: &Flus
         let Some(store) = store.upgrade() else {
             return;
         };
-        let results = store.apply_writes(&group);
+        // A panic in one group (a bug in a case step) fails that group, not
+        // every later write: the thread goes on. Locks it held are taken
+        // with poisoning ignored, and the transaction it was in is dropped.
+        let results =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.apply_writes(&group)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("a write panicked: every write of its group fails");
+                    group.iter().map(|_| Err(StoreError::Panicked)).collect()
+                });
         let mut submits = Vec::new();
         for (write, result) in group.into_iter().zip(results) {
             match write {
@@ -1657,6 +1667,91 @@ mod tests {
             Enqueued::Conflict
         );
         assert_eq!(store.outbox_depth(gt), 1);
+    }
+
+    /// Submits waiting together share one transaction, yet each keeps its
+    /// own outcome: a refusal stores nothing and takes no sequence number,
+    /// a duplicate within the same group is answered as one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn grouped_submits_keep_their_own_outcomes_and_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        let repeated = Uuid::now_v7();
+        let mut tasks = Vec::new();
+        for i in 0..200u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = if i % 10 == 0 {
+                    repeated
+                } else {
+                    Uuid::now_v7()
+                };
+                let refused = i % 7 == 3 && i % 10 != 0;
+                let step = move |_: &sled::transaction::TransactionalTree| {
+                    Ok(if refused {
+                        Err(Refusal {
+                            rule: case::Rule::Order,
+                            message: "refused".into(),
+                        })
+                    } else {
+                        Ok(none())
+                    })
+                };
+                let request = if i % 10 == 0 {
+                    b"same".to_vec()
+                } else {
+                    i.to_be_bytes().to_vec()
+                };
+                (i, store.enqueue(gt, id, request, record(b"x"), step).await)
+            }));
+        }
+        let mut stored = Vec::new();
+        let (mut refusals, mut duplicates) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (_, Ok(Enqueued::New(seq, _))) => stored.push(seq),
+                (_, Ok(Enqueued::Duplicate)) => duplicates += 1,
+                (i, Err(StoreError::Refused(_))) => {
+                    assert!(i % 7 == 3 && i % 10 != 0, "submit {i} was refused");
+                    refusals += 1
+                }
+                (i, other) => panic!("submit {i}: {other:?}"),
+            }
+        }
+        stored.sort_unstable();
+        let expected: Vec<u64> = (1..=stored.len() as u64).collect();
+        assert_eq!(stored, expected, "sequence numbers are contiguous from 1");
+        assert_eq!(store.outbox_depth(gt), stored.len());
+        // The repeated id is stored once and answered as a duplicate for its
+        // 19 other copies; the others refused by their step stored nothing.
+        assert_eq!(duplicates, 19);
+        assert_eq!(
+            refusals,
+            (0..200u32).filter(|i| i % 7 == 3 && i % 10 != 0).count()
+        );
+        assert_eq!(stored.len() + duplicates + refusals, 200);
+    }
+
+    /// A bug that panics in one submit's case step fails that submit; the
+    /// writer thread goes on and the next submit is stored.
+    #[tokio::test]
+    async fn a_panicking_case_step_fails_its_submit_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        let panicking = |_: &sled::transaction::TransactionalTree| -> Result<Result<Applied, Refusal>, TxError> {
+            panic!("a bug in a case step")
+        };
+        let failed = store
+            .enqueue(gt, Uuid::now_v7(), vec![1], record(b"a"), panicking)
+            .await;
+        assert!(matches!(failed, Err(StoreError::Panicked)), "{failed:?}");
+        let stored = store
+            .enqueue(gt, Uuid::now_v7(), vec![2], record(b"b"), &no_case)
+            .await
+            .unwrap();
+        assert_eq!(stored, Enqueued::New(1, none()));
     }
 
     #[tokio::test]
