@@ -401,6 +401,13 @@ impl Rules {
             .map(|policy| policy.delegated_consulates.clone())
     }
 
+    /// Whether `country` (this one, or a peer as its known policy says)
+    /// delegates to `consulate`'s consulate.
+    pub fn lists_delegation(&self, country: Country, consulate: &str) -> bool {
+        self.delegations_of(country)
+            .is_some_and(|listed| listed.iter().any(|listed| listed == consulate))
+    }
+
     /// A message sent by a consulate acting for the sending country: only a
     /// consulate, and only under a delegation that country has recorded.
     fn check_delegation(&self, step: &Step<'_>) -> Result<(), Refusal> {

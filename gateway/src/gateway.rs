@@ -1,7 +1,7 @@
 //! A running gateway: its store, its two listeners and one courier per peer.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     sync::{Arc, RwLock},
     time::Duration,
@@ -21,7 +21,7 @@ use crate::{
     limits::{RateLimiter, StreamSlots},
     peer_api::{BATCH_BYTES, PeerService},
     policy,
-    reception::PolicyWatch,
+    reception::{ArrivalRefresh, PolicyFetcher, PolicyWatch},
     store::{Store, StoreError},
     tls::{self, Credentials, CredentialsError},
 };
@@ -111,6 +111,7 @@ impl Gateway {
         let mut tasks = Vec::new();
 
         let rules = Arc::new(case_rules(&config, &store)?);
+        let fetchers = policy_fetchers(&config, &credentials, &store, &rules);
         let peer_service = PeerService {
             country: config.country,
             store: store.clone(),
@@ -119,6 +120,12 @@ impl Gateway {
             rules: rules.clone(),
             streams: StreamSlots::new(config.limits.streams_per_peer),
             tls: credentials.clone(),
+            policy_refresh: Arc::new(
+                fetchers
+                    .iter()
+                    .map(|(peer, fetcher)| (*peer, ArrivalRefresh::new(fetcher.clone())))
+                    .collect(),
+            ),
         };
         let peer_incoming = tls::accept(
             peer_listener,
@@ -181,12 +188,10 @@ impl Gateway {
                 shutdown: shutdown_rx.clone(),
             };
             tasks.push(tokio::spawn(courier.run()));
+        }
+        for fetcher in fetchers.into_values() {
             let watch = PolicyWatch {
-                peer: *peer,
-                address: address.clone(),
-                tls: credentials.clone(),
-                store: store.clone(),
-                rules: rules.clone(),
+                fetcher,
                 shutdown: shutdown_rx.clone(),
             };
             tasks.push(tokio::spawn(watch.run()));
@@ -249,6 +254,29 @@ impl Gateway {
         }
         tracing::info!(country = %self.country, "gateway stopped");
     }
+}
+
+/// One fetcher of its reception policy per peer.
+fn policy_fetchers(
+    config: &Config,
+    credentials: &Credentials,
+    store: &Arc<Store>,
+    rules: &Arc<Rules>,
+) -> BTreeMap<Country, PolicyFetcher> {
+    config
+        .peers
+        .iter()
+        .map(|(peer, address)| {
+            let fetcher = PolicyFetcher {
+                peer: *peer,
+                address: address.clone(),
+                tls: credentials.clone(),
+                store: store.clone(),
+                rules: rules.clone(),
+            };
+            (*peer, fetcher)
+        })
+        .collect()
 }
 
 /// Who may use the Agency API: this country's agencies, and the consulates

@@ -6,7 +6,7 @@
 //! that names the rule and nothing is stored. A batch is answered only after
 //! every envelope in it is durable.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use prost::Message as _;
 use retorno_proto::v1::{
@@ -26,6 +26,7 @@ use crate::{
     envelope,
     identity::{Identity, Role},
     limits::StreamSlots,
+    reception::ArrivalRefresh,
     seal::{self, Verifier},
     store::{Arrival, Received, Store},
     tls::Credentials,
@@ -55,6 +56,9 @@ pub struct PeerService {
     /// This gateway's TLS material: seals receipts, and holds the regional
     /// root that peers' seals must chain to.
     pub tls: Credentials,
+    /// Fetches a configured peer's policy when one of its deliveries claims a
+    /// delegation that the policy known here does not list (yet).
+    pub policy_refresh: Arc<BTreeMap<Country, ArrivalRefresh>>,
 }
 
 /// An envelope that passed its checks, ready to be stored.
@@ -161,6 +165,22 @@ impl PeerService {
             body,
             role,
         })
+    }
+
+    /// Fetches `peer`'s policy now if an envelope claims a delegation that
+    /// the policy known here does not list: the peer may have added it since
+    /// the last periodic fetch. The case rules decide afterwards, as always.
+    async fn refresh_policy_for(&self, peer: Country, checked: &[Result<Checked, Rejection>]) {
+        let unlisted = checked.iter().flatten().any(|checked| {
+            case::delegated_consulate(&checked.body)
+                .is_some_and(|consulate| !self.rules.lists_delegation(peer, consulate))
+        });
+        if !unlisted {
+            return;
+        }
+        if let Some(refresh) = self.policy_refresh.get(&peer) {
+            refresh.refresh().await;
+        }
     }
 
     /// Stores every envelope that passed its checks in one transaction, each
@@ -291,7 +311,7 @@ impl PeerService {
                 self.store
                     .save_certificate(&certificate)
                     .map_err(unavailable)?;
-                let checked = batch
+                let checked: Vec<_> = batch
                     .envelopes
                     .iter()
                     .map(
@@ -305,6 +325,7 @@ impl PeerService {
                         },
                     )
                     .collect();
+                self.refresh_policy_for(peer, &checked).await;
                 self.store_checked(peer, checked)?
             }
             Err((code, reason)) => batch

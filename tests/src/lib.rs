@@ -217,6 +217,27 @@ impl Region {
         Gateway::start_on(config, peer, agency).await.unwrap()
     }
 
+    /// Starts a gateway again after its shutdown, with `config` (changed by
+    /// the test, as an operator edits the file before a restart), once the
+    /// stopped gateway has released its database (its flush task ends when
+    /// its last handle goes).
+    pub async fn restart_with(&self, config: Config) -> Gateway {
+        let cc = config.country;
+        eventually("the stopped gateway's database to be free", || {
+            let config = config.clone();
+            async move {
+                let peer = self.listener(cc, Api::Peer).await;
+                let agency = self.listener(cc, Api::Agency).await;
+                match Gateway::start_on(config, peer, agency).await {
+                    Ok(gateway) => Some(gateway),
+                    Err(retorno_gateway::gateway::StartError::Store { .. }) => None,
+                    Err(other) => panic!("{other}"),
+                }
+            }
+        })
+        .await
+    }
+
     async fn listener(&self, cc: Country, api: Api) -> TcpListener {
         let reserved = self.reserved.lock().unwrap().remove(&(cc, api));
         match reserved {

@@ -962,6 +962,56 @@ async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival()
 }
 
 #[tokio::test]
+async fn a_delegation_honduras_adds_with_a_restart_is_honoured_by_mexico_before_its_next_policy_refresh()
+ {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let hn = region.start("HN").await;
+    let case = "MX-2026-0705";
+    // Mexico knows Honduras's policy, without a delegation, by the time the
+    // arrival is agreed; its next periodic fetch is ten minutes away.
+    let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+    let before = inm.clone().case(case).await.unwrap().timeline.len();
+
+    // Honduras's operator adds the delegation to Guatemala's consulate and restarts.
+    hn.shutdown().await;
+    region.take_offline("HN");
+    let mut hn_config = region.config("HN");
+    hn_config.delegations = vec![region.delegation("GT")];
+    let hn = region.restart_with(hn_config).await;
+
+    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+        .await
+        .unwrap();
+    let handed = submit(&mut minex, case, handoff_at_corinto())
+        .await
+        .unwrap();
+    assert_eq!(handed.case_state(), CaseState::HandedOver);
+
+    // Mexico fetches Honduras's policy when the handoff arrives, and accepts it.
+    let at_mx = eventually("the handoff to reach Mexico", || {
+        let mut inm = inm.clone();
+        async move {
+            let view = inm.case(case).await.ok()?;
+            (view.timeline.len() > before).then_some(view)
+        }
+    })
+    .await;
+    let last = at_mx.timeline.last().unwrap();
+    assert!(
+        last.refused.is_empty(),
+        "Mexico refused the handoff: {}",
+        last.refused
+    );
+    assert_eq!(at_mx.state(), CaseState::HandedOver);
+    assert_eq!(last_sender(&at_mx).delegated_consulate_country, "GT");
+    let at_hn = wait_for_state(&dinaf, case, CaseState::HandedOver).await;
+    assert_eq!(shared_timeline(&at_mx), shared_timeline(&at_hn));
+    mx.shutdown().await;
+    hn.shutdown().await;
+}
+
+#[tokio::test]
 async fn withdrawing_an_agreed_case_gives_its_place_back_at_the_point_of_entry() {
     // Tecún Umán receives one child a day.
     let region = Region::new(&["MX", "GT"]);
