@@ -724,7 +724,9 @@ const CORINTO: &str = "HN-CORINTO";
 
 /// Mexico's INM notifies Honduras of a Honduran child's return and agrees an
 /// arrival at Corinto with Honduras's child protection (DINAF); returns both
-/// agencies' clients once Mexico shows ARRIVAL_AGREED.
+/// agencies' clients once Mexico shows ARRIVAL_AGREED and Honduras holds
+/// Mexico's receipt for its acceptance (so that Honduras's view of the case
+/// no longer changes on its own).
 async fn agree_a_return_to_honduras(region: &Region, case: &str) -> (Client, Client) {
     let mut inm = region.agency("MX", "destination-authority").await;
     let mut dinaf = region.agency("HN", "child-protection").await;
@@ -753,6 +755,20 @@ async fn agree_a_return_to_honduras(region: &Region, case: &str) -> (Client, Cli
         .await
         .unwrap();
     wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+    eventually(
+        "Honduras to hold Mexico's receipt for its acceptance",
+        || {
+            let mut dinaf = dinaf.clone();
+            async move {
+                let view = dinaf.case(case).await.ok()?;
+                view.timeline
+                    .iter()
+                    .all(|entry| entry.delivery() != v1::DeliveryState::Queued)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     (inm, dinaf)
 }
 
