@@ -238,8 +238,12 @@ pub struct Arrival<'a> {
     pub body_sha256: &'a [u8],
 }
 
-/// At most this many writes share one transaction.
+/// At most this many writes share one transaction...
 const WRITE_GROUP: usize = 256;
+/// ...and the envelopes of one transaction's submits add up to at most this
+/// many bytes (one larger envelope goes alone), so that a group of large
+/// messages does not hold hundreds of MiB in one transaction.
+const WRITE_GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 /// A write waiting for the writer thread: the outbox's writes, which share
 /// its trees, so that its transactions never wait on each other.
@@ -252,6 +256,16 @@ enum Write {
         answers: Vec<Answer>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
+}
+
+impl Write {
+    /// The bytes of envelope it stores (none for answers).
+    fn envelope_bytes(&self) -> usize {
+        match self {
+            Write::Submit(submit) => submit.record.envelope.len(),
+            Write::Answers { .. } => 0,
+        }
+    }
 }
 
 /// What the writer did with one [`Write`]: a submit's outcome, or `None`
@@ -299,8 +313,10 @@ pub struct Store {
     audit_head: Mutex<audit::Head>,
     /// Seals envelopes before they are written and opens them when read.
     vault: Arc<Vault>,
-    /// Held while a sequence number is taken and its entry written, so that
-    /// entries become visible in sequence order and a reader's cursor never skips one.
+    /// Each peer's next sequence number and durable watermark. Only the
+    /// writer thread takes sequence numbers (holding this lock across its
+    /// transaction); readers see entries only up to the watermark, which is
+    /// raised after the flush that covers them, so a cursor never skips one.
     queues: Mutex<HashMap<Country, PeerQueue>>,
     /// The same for the inbox: the next cursor to give.
     inbox_next: Mutex<u64>,
@@ -522,6 +538,28 @@ impl Store {
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// [`Store::apply_writes`], but a panic (a bug in a case step) fails only
+    /// the write that panicked, not the thread and every later write: the
+    /// group is applied again one write at a time. A panic can only come
+    /// from inside the transaction (sled then commits nothing), and the
+    /// sequence numbers and audit head move only after a commit, so nothing
+    /// needs to be read again. Locks are taken with poisoning ignored.
+    fn apply_writes_surviving_panics(&self, group: &[Write]) -> Vec<Written> {
+        let attempt = |writes: &[Write]| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_writes(writes)))
+        };
+        attempt(group).unwrap_or_else(|_| {
+            tracing::error!("a write panicked: its group is applied again one write at a time");
+            group
+                .iter()
+                .map(|write| match attempt(std::slice::from_ref(write)) {
+                    Ok(mut results) => results.pop().unwrap_or(Err(StoreError::Closed)),
+                    Err(_) => Err(StoreError::Panicked),
+                })
+                .collect()
+        })
+    }
+
     /// Applies a group of writes in one transaction; if that transaction
     /// fails, applies each in its own, so that one bad write fails alone.
     fn apply_writes(&self, group: &[Write]) -> Vec<Written> {
@@ -607,7 +645,12 @@ impl Store {
             Ok(applied) => applied,
             Err(refusal) => return Ok(Err(StoreError::Refused(refusal))),
         };
-        let seq = next_seq.get(&submit.peer).copied().unwrap_or(1);
+        let seq = *next_seq.get(&submit.peer).ok_or_else(|| {
+            abort(StoreError::Corrupt {
+                tree: "outbox",
+                reason: format!("no sequence taken for {}", submit.peer),
+            })
+        })?;
         let key = outbox_key(submit.peer, seq);
         let record = self
             .encode_at_rest(&key, submit.record.clone())
@@ -631,24 +674,24 @@ impl Store {
     }
 
     /// Answers the submits of a group after `flushed`, the flush that
-    /// followed its transaction: the new entries are published to the
-    /// delivery tasks first. A refusal or a conflict wrote nothing and is
-    /// answered as it is.
+    /// followed its transaction: the peers' new entries are published to
+    /// the delivery tasks first. A refusal or a conflict wrote nothing and
+    /// is answered as it is.
     fn answer_submits(
         &self,
         submits: Vec<(Submit, Result<Enqueued, StoreError>)>,
         flushed: Result<(), StoreError>,
     ) {
         if flushed.is_ok() {
-            let mut highest: HashMap<Country, u64> = HashMap::new();
-            for (submit, result) in &submits {
-                if let Ok(Enqueued::New(seq, _)) = result {
-                    let top = highest.entry(submit.peer).or_default();
-                    *top = (*top).max(*seq);
-                }
-            }
-            for (peer, seq) in highest {
-                if let Err(error) = self.publish_outbox(peer, seq) {
+            // Everything the writer stored so far is durable now, including
+            // entries of an earlier group whose flush failed (a duplicate of
+            // one of them is answered "accepted" now and must be delivered).
+            let mut peers: Vec<Country> = submits.iter().map(|(submit, _)| submit.peer).collect();
+            peers.sort_unstable();
+            peers.dedup();
+            for peer in peers {
+                let stored = self.with_queue(peer, |queue| Ok(queue.next_seq - 1));
+                if let Err(error) = stored.and_then(|seq| self.publish_outbox(peer, seq)) {
                     tracing::error!(%error, %peer, "could not publish durable outbox entries");
                 }
             }
@@ -749,8 +792,8 @@ impl Store {
     /// applies the message to its case, or records it as refused, and returns
     /// the refusal; `receipt_for(received_at, refusal)` builds the receipt for
     /// a new entry. Call [`Store::commit`] and then [`Store::publish_inbox`]
-    /// before answering with it. The audit log records the delivery with no
-    /// case: the Peer API uses [`Store::receive_all`].
+    /// before answering with it. [`Store::receive_all`] for one arrival that
+    /// names no case (the Peer API stores whole batches with it).
     pub fn receive(
         &self,
         sender: Country,
@@ -1414,25 +1457,21 @@ fn finish_in(
 /// group. Ends when the store is dropped.
 fn writer(store: Weak<Store>, writes: sync_mpsc::Receiver<Write>, flusher: &Flusher) {
     while let Ok(first) = writes.recv() {
+        let mut bytes = first.envelope_bytes();
         let mut group = vec![first];
-        while group.len() < WRITE_GROUP {
+        while group.len() < WRITE_GROUP && bytes < WRITE_GROUP_BYTES {
             match writes.try_recv() {
-                Ok(write) => group.push(write),
+                Ok(write) => {
+                    bytes += write.envelope_bytes();
+                    group.push(write);
+                }
                 Err(_) => break,
             }
         }
         let Some(store) = store.upgrade() else {
             return;
         };
-        // A panic in one group (a bug in a case step) fails that group, not
-        // every later write: the thread goes on. Locks it held are taken
-        // with poisoning ignored, and the transaction it was in is dropped.
-        let results =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.apply_writes(&group)))
-                .unwrap_or_else(|_| {
-                    tracing::error!("a write panicked: every write of its group fails");
-                    group.iter().map(|_| Err(StoreError::Panicked)).collect()
-                });
+        let results = store.apply_writes_surviving_panics(&group);
         let mut submits = Vec::new();
         for (write, result) in group.into_iter().zip(results) {
             match write {
@@ -1669,6 +1708,109 @@ mod tests {
         assert_eq!(store.outbox_depth(gt), 1);
     }
 
+    /// A submit as the writer thread receives it (its answer is not awaited).
+    fn submit(id: Uuid, request: &[u8], step: CaseStep) -> Write {
+        let (answer, _) = oneshot::channel();
+        Write::Submit(Submit {
+            agency: String::new(),
+            peer: "GT".parse().unwrap(),
+            id,
+            request_sha256: request.to_vec(),
+            record: record(request),
+            case_step: step,
+            answer,
+        })
+    }
+
+    fn refusing() -> CaseStep {
+        Box::new(|_| {
+            Ok(Err(Refusal {
+                rule: case::Rule::Order,
+                message: "refused".into(),
+            }))
+        })
+    }
+
+    fn sequences(results: &[Written]) -> Vec<Result<Option<u64>, String>> {
+        results
+            .iter()
+            .map(|result| match result {
+                Ok(Some(Enqueued::New(seq, _))) => Ok(Some(*seq)),
+                Ok(Some(Enqueued::Duplicate)) => Ok(None),
+                Err(StoreError::Refused(refusal)) => Err(refusal.message.clone()),
+                other => Err(format!("{other:?}")),
+            })
+            .collect()
+    }
+
+    /// One group, one transaction: a new submit, its retry, a refused one
+    /// and another new one get sequence 1, "duplicate", the refusal (and no
+    /// sequence) and sequence 2.
+    #[tokio::test]
+    async fn one_group_keeps_each_submits_outcome_and_the_sequence_contiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let group = [
+            submit(a, b"a", Box::new(no_case)),
+            submit(a, b"a", Box::new(no_case)),
+            submit(b, b"b", refusing()),
+            submit(c, b"c", Box::new(no_case)),
+        ];
+        let results = store.apply_group(&group).unwrap();
+        assert_eq!(
+            sequences(&results),
+            vec![
+                Ok(Some(1)),
+                Ok(None),
+                Err("refused".into()),
+                Ok(Some(2))
+            ]
+        );
+        assert!(
+            store.sent_status(b).unwrap().is_none(),
+            "the refused submit stored nothing"
+        );
+        assert_eq!(store.outbox_depth("GT".parse().unwrap()), 2);
+    }
+
+    /// A bug that panics in one submit's case step fails that submit only:
+    /// the rest of its group is stored, and the writer thread goes on.
+    #[tokio::test]
+    async fn a_panicking_case_step_fails_only_its_own_submit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
+        let panicking: CaseStep = Box::new(|_| panic!("a bug in a case step"));
+        let group = [
+            submit(Uuid::now_v7(), b"a", Box::new(no_case)),
+            submit(Uuid::now_v7(), b"b", panicking),
+            submit(Uuid::now_v7(), b"c", Box::new(no_case)),
+        ];
+        let results = store.apply_writes_surviving_panics(&group);
+        assert!(
+            matches!(results[1], Err(StoreError::Panicked)),
+            "{results:?}"
+        );
+        assert_eq!(
+            sequences(&results[..1])
+                .into_iter()
+                .chain(sequences(&results[2..]))
+                .collect::<Vec<_>>(),
+            vec![Ok(Some(1)), Ok(Some(2))]
+        );
+        let next = store
+            .enqueue(
+                "GT".parse().unwrap(),
+                Uuid::now_v7(),
+                vec![9],
+                record(b"d"),
+                &no_case,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next, Enqueued::New(3, none()));
+    }
+
     /// Submits waiting together share one transaction, yet each keeps its
     /// own outcome: a refusal stores nothing and takes no sequence number,
     /// a duplicate within the same group is answered as one.
@@ -1731,27 +1873,6 @@ mod tests {
             (0..200u32).filter(|i| i % 7 == 3 && i % 10 != 0).count()
         );
         assert_eq!(stored.len() + duplicates + refusals, 200);
-    }
-
-    /// A bug that panics in one submit's case step fails that submit; the
-    /// writer thread goes on and the next submit is stored.
-    #[tokio::test]
-    async fn a_panicking_case_step_fails_its_submit_and_the_writer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &Storage::default()).unwrap();
-        let gt: Country = "GT".parse().unwrap();
-        let panicking = |_: &sled::transaction::TransactionalTree| -> Result<Result<Applied, Refusal>, TxError> {
-            panic!("a bug in a case step")
-        };
-        let failed = store
-            .enqueue(gt, Uuid::now_v7(), vec![1], record(b"a"), panicking)
-            .await;
-        assert!(matches!(failed, Err(StoreError::Panicked)), "{failed:?}");
-        let stored = store
-            .enqueue(gt, Uuid::now_v7(), vec![2], record(b"b"), &no_case)
-            .await
-            .unwrap();
-        assert_eq!(stored, Enqueued::New(1, none()));
     }
 
     #[tokio::test]
