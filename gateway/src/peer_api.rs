@@ -326,7 +326,12 @@ impl PeerService {
                     )
                     .collect();
                 self.refresh_policy_for(peer, &checked).await;
-                self.store_checked(peer, checked)?
+                // A blocking sled transaction (it may wait for the writer's
+                // audit lock): off the async workers.
+                let service = self.clone();
+                tokio::task::spawn_blocking(move || service.store_checked(peer, checked))
+                    .await
+                    .map_err(|e| Status::internal(format!("storing a batch failed: {e}")))??
             }
             Err((code, reason)) => batch
                 .envelopes
