@@ -63,8 +63,8 @@ struct Caller {
     name: String,
     urn: String,
     /// The consulate's own country when it acts for this country under a
-    /// delegation; such a caller sees and sends only in cases of which this
-    /// country is the origin.
+    /// delegation; such a caller sees and sends only in the cases
+    /// [`case::delegated_may_see`] allows.
     delegated: Option<Country>,
 }
 
@@ -292,6 +292,34 @@ impl AgencyService {
         self.audit_refusal(who, &id, case_id, &audit::status_reason(status));
     }
 
+    /// Refuses a consulate acting for this country under a delegation a case
+    /// it may not see or act in; any other agency of this country may.
+    fn check_delegated(&self, who: &Caller, case: &CaseView) -> Result<(), Status> {
+        match who.delegated {
+            Some(acting) => case::delegated_may_see(case, self.country, acting).map_err(refused),
+            None => Ok(()),
+        }
+    }
+
+    /// `item`, unless `delegated` (the consulate's country, for a consulate
+    /// acting under a delegation) may not see its case. A case not found
+    /// here hides the item: a delegated consulate sees nothing it is not
+    /// shown to be allowed.
+    fn for_delegated(
+        &self,
+        delegated: Option<Country>,
+        item: Option<InboxItem>,
+    ) -> Result<Option<InboxItem>, Status> {
+        let (Some(acting), Some(shown)) = (delegated, &item) else {
+            return Ok(item);
+        };
+        let case_id = shown.body.as_ref().map_or("", |body| body.case_id.as_str());
+        let case = self.store.read_case(case_id).map_err(storage)?;
+        let allowed =
+            case.is_some_and(|case| case::delegated_may_see(&case, self.country, acting).is_ok());
+        Ok(item.filter(|_| allowed))
+    }
+
     /// Streams inbox items after `after` until the subscriber leaves or, with
     /// `stop_at_end`, until it has caught up. Items the role may not see are
     /// skipped; their cursors still count.
@@ -316,7 +344,9 @@ impl AgencyService {
             let caught_up = chunk.len() < SUBSCRIBE_CHUNK;
             for (cursor, record) in chunk {
                 after = cursor;
-                let Some(item) = to_inbox_item(viewer, cursor, &record).transpose() else {
+                let item = to_inbox_item(viewer.role, cursor, &record)
+                    .and_then(|item| self.for_delegated(viewer.delegated, item));
+                let Some(item) = item.transpose() else {
                     continue;
                 };
                 if items.send(item).await.is_err() {
@@ -342,14 +372,15 @@ impl AgencyService {
 #[derive(Clone, Copy, Debug)]
 struct Viewer {
     role: Role,
-    /// A consulate acting for this country under a delegation: it sees only
-    /// what the destination sends in cases of which this country is the origin.
-    delegated: bool,
+    /// The consulate's own country when it acts for this country under a
+    /// delegation: it sees only items of the cases [`case::delegated_may_see`]
+    /// allows.
+    delegated: Option<Country>,
 }
 
-/// The inbox item `viewer` may see, if any.
+/// The inbox item `role` may see, if any.
 fn to_inbox_item(
-    viewer: Viewer,
+    role: Role,
     cursor: u64,
     record: &InboxRecord,
 ) -> Result<Option<InboxItem>, Status> {
@@ -362,10 +393,7 @@ fn to_inbox_item(
     let envelope = Envelope::decode(record.envelope.as_slice()).map_err(corrupt)?;
     let body = EnvelopeBody::decode(envelope.body.as_slice()).map_err(corrupt)?;
     let received_at = Some(envelope::timestamp(record.received_at_micros));
-    if viewer.delegated && !case::sent_to_the_origin(&body) {
-        return Ok(None);
-    }
-    Ok(match case::visible_to(viewer.role, &body) {
+    Ok(match case::visible_to(role, &body) {
         Visibility::Full => Some(InboxItem {
             cursor,
             envelope: Some(envelope),
@@ -432,7 +460,7 @@ impl Agency for AgencyService {
         let stop_at_end = request.get_ref().stop_at_end;
         let viewer = Viewer {
             role: who.role,
-            delegated: who.delegated.is_some(),
+            delegated: who.delegated,
         };
         tokio::spawn(
             self.clone()
@@ -465,7 +493,7 @@ impl Agency for AgencyService {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        agency(&request, self.country)?;
+        let who = agency(&request, self.country)?;
         let text = &request.get_ref().message_id;
         let id = Uuid::try_parse(text)
             .map_err(|_| Status::invalid_argument(format!("message_id: {text:?} is not a UUID")))?;
@@ -479,6 +507,16 @@ impl Agency for AgencyService {
                     self.country
                 ))
             })?;
+        let case_id = record.case_ids.first().cloned().unwrap_or_default();
+        if who.delegated.is_some() {
+            let case = self.store.read_case(&case_id).map_err(storage)?.ok_or_else(|| {
+                Status::permission_denied(format!(
+                    "message {id} belongs to no case {}'s gateway still holds, so a consulate acting for {} may not follow it",
+                    self.country, self.country
+                ))
+            })?;
+            self.check_delegated(&who, &case)?;
+        }
         let receipt: Option<Receipt> = decode_optional(&record.receipt)?;
         let receipt_body = match &receipt {
             Some(receipt) => decode_optional::<ReceiptBody>(&receipt.body)?,
@@ -493,7 +531,7 @@ impl Agency for AgencyService {
             receipt,
             receipt_body,
             rejection: decode_optional::<Rejection>(&record.rejection)?,
-            case_id: record.case_ids.first().cloned().unwrap_or_default(),
+            case_id,
         }))
     }
 
@@ -506,14 +544,7 @@ impl Agency for AgencyService {
         let case = self.store.read_case(id).map_err(storage)?.ok_or_else(|| {
             Status::not_found(format!("{}'s gateway knows no case {id:?}", self.country))
         })?;
-        if let Some(acting) = who.delegated
-            && case.origin_country != self.country.as_str()
-        {
-            return Err(Status::permission_denied(format!(
-                "{acting}'s consulate acts for {} only in cases of which {} is the origin; case {id} returns a child to {}",
-                self.country, self.country, case.origin_country
-            )));
-        }
+        self.check_delegated(&who, &case)?;
         // No read goes unrecorded: if the log cannot take it, the case is not given.
         let read = audit::Record::case_read(&who.urn, id);
         self.store.audit(&[read]).map_err(storage)?;
@@ -530,7 +561,7 @@ impl Agency for AgencyService {
         for case in self.store.cases() {
             let case = case.map_err(storage)?;
             if (wanted == CaseState::Unspecified || case.state() == wanted)
-                && (who.delegated.is_none() || case.origin_country == self.country.as_str())
+                && self.check_delegated(&who, &case).is_ok()
             {
                 cases.push(CaseView {
                     timeline: Vec::new(),

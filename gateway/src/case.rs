@@ -18,7 +18,8 @@
 //! The region's safeguards live here: the best-interest gate, reception
 //! windows and capacity, family groups, the role matrix and consular
 //! delegations (a consulate of another country acting for the origin, only
-//! if the origin lists it); need-to-know filtering of the inbox is
+//! if the origin lists it, and never in a case its own country returns:
+//! [`delegated_may_see`]); need-to-know filtering of the inbox is
 //! [`visible_to`].
 
 use std::{
@@ -387,35 +388,33 @@ impl Rules {
         }
     }
 
-    /// The countries whose consulates act for `country`: this gateway's own
+    /// Whether `country` (this one, or a peer as its known policy says)
+    /// delegates to `consulate`'s consulate: this gateway's own
     /// `[[delegations]]` (the config is the source of truth for its own
     /// agencies), or a peer's as its published policy lists them; `None`
     /// while that policy is not known here.
-    fn delegations_of(&self, country: Country) -> Option<Vec<String>> {
+    pub fn lists_delegation(&self, country: Country, consulate: Country) -> Option<bool> {
+        let lists = |policy: &ReceptionPolicy| {
+            policy
+                .delegated_consulates
+                .iter()
+                .any(|listed| listed.parse::<Country>() == Ok(consulate))
+        };
         if country == self.country {
-            return Some(self.own_policy.delegated_consulates.clone());
+            return Some(lists(&self.own_policy));
         }
         let policies = self.peer_policies.read().unwrap_or_else(|e| e.into_inner());
-        policies
-            .get(&country)
-            .map(|policy| policy.delegated_consulates.clone())
-    }
-
-    /// Whether `country` (this one, or a peer as its known policy says)
-    /// delegates to `consulate`'s consulate.
-    pub fn lists_delegation(&self, country: Country, consulate: &str) -> bool {
-        self.delegations_of(country)
-            .is_some_and(|listed| listed.iter().any(|listed| listed == consulate))
+        policies.get(&country).map(lists)
     }
 
     /// A message sent by a consulate acting for the sending country: only a
     /// consulate, and only under a delegation that country has recorded.
     fn check_delegation(&self, step: &Step<'_>) -> Result<(), Refusal> {
-        let Some(acting) = delegated_consulate(step.body) else {
+        let Some(acting) = delegated_consulate(step.body)? else {
             return Ok(());
         };
         let country = step.sender;
-        if acting == country.as_str() {
+        if acting == country {
             return Err(refuse(
                 Rule::Permission,
                 format!(
@@ -432,9 +431,9 @@ impl Rules {
                 ),
             ));
         }
-        match self.delegations_of(country) {
-            Some(listed) if listed.iter().any(|listed| listed == acting) => Ok(()),
-            Some(_) => Err(refuse(
+        match self.lists_delegation(country, acting) {
+            Some(true) => Ok(()),
+            Some(false) => Err(refuse(
                 Rule::Permission,
                 format!(
                     "{country}'s gateway does not list a delegation to {acting}'s consulate, so {acting}'s consulate may not act for {country}; {country} must add [[delegations]] consulate_country = \"{acting}\" (with {acting}'s agency CA) to its gateway config"
@@ -936,34 +935,62 @@ fn places_taken(tx: &TransactionalTree, key: &[u8]) -> Result<u64, TxError> {
 }
 
 /// The consulate's country when a message is sent by a consulate acting for
-/// the sending country under a delegation.
-pub fn delegated_consulate(body: &EnvelopeBody) -> Option<&str> {
-    body.sender
+/// the sending country under a delegation. A code that is not a country is
+/// refused rather than read as no delegation, so that it cannot pass as the
+/// sending country's own consulate.
+pub fn delegated_consulate(body: &EnvelopeBody) -> Result<Option<Country>, Refusal> {
+    let code = body
+        .sender
         .as_ref()
-        .map(|sender| sender.delegated_consulate_country.as_str())
-        .filter(|country| !country.is_empty())
+        .map_or("", |sender| sender.delegated_consulate_country.as_str());
+    if code.is_empty() {
+        return Ok(None);
+    }
+    code.parse().map(Some).map_err(|bad| {
+        refuse(
+            Rule::Content,
+            format!("sender.delegated_consulate_country: {bad}"),
+        )
+    })
 }
 
-/// Whether a message is one the destination sends to the origin (a notice,
-/// a proposal, a withdrawal): what reaches the origin's inbox in its own cases.
-pub fn sent_to_the_origin(body: &EnvelopeBody) -> bool {
-    body.payload
-        .as_ref()
-        .is_some_and(|payload| Kind::of(payload).sent_by_destination() == Some(true))
-}
-
-/// A delegated consulate acts for its delegating country only in cases of
-/// which that country is the origin: it receives children, it does not send them.
-fn check_acting_for_origin(case: &CaseView, step: &Step<'_>) -> Result<(), Refusal> {
-    match delegated_consulate(step.body) {
-        Some(acting) if case.origin_country != step.sender.as_str() => Err(refuse(
+/// Whether `delegated`'s consulate, acting for `origin` under `origin`'s
+/// delegation, may see or act in `case`: only in a case of which `origin` is
+/// the origin (it receives children for `origin`, it does not send them), and
+/// never in one of which `delegated` is itself the destination (the returning
+/// state would then confirm custody on the receiving state's behalf). Every
+/// read and every step by a delegated consulate passes here.
+pub fn delegated_may_see(
+    case: &CaseView,
+    origin: Country,
+    delegated: Country,
+) -> Result<(), Refusal> {
+    if case.origin_country != origin.as_str() {
+        return Err(refuse(
             Rule::Permission,
             format!(
-                "{acting}'s consulate acts for {} only in cases of which {} is the origin; case {} returns a child to {}",
-                step.sender, step.sender, case.case_id, case.origin_country
+                "{delegated}'s consulate acts for {origin} only in cases of which {origin} is the origin; case {} returns a child to {}",
+                case.case_id, case.origin_country
             ),
-        )),
-        _ => Ok(()),
+        ));
+    }
+    if case.destination_country == delegated.as_str() {
+        return Err(refuse(
+            Rule::Permission,
+            format!(
+                "{delegated} is the destination of case {}; its consulate cannot take custody for {origin}, nor read the case on {origin}'s behalf",
+                case.case_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A step by a delegated consulate passes [`delegated_may_see`].
+fn check_acting_for_origin(case: &CaseView, step: &Step<'_>) -> Result<(), Refusal> {
+    match delegated_consulate(step.body)? {
+        Some(acting) => delegated_may_see(case, step.sender, acting),
+        None => Ok(()),
     }
 }
 
@@ -1137,6 +1164,36 @@ pub fn visible_to(role: Role, body: &EnvelopeBody) -> Visibility {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delegated_consulate_sees_only_cases_its_delegating_country_receives_from_others() {
+        let case = |id: &str, destination: &str, origin: &str| CaseView {
+            case_id: id.into(),
+            destination_country: destination.into(),
+            origin_country: origin.into(),
+            ..CaseView::default()
+        };
+        let (hn, gt): (Country, Country) = ("HN".parse().unwrap(), "GT".parse().unwrap());
+        assert_eq!(delegated_may_see(&case("MX-1", "MX", "HN"), hn, gt), Ok(()));
+        let not_origin = delegated_may_see(&case("HN-1", "HN", "MX"), hn, gt).unwrap_err();
+        assert_eq!(not_origin.rule, Rule::Permission);
+        assert!(
+            not_origin
+                .message
+                .contains("GT's consulate acts for HN only in cases of which HN is the origin"),
+            "{}",
+            not_origin.message
+        );
+        let own_return = delegated_may_see(&case("GT-1", "GT", "HN"), hn, gt).unwrap_err();
+        assert_eq!(own_return.rule, Rule::Permission);
+        assert!(
+            own_return.message.starts_with(
+                "GT is the destination of case GT-1; its consulate cannot take custody for HN"
+            ),
+            "{}",
+            own_return.message
+        );
+    }
 
     #[test]
     fn the_role_matrix_matches_the_region() {

@@ -173,7 +173,9 @@ impl PeerService {
     async fn refresh_policy_for(&self, peer: Country, checked: &[Result<Checked, Rejection>]) {
         let unlisted = checked.iter().flatten().any(|checked| {
             case::delegated_consulate(&checked.body)
-                .is_some_and(|consulate| !self.rules.lists_delegation(peer, consulate))
+                .ok()
+                .flatten()
+                .is_some_and(|consulate| self.rules.lists_delegation(peer, consulate) != Some(true))
         });
         if !unlisted {
             return;

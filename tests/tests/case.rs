@@ -719,7 +719,6 @@ async fn a_consulate_never_receives_a_case_summary() {
     gt.shutdown().await;
 }
 
-const TEGUCIGALPA: &str = "America/Tegucigalpa";
 const CORINTO: &str = "HN-CORINTO";
 
 /// Mexico's INM notifies Honduras of a Honduran child's return and agrees an
@@ -728,39 +727,56 @@ const CORINTO: &str = "HN-CORINTO";
 /// Mexico's receipt for its acceptance (so that Honduras's view of the case
 /// no longer changes on its own).
 async fn agree_a_return_to_honduras(region: &Region, case: &str) -> (Client, Client) {
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut dinaf = region.agency("HN", "child-protection").await;
-    let mut request = notice_to("HN", case);
+    let (inm, dinaf, _) = agree_a_return(region, "MX", "HN", case).await;
+    (inm, dinaf)
+}
+
+/// `destination`'s migration authority notifies `origin` of the return of
+/// one of its children and agrees an arrival at `origin`'s point of entry
+/// with `origin`'s child protection; returns both agencies' clients and the
+/// message id of the acceptance once `destination` shows ARRIVAL_AGREED and
+/// `origin` holds its receipt for the acceptance (so that `origin`'s view of
+/// the case no longer changes on its own).
+async fn agree_a_return(
+    region: &Region,
+    destination: &str,
+    origin: &str,
+    case: &str,
+) -> (Client, Client, String) {
+    let point = &retorno_gateway::policy::dev_points(retorno_tests::country(origin))[0];
+    let mut migration = region.agency(destination, "destination-authority").await;
+    let mut protection = region.agency(origin, "child-protection").await;
+    let mut request = notice_to(origin, case);
     if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
-        n.child.as_mut().unwrap().nationalities = vec!["HN".into()];
-        n.transport.as_mut().unwrap().point_of_entry = CORINTO.into();
+        n.child.as_mut().unwrap().nationalities = vec![origin.into()];
+        n.transport.as_mut().unwrap().point_of_entry = point.code.clone();
     }
-    inm.submit(request).await.unwrap();
-    let at = format!("{} 10:00", weekday_ahead(TEGUCIGALPA));
-    let corinto = compose::Proposal {
+    migration.submit(request).await.unwrap();
+    let at = format!("{} 10:00", weekday_ahead(&point.time_zone));
+    let arrival = compose::Proposal {
         id: "P1",
         cases: Vec::new(),
-        point: CORINTO,
+        point: &point.code,
         at: &at,
-        time_zone: TEGUCIGALPA,
+        time_zone: &point.time_zone,
         mode: "land",
         reference: "bus INM-0452",
         escorts: &["Lucía Gómez/INM".to_owned()],
     };
-    propose(&mut inm, case, compose::proposal(&corinto).unwrap())
+    propose(&mut migration, case, compose::proposal(&arrival).unwrap())
         .await
         .unwrap();
-    wait_for_state(&dinaf, case, CaseState::ArrivalProposed).await;
-    submit(&mut dinaf, case, compose::accept("P1"))
+    wait_for_state(&protection, case, CaseState::ArrivalProposed).await;
+    let accepted = submit(&mut protection, case, compose::accept("P1"))
         .await
         .unwrap();
-    wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+    wait_for_state(&migration, case, CaseState::ArrivalAgreed).await;
     eventually(
-        "Honduras to hold Mexico's receipt for its acceptance",
+        &format!("{origin} to hold {destination}'s receipt for its acceptance"),
         || {
-            let mut dinaf = dinaf.clone();
+            let mut protection = protection.clone();
             async move {
-                let view = dinaf.case(case).await.ok()?;
+                let view = protection.case(case).await.ok()?;
                 view.timeline
                     .iter()
                     .all(|entry| entry.delivery() != v1::DeliveryState::Queued)
@@ -769,7 +785,7 @@ async fn agree_a_return_to_honduras(region: &Region, case: &str) -> (Client, Cli
         },
     )
     .await;
-    (inm, dinaf)
+    (migration, protection, accepted.message_id)
 }
 
 fn handoff_at_corinto() -> Payload {
@@ -912,16 +928,15 @@ async fn a_delegation_admits_guatemalas_consulate_only_not_its_other_agencies() 
     hn.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let hn = region.start("HN").await;
-    let case = "MX-2026-0704";
-    let (inm, _dinaf) = agree_a_return_to_honduras(&region, case).await;
-
-    // Honduras's gateway certificate delivers a handoff whose sender claims
-    // Guatemala's consulate acting for Honduras; Honduras lists no delegation.
+/// Honduras's gateway certificate delivers to `recipient` a handoff of
+/// `case` whose sender claims Guatemala's consulate acting for Honduras, as
+/// a gateway that skipped its own checks would; returns the case refusal in
+/// `recipient`'s receipt.
+async fn handoff_by_guatemalas_consulate_delivered_by_honduras(
+    region: &Region,
+    recipient: &str,
+    case: &str,
+) -> String {
     let handoff = match handoff_at_corinto() {
         Payload::HandoffAck(h) => Body::HandoffAck(h),
         _ => unreachable!(),
@@ -935,7 +950,7 @@ async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival()
             role: Role::Consulate as i32,
             delegated_consulate_country: "GT".into(),
         }),
-        recipient_country: "MX".into(),
+        recipient_country: recipient.into(),
         created_at: Some(compose::now()),
         payload: Some(handoff),
     };
@@ -943,23 +958,31 @@ async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival()
         body: prost::Message::encode_to_vec(&body),
         seal: None,
     };
-    let mut raw = peer_client(&region, "HN", "MX").await;
-    let answer = deliver(&mut raw, &sealer(&region, "HN"), vec![vec![envelope]])
+    let mut raw = peer_client(region, "HN", recipient).await;
+    let answer = deliver(&mut raw, &sealer(region, "HN"), vec![vec![envelope]])
         .await
         .unwrap();
     let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
         panic!("expected a transport receipt");
     };
     let receipt: v1::ReceiptBody = prost::Message::decode(receipt.body.as_slice()).unwrap();
+    receipt.case_refusal
+}
+
+#[tokio::test]
+async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let hn = region.start("HN").await;
+    let case = "MX-2026-0704";
+    let (inm, _dinaf) = agree_a_return_to_honduras(&region, case).await;
+
+    // Honduras lists no delegation.
+    let refusal = handoff_by_guatemalas_consulate_delivered_by_honduras(&region, "MX", case).await;
     assert!(
-        receipt
-            .case_refusal
-            .contains("HN's gateway does not list a delegation to GT's consulate")
-            && receipt
-                .case_refusal
-                .contains("[[delegations]] consulate_country = \"GT\""),
-        "{}",
-        receipt.case_refusal
+        refusal.contains("HN's gateway does not list a delegation to GT's consulate")
+            && refusal.contains("[[delegations]] consulate_country = \"GT\""),
+        "{refusal}"
     );
     let at_mx = inm.clone().case(case).await.unwrap();
     assert_eq!(
@@ -973,6 +996,123 @@ async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival()
         last.sender.as_ref().unwrap().delegated_consulate_country,
         "GT"
     );
+    mx.shutdown().await;
+    hn.shutdown().await;
+}
+
+/// Whether an inbox holds any item of `case`.
+fn holds_case(items: &[v1::InboxItem], case: &str) -> bool {
+    items
+        .iter()
+        .any(|item| item.body.as_ref().is_some_and(|body| body.case_id == case))
+}
+
+#[tokio::test]
+async fn guatemalas_consulate_cannot_take_custody_for_honduras_of_a_child_guatemala_returns() {
+    let region = Region::new(&["HN", "GT"]);
+    let gt = region.start("GT").await;
+    let mut hn_config = region.config("HN");
+    hn_config.delegations = vec![region.delegation("GT")];
+    let hn = region.start_with(hn_config).await;
+    // Guatemala returns a Honduran child: Guatemala is the destination.
+    let case = "GT-2026-0706";
+    let (migracion, dinaf, accepted) = agree_a_return(&region, "GT", "HN", case).await;
+    let before = dinaf.clone().case(case).await.unwrap();
+    let expected =
+        format!("GT is the destination of case {case}; its consulate cannot take custody for HN");
+
+    // Through Honduras's gateway, Guatemala's consulate may not take custody...
+    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+        .await
+        .unwrap();
+    let denied = submit(&mut minex, case, handoff_at_corinto())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains(&expected), "{denied:?}");
+    assert_eq!(
+        dinaf.clone().case(case).await.unwrap(),
+        before,
+        "nothing stored at HN"
+    );
+    assert_eq!(hn.outbox_depth(retorno_tests::country("GT")), 0);
+
+    // ...nor read the case on Honduras's behalf.
+    let Err(ClientError::Status(read)) = minex.case(case).await else {
+        panic!("the case was read");
+    };
+    assert_eq!(read.code(), Code::PermissionDenied);
+    assert!(read.message().contains(&expected), "{read:?}");
+    let listed = minex.cases(None).await.unwrap();
+    assert!(listed.iter().all(|c| c.case_id != case), "{listed:?}");
+    let Err(ClientError::Status(status)) = minex.status(&accepted).await else {
+        panic!("the status of Honduras's acceptance was read");
+    };
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let seen = inbox_now(&mut minex, 0).await;
+    assert!(!holds_case(&seen, case), "{seen:?}");
+
+    // Guatemala's gateway refuses such a handoff on arrival too, and the case stays put.
+    let refusal = handoff_by_guatemalas_consulate_delivered_by_honduras(&region, "GT", case).await;
+    assert!(refusal.contains(&expected), "{refusal}");
+    let at_gt = migracion.clone().case(case).await.unwrap();
+    assert_eq!(at_gt.state(), CaseState::ArrivalAgreed);
+    assert!(at_gt.timeline.last().unwrap().refused.contains(&expected));
+    gt.shutdown().await;
+    hn.shutdown().await;
+}
+
+#[tokio::test]
+async fn guatemalas_consulate_acting_for_honduras_sees_nothing_of_a_return_honduras_makes() {
+    let region = Region::new(&["MX", "HN", "GT"]);
+    let mx = region.start("MX").await;
+    let mut hn_config = region.config("HN");
+    hn_config.delegations = vec![region.delegation("GT")];
+    let hn = region.start_with(hn_config).await;
+    // Mexico returns a child to Honduras (Honduras is the origin)...
+    let to_honduras = "MX-2026-0707";
+    agree_a_return(&region, "MX", "HN", to_honduras).await;
+    // ...and Honduras returns a child to Mexico (Honduras is the destination).
+    let to_mexico = "HN-2026-0708";
+    let (mut hn_migration, _dif, _) = agree_a_return(&region, "HN", "MX", to_mexico).await;
+    let sent_by_honduras = hn_migration
+        .case(to_mexico)
+        .await
+        .unwrap()
+        .timeline
+        .iter()
+        .find(|entry| entry.sender.as_ref().is_some_and(|s| s.country == "HN"))
+        .unwrap()
+        .message_id
+        .clone();
+
+    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+        .await
+        .unwrap();
+    let Err(ClientError::Status(read)) = minex.case(to_mexico).await else {
+        panic!("the case was read");
+    };
+    assert_eq!(read.code(), Code::PermissionDenied);
+    assert!(
+        read.message()
+            .contains("GT's consulate acts for HN only in cases of which HN is the origin"),
+        "{read:?}"
+    );
+    let listed: Vec<String> = minex
+        .cases(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.case_id)
+        .collect();
+    assert_eq!(listed, vec![to_honduras.to_owned()]);
+    let Err(ClientError::Status(status)) = minex.status(&sent_by_honduras).await else {
+        panic!("the status of Honduras's notice was read");
+    };
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let seen = inbox_now(&mut minex, 0).await;
+    assert!(holds_case(&seen, to_honduras), "{seen:?}");
+    assert!(!holds_case(&seen, to_mexico), "{seen:?}");
     mx.shutdown().await;
     hn.shutdown().await;
 }
