@@ -1760,12 +1760,7 @@ mod tests {
         let results = store.apply_group(&group).unwrap();
         assert_eq!(
             sequences(&results),
-            vec![
-                Ok(Some(1)),
-                Ok(None),
-                Err("refused".into()),
-                Ok(Some(2))
-            ]
+            vec![Ok(Some(1)), Ok(None), Err("refused".into()), Ok(Some(2))]
         );
         assert!(
             store.sent_status(b).unwrap().is_none(),
