@@ -442,7 +442,7 @@ impl Rules {
             None => Err(refuse(
                 Rule::Order,
                 format!(
-                    "{country}'s reception policy, which lists its delegations, is not known here yet ({country}'s gateway has not been reachable since this gateway started): try again once it is"
+                    "{country}'s reception policy, which lists its delegations, is not known here: it could not be fetched from {country}'s gateway, even on this message's arrival. This message is refused for good; once {country}'s gateway answers, send the handoff again as a new message"
                 ),
             )),
         }
