@@ -695,7 +695,7 @@ impl Rules {
             &proposal.point_of_entry,
             &proposal.time_zone,
             &companionships,
-            step.now,
+            step,
         ) {
             return Ok(Err(refusal));
         }
@@ -757,7 +757,7 @@ impl Rules {
                     &open.point_of_entry,
                     &counter.time_zone,
                     &companionships,
-                    step.now,
+                    step,
                 ) {
                     return Ok(Err(refusal));
                 }
@@ -816,8 +816,10 @@ impl Rules {
         Ok(Ok(Applied { cases, state }))
     }
 
-    /// The reception policy of the case's origin: this gateway's own, or the peer's as published.
-    fn origin_policy(&self, case: &CaseView) -> Result<ReceptionPolicy, Refusal> {
+    /// The reception policy of the case's origin: this gateway's own, or the
+    /// peer's as published. Without it, a submit may be tried again later; a
+    /// message that arrived is refused for good (its dedupe record stays).
+    fn origin_policy(&self, case: &CaseView, step: &Step<'_>) -> Result<ReceptionPolicy, Refusal> {
         if case.origin_country == self.country.as_str() {
             return Ok(self.own_policy.clone());
         }
@@ -827,10 +829,15 @@ impl Rules {
             .map_err(|_| refuse(Rule::Content, "the case's origin is not a country"))?;
         let policies = self.peer_policies.read().unwrap_or_else(|e| e.into_inner());
         policies.get(&origin).cloned().ok_or_else(|| {
-            refuse(
-                Rule::Order,
-                format!("{origin}'s reception policy is not known here yet ({origin}'s gateway has not been reachable since this gateway started): try again once it is"),
-            )
+            let unknown = format!(
+                "{origin}'s reception policy is not known here yet ({origin}'s gateway has not been reachable since this gateway started)"
+            );
+            let what_to_do = if step.sender == self.country {
+                "try again once it is"
+            } else {
+                "this message is refused for good; once it is known, send it again as a new message"
+            };
+            refuse(Rule::Order, format!("{unknown}: {what_to_do}"))
         })
     }
 
@@ -841,9 +848,9 @@ impl Rules {
         point_code: &str,
         time_zone: &str,
         companionships: &[Companionship],
-        now: jiff::Timestamp,
+        step: &Step<'_>,
     ) -> Result<(), Refusal> {
-        let policy = self.origin_policy(case)?;
+        let policy = self.origin_policy(case, step)?;
         let point = policy::point(&policy, point_code).ok_or_else(|| {
             let known: Vec<&str> = policy.points.iter().map(|p| p.code.as_str()).collect();
             refuse(
@@ -857,7 +864,7 @@ impl Rules {
         })?;
         let arrival =
             arrival.ok_or_else(|| refuse(Rule::Content, "arrival: a valid instant is required"))?;
-        policy::check_arrival(point, arrival, time_zone, companionships, now)
+        policy::check_arrival(point, arrival, time_zone, companionships, step.now)
             .map_err(|outside| refuse(Rule::Content, outside.to_string()))
     }
 
@@ -1192,6 +1199,53 @@ mod tests {
             ),
             "{}",
             own_return.message
+        );
+    }
+
+    /// Without the origin's policy, a submit may be tried again; a message
+    /// that arrived cannot (its dedupe record is permanent), and says so.
+    #[test]
+    fn an_unknown_origin_policy_refuses_an_arrival_for_good_and_a_submit_for_now() {
+        let mx: Country = "MX".parse().unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        let rules = Rules {
+            country: mx,
+            relaxed_best_interest: BTreeSet::new(),
+            own_policy: ReceptionPolicy::default(),
+            peer_policies: RwLock::new(BTreeMap::new()),
+        };
+        let case = CaseView {
+            case_id: "MX-1".into(),
+            destination_country: "MX".into(),
+            origin_country: "GT".into(),
+            ..CaseView::default()
+        };
+        let body = EnvelopeBody::default();
+        let payload = Payload::CaseSummary(v1::CaseSummary::default());
+        let step = |sender: Country, role: Role| Step {
+            body: &body,
+            payload: &payload,
+            sender,
+            role,
+            recipient: if sender == mx { gt } else { mx },
+            now: jiff::Timestamp::now(),
+        };
+        let submit = rules
+            .origin_policy(&case, &step(mx, Role::DestinationAuthority))
+            .unwrap_err();
+        assert!(
+            submit.message.ends_with("try again once it is"),
+            "{}",
+            submit.message
+        );
+        let arrival = rules
+            .origin_policy(&case, &step(gt, Role::ChildProtection))
+            .unwrap_err();
+        assert!(
+            arrival.message.contains("refused for good")
+                && arrival.message.contains("send it again as a new message"),
+            "{}",
+            arrival.message
         );
     }
 
