@@ -325,7 +325,7 @@ impl AgencyService {
     /// skipped; their cursors still count.
     async fn stream_inbox(
         self,
-        viewer: Viewer,
+        who: Caller,
         mut after: u64,
         stop_at_end: bool,
         items: mpsc::Sender<Result<InboxItem, Status>>,
@@ -344,8 +344,8 @@ impl AgencyService {
             let caught_up = chunk.len() < SUBSCRIBE_CHUNK;
             for (cursor, record) in chunk {
                 after = cursor;
-                let item = to_inbox_item(viewer.role, cursor, &record)
-                    .and_then(|item| self.for_delegated(viewer.delegated, item));
+                let item = to_inbox_item(who.role, cursor, &record)
+                    .and_then(|item| self.for_delegated(who.delegated, item));
                 let Some(item) = item.transpose() else {
                     continue;
                 };
@@ -366,16 +366,6 @@ impl AgencyService {
             }
         }
     }
-}
-
-/// Who reads the inbox, for need to know.
-#[derive(Clone, Copy, Debug)]
-struct Viewer {
-    role: Role,
-    /// The consulate's own country when it acts for this country under a
-    /// delegation: it sees only items of the cases [`case::delegated_may_see`]
-    /// allows.
-    delegated: Option<Country>,
 }
 
 /// The inbox item `role` may see, if any.
@@ -458,14 +448,7 @@ impl Agency for AgencyService {
         };
         let (sender, receiver) = mpsc::channel(SUBSCRIBE_CHUNK);
         let stop_at_end = request.get_ref().stop_at_end;
-        let viewer = Viewer {
-            role: who.role,
-            delegated: who.delegated,
-        };
-        tokio::spawn(
-            self.clone()
-                .stream_inbox(viewer, after, stop_at_end, sender),
-        );
+        tokio::spawn(self.clone().stream_inbox(who, after, stop_at_end, sender));
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
 

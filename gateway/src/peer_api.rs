@@ -273,7 +273,6 @@ impl PeerService {
             .collect()
     }
 
-    /// Stores a batch, commits once, and returns one result per envelope.
     /// Checks that the batch was sealed by the delivering gateway, under the
     /// regional root; the verifier then checks each envelope's seal.
     fn check_signer(

@@ -246,8 +246,12 @@ pub async fn purge(
     now: Timestamp,
     mode: Mode,
 ) -> Result<PurgeReport, StoreError> {
-    let report = purge_unflushed(store, policy, now, mode)?;
-    if mode == Mode::Purge && report.purged() > 0 {
+    flushed(store, purge_unflushed(store, policy, now, mode)?).await
+}
+
+/// `report` once what its purge changed is durable.
+async fn flushed(store: &Store, report: PurgeReport) -> Result<PurgeReport, StoreError> {
+    if report.mode == Mode::Purge && report.purged() > 0 {
         store.commit().await?;
     }
     Ok(report)
@@ -397,11 +401,11 @@ pub async fn run(store: Arc<Store>, policy: Policy, mut shutdown: watch::Receive
         })
         .await
         .unwrap_or(Err(StoreError::Closed));
-        let flushed = match purged {
-            Ok(report) if report.purged() > 0 => store.commit().await.map(|()| report),
-            other => other,
+        let done = match purged {
+            Ok(report) => flushed(&store, report).await,
+            Err(error) => Err(error),
         };
-        match flushed {
+        match done {
             Ok(report) => report.log(),
             Err(error) => {
                 tracing::error!(%error, "retention: purge failed; trying again at the next check")

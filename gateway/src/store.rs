@@ -690,8 +690,7 @@ impl Store {
             peers.sort_unstable();
             peers.dedup();
             for peer in peers {
-                let stored = self.with_queue(peer, |queue| Ok(queue.next_seq - 1));
-                if let Err(error) = stored.and_then(|seq| self.publish_outbox(peer, seq)) {
+                if let Err(error) = self.publish_outbox(peer) {
                     tracing::error!(%error, %peer, "could not publish durable outbox entries");
                 }
             }
@@ -705,9 +704,11 @@ impl Store {
         }
     }
 
-    /// Lets the delivery task see entries up to `seq` (they are durable).
-    fn publish_outbox(&self, peer: Country, seq: u64) -> Result<(), StoreError> {
+    /// Lets the delivery task see every entry stored for `peer` so far. Call
+    /// only after a flush that followed those writes.
+    fn publish_outbox(&self, peer: Country) -> Result<(), StoreError> {
         self.with_queue(peer, |queue| {
+            let seq = queue.next_seq - 1;
             queue.durable.send_if_modified(|durable| {
                 let raise = seq > *durable;
                 *durable = (*durable).max(seq);
