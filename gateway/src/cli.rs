@@ -142,7 +142,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config: file } => {
             let config = Config::load(&file)?;
             // The same checks as at start and at every reload.
-            let credentials = crate::tls::Credentials::load(config.country, &config.tls)?;
+            let credentials = crate::tls::Credentials::load_with_delegations(
+                config.country,
+                &config.tls,
+                &config.delegations,
+            )?;
             println!(
                 "{}: configuration for {} is usable",
                 file.display(),
