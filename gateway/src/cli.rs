@@ -153,6 +153,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 config.country
             );
             print_certificates(&credentials, config.tls.expiry_warning_days);
+            if let Some(warning) = config.storage.durability.warning() {
+                println!("warning: {warning}");
+            }
             Ok(())
         }
         Command::Dev(options) => dev::run(options).await,

@@ -98,6 +98,9 @@ impl Gateway {
             })
         })?;
         vault.log_status();
+        if let Some(warning) = config.storage.durability.warning() {
+            tracing::warn!("{warning}");
+        }
         let store = Store::open_with_vault(&config.data_dir, &config.storage, Arc::new(vault))
             .map_err(|source| StartError::Store {
                 dir: config.data_dir.display().to_string(),

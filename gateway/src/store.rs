@@ -38,7 +38,6 @@
 
 use std::{
     collections::HashMap,
-    fs::File,
     path::Path,
     sync::{Arc, Mutex, MutexGuard, Weak, mpsc as sync_mpsc},
     time::{SystemTime, UNIX_EPOCH},
@@ -51,6 +50,8 @@ use sled::{
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+mod barrier;
+
 use crate::at_rest::{AtRestError, Vault};
 use crate::{
     audit::{self, Record},
@@ -58,6 +59,7 @@ use crate::{
     config::{Durability, Storage},
     country::Country,
 };
+use barrier::PowerLossBarrier;
 
 /// A storage failure. Any of these means the operation did not take effect.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -398,7 +400,7 @@ impl Store {
         let barrier = match durability {
             Durability::ProcessCrash => None,
             Durability::PowerLoss => {
-                Some(PowerLossBarrier::new(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
+                Some(PowerLossBarrier::open(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
             }
         };
         let audit = db.open_tree("audit")?;
@@ -1534,57 +1536,6 @@ impl Flusher {
             // The barrier's state stays valid if a holder panicked.
             let mut barrier = barrier.lock().unwrap_or_else(|e| e.into_inner());
             barrier.sync().map_err(|e| StoreError::Io(Arc::new(e)))?;
-        }
-        Ok(())
-    }
-}
-
-/// The stronger promise of [`Durability::PowerLoss`]. sled's flush writes its
-/// log with `sync_file_range` and only sometimes calls `fsync`, and writes
-/// large page fragments to files under `blobs/` that it never syncs; this
-/// barrier `fdatasync`s the log file, then every blob file newer than the last
-/// barrier and the `blobs/` folder itself.
-struct PowerLossBarrier {
-    log: File,
-    blobs: std::path::PathBuf,
-    /// sled names blob files by log sequence number: files up to this one are synced.
-    synced_blobs_upto: u64,
-}
-
-impl PowerLossBarrier {
-    fn new(dir: &Path) -> std::io::Result<Self> {
-        Ok(PowerLossBarrier {
-            log: File::open(dir.join("db"))?,
-            blobs: dir.join("blobs"),
-            synced_blobs_upto: 0,
-        })
-    }
-
-    fn sync(&mut self) -> std::io::Result<()> {
-        self.log.sync_data()?;
-        let entries = match std::fs::read_dir(&self.blobs) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        let mut newest = self.synced_blobs_upto;
-        for entry in entries {
-            let entry = entry?;
-            let Some(lsn) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if lsn > self.synced_blobs_upto {
-                File::open(entry.path())?.sync_data()?;
-                newest = newest.max(lsn);
-            }
-        }
-        if newest > self.synced_blobs_upto {
-            File::open(&self.blobs)?.sync_all()?;
-            self.synced_blobs_upto = newest;
         }
         Ok(())
     }

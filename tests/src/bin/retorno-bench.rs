@@ -230,6 +230,11 @@ impl Bench {
             "retorno-bench: MX gateway -> GT gateway, separate processes, mutual TLS on 127.0.0.1, sled in {}",
             self.root.display()
         );
+        let storage = retorno_gateway::config::Storage::default();
+        println!(
+            "  storage.durability = {:?} (the default), envelopes encrypted at rest with a key (as a real gateway's config)",
+            storage.durability
+        );
         println!(
             "  notices of {} bytes (encoded SubmitRequest), {} agency connections, {} CPUs",
             self.request_bytes,
@@ -303,8 +308,14 @@ impl Bench {
         std::fs::create_dir_all(&data)?;
         let mut config = self.region.config(code);
         config.data_dir = data.clone();
-        // What an operator runs, not the tests' quick retries.
+        // What an operator runs, not the tests' quick retries: the default
+        // durability ("power-loss") and personal data encrypted at rest.
         config.delivery = Delivery::default();
+        let key = dir.join(code).join("at-rest.key");
+        if !key.exists() {
+            retorno_gateway::at_rest::write_new_key(&key)?;
+        }
+        config.storage.keys = vec![key];
         let mut text = config.to_toml()?;
         if let Some(copy) = &self.kept_pki {
             let original = self.region.pki().dir().to_string_lossy().into_owned();
