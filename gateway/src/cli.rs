@@ -46,6 +46,18 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
+    /// List what this gateway found when a peer or itself went back in time
+    /// (a restore from backup, a lost disk cache), with the message ids
+    /// concerned; on a stopped gateway. `--acknowledge` marks them seen.
+    Rollback {
+        /// The gateway's TOML configuration.
+        #[arg(long, env = "RETORNO_CONFIG")]
+        config: PathBuf,
+        /// Mark every standing finding acknowledged (the gateway stops
+        /// reporting itself as gone back at start).
+        #[arg(long)]
+        acknowledge: bool,
+    },
     /// Check the audit log of a stopped gateway.
     Audit {
         #[command(subcommand)]
@@ -218,6 +230,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 crate::retention::Mode::Purge
             };
             print!("{}", crate::retention::purge_once(&config, mode).await?);
+            Ok(())
+        }
+        Command::Rollback {
+            config,
+            acknowledge,
+        } => {
+            let config = Config::load(&config)?;
+            let store = crate::Store::open(&config.data_dir, &config.storage).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (stop the gateway first: its database is open)",
+                    config.data_dir.display()
+                )
+            })?;
+            print!("{}", crate::store::findings_report(&store.findings()?));
+            if acknowledge {
+                let count = store.acknowledge_findings()?;
+                println!("acknowledged {count} finding(s)");
+            }
             Ok(())
         }
         Command::Audit {

@@ -13,7 +13,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 use prost::Message as _;
 use rand::Rng as _;
 use retorno_proto::v1::{
-    DeliveryBatch, DeliveryResults, Envelope, delivery_result,
+    DeliveryBatch, DeliveryResults, Envelope, ReceiptedButLost, delivery_result,
     peer_exchange_client::PeerExchangeClient,
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -29,7 +29,7 @@ use crate::{
     identity::Identity,
     peer_api::BATCH_BYTES,
     seal::{self, Verifier},
-    store::{Answer, OutboxItem, Store, StoreError},
+    store::{Answer, Direction, Finding, FindingKind, OutboxItem, Store, StoreError},
     tls,
 };
 
@@ -114,10 +114,11 @@ impl Courier {
         };
         let mut backoff =
             Backoff::new(self.settings.backoff_initial(), self.settings.backoff_max());
+        // The stream is kept open, work or not, and opened again after any
+        // failure: comparing positions when it opens ([`Courier::compare_positions`])
+        // tells a gateway that went back in time (or a peer whose inbox did)
+        // as soon as the two can talk, not at the next message.
         while !*self.shutdown.borrow() {
-            if !self.wait_for_work(&mut watermark).await {
-                return;
-            }
             // A peer that accepts TCP but never answers the handshake must not
             // hold up shutdown until the connect timeout.
             let mut stop = self.shutdown.clone();
@@ -129,7 +130,12 @@ impl Courier {
                 Ok(()) => return,
                 Err(error) => {
                     let wait = backoff.next();
-                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "delivery interrupted");
+                    let retry_in_ms = wait.as_millis() as u64;
+                    if self.has_work(&watermark) {
+                        tracing::warn!(%error, retry_in_ms, "delivery interrupted");
+                    } else {
+                        tracing::info!(%error, retry_in_ms, "peer not reachable; nothing is queued for it");
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         _ = self.shutdown.changed() => return,
@@ -139,23 +145,14 @@ impl Courier {
         }
     }
 
-    /// Waits until the outbox holds something durable; false on shutdown.
-    async fn wait_for_work(&mut self, watermark: &mut watch::Receiver<u64>) -> bool {
-        loop {
-            let upto = *watermark.borrow_and_update();
-            match self.store.outbox_after(self.peer, 0, upto, 1) {
-                Ok(items) if !items.is_empty() => return true,
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "cannot read the outbox"),
-            }
-            tokio::select! {
-                changed = watermark.changed() => if changed.is_err() { return false },
-                _ = self.shutdown.changed() => return false,
-            }
-        }
+    /// Whether the outbox holds something durable for the peer.
+    fn has_work(&self, watermark: &watch::Receiver<u64>) -> bool {
+        let upto = *watermark.borrow();
+        self.store
+            .outbox_after(self.peer, 0, upto, 1)
+            .is_ok_and(|items| !items.is_empty())
     }
 
-    /// One connection: streams the outbox and applies answers until an error or shutdown.
     async fn session(
         &mut self,
         watermark: &mut watch::Receiver<u64>,
@@ -172,6 +169,7 @@ impl Courier {
             .await?
             .into_inner();
         tracing::info!("connected");
+        self.compare_positions(&batches, &mut answers).await?;
         let mut in_flight: VecDeque<Vec<OutboxItem>> = VecDeque::new();
         let mut sent_upto = 0u64;
         loop {
@@ -206,6 +204,72 @@ impl Courier {
 
     /// The next entries to send: up to `batch_size`, and under [`BATCH_BYTES`]
     /// unless a single entry is larger.
+    /// The stream's first exchange: this gateway says where its outbox
+    /// for the peer stands, the peer where it stands, and each finds out
+    /// whether the other, or itself, went back in time
+    /// ([`crate::store::Finding`]). A gateway that went back continues its
+    /// sequence numbers after the peer's; a peer whose inbox went back is
+    /// told which of its receipts name messages it no longer has.
+    async fn compare_positions(
+        &self,
+        batches: &mpsc::Sender<DeliveryBatch>,
+        answers: &mut tonic::Streaming<DeliveryResults>,
+    ) -> Result<(), SessionError> {
+        let ours = self.store.sender_position(self.peer)?;
+        let hello = DeliveryBatch {
+            position: Some(ours.clone()),
+            ..DeliveryBatch::default()
+        };
+        batches
+            .send(hello)
+            .await
+            .map_err(|_| SessionError::Closed)?;
+        let answer = answers.message().await?.ok_or(SessionError::Closed)?;
+        let Some(theirs) = answer.position else {
+            return Err(SessionError::Protocol(
+                "no position in the answer to ours".into(),
+            ));
+        };
+        if theirs.stored_upto > ours.assigned_upto {
+            self.store.record_finding(Finding::new(
+                self.peer,
+                FindingKind::OutboxWentBack,
+                ours.assigned_upto,
+                theirs.stored_upto,
+                theirs.held_beyond_sender,
+                theirs.held_beyond_sender_ids,
+            ))?;
+            self.store
+                .continue_after(self.peer, theirs.stored_upto)
+                .await?;
+        }
+        if theirs.stored_upto < ours.receipted_upto {
+            let (count, ids) =
+                self.store
+                    .ids_after(Direction::Out, self.peer, theirs.stored_upto)?;
+            self.store.record_finding(Finding::new(
+                self.peer,
+                FindingKind::PeerInboxWentBack,
+                ours.receipted_upto,
+                theirs.stored_upto,
+                count,
+                ids.clone(),
+            ))?;
+            let lost = DeliveryBatch {
+                receipted_but_lost: Some(ReceiptedButLost {
+                    receipted_upto: ours.receipted_upto,
+                    stored_upto: theirs.stored_upto,
+                    message_ids: ids,
+                    count,
+                }),
+                ..DeliveryBatch::default()
+            };
+            batches.send(lost).await.map_err(|_| SessionError::Closed)?;
+            answers.message().await?.ok_or(SessionError::Closed)?;
+        }
+        Ok(())
+    }
+
     fn next_batch(&self, after: u64, upto: u64) -> Result<Vec<OutboxItem>, StoreError> {
         let mut items =
             self.store
@@ -308,6 +372,8 @@ impl Courier {
         Ok(DeliveryBatch {
             envelopes,
             signer_certificate: sealer.certificate.to_vec(),
+            sequences: items.iter().map(|item| item.seq).collect(),
+            ..DeliveryBatch::default()
         })
     }
 }

@@ -106,6 +106,11 @@ impl Gateway {
                 dir: config.data_dir.display().to_string(),
                 source,
             })?;
+        if store.went_back_unacknowledged().unwrap_or(false) {
+            tracing::error!(
+                "this gateway went back in time and no operator has acknowledged it: peers hold messages or receipts it no longer has; `retorno-gateway rollback --config FILE` lists them (and --acknowledge marks them seen)"
+            );
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
@@ -235,6 +240,12 @@ impl Gateway {
     /// Where the Agency API listens.
     pub fn agency_addr(&self) -> SocketAddr {
         self.agency_addr
+    }
+
+    /// What this gateway found when it compared positions with its peers:
+    /// a peer, or itself, gone back in time ([`crate::store::Finding`]).
+    pub fn findings(&self) -> Result<Vec<crate::store::Finding>, crate::store::StoreError> {
+        self.store.findings()
     }
 
     /// How many envelopes wait for `peer` (for operators and tests).

@@ -28,7 +28,7 @@ use crate::{
     limits::StreamSlots,
     reception::ArrivalRefresh,
     seal::{self, Verifier},
-    store::{Arrival, Received, Store},
+    store::{Arrival, Finding, FindingKind, MAX_LISTED_IDS, Received, Store},
     tls::Credentials,
     tls::caller,
     validate,
@@ -70,6 +70,8 @@ struct Checked {
     /// The `Envelope` as received, re-encoded for the inbox.
     encoded: Vec<u8>,
     body_sha256: Vec<u8>,
+    /// Its place in the sender's outbox for this gateway (0 if not given).
+    sequence: u64,
 }
 
 /// The outcome for one envelope before the batch is committed.
@@ -164,6 +166,7 @@ impl PeerService {
             encoded: envelope.encode_to_vec(),
             body,
             role,
+            sequence: 0,
         })
     }
 
@@ -202,6 +205,7 @@ impl PeerService {
                 case_id: &c.body.case_id,
                 envelope: &c.encoded,
                 body_sha256: &c.body_sha256,
+                sequence: c.sequence,
             })
             .collect();
         let now = jiff::Timestamp::now();
@@ -299,6 +303,39 @@ impl PeerService {
             .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))
     }
 
+    /// Answers one batch of a delivery stream: envelopes, or the sender's
+    /// position (the stream's first batch), or what the sender found this
+    /// gateway's inbox lost.
+    async fn answer(&self, peer: Country, batch: DeliveryBatch) -> Result<DeliveryResults, Status> {
+        if !batch.envelopes.is_empty() {
+            return self.receive_batch(peer, batch).await;
+        }
+        let mut answer = DeliveryResults::default();
+        if let Some(theirs) = &batch.position {
+            let ours = self
+                .store
+                .receiver_position(peer, theirs)
+                .map_err(unavailable)?;
+            if ours.stored_upto < theirs.receipted_upto {
+                tracing::error!(%peer, stored_upto = ours.stored_upto, receipted_upto = theirs.receipted_upto, "this gateway's inbox went back in time: the peer holds receipts for messages it no longer has; the peer sends their ids next");
+            }
+            answer.position = Some(ours);
+        }
+        if let Some(lost) = batch.receipted_but_lost {
+            let count = lost.count.max(lost.message_ids.len() as u64);
+            let finding = Finding::new(
+                peer,
+                FindingKind::InboxWentBack,
+                lost.stored_upto,
+                lost.receipted_upto,
+                count,
+                lost.message_ids.into_iter().take(MAX_LISTED_IDS).collect(),
+            );
+            self.store.record_finding(finding).map_err(unavailable)?;
+        }
+        Ok(answer)
+    }
+
     /// Stores a batch, seals its receipts with one signature, commits once,
     /// and returns one result per envelope.
     async fn receive_batch(
@@ -315,16 +352,20 @@ impl PeerService {
                 let checked: Vec<_> = batch
                     .envelopes
                     .iter()
-                    .map(
-                        |envelope| match verifier.verify(&envelope.body, envelope.seal.as_ref()) {
-                            Ok(()) => self.check_one(peer, envelope),
+                    .enumerate()
+                    .map(|(index, envelope)| {
+                        match verifier.verify(&envelope.body, envelope.seal.as_ref()) {
+                            Ok(()) => self.check_one(peer, envelope).map(|checked| Checked {
+                                sequence: batch.sequences.get(index).copied().unwrap_or(0),
+                                ..checked
+                            }),
                             Err(error) => Err(rejection(
                                 &message_id_of(envelope),
                                 RejectionCode::Invalid,
                                 format!("seal: {error}"),
                             )),
-                        },
-                    )
+                        }
+                    })
                     .collect();
                 self.refresh_policy_for(peer, &checked).await;
                 // A blocking sled transaction (it may wait for the writer's
@@ -377,6 +418,7 @@ impl PeerService {
         Ok(DeliveryResults {
             results,
             signer_certificates,
+            position: None,
         })
     }
 
@@ -525,7 +567,7 @@ impl PeerExchange for PeerService {
                     _ = shutdown.changed() => return,
                 };
                 let answer = match batch {
-                    Ok(Some(batch)) => service.receive_batch(peer, batch).await,
+                    Ok(Some(batch)) => service.answer(peer, batch).await,
                     Ok(None) => return,
                     Err(status) => Err(status),
                 };

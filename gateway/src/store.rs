@@ -14,6 +14,8 @@
 //! | `retention` | `refused_swept_upto` | the inbox cursor up to which [`crate::retention`] swept refused entries (u64 BE) |
 //! | `certificates` | SHA-256 of a certificate | the certificate (DER) that sealed envelopes or receipts kept here |
 //! | `audit` | sequence (u64 BE) | [`crate::audit::AuditEntry`]: the hash-chained audit log |
+//! | `sequences` | see [`positions`] | per peer and direction, the highest sequence number seen, and sequence number -> message id |
+//! | `rollbacks` | UUIDv7 (detection order) | [`Finding`]: a gateway found gone back in time, until acknowledged |
 //!
 //! With `storage.keys` set, the envelopes in `outbox` and `inbox` are sealed
 //! ([`crate::at_rest`]) when written and opened when read; callers only see
@@ -51,6 +53,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod barrier;
+mod positions;
 
 use crate::at_rest::{AtRestError, Vault};
 use crate::{
@@ -60,6 +63,9 @@ use crate::{
     country::Country,
 };
 use barrier::PowerLossBarrier;
+pub use positions::{
+    Direction, Finding, Kind as FindingKind, MAX_LISTED_IDS, Position, findings_report,
+};
 
 /// A storage failure. Any of these means the operation did not take effect.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -238,6 +244,8 @@ pub struct Arrival<'a> {
     pub envelope: &'a [u8],
     /// SHA-256 of its body.
     pub body_sha256: &'a [u8],
+    /// Its place in the sender's outbox for this gateway (0 if not given).
+    pub sequence: u64,
 }
 
 /// At most this many writes share one transaction...
@@ -306,6 +314,10 @@ pub struct Store {
     retention: sled::Tree,
     /// The audit log ([`crate::audit`]).
     audit: sled::Tree,
+    /// Positions and sequence numbers per peer ([`positions`]).
+    sequences: sled::Tree,
+    /// Findings of going back in time ([`positions`]).
+    rollbacks: sled::Tree,
     /// Where the audit chain ends. Held around every transaction that
     /// appends to it, and advanced only when that transaction commits. Lock
     /// order, so that no two writers deadlock: always after `queues` or
@@ -422,6 +434,8 @@ impl Store {
             certificates: db.open_tree("certificates")?,
             retention: db.open_tree("retention")?,
             audit,
+            sequences: db.open_tree("sequences")?,
+            rollbacks: db.open_tree("rollbacks")?,
             audit_head,
             vault,
             inbox,
@@ -473,10 +487,13 @@ impl Store {
         Ok(match queues.entry(peer) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
-                let last = match self.outbox.scan_prefix(peer.as_bytes()).next_back() {
+                let queued = match self.outbox.scan_prefix(peer.as_bytes()).next_back() {
                     Some(item) => read_u64(&item?.0),
                     None => 0,
                 };
+                // Numbers are never given twice, even once the outbox is empty.
+                let assigned = self.position(Direction::Out, peer)?.assigned_upto;
+                let last = queued.max(assigned);
                 entry.insert(PeerQueue {
                     next_seq: last + 1,
                     durable: watch::Sender::new(last),
@@ -594,14 +611,20 @@ impl Store {
                 entry.insert(self.queue_in(&mut queues, submit.peer)?.next_seq);
             }
         }
-        let trees = (&self.outbox, &self.sent, &self.cases, &self.audit);
+        let trees = (
+            &self.outbox,
+            &self.sent,
+            &self.cases,
+            &self.audit,
+            &self.sequences,
+        );
         let (results, next_seq) = self.audited(|head| {
-            trees.transaction(|(outbox, sent, cases, log)| {
+            trees.transaction(|(outbox, sent, cases, log, sequences)| {
                 let mut head = head.clone();
                 let mut next_seq = first_seq.clone();
                 let mut results = Vec::with_capacity(group.len());
                 for write in group {
-                    let trees = (outbox, sent, cases, log);
+                    let trees = (outbox, sent, cases, log, sequences);
                     match write {
                         Write::Submit(submit) => {
                             let result =
@@ -614,6 +637,11 @@ impl Store {
                             }
                             results.push(Ok(None));
                         }
+                    }
+                }
+                for (peer, next) in &next_seq {
+                    if first_seq.get(peer) != Some(next) {
+                        positions::assigned_in(sequences, *peer, next - 1)?;
                     }
                 }
                 Ok(((results, next_seq), head))
@@ -632,7 +660,7 @@ impl Store {
         &self,
         submit: &Submit,
         next_seq: &mut HashMap<Country, u64>,
-        (outbox, sent, cases, log): FinishTrees<'_>,
+        (outbox, sent, cases, log, _): FinishTrees<'_>,
         head: &mut audit::Head,
     ) -> Result<Result<Enqueued, StoreError>, ConflictableTransactionError<StoreError>> {
         if let Some(existing) = sent.get(submit.id.as_bytes())? {
@@ -812,6 +840,7 @@ impl Store {
             case_id: "",
             envelope,
             body_sha256,
+            sequence: 0,
         };
         let mut received = self.receive_all(
             &[arrival],
@@ -841,14 +870,22 @@ impl Store {
         let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
         let first = *next;
         let received_at = now_micros();
-        let trees = (&self.inbox, &self.seen, &self.cases, &self.audit);
+        let trees = (
+            &self.inbox,
+            &self.seen,
+            &self.cases,
+            &self.audit,
+            &self.sequences,
+        );
         let (received, after) = self.audited(|head| {
-            trees.transaction(|(inbox, seen, cases, log)| {
+            trees.transaction(|(inbox, seen, cases, log, sequences)| {
                 let mut head = head.clone();
                 let mut cursor = first;
                 let mut received = Vec::with_capacity(arrivals.len());
                 for (index, arrival) in arrivals.iter().enumerate() {
                     let key = seen_key(arrival.sender, arrival.id);
+                    let (sender, seq) = (arrival.sender, arrival.sequence);
+                    positions::done_in(sequences, Direction::In, sender, seq, arrival.id)?;
                     if let Some(bytes) = seen.get(key)? {
                         let earlier: SeenRecord = decode("seen", &bytes).map_err(abort)?;
                         received.push(if earlier.body_sha256 == arrival.body_sha256 {
@@ -1407,16 +1444,20 @@ type FinishTrees<'a> = (
     &'a sled::transaction::TransactionalTree,
     &'a sled::transaction::TransactionalTree,
     &'a sled::transaction::TransactionalTree,
+    &'a sled::transaction::TransactionalTree,
 );
 
 /// Records one answer inside a transaction; returns the audit head after it.
 fn finish_in(
     peer: Country,
     answer: &Answer,
-    (outbox, sent, cases, log): FinishTrees<'_>,
+    (outbox, sent, cases, log, sequences): FinishTrees<'_>,
     head: audit::Head,
 ) -> Result<audit::Head, ConflictableTransactionError<StoreError>> {
     let message_id = answer.id.to_string();
+    if let AnswerOutcome::Delivered { .. } = answer.outcome {
+        positions::done_in(sequences, Direction::Out, peer, answer.seq, answer.id)?;
+    }
     // An entry finished before (an answer applied twice) is not recorded again.
     let was_waiting = outbox.remove(&outbox_key(peer, answer.seq))?.is_some();
     let (entry, peer_refused) = match &answer.outcome {

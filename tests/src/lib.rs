@@ -395,6 +395,7 @@ pub fn seal_batches(
             v1::DeliveryBatch {
                 envelopes,
                 signer_certificate: sealer.certificate.to_vec(),
+                ..v1::DeliveryBatch::default()
             }
         })
         .collect()
