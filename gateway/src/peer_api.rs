@@ -204,7 +204,7 @@ impl PeerService {
                 body_sha256: &c.body_sha256,
             })
             .collect();
-        let now = jiff::Timestamp::now();
+        let now = self.rules.now();
         let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
             let checked = ready[index];
             let Some(payload) = checked.body.payload.as_ref() else {
