@@ -139,6 +139,15 @@ impl Region {
             .unwrap();
     }
 
+    /// The region's time as a message's `created_at` (an envelope sealed by hand).
+    pub fn created_at(&self) -> pbjson_types::Timestamp {
+        let now = self.clock.now();
+        pbjson_types::Timestamp {
+            seconds: now.as_second(),
+            nanos: now.subsec_nanosecond(),
+        }
+    }
+
     /// A local date at least four days ahead of the region's time, Monday to Friday.
     pub fn weekday_ahead(&self, time_zone: &str) -> String {
         weekday_ahead_of(self.clock.now(), time_zone)
