@@ -73,6 +73,12 @@ pub struct Gateway {
 impl Gateway {
     /// Binds the configured addresses and starts.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
+        Self::start_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Gateway::start`] with the case rules reading the time from `clock`
+    /// (`retorno-gateway dev --danger-clock-ahead-days`).
+    pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Gateway, StartError> {
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address)
                 .await
@@ -80,7 +86,7 @@ impl Gateway {
         };
         let peer = bind(config.listen.peer).await?;
         let agency = bind(config.listen.agency).await?;
-        Self::start_on(config, peer, agency).await
+        Self::start_on_clock(config, peer, agency, clock).await
     }
 
     /// Starts on listeners the caller has bound (tests bind `127.0.0.1:0`).
