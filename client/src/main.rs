@@ -301,7 +301,7 @@ fn case_state(text: &str) -> anyhow::Result<CaseState> {
     let name = format!("CASE_STATE_{}", text.to_uppercase().replace('-', "_"));
     CaseState::from_str_name(&name).ok_or_else(|| {
         anyhow::anyhow!(
-            "--state: {text:?} is not a state: notified, summary-shared, arrival-proposed, arrival-agreed, handed-over, received, follow-up, withdrawn"
+            "--state: {text:?} is not a state: notified, summary-shared, arrival-proposed, awaiting-proposal, arrival-agreed, handed-over, received, follow-up, withdrawn"
         )
     })
 }

@@ -291,6 +291,9 @@ pub fn case(case: &CaseView) {
             sender_name(&sender),
             entry.summary
         );
+        if !entry.flag.is_empty() {
+            out!("      {}", entry.flag);
+        }
         if !entry.refused.is_empty() {
             out!("      REFUSED here: {}", entry.refused);
         }

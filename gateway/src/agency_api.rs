@@ -18,7 +18,7 @@ use retorno_proto::v1::{
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, metadata::MetadataValue};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ use crate::{
     envelope,
     identity::{Identity, Role},
     limits::RateLimiter,
-    store::{Enqueued, InboxRecord, OutboxRecord, Store, StoreError, now_micros},
+    store::{Enqueued, InboxRecord, OutboxRecord, Store, StoreError},
     tls::caller,
     validate::{self, Invalid},
 };
@@ -106,6 +106,16 @@ fn refused(refusal: Refusal) -> Status {
         Rule::Order => Status::failed_precondition(refusal.message),
         Rule::Content => Status::invalid_argument(refusal.message),
         Rule::Permission => Status::permission_denied(refusal.message),
+        Rule::TooEarly { timing, earliest } => {
+            let mut status = Status::failed_precondition(refusal.message);
+            // The rule and the earliest allowed instant as data, for a client to show or schedule.
+            let metadata = status.metadata_mut();
+            metadata.insert("retorno-rule", MetadataValue::from_static(timing.name()));
+            if let Ok(value) = MetadataValue::try_from(earliest.to_string()) {
+                metadata.insert("retorno-earliest-allowed", value);
+            }
+            status
+        }
     }
 }
 
@@ -154,7 +164,8 @@ impl AgencyService {
                     .unwrap_or_default(),
             }),
             recipient_country: recipient.to_string(),
-            created_at: Some(envelope::timestamp(now_micros())),
+            // The case rules' clock: both gateways time the step by it.
+            created_at: Some(envelope::timestamp(self.rules.now().as_microsecond())),
             payload: Some(payload),
         })
     }
@@ -208,7 +219,7 @@ impl AgencyService {
         let request_sha256 = envelope::digest(&request.encode_to_vec());
         let (rules, stepped, sender, role) =
             (self.rules.clone(), body.clone(), self.country, who.role);
-        let now = jiff::Timestamp::now();
+        let now = self.rules.now();
         let case_step: case::CaseStep = Box::new(move |cases| {
             let step = case::Step {
                 body: &stepped,

@@ -2,10 +2,20 @@
 //!
 //! ```text
 //! NOTIFIED -> (SUMMARY_SHARED) -> ARRIVAL_PROPOSED -> ARRIVAL_AGREED -> HANDED_OVER -> RECEIVED -> (FOLLOW_UP)
-//!                                    ^        |  countered or declined: a new proposal
-//!                                    +--------+
+//!                                    ^        |  countered or declined
+//!                                    |        v
+//!                                  AWAITING_PROPOSAL
 //! any state before HANDED_OVER -> WITHDRAWN
 //! ```
+//!
+//! Time is held as the region means it, at the instant a message was
+//! created (its `created_at`, from the sending gateway's [`Clock`], the same
+//! on both gateways) and under the origin's published [`v1::CaseTiming`]: a
+//! handoff no earlier than the margin before the agreed arrival (and flagged
+//! late well after it), a reception no earlier than the handoff, a
+//! follow-up at N days no earlier than N days after the reception less the
+//! tolerance. A refusal for time names the rule and the earliest allowed
+//! instant ([`Rule::TooEarly`]).
 //!
 //! [`Rules::apply`] is the one implementation of the state machine. The
 //! sending gateway runs it when its agency submits (a refusal there stores
@@ -34,7 +44,7 @@ use retorno_proto::v1::{
 };
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::{country::Country, identity::Role, policy, store::StoreError};
+use crate::{clock::Clock, country::Country, identity::Role, policy, store::StoreError};
 
 /// A storage error inside a case transaction.
 pub type TxError = ConflictableTransactionError<StoreError>;
@@ -142,7 +152,9 @@ pub fn allowed_next(state: CaseState) -> &'static [Kind] {
     use Kind::*;
     match state {
         CaseState::Unspecified => &[Notice],
-        CaseState::Notified | CaseState::SummaryShared => &[Summary, Proposal, Withdrawal],
+        CaseState::Notified | CaseState::SummaryShared | CaseState::AwaitingProposal => {
+            &[Summary, Proposal, Withdrawal]
+        }
         CaseState::ArrivalProposed => &[Response, Proposal, Summary, Withdrawal],
         CaseState::ArrivalAgreed => &[Handoff, Summary, Withdrawal],
         CaseState::HandedOver => &[Reception, Summary],
@@ -172,10 +184,42 @@ pub enum Rule {
     /// A step out of order (`FailedPrecondition`).
     Order,
     /// A value the rules do not allow: the best-interest gate, reception hours,
-    /// a family split (`InvalidArgument`).
+    /// a family split, an unaccompanied child without escort (`InvalidArgument`).
     Content,
     /// A role or country that may not send this (`PermissionDenied`).
     Permission,
+    /// A step earlier than the origin's case timing allows
+    /// (`FailedPrecondition`): which timing rule, and the earliest instant
+    /// at which the step would be accepted.
+    TooEarly {
+        /// The timing rule.
+        timing: Timing,
+        /// The earliest allowed instant.
+        earliest: jiff::Timestamp,
+    },
+}
+
+/// The rules of time after an agreed arrival, as `[case]` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// A handoff no earlier than `handoff_margin_hours` before the agreed arrival.
+    HandoffMargin,
+    /// A reception confirmation no earlier than the handoff.
+    ReceptionAfterHandoff,
+    /// A follow-up at N days no earlier than N days after the reception,
+    /// less `follow_up_tolerance_days`.
+    FollowUpPeriod,
+}
+
+impl Timing {
+    /// The rule's stable name, for clients and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timing::HandoffMargin => "handoff_margin_hours",
+            Timing::ReceptionAfterHandoff => "reception_after_handoff",
+            Timing::FollowUpPeriod => "follow_up_tolerance_days",
+        }
+    }
 }
 
 fn refuse(rule: Rule, message: impl Into<String>) -> Refusal {
@@ -216,6 +260,8 @@ pub struct Rules {
     pub own_policy: ReceptionPolicy,
     /// Peers' published policies (checked when this country is the destination).
     pub peer_policies: RwLock<BTreeMap<Country, ReceptionPolicy>>,
+    /// Where "now" comes from: the system clock, or one a test moves.
+    pub clock: Clock,
 }
 
 /// One message to apply to its case.
@@ -231,8 +277,21 @@ pub struct Step<'a> {
     pub role: Role,
     /// The receiving country.
     pub recipient: Country,
-    /// When the rules are applied (reception windows and notice periods).
+    /// When the rules are applied (the minimum notice of a proposal, from
+    /// [`Rules::now`]); the steps after an agreed arrival are timed by the
+    /// body's `created_at` instead, which both gateways share.
     pub now: jiff::Timestamp,
+}
+
+impl Step<'_> {
+    /// When the message was created: the instant its step is timed at.
+    fn sent_at(&self) -> jiff::Timestamp {
+        self.body
+            .created_at
+            .as_ref()
+            .and_then(policy::timestamp)
+            .unwrap_or(self.now)
+    }
 }
 
 /// What applying a message did.
@@ -324,6 +383,11 @@ pub fn record_delivery(
 pub const CASE_PREFIX: &[u8] = b"case/";
 
 impl Rules {
+    /// Now, as the case rules see it.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
     /// Applies one message to its case(s) inside a transaction over the
     /// `cases` tree. `Ok(Err(refusal))` means the rules refuse it and nothing
     /// was written: every check comes before the first write. An accepted
@@ -373,17 +437,16 @@ impl Rules {
         }
         match step.payload {
             Payload::AdvanceNotice(_) => Ok(Err(refuse(Rule::Order, "unreachable"))),
-            Payload::CaseSummary(_) => self.move_one(tx, case, step, |state| match state {
-                CaseState::Notified => CaseState::SummaryShared,
-                other => other,
+            Payload::CaseSummary(_) => self.move_one(tx, case, step, |case| {
+                if case.state() == CaseState::Notified {
+                    case.state = CaseState::SummaryShared as i32;
+                }
             }),
             Payload::ArrivalProposal(proposal) => self.propose(tx, case, step, proposal),
             Payload::ArrivalResponse(response) => self.respond(tx, case, step, response),
             Payload::HandoffAck(handoff) => self.hand_over(tx, case, step, handoff),
-            Payload::ReceptionConfirmation(_) => {
-                self.move_one(tx, case, step, |_| CaseState::Received)
-            }
-            Payload::FollowUpReport(_) => self.move_one(tx, case, step, |_| CaseState::FollowUp),
+            Payload::ReceptionConfirmation(_) => self.receive(tx, case, step),
+            Payload::FollowUpReport(report) => self.follow_up(tx, case, step, report),
             Payload::CaseWithdrawal(_) => self.withdraw(tx, case, step),
         }
     }
@@ -458,7 +521,9 @@ impl Rules {
         if case.state() == CaseState::ArrivalAgreed {
             self.release_capacity(tx, &case)?;
         }
-        self.move_one(tx, case, step, |_| CaseState::Withdrawn)
+        self.move_one(tx, case, step, |case| {
+            case.state = CaseState::Withdrawn as i32
+        })
     }
 
     /// Records a message that the rules refused, in its case if there is one,
@@ -586,22 +651,16 @@ impl Rules {
     fn move_one(
         &self,
         tx: &TransactionalTree,
-        mut case: CaseView,
+        case: CaseView,
         step: &Step<'_>,
-        next: impl Fn(CaseState) -> CaseState,
+        change: impl Fn(&mut CaseView),
     ) -> Result<Result<Applied, Refusal>, TxError> {
-        let state = next(case.state());
-        case.state = state as i32;
-        if state == CaseState::Withdrawn {
-            case.open_proposal = None;
-        }
-        case.timeline
-            .push(timeline_entry(step, self.delivery_for(step)));
-        save(tx, &case)?;
-        Ok(Ok(Applied {
-            cases: vec![case.case_id],
-            state,
-        }))
+        self.move_all(tx, vec![case], step, |case| {
+            change(case);
+            if case.state() == CaseState::Withdrawn {
+                case.open_proposal = None;
+            }
+        })
     }
 
     /// The children a family group sends together: every member not withdrawn.
@@ -687,6 +746,9 @@ impl Rules {
         {
             return Ok(Err(out_of_order(member, Kind::Proposal)));
         }
+        if let Err(refusal) = check_escort(&members, proposal) {
+            return Ok(Err(refusal));
+        }
         let companionships: Vec<Companionship> =
             members.iter().map(CaseView::companionship).collect();
         if let Err(refusal) = self.check_window(
@@ -761,11 +823,9 @@ impl Rules {
                 ) {
                     return Ok(Err(refusal));
                 }
-                self.move_all(tx, members, step, |member| member.open_proposal = None)
+                self.move_all(tx, members, step, await_proposal)
             }
-            Some(Decision::Decline(_)) | None => {
-                self.move_all(tx, members, step, |member| member.open_proposal = None)
-            }
+            Some(Decision::Decline(_)) | None => self.move_all(tx, members, step, await_proposal),
         }
     }
 
@@ -787,8 +847,133 @@ impl Rules {
         {
             return Ok(Err(out_of_order(member, Kind::Handoff)));
         }
-        self.move_all(tx, members, step, |member| {
-            member.state = CaseState::HandedOver as i32
+        let flag = match self.check_handoff_time(&case, step) {
+            Ok(flag) => flag,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let at = step.body.created_at;
+        self.move_all_flagged(tx, members, step, &flag, |member| {
+            member.state = CaseState::HandedOver as i32;
+            member.handed_over_at = at;
+        })
+    }
+
+    /// The origin's case timing: both gateways apply the origin's.
+    fn origin_timing(&self, case: &CaseView, step: &Step<'_>) -> Result<v1::CaseTiming, Refusal> {
+        self.origin_policy(case, step)
+            .map(|policy| policy::timing(&policy))
+    }
+
+    /// A handoff is acknowledged no earlier than the margin before the agreed
+    /// arrival. Much later than the arrival it is still accepted (the child
+    /// is in custody; refusing the record would not undo that) and the
+    /// returned flag says how late, for both timelines.
+    fn check_handoff_time(&self, case: &CaseView, step: &Step<'_>) -> Result<String, Refusal> {
+        let Some((arrival, time_zone)) = agreed_arrival(case) else {
+            return Ok(String::new());
+        };
+        let timing = self.origin_timing(case, step)?;
+        let at = step.sent_at();
+        let margin = hours(timing.handoff_margin_hours);
+        let earliest = arrival.checked_sub(margin).unwrap_or(arrival);
+        if at < earliest {
+            return Err(too_early(
+                Timing::HandoffMargin,
+                earliest,
+                &time_zone,
+                format!(
+                    "handoff_ack: case {} is agreed to arrive at {}; {} acknowledges a handoff no earlier than {} hours before the agreed arrival ([case] handoff_margin_hours)",
+                    case.case_id,
+                    local(arrival, &time_zone),
+                    case.origin_country,
+                    timing.handoff_margin_hours
+                ),
+            ));
+        }
+        let late_after = hours(timing.handoff_late_after_hours);
+        let late = at.duration_since(arrival);
+        if late > late_after {
+            return Ok(format!(
+                "late: acknowledged {} hours after the agreed arrival at {} (over {}'s handoff_late_after_hours of {})",
+                late.as_hours(),
+                local(arrival, &time_zone),
+                case.origin_country,
+                timing.handoff_late_after_hours
+            ));
+        }
+        Ok(String::new())
+    }
+
+    /// A reception is confirmed no earlier than the handoff it follows.
+    fn receive(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let handed = case.handed_over_at.as_ref().and_then(policy::timestamp);
+        if let Some(handed) = handed
+            && step.sent_at() < handed
+        {
+            let time_zone = agreed_arrival(&case).map(|(_, tz)| tz).unwrap_or_default();
+            return Ok(Err(too_early(
+                Timing::ReceptionAfterHandoff,
+                handed,
+                &time_zone,
+                format!(
+                    "reception_confirmation: case {} was handed over at {}; a reception is confirmed no earlier than the handoff",
+                    case.case_id,
+                    local(handed, &time_zone)
+                ),
+            )));
+        }
+        let at = step.body.created_at;
+        self.move_one(tx, case, step, |member| {
+            member.state = CaseState::Received as i32;
+            member.received_at = at;
+        })
+    }
+
+    /// A follow-up at N days comes no earlier than N days after the
+    /// reception, less the origin's tolerance.
+    fn follow_up(
+        &self,
+        tx: &TransactionalTree,
+        case: CaseView,
+        step: &Step<'_>,
+        report: &v1::FollowUpReport,
+    ) -> Result<Result<Applied, Refusal>, TxError> {
+        let received = case.received_at.as_ref().and_then(policy::timestamp);
+        if let Some(received) = received {
+            let timing = match self.origin_timing(&case, step) {
+                Ok(timing) => timing,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let days =
+                i64::from(report.days_since_return) - i64::from(timing.follow_up_tolerance_days);
+            let earliest = received
+                .checked_add(jiff::SignedDuration::from_hours(24 * days.max(0)))
+                .unwrap_or(received);
+            if step.sent_at() < earliest {
+                let time_zone = agreed_arrival(&case).map(|(_, tz)| tz).unwrap_or_default();
+                return Ok(Err(too_early(
+                    Timing::FollowUpPeriod,
+                    earliest,
+                    &time_zone,
+                    format!(
+                        "follow_up_report.days_since_return: case {} was received at {}; a follow-up at {} days is reported no earlier than {} days after the reception, less {}'s tolerance of {} days ([case] follow_up_tolerance_days)",
+                        case.case_id,
+                        local(received, &time_zone),
+                        report.days_since_return,
+                        report.days_since_return,
+                        case.origin_country,
+                        timing.follow_up_tolerance_days
+                    ),
+                )));
+            }
+        }
+        self.move_one(tx, case, step, |member| {
+            member.state = CaseState::FollowUp as i32
         })
     }
 
@@ -800,13 +985,25 @@ impl Rules {
         step: &Step<'_>,
         change: impl Fn(&mut CaseView),
     ) -> Result<Result<Applied, Refusal>, TxError> {
+        self.move_all_flagged(tx, members, step, "", change)
+    }
+
+    /// [`Rules::move_all`], with a remark of the rules on each timeline entry.
+    fn move_all_flagged(
+        &self,
+        tx: &TransactionalTree,
+        members: Vec<CaseView>,
+        step: &Step<'_>,
+        flag: &str,
+        change: impl Fn(&mut CaseView),
+    ) -> Result<Result<Applied, Refusal>, TxError> {
         let mut cases = Vec::new();
         let mut state = CaseState::Unspecified;
         for mut member in members {
             change(&mut member);
-            member
-                .timeline
-                .push(timeline_entry(step, self.delivery_for(step)));
+            let mut entry = timeline_entry(step, self.delivery_for(step));
+            entry.flag = flag.to_owned();
+            member.timeline.push(entry);
             if member.case_id == step.body.case_id {
                 state = member.state();
             }
@@ -1005,6 +1202,68 @@ fn proposal_arrival(proposal: &ArrivalProposal) -> Option<jiff::Timestamp> {
     proposal.arrival.as_ref().and_then(policy::timestamp)
 }
 
+/// A countered or declined proposal is closed: the case awaits a new one.
+fn await_proposal(member: &mut CaseView) {
+    member.state = CaseState::AwaitingProposal as i32;
+    member.open_proposal = None;
+}
+
+/// An unaccompanied or separated child travels with at least one named
+/// escort officer: no one else is responsible for the child on the way.
+fn check_escort(members: &[CaseView], proposal: &ArrivalProposal) -> Result<(), Refusal> {
+    let alone = members.iter().find(|m| {
+        matches!(
+            m.companionship(),
+            Companionship::Unaccompanied | Companionship::Separated
+        )
+    });
+    let named = proposal
+        .escort_officers
+        .iter()
+        .any(|officer| !officer.name.trim().is_empty());
+    match alone {
+        Some(child) if !named => Err(refuse(
+            Rule::Content,
+            format!(
+                "arrival_proposal.escort_officers: case {} is of a child travelling {}: the proposal must name at least one escort officer (name/institution)",
+                child.case_id,
+                words(child.companionship().as_str_name(), "COMPANIONSHIP_")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The agreed arrival instant of a case and its point's time zone.
+fn agreed_arrival(case: &CaseView) -> Option<(jiff::Timestamp, String)> {
+    let agreed = case.agreed_arrival.as_ref()?;
+    Some((proposal_arrival(agreed)?, agreed.time_zone.clone()))
+}
+
+fn hours(count: u32) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_hours(i64::from(count))
+}
+
+/// An instant in a point's local time, with UTC for an unknown zone.
+fn local(at: jiff::Timestamp, time_zone: &str) -> String {
+    let at = pbjson_types::Timestamp {
+        seconds: at.as_second(),
+        nanos: at.subsec_nanosecond(),
+    };
+    local_time(Some(&at), time_zone)
+}
+
+/// A refusal for time: the rule, the earliest allowed instant, and why.
+fn too_early(timing: Timing, earliest: jiff::Timestamp, time_zone: &str, why: String) -> Refusal {
+    refuse(
+        Rule::TooEarly { timing, earliest },
+        format!(
+            "{why}; too early now: the earliest allowed is {} ({earliest})",
+            local(earliest, time_zone)
+        ),
+    )
+}
+
 /// The timeline entry of a message: the same on both gateways but for delivery.
 fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
     TimelineEntry {
@@ -1016,6 +1275,7 @@ fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
         refused: String::new(),
         delivery: delivery as i32,
         peer_refused: String::new(),
+        flag: String::new(),
     }
 }
 
@@ -1213,6 +1473,7 @@ mod tests {
             relaxed_best_interest: BTreeSet::new(),
             own_policy: ReceptionPolicy::default(),
             peer_policies: RwLock::new(BTreeMap::new()),
+            clock: Clock::system(),
         };
         let case = CaseView {
             case_id: "MX-1".into(),
@@ -1329,12 +1590,18 @@ mod tests {
 #[cfg(test)]
 mod properties {
     //! The state machine against its own specification: any sequence of
-    //! steps, sent by any role, moves a case only along the documented edges.
+    //! steps, sent by any role at any time, moves a case only along the
+    //! documented edges, in the order time allows, and the receiving side
+    //! reaches the same state with the same timeline remarks.
 
     use proptest::prelude::*;
     use retorno_proto::v1::{ArrivalResponse, arrival_response};
 
     use super::*;
+    use crate::config::{
+        DEFAULT_FOLLOW_UP_TOLERANCE_DAYS, DEFAULT_HANDOFF_LATE_AFTER_HOURS,
+        DEFAULT_HANDOFF_MARGIN_HOURS,
+    };
 
     const CASE: &str = "MX-2026-0001";
 
@@ -1346,16 +1613,22 @@ mod properties {
             relaxed_best_interest: BTreeSet::new(),
             own_policy: gt_policy.clone(),
             peer_policies: RwLock::new(BTreeMap::from([(gt, gt_policy)])),
+            clock: Clock::system(),
         }
     }
 
     /// A weekday 10:00 in Guatemala, well after `now()`.
+    fn arrival_at() -> jiff::Timestamp {
+        "2027-01-12T16:00:00Z".parse().unwrap()
+    }
+
     fn arrival() -> pbjson_types::Timestamp {
+        wire(arrival_at())
+    }
+
+    fn wire(at: jiff::Timestamp) -> pbjson_types::Timestamp {
         pbjson_types::Timestamp {
-            seconds: "2027-01-12T16:00:00Z"
-                .parse::<jiff::Timestamp>()
-                .unwrap()
-                .as_second(),
+            seconds: at.as_second(),
             nanos: 0,
         }
     }
@@ -1364,77 +1637,194 @@ mod properties {
         "2027-01-01T00:00:00Z".parse().unwrap()
     }
 
-    fn payload(kind: Kind) -> Payload {
-        let notice = v1::AdvanceNotice {
-            companionship: v1::Companionship::Unaccompanied as i32,
-            best_interest: Some(v1::BestInterestDetermination {
-                authority_kind: v1::DeterminingAuthority::ChildProtection as i32,
-                outcome: v1::BestInterestOutcome::Return as i32,
+    fn hours(n: i64) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_hours(n)
+    }
+
+    /// What the model remembers of the case between steps.
+    #[derive(Clone, Copy, Debug, Default)]
+    struct Model {
+        state: Option<CaseState>,
+        handed_over_at: Option<jiff::Timestamp>,
+        received_at: Option<jiff::Timestamp>,
+    }
+
+    /// One step: its kind and the variant that picks escort, decision and time.
+    #[derive(Clone, Copy, Debug)]
+    struct Try {
+        kind: Kind,
+        variant: u8,
+    }
+
+    impl Try {
+        fn escorted(self) -> bool {
+            !self.variant.is_multiple_of(4)
+        }
+
+        fn decision(self) -> u8 {
+            self.variant % 3
+        }
+
+        /// The handoff's hours from the agreed arrival: too early, at the
+        /// margin, just before, just after, late.
+        fn handoff_offset(self) -> i64 {
+            let margin = i64::from(DEFAULT_HANDOFF_MARGIN_HOURS);
+            let late = i64::from(DEFAULT_HANDOFF_LATE_AFTER_HOURS);
+            [-margin - 1, -margin, -1, 1, late + 1][usize::from(self.variant % 5)]
+        }
+
+        /// The reception's hours from the handoff: before, at, after.
+        fn reception_offset(self) -> i64 {
+            [-1, 0, 2][usize::from(self.variant % 3)]
+        }
+
+        fn follow_up_days(self) -> u32 {
+            [7, 30][usize::from(self.variant % 2)]
+        }
+
+        /// The follow-up's hours from N days after the reception less the tolerance.
+        fn follow_up_offset(self) -> i64 {
+            [-1, 0, 72][usize::from((self.variant / 2) % 3)]
+        }
+
+        /// When the message is created, relative to what the model knows.
+        fn sent_at(self, model: &Model) -> jiff::Timestamp {
+            match self.kind {
+                Kind::Handoff => arrival_at() + hours(self.handoff_offset()),
+                Kind::Reception => {
+                    model.handed_over_at.unwrap_or(arrival_at()) + hours(self.reception_offset())
+                }
+                Kind::FollowUp => {
+                    let days = i64::from(self.follow_up_days())
+                        - i64::from(DEFAULT_FOLLOW_UP_TOLERANCE_DAYS);
+                    model.received_at.unwrap_or(arrival_at())
+                        + hours(24 * days + self.follow_up_offset())
+                }
+                _ => now(),
+            }
+        }
+
+        fn payload(self, unaccompanied: bool) -> Payload {
+            let notice = v1::AdvanceNotice {
+                companionship: if unaccompanied {
+                    v1::Companionship::Unaccompanied
+                } else {
+                    v1::Companionship::WithFamily
+                } as i32,
+                best_interest: Some(v1::BestInterestDetermination {
+                    authority_kind: v1::DeterminingAuthority::ChildProtection as i32,
+                    outcome: v1::BestInterestOutcome::Return as i32,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        };
-        match kind {
-            Kind::Notice => Payload::AdvanceNotice(notice),
-            Kind::Summary => Payload::CaseSummary(v1::CaseSummary::default()),
-            Kind::Proposal => Payload::ArrivalProposal(ArrivalProposal {
-                proposal_id: "P1".into(),
-                point_of_entry: "GT-TECUN-UMAN".into(),
-                arrival: Some(arrival()),
-                time_zone: "America/Guatemala".into(),
-                ..Default::default()
-            }),
-            Kind::Response => Payload::ArrivalResponse(ArrivalResponse {
-                proposal_id: "P1".into(),
-                decision: Some(arrival_response::Decision::Accept(
-                    arrival_response::Accept {},
-                )),
-            }),
-            Kind::Handoff => Payload::HandoffAck(v1::HandoffAck::default()),
-            Kind::Reception => Payload::ReceptionConfirmation(v1::ReceptionConfirmation::default()),
-            Kind::FollowUp => Payload::FollowUpReport(v1::FollowUpReport::default()),
-            Kind::Withdrawal => Payload::CaseWithdrawal(v1::CaseWithdrawal::default()),
+            };
+            let escorts = if self.escorted() {
+                vec![v1::Officer {
+                    name: "Lucía Gómez".into(),
+                    institution: "INM".into(),
+                }]
+            } else {
+                Vec::new()
+            };
+            let decision = match self.decision() {
+                0 => arrival_response::Decision::Accept(arrival_response::Accept {}),
+                1 => arrival_response::Decision::Counter(arrival_response::Counter {
+                    arrival: Some(arrival()),
+                    time_zone: "America/Guatemala".into(),
+                    note: String::new(),
+                }),
+                _ => arrival_response::Decision::Decline(arrival_response::Decline {
+                    reason: v1::DeclineReason::NoCapacity as i32,
+                    text: String::new(),
+                }),
+            };
+            match self.kind {
+                Kind::Notice => Payload::AdvanceNotice(notice),
+                Kind::Summary => Payload::CaseSummary(v1::CaseSummary::default()),
+                Kind::Proposal => Payload::ArrivalProposal(ArrivalProposal {
+                    proposal_id: "P1".into(),
+                    point_of_entry: "GT-TECUN-UMAN".into(),
+                    arrival: Some(arrival()),
+                    time_zone: "America/Guatemala".into(),
+                    escort_officers: escorts,
+                    ..Default::default()
+                }),
+                Kind::Response => Payload::ArrivalResponse(ArrivalResponse {
+                    proposal_id: "P1".into(),
+                    decision: Some(decision),
+                }),
+                Kind::Handoff => Payload::HandoffAck(v1::HandoffAck::default()),
+                Kind::Reception => {
+                    Payload::ReceptionConfirmation(v1::ReceptionConfirmation::default())
+                }
+                Kind::FollowUp => Payload::FollowUpReport(v1::FollowUpReport {
+                    days_since_return: self.follow_up_days(),
+                    ..Default::default()
+                }),
+                Kind::Withdrawal => Payload::CaseWithdrawal(v1::CaseWithdrawal::default()),
+            }
         }
     }
 
-    /// The documented edges: the state a kind leads to from `state`, if any.
-    fn expected(state: Option<CaseState>, kind: Kind, open_proposal: bool) -> Option<CaseState> {
+    /// The documented edges: the state a step leads to from the model's, if any.
+    fn expected(model: &Model, step: Try, unaccompanied: bool) -> Option<CaseState> {
         use CaseState::*;
-        let Some(state) = state else {
-            return (kind == Kind::Notice).then_some(Notified);
+        let Some(state) = model.state else {
+            return (step.kind == Kind::Notice).then_some(Notified);
         };
-        match (state, kind) {
+        let at = step.sent_at(model);
+        match (state, step.kind) {
             (Notified, Kind::Summary) => Some(SummaryShared),
             (
-                SummaryShared | ArrivalProposed | ArrivalAgreed | HandedOver | Received | FollowUp,
+                SummaryShared | ArrivalProposed | AwaitingProposal | ArrivalAgreed | HandedOver
+                | Received | FollowUp,
                 Kind::Summary,
             ) => Some(state),
-            (Notified | SummaryShared | ArrivalProposed, Kind::Proposal) => Some(ArrivalProposed),
-            (ArrivalProposed, Kind::Response) if open_proposal => Some(ArrivalAgreed),
-            (ArrivalAgreed, Kind::Handoff) => Some(HandedOver),
-            (HandedOver, Kind::Reception) => Some(Received),
-            (Received | FollowUp, Kind::FollowUp) => Some(FollowUp),
-            (Notified | SummaryShared | ArrivalProposed | ArrivalAgreed, Kind::Withdrawal) => {
-                Some(Withdrawn)
+            (Notified | SummaryShared | ArrivalProposed | AwaitingProposal, Kind::Proposal) => {
+                (step.escorted() || !unaccompanied).then_some(ArrivalProposed)
             }
+            (ArrivalProposed, Kind::Response) if step.decision() == 0 => Some(ArrivalAgreed),
+            (ArrivalProposed, Kind::Response) => Some(AwaitingProposal),
+            (ArrivalAgreed, Kind::Handoff) => (step.handoff_offset()
+                >= -i64::from(DEFAULT_HANDOFF_MARGIN_HOURS))
+            .then_some(HandedOver),
+            (HandedOver, Kind::Reception) => (Some(at) >= model.handed_over_at).then_some(Received),
+            (Received | FollowUp, Kind::FollowUp) => {
+                (step.follow_up_offset() >= 0).then_some(FollowUp)
+            }
+            (
+                Notified | SummaryShared | ArrivalProposed | AwaitingProposal | ArrivalAgreed,
+                Kind::Withdrawal,
+            ) => Some(Withdrawn),
             _ => None,
         }
     }
 
+    /// Whether the step's timeline entry must be flagged late.
+    fn late(step: Try) -> bool {
+        step.kind == Kind::Handoff
+            && step.handoff_offset() > i64::from(DEFAULT_HANDOFF_LATE_AFTER_HOURS)
+    }
+
+    /// Applies a step on one gateway's tree; returns the state and the
+    /// flag of the case's last timeline entry.
     fn apply_on(
         tree: &sled::Tree,
         rules: &Rules,
-        kind: Kind,
+        step: Try,
         role: Role,
-    ) -> Result<CaseState, Refusal> {
-        let payload = payload(kind);
-        let (sender, recipient) = match kind.sent_by_destination() {
+        model: &Model,
+        unaccompanied: bool,
+    ) -> Result<(CaseState, String), Refusal> {
+        let payload = step.payload(unaccompanied);
+        let (sender, recipient) = match step.kind.sent_by_destination() {
             Some(false) => ("GT", "MX"),
             _ => ("MX", "GT"),
         };
         let body = EnvelopeBody {
-            message_id: format!("{kind:?}"),
+            message_id: format!("{:?}", step.kind),
             case_id: CASE.into(),
+            created_at: Some(wire(step.sent_at(model))),
             ..Default::default()
         };
         let step = Step {
@@ -1445,47 +1835,70 @@ mod properties {
             recipient: recipient.parse().unwrap(),
             now: now(),
         };
-        tree.transaction(|tx| rules.apply(tx, &step))
+        let applied = tree
+            .transaction(|tx| rules.apply(tx, &step))
             .map_err(|e: sled::transaction::TransactionError<StoreError>| {
                 panic!("storage failed: {e:?}")
             })
+            .unwrap()?;
+        let case = tree
+            .get(case_key(CASE))
             .unwrap()
-            .map(|applied| applied.state)
+            .map(|bytes| CaseView::decode(bytes.as_ref()).unwrap())
+            .unwrap();
+        let flag = case
+            .timeline
+            .last()
+            .map(|e| e.flag.clone())
+            .unwrap_or_default();
+        Ok((applied.state, flag))
     }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         #[test]
-        fn any_sequence_moves_only_along_the_documented_edges(steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<bool>()), 1..24)) {
+        fn any_sequence_moves_only_along_the_documented_edges(
+            unaccompanied in any::<bool>(),
+            steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<bool>(), any::<u8>()), 1..32),
+        ) {
             let db = sled::Config::new().temporary(true).open().unwrap();
             let sender_side = db.open_tree("mx").unwrap();
             let receiver_side = db.open_tree("gt").unwrap();
             let (mx, gt) = (rules("MX"), rules("GT"));
             let all = [Kind::Notice, Kind::Summary, Kind::Proposal, Kind::Response, Kind::Handoff, Kind::Reception, Kind::FollowUp, Kind::Withdrawal];
             let roles = [Role::DestinationAuthority, Role::ChildProtection, Role::Consulate];
-            let mut state: Option<CaseState> = None;
-            let mut open_proposal = false;
-            for (pick, role_pick, stray) in steps {
+            let mut model = Model::default();
+            for (pick, role_pick, stray, variant) in steps {
                 // Mostly follow the model (so that deep states are reached), sometimes stray.
-                let next: Vec<Kind> = all.iter().copied().filter(|k| expected(state, *k, open_proposal).is_some()).collect();
+                let next: Vec<Kind> = all.iter().copied().filter(|k| {
+                    (0..60u8).any(|variant| expected(&model, Try { kind: *k, variant }, unaccompanied).is_some())
+                }).collect();
                 let kind = if stray || next.is_empty() { all[usize::from(pick) % all.len()] } else { next[usize::from(pick) % next.len()] };
+                let step = Try { kind, variant };
                 let allowed: Vec<Role> = roles.iter().copied().filter(|r| may_send(*r, kind)).collect();
                 let role = if stray && role_pick % 2 == 0 { roles[usize::from(role_pick) % roles.len()] } else { allowed[usize::from(role_pick) % allowed.len()] };
-                let outcome = apply_on(&sender_side, &mx, kind, role);
-                let want = if may_send(role, kind) { expected(state, kind, open_proposal) } else { None };
+                let outcome = apply_on(&sender_side, &mx, step, role, &model, unaccompanied);
+                let want = if may_send(role, kind) { expected(&model, step, unaccompanied) } else { None };
                 match (&outcome, want) {
-                    (Ok(got), Some(want)) => prop_assert_eq!(*got, want, "{:?} by {:?} from {:?}", kind, role, state),
+                    (Ok((got, flag)), Some(want)) => {
+                        prop_assert_eq!(*got, want, "{:?} by {:?} from {:?}", step, role, model);
+                        prop_assert_eq!(!flag.is_empty(), late(step), "late flag of {:?}: {:?}", step, flag);
+                    }
                     (Err(_), None) => {}
-                    (got, want) => prop_assert!(false, "{:?} by {:?} from {:?}: engine {:?}, spec {:?}", kind, role, state, got, want),
+                    (got, want) => prop_assert!(false, "{:?} by {:?} from {:?}: engine {:?}, spec {:?}", step, role, model, got, want),
                 }
                 // The other gateway, fed what the first accepted, agrees.
-                if let Ok(got) = outcome {
-                    let there = apply_on(&receiver_side, &gt, kind, role);
-                    prop_assert_eq!(there, Ok(got), "the receiving side disagrees on {:?}", kind);
-                    if kind == Kind::Proposal { open_proposal = true; }
-                    if kind == Kind::Response { open_proposal = false; }
-                    state = Some(got);
+                if let Ok((got, flag)) = outcome {
+                    let there = apply_on(&receiver_side, &gt, step, role, &model, unaccompanied);
+                    prop_assert_eq!(there, Ok((got, flag)), "the receiving side disagrees on {:?}", step);
+                    let at = step.sent_at(&model);
+                    match kind {
+                        Kind::Handoff => model.handed_over_at = Some(at),
+                        Kind::Reception => model.received_at = Some(at),
+                        _ => {}
+                    }
+                    model.state = Some(got);
                 }
             }
         }

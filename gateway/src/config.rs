@@ -70,14 +70,85 @@ pub struct Delegation {
     pub agency_ca: PathBuf,
 }
 
+/// Default hours before the agreed arrival from which a handoff may be acknowledged.
+pub const DEFAULT_HANDOFF_MARGIN_HOURS: u32 = 12;
+/// Default hours after the agreed arrival beyond which a handoff is flagged late.
+pub const DEFAULT_HANDOFF_LATE_AFTER_HOURS: u32 = 48;
+/// Default days by which a follow-up at N days may come before the N days are up.
+pub const DEFAULT_FOLLOW_UP_TOLERANCE_DAYS: u32 = 3;
+
 /// Case rules set per country.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaseRules {
     /// Countries with which a bilateral agreement accepts a best-interest
     /// determination made by the migration authority. Empty (strict) by
     /// default; both countries must list each other, and the case shows it.
     pub relax_best_interest_for: Vec<Country>,
+    /// A handoff of a child this country receives is acknowledged no earlier
+    /// than this many hours before the agreed arrival: a child cannot be
+    /// handed over before it can have arrived. Published with the reception
+    /// policy, so that the destination applies the same rule.
+    pub handoff_margin_hours: u32,
+    /// A handoff acknowledged more than this many hours after the agreed
+    /// arrival is accepted (the child is in custody; refusing the record
+    /// would not undo that) and flagged late in both timelines.
+    pub handoff_late_after_hours: u32,
+    /// A follow-up report "at N days" comes no earlier than N days after the
+    /// reception, less this many days (a visit is planned around a date).
+    pub follow_up_tolerance_days: u32,
+}
+
+impl Default for CaseRules {
+    fn default() -> Self {
+        CaseRules {
+            relax_best_interest_for: Vec::new(),
+            handoff_margin_hours: DEFAULT_HANDOFF_MARGIN_HOURS,
+            handoff_late_after_hours: DEFAULT_HANDOFF_LATE_AFTER_HOURS,
+            follow_up_tolerance_days: DEFAULT_FOLLOW_UP_TOLERANCE_DAYS,
+        }
+    }
+}
+
+impl CaseRules {
+    /// The timing this country publishes with its reception policy.
+    pub fn timing(&self) -> retorno_proto::v1::CaseTiming {
+        retorno_proto::v1::CaseTiming {
+            handoff_margin_hours: self.handoff_margin_hours,
+            handoff_late_after_hours: self.handoff_late_after_hours,
+            follow_up_tolerance_days: self.follow_up_tolerance_days,
+        }
+    }
+
+    /// Bounds that keep the rules meaningful: a margin or tolerance so wide
+    /// that it admits a step before the one it follows is no rule.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.handoff_margin_hours > 72 {
+            return Err((
+                "case.handoff_margin_hours",
+                format!(
+                    "{} hours would admit a handoff days before the child arrives: at most 72 (default {DEFAULT_HANDOFF_MARGIN_HOURS})",
+                    self.handoff_margin_hours
+                ),
+            ));
+        }
+        if self.handoff_late_after_hours == 0 {
+            return Err((
+                "case.handoff_late_after_hours",
+                format!("must be at least 1 hour (default {DEFAULT_HANDOFF_LATE_AFTER_HOURS})"),
+            ));
+        }
+        if self.follow_up_tolerance_days > 14 {
+            return Err((
+                "case.follow_up_tolerance_days",
+                format!(
+                    "{} days would admit a 14-day follow-up on the day of the reception: at most 14 (default {DEFAULT_FOLLOW_UP_TOLERANCE_DAYS})",
+                    self.follow_up_tolerance_days
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// This country's reception policy.
@@ -506,6 +577,9 @@ impl Config {
         if let Err((field, problem)) = self.storage.check() {
             return Err(invalid(field, problem));
         }
+        if let Err((field, problem)) = self.case.check() {
+            return Err(invalid(field, problem));
+        }
         if let Err((field, problem)) = self.check_delegations() {
             return Err(invalid(&field, problem));
         }
@@ -564,6 +638,33 @@ mod tests {
         address = "127.0.0.1:7402"
         tls_name = "gateway.gt.retorno.test"
     "#;
+
+    #[test]
+    fn case_timing_has_defaults_and_bounds_that_name_the_field() {
+        let (_dir, file) = write(GOOD);
+        let config = Config::load(&file).unwrap();
+        assert_eq!(
+            config.case.handoff_margin_hours,
+            DEFAULT_HANDOFF_MARGIN_HOURS
+        );
+        for (setting, field) in [
+            ("handoff_margin_hours = 100", "case.handoff_margin_hours"),
+            (
+                "handoff_late_after_hours = 0",
+                "case.handoff_late_after_hours",
+            ),
+            (
+                "follow_up_tolerance_days = 30",
+                "case.follow_up_tolerance_days",
+            ),
+        ] {
+            let (_dir, file) = write(&format!("{GOOD}\n[case]\n{setting}\n"));
+            match Config::load(&file) {
+                Err(ConfigError::Invalid { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{setting}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn loads_and_resolves_paths_next_to_the_file() {

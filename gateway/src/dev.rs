@@ -15,6 +15,7 @@ use retorno_certs_dev::{Layout, Options, ROLES};
 use retorno_client::Profile;
 
 use crate::{
+    clock::Clock,
     config::{
         CaseRules, Config, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage,
         TlsPaths,
@@ -42,20 +43,48 @@ pub struct DevOptions {
     /// The first country's Agency API port; the others follow.
     #[arg(long, default_value_t = 7501)]
     pub agency_port: u16,
+    /// Runs the region's case rules this many days ahead of the system
+    /// clock, so that a walkthrough can hand over on the agreed arrival day
+    /// and follow up a month later without waiting. Development only: the
+    /// gateways' `created_at` then lies about the date. Never run it
+    /// backwards on the same data (a step would seem to precede the one before).
+    #[arg(long, default_value_t = 0)]
+    pub danger_clock_ahead_days: u32,
+}
+
+impl DevOptions {
+    /// The region's clock: the system's, or one running ahead of it.
+    fn clock(&self) -> anyhow::Result<Clock> {
+        if self.danger_clock_ahead_days == 0 {
+            return Ok(Clock::system());
+        }
+        let clock = Clock::adjustable();
+        let ahead = jiff::SignedDuration::from_hours(24 * i64::from(self.danger_clock_ahead_days));
+        clock.advance(ahead)?;
+        Ok(clock)
+    }
 }
 
 /// Prepares the folder if needed, starts every gateway and runs until Ctrl-C.
 pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let configs = prepare(&options)?;
+    let clock = options.clock()?;
     let mut gateways = Vec::new();
     for file in &configs {
         let config = Config::load(file)?;
-        let gateway = Gateway::start(config)
+        let gateway = Gateway::start_with_clock(config, clock.clone())
             .await
             .with_context(|| format!("starting the gateway of {}", file.display()))?;
         gateways.push(gateway);
     }
     print_region(&options, &gateways);
+    if options.danger_clock_ahead_days > 0 {
+        println!(
+            "\nthe case rules run {} days ahead of the system clock: it is {} for them",
+            options.danger_clock_ahead_days,
+            clock.now().strftime("%Y-%m-%d %H:%M UTC")
+        );
+    }
     crate::cli::shutdown_signal().await?;
     eprintln!(
         "stopping the region; queued messages stay in {}",

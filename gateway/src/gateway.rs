@@ -14,6 +14,7 @@ use tonic::transport::Server;
 use crate::{
     agency_api::AgencyService,
     case::Rules,
+    clock::Clock,
     config::{Config, ConfigError},
     country::Country,
     delivery::Courier,
@@ -72,6 +73,12 @@ pub struct Gateway {
 impl Gateway {
     /// Binds the configured addresses and starts.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
+        Self::start_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Gateway::start`] with the case rules reading the time from `clock`
+    /// (`retorno-gateway dev --danger-clock-ahead-days`).
+    pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Gateway, StartError> {
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address)
                 .await
@@ -79,7 +86,7 @@ impl Gateway {
         };
         let peer = bind(config.listen.peer).await?;
         let agency = bind(config.listen.agency).await?;
-        Self::start_on(config, peer, agency).await
+        Self::start_on_clock(config, peer, agency, clock).await
     }
 
     /// Starts on listeners the caller has bound (tests bind `127.0.0.1:0`).
@@ -87,6 +94,18 @@ impl Gateway {
         config: Config,
         peer_listener: TcpListener,
         agency_listener: TcpListener,
+    ) -> Result<Gateway, StartError> {
+        Self::start_on_clock(config, peer_listener, agency_listener, Clock::system()).await
+    }
+
+    /// [`Gateway::start_on`] with the case rules reading the time from
+    /// `clock`: tests (and `retorno-gateway dev`) move it forward to walk a
+    /// case whose steps are days apart.
+    pub async fn start_on_clock(
+        config: Config,
+        peer_listener: TcpListener,
+        agency_listener: TcpListener,
+        clock: Clock,
     ) -> Result<Gateway, StartError> {
         let credentials =
             Credentials::load_with_delegations(config.country, &config.tls, &config.delegations)?;
@@ -118,7 +137,7 @@ impl Gateway {
         let max = config.limits.max_message_bytes;
         let mut tasks = Vec::new();
 
-        let rules = Arc::new(case_rules(&config, &store)?);
+        let rules = Arc::new(case_rules(&config, &store, clock)?);
         let fetchers = policy_fetchers(&config, &credentials, &store, &rules);
         let peer_service = PeerService {
             country: config.country,
@@ -317,7 +336,7 @@ fn agency_admission(country: Country, delegated: BTreeSet<Country>) -> tls::Admi
 }
 
 /// The case rules from the config, with the peers' policies kept from earlier runs.
-fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
+fn case_rules(config: &Config, store: &Store, clock: Clock) -> Result<Rules, StartError> {
     // Configs built in code (tests, `dev`) are checked here as files are in `Config::load`.
     config
         .check(std::path::Path::new("(configuration)"))
@@ -336,6 +355,8 @@ fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
         .iter()
         .map(ToString::to_string)
         .collect();
+    // Published so that the destination times the steps after an agreed arrival as this country does.
+    own_policy.timing = Some(config.case.timing());
     let peer_policies = store.policies().map_err(|source| StartError::Store {
         dir: config.data_dir.display().to_string(),
         source,
@@ -350,6 +371,7 @@ fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
             .collect(),
         own_policy,
         peer_policies: RwLock::new(peer_policies),
+        clock,
     })
 }
 

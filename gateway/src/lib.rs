@@ -19,6 +19,7 @@
 //! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
+//! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests).
 //! - [`case`]: the case state machine, the region's safeguards and need-to-know.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
@@ -41,6 +42,7 @@ pub mod at_rest;
 pub mod audit;
 pub mod case;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod country;
 pub mod delivery;

@@ -208,7 +208,7 @@ impl PeerService {
                 sequence: c.sequence,
             })
             .collect();
-        let now = jiff::Timestamp::now();
+        let now = self.rules.now();
         let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
             let checked = ready[index];
             let Some(payload) = checked.body.payload.as_ref() else {

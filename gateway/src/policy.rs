@@ -10,7 +10,7 @@ use jiff::{
     civil::{Date, DateTime},
     tz::TimeZone,
 };
-use retorno_proto::v1::{Companionship, HourWindow, PointOfEntry, ReceptionPolicy};
+use retorno_proto::v1::{CaseTiming, Companionship, HourWindow, PointOfEntry, ReceptionPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::country::Country;
@@ -139,9 +139,18 @@ pub fn published(
     Ok(ReceptionPolicy {
         country: country.to_string(),
         points,
-        // The gateway adds its `[[delegations]]` when it publishes.
+        // The gateway adds its `[[delegations]]` and `[case]` timing when it publishes.
         delegated_consulates: Vec::new(),
+        timing: None,
     })
+}
+
+/// The case timing a policy publishes, or the defaults for a gateway that
+/// publishes none (an older version).
+pub fn timing(policy: &ReceptionPolicy) -> CaseTiming {
+    policy
+        .timing
+        .unwrap_or_else(|| crate::config::CaseRules::default().timing())
 }
 
 /// A proposed arrival that the policy does not allow.
@@ -149,17 +158,42 @@ pub fn published(
 pub struct OutsidePolicy {
     /// Why, in words a caseworker reads.
     pub reason: String,
-    /// The nearest allowed arrival times, local, e.g. `2026-12-04 08:00 America/Guatemala (Friday)`.
+    /// The latest allowed arrival before the one proposed (still after the
+    /// minimum notice), if any: an earlier slot may suit as well as a later
+    /// one, and listing only later ones would hide it.
+    pub before: Option<String>,
+    /// The next allowed arrival times after the one proposed, local, e.g.
+    /// `2026-12-04 08:00 America/Guatemala (Friday)`.
     pub nearest: Vec<String>,
+}
+
+impl OutsidePolicy {
+    fn new(reason: String) -> OutsidePolicy {
+        OutsidePolicy {
+            reason,
+            before: None,
+            nearest: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Display for OutsidePolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.reason)?;
-        if !self.nearest.is_empty() {
-            write!(f, "; nearest allowed arrivals: {}", self.nearest.join(", "))?;
+        match (&self.before, self.nearest.is_empty()) {
+            (Some(before), true) => write!(f, "; nearest allowed arrival: before it {before}"),
+            (Some(before), false) => write!(
+                f,
+                "; nearest allowed arrivals: before it {before}; after it {}",
+                self.nearest.join(", ")
+            ),
+            (None, false) => write!(
+                f,
+                "; nearest allowed arrivals: after it {} (none before it is allowed)",
+                self.nearest.join(", ")
+            ),
+            (None, true) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -215,42 +249,43 @@ pub fn check_arrival(
     companionships: &[Companionship],
     now: Timestamp,
 ) -> Result<(), OutsidePolicy> {
-    let tz = TimeZone::get(&point.time_zone).map_err(|e| OutsidePolicy {
-        reason: format!("the point's time zone {} is unknown: {e}", point.time_zone),
-        nearest: vec![],
+    let tz = TimeZone::get(&point.time_zone).map_err(|e| {
+        OutsidePolicy::new(format!(
+            "the point's time zone {} is unknown: {e}",
+            point.time_zone
+        ))
     })?;
     let local = arrival.to_zoned_datetime(tz.clone());
     let earliest = earliest_allowed(point, now);
-    let nearest = || nearest_slots(point, companionships, earliest.max(arrival), &tz);
+    // Both sides of the proposed arrival, never earlier than the minimum notice allows.
+    let around = |reason: String| OutsidePolicy {
+        reason,
+        before: latest_slot_before(point, companionships, arrival, earliest, &tz),
+        nearest: nearest_slots(point, companionships, earliest.max(arrival), &tz),
+    };
     if stated_time_zone != point.time_zone {
-        return Err(OutsidePolicy {
-            reason: format!(
-                "time_zone is {stated_time_zone:?} but {} is in {}",
-                point.code, point.time_zone
-            ),
-            nearest: vec![],
-        });
+        return Err(OutsidePolicy::new(format!(
+            "time_zone is {stated_time_zone:?} but {} is in {}",
+            point.code, point.time_zone
+        )));
     }
     if arrival < earliest {
         return Err(OutsidePolicy {
-            reason: format!(
+            nearest: nearest_slots(point, companionships, earliest, &tz),
+            ..OutsidePolicy::new(format!(
                 "arrival {} is less than the minimum notice of {} hours at {} away",
                 describe(&local),
                 point.minimum_notice_hours,
                 point.code
-            ),
-            nearest: nearest_slots(point, companionships, earliest, &tz),
+            ))
         });
     }
     if !point.weekdays.contains(&iso_weekday(&local)) {
-        return Err(OutsidePolicy {
-            reason: format!(
-                "{} receives no children on {:?}",
-                point.code,
-                local.weekday()
-            ),
-            nearest: nearest(),
-        });
+        return Err(around(format!(
+            "{} receives no children on {:?}",
+            point.code,
+            local.weekday()
+        )));
     }
     let (window, who) = applicable_window(point, companionships);
     let minute =
@@ -261,16 +296,13 @@ pub fn check_arrival(
         } else {
             ""
         };
-        return Err(OutsidePolicy {
-            reason: format!(
-                "arrival {} is an {night}arrival outside the reception hours for {who} at {} ({}-{} local time)",
-                describe(&local),
-                point.code,
-                hhmm(window.start_minute),
-                hhmm(window.end_minute)
-            ),
-            nearest: nearest(),
-        });
+        return Err(around(format!(
+            "arrival {} is an {night}arrival outside the reception hours for {who} at {} ({}-{} local time)",
+            describe(&local),
+            point.code,
+            hhmm(window.start_minute),
+            hhmm(window.end_minute)
+        )));
     }
     Ok(())
 }
@@ -307,6 +339,65 @@ pub fn nearest_slots(
     slots
 }
 
+/// The latest allowed arrival (on a quarter hour) before `arrival` and not
+/// before `earliest`, searching back day by day to `earliest`'s day.
+pub fn latest_slot_before(
+    point: &PointOfEntry,
+    companionships: &[Companionship],
+    arrival: Timestamp,
+    earliest: Timestamp,
+    tz: &TimeZone,
+) -> Option<String> {
+    let (window, _) = applicable_window(point, companionships);
+    let first_day = earliest.to_zoned_datetime(tz.clone()).date();
+    let mut day = arrival.to_zoned_datetime(tz.clone()).date();
+    while day >= first_day {
+        if let Some(slot) = last_slot_on(day, window, point, arrival, tz)
+            && slot.timestamp() >= earliest
+        {
+            return Some(describe(&slot));
+        }
+        day = day.yesterday().ok()?;
+    }
+    None
+}
+
+/// The last allowed quarter hour of `day` before `before`, if any.
+fn last_slot_on(
+    day: Date,
+    window: HourWindow,
+    point: &PointOfEntry,
+    before: Timestamp,
+    tz: &TimeZone,
+) -> Option<ZonedDateTime> {
+    let open = local_minute(day, window.start_minute, tz)?;
+    if !point.weekdays.contains(&iso_weekday(&open)) || open.timestamp() >= before {
+        return None;
+    }
+    let last = local_minute(day, (window.end_minute.saturating_sub(1) / 15) * 15, tz)?;
+    if last.timestamp() < before {
+        return Some(last);
+    }
+    // `before` falls inside the window: the quarter hour before it.
+    let local = before.to_zoned_datetime(tz.clone());
+    let minute = u32::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).ok()?;
+    let quarter = (minute.saturating_sub(1) / 15) * 15;
+    local_minute(day, quarter.max(window.start_minute), tz)
+}
+
+/// `minute` minutes after midnight of `day`, local time.
+fn local_minute(day: Date, minute: u32, tz: &TimeZone) -> Option<ZonedDateTime> {
+    let time = jiff::civil::time(
+        i8::try_from(minute / 60).ok()?,
+        i8::try_from(minute % 60).ok()?,
+        0,
+        0,
+    );
+    DateTime::from_parts(day, time)
+        .to_zoned_datetime(tz.clone())
+        .ok()
+}
+
 /// The first allowed minute of `day` at or after `from`, if any.
 fn slot_on(
     day: Date,
@@ -315,17 +406,7 @@ fn slot_on(
     from: Timestamp,
     tz: &TimeZone,
 ) -> Option<ZonedDateTime> {
-    let at = |minute: u32| -> Option<ZonedDateTime> {
-        let time = jiff::civil::time(
-            i8::try_from(minute / 60).ok()?,
-            i8::try_from(minute % 60).ok()?,
-            0,
-            0,
-        );
-        DateTime::from_parts(day, time)
-            .to_zoned_datetime(tz.clone())
-            .ok()
-    };
+    let at = |minute: u32| local_minute(day, minute, tz);
     let open = at(window.start_minute)?;
     if !point.weekdays.contains(&iso_weekday(&open)) {
         return None;
@@ -433,6 +514,60 @@ mod tests {
         assert_eq!(
             error.nearest[2], "2026-12-14 08:00 America/Guatemala (Monday)",
             "no Sundays"
+        );
+        assert_eq!(
+            error.before.as_deref(),
+            Some("2026-12-10 15:45 America/Guatemala (Thursday)"),
+            "the same day's last slot is offered too"
+        );
+        assert!(
+            error.to_string().contains(
+                "nearest allowed arrivals: before it 2026-12-10 15:45 America/Guatemala (Thursday); after it 2026-12-11 08:00"
+            ),
+            "{error}"
+        );
+    }
+
+    /// Issue 9: a 21:30 refusal listed only the next days while the same
+    /// day's 10:00, after the minimum notice, was allowed.
+    #[test]
+    fn an_earlier_slot_after_the_minimum_notice_is_not_hidden() {
+        let point = tecun_uman();
+        // Proposed on Monday 2026-11-30 at 09:47 in Guatemala, for Wednesday 21:30.
+        let now = at("2026-11-30T15:47:00Z");
+        let error = check_arrival(
+            &point,
+            at("2026-12-03T03:30:00Z"),
+            "America/Guatemala",
+            &[Companionship::Unaccompanied],
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.before.as_deref(),
+            Some("2026-12-02 15:45 America/Guatemala (Wednesday)")
+        );
+        // Proposed at 16:10 on Sunday for Wednesday 06:00: Wednesday's window
+        // is after the arrival and Tuesday's last slot before the notice ends.
+        let late_now = at("2026-11-29T22:10:00Z");
+        let early_morning = check_arrival(
+            &point,
+            at("2026-12-02T12:00:00Z"),
+            "America/Guatemala",
+            &[Companionship::Unaccompanied],
+            late_now,
+        )
+        .unwrap_err();
+        assert_eq!(early_morning.before, None, "{early_morning}");
+        assert_eq!(
+            early_morning.nearest[0],
+            "2026-12-02 08:00 America/Guatemala (Wednesday)"
+        );
+        assert!(
+            early_morning
+                .to_string()
+                .contains("(none before it is allowed)"),
+            "{early_morning}"
         );
     }
 

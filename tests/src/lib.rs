@@ -20,6 +20,7 @@ use retorno_certs_dev::{Layout, Options};
 use retorno_client::{Client, Profile, notice::parse_notice};
 use retorno_gateway::{
     Config, Country, Gateway,
+    clock::Clock,
     config::{
         CaseRules, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths,
     },
@@ -81,6 +82,9 @@ pub struct Region {
     /// Listeners bound at creation and handed to the gateway when it starts,
     /// so that no other test can take the port in between.
     reserved: Mutex<HashMap<(Country, Api), StdListener>>,
+    /// The region's time: every gateway started in-process reads it, and a
+    /// test moves it forward to walk steps that are days apart.
+    clock: Clock,
 }
 
 impl Region {
@@ -114,7 +118,39 @@ impl Region {
             pki,
             addresses,
             reserved: Mutex::new(reserved),
+            clock: Clock::adjustable(),
         }
+    }
+
+    /// The region's clock, which the in-process gateways read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Moves the region's time forward to `at` (never back).
+    pub fn advance_to(&self, at: jiff::Timestamp) {
+        self.clock.advance_to(at).unwrap();
+    }
+
+    /// Moves the region's time forward by `days`.
+    pub fn advance_days(&self, days: i64) {
+        self.clock
+            .advance(jiff::SignedDuration::from_hours(24 * days))
+            .unwrap();
+    }
+
+    /// The region's time as a message's `created_at` (an envelope sealed by hand).
+    pub fn created_at(&self) -> pbjson_types::Timestamp {
+        let now = self.clock.now();
+        pbjson_types::Timestamp {
+            seconds: now.as_second(),
+            nanos: now.subsec_nanosecond(),
+        }
+    }
+
+    /// A local date at least four days ahead of the region's time, Monday to Friday.
+    pub fn weekday_ahead(&self, time_zone: &str) -> String {
+        weekday_ahead_of(self.clock.now(), time_zone)
     }
 
     pub fn dir(&self) -> &Path {
@@ -214,7 +250,9 @@ impl Region {
         let cc = config.country;
         let peer = self.listener(cc, Api::Peer).await;
         let agency = self.listener(cc, Api::Agency).await;
-        Gateway::start_on(config, peer, agency).await.unwrap()
+        Gateway::start_on_clock(config, peer, agency, self.clock.clone())
+            .await
+            .unwrap()
     }
 
     /// Starts a gateway again after its shutdown, with `config` (changed by
@@ -228,7 +266,7 @@ impl Region {
             async move {
                 let peer = self.listener(cc, Api::Peer).await;
                 let agency = self.listener(cc, Api::Agency).await;
-                match Gateway::start_on(config, peer, agency).await {
+                match Gateway::start_on_clock(config, peer, agency, self.clock.clone()).await {
                     Ok(gateway) => Some(gateway),
                     Err(retorno_gateway::gateway::StartError::Store { .. }) => None,
                     Err(other) => panic!("{other}"),
@@ -526,9 +564,14 @@ impl Drop for Proxy {
 /// A local date (YYYY-MM-DD) at least four days ahead, Monday to Friday, so
 /// that an arrival at 10:00 there passes the reception rules.
 pub fn weekday_ahead(time_zone: &str) -> String {
+    weekday_ahead_of(jiff::Timestamp::now(), time_zone)
+}
+
+/// [`weekday_ahead`] of `now`.
+pub fn weekday_ahead_of(now: jiff::Timestamp, time_zone: &str) -> String {
     use jiff::ToSpan as _;
     let tz = jiff::tz::TimeZone::get(time_zone).unwrap();
-    let mut day = jiff::Timestamp::now()
+    let mut day = now
         .to_zoned_datetime(tz)
         .date()
         .checked_add(4.days())
@@ -579,7 +622,8 @@ pub async fn wait_for_state(client: &Client, case_id: &str, state: v1::CaseState
 
 /// Mexico returns a Guatemalan child (`notice`, opened as `case_id`) from
 /// notice to follow-up: summary, proposal at 10:00, acceptance, handoff by
-/// the consulate, reception and a 30-day follow-up; returns when both
+/// the consulate on the arrival day, reception and, 30 days later, the
+/// follow-up (the region's clock moves forward for both); returns when both
 /// gateways show FOLLOW_UP. Both gateways must be running.
 pub async fn return_a_child(region: &Region, case_id: &str, notice: AdvanceNotice) {
     use retorno_client::compose;
@@ -604,7 +648,7 @@ pub async fn return_a_child(region: &Region, case_id: &str, notice: AdvanceNotic
         .await
         .unwrap();
     wait_for_state(&sbs, case_id, CaseState::SummaryShared).await;
-    let day = weekday_ahead("America/Guatemala");
+    let day = region.weekday_ahead("America/Guatemala");
     let at = format!("{day} 10:00");
     let proposal = compose::proposal(&compose::Proposal {
         id: "P1",
@@ -622,7 +666,8 @@ pub async fn return_a_child(region: &Region, case_id: &str, notice: AdvanceNotic
     submit_case_message(&sbs, case_id, compose::accept("P1"))
         .await
         .unwrap();
-    wait_for_state(&inm, case_id, CaseState::ArrivalAgreed).await;
+    let agreed = wait_for_state(&inm, case_id, CaseState::ArrivalAgreed).await;
+    region.advance_to(agreed_arrival(&agreed));
     let handoff = compose::handoff(
         "GT-TECUN-UMAN",
         "Rosa Cux/Consulado de Guatemala",
@@ -635,9 +680,16 @@ pub async fn return_a_child(region: &Region, case_id: &str, notice: AdvanceNotic
         .unwrap();
     let received = compose::reception("with-family", "grandmother, Quetzaltenango").unwrap();
     submit_case_message(&sbs, case_id, received).await.unwrap();
+    region.advance_days(30);
     let follow_up = compose::follow_up(30, "stable", "back at school").unwrap();
     submit_case_message(&sbs, case_id, follow_up).await.unwrap();
     wait_for_state(&inm, case_id, CaseState::FollowUp).await;
+}
+
+/// The agreed arrival instant of a case.
+pub fn agreed_arrival(case: &v1::CaseView) -> jiff::Timestamp {
+    let at = case.agreed_arrival.as_ref().unwrap().arrival.unwrap();
+    jiff::Timestamp::new(at.seconds, at.nanos).unwrap()
 }
 
 /// Whether any file under `dir` (a gateway's sled folder: its log, snapshots

@@ -2,8 +2,10 @@
 //! migration institute (INM) notifies and shares the case summary; a night
 //! arrival is refused; Guatemala's child-protection agency (SBS) counters
 //! 10:00 with 11:00; the arrival is agreed; Guatemala's consulate takes
-//! custody; SBS confirms reception and follows up. Both gateways end with the
-//! same state and timeline. Then each safeguard is tried on its own.
+//! custody on the arrival day (not before); SBS confirms reception and
+//! follows up 30 days later (not before). Both gateways end with the same
+//! state and timeline. Then each safeguard is tried on its own. The
+//! region's clock moves forward where the story waits for a day.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -14,8 +16,8 @@ use retorno_proto::v1::{
     envelope_body::Payload as Body, submit_request::Payload,
 };
 use retorno_tests::{
-    Region, deliver, eventually, inbox_now, inbox_with, notice_to, peer_client, sealer,
-    weekday_ahead,
+    Region, agreed_arrival, deliver, eventually, inbox_now, inbox_with, notice_to, peer_client,
+    sealer, weekday_ahead,
 };
 use tonic::Code;
 
@@ -75,6 +77,34 @@ async fn wait_for_state(client: &Client, case: &str, state: CaseState) -> CaseVi
         }
     })
     .await
+}
+
+/// A refusal for time: `FailedPrecondition`, naming the rule in its text
+/// and, as data, in its metadata with the earliest allowed instant.
+fn assert_too_early(status: &tonic::Status, rule: &str, earliest: jiff::Timestamp) {
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains(rule), "{}", status.message());
+    assert!(
+        status.message().contains(&earliest.to_string()),
+        "{}",
+        status.message()
+    );
+    let metadata = status.metadata();
+    assert_eq!(metadata.get("retorno-rule").unwrap(), rule);
+    let named: jiff::Timestamp = metadata
+        .get("retorno-earliest-allowed")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(named, earliest);
+}
+
+/// When a case's reception was confirmed.
+fn received_at(case: &CaseView) -> jiff::Timestamp {
+    let at = case.received_at.unwrap();
+    jiff::Timestamp::new(at.seconds, at.nanos).unwrap()
 }
 
 fn summary() -> CaseSummary {
@@ -144,8 +174,10 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
         night.message()
     );
     assert!(
-        night.message().contains("nearest allowed arrivals"),
-        "{}",
+        night.message().contains(&format!(
+            "nearest allowed arrivals: before it {day} 15:45 America/Guatemala"
+        )),
+        "the same day's last slot is offered as well as the next days': {}",
         night.message()
     );
 
@@ -161,19 +193,10 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
         "the family arrives at 10:30",
     )
     .unwrap();
-    submit(&mut sbs, case, counter).await.unwrap();
-    eventually("MX to see the counter", || {
-        let mut inm = inm.clone();
-        async move {
-            inm.case(case)
-                .await
-                .ok()?
-                .open_proposal
-                .is_none()
-                .then_some(())
-        }
-    })
-    .await;
+    let countered = submit(&mut sbs, case, counter).await.unwrap();
+    assert_eq!(countered.case_state(), CaseState::AwaitingProposal);
+    let at_mx = wait_for_state(&inm, case, CaseState::AwaitingProposal).await;
+    assert!(at_mx.open_proposal.is_none());
     propose(&mut inm, case, proposal("P3", &[], &format!("{day} 11:00")))
         .await
         .unwrap();
@@ -184,8 +207,11 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
     .await;
     let agreed = submit(&mut sbs, case, compose::accept("P3")).await.unwrap();
     assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
-    wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+    let agreed = wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+    let arrival = agreed_arrival(&agreed);
 
+    // Days before the child can have arrived, the handoff is refused with
+    // its rule and the earliest time it is allowed: 12 hours before 11:00.
     let handoff = compose::handoff(
         TECUN_UMAN,
         "Rosa Cux/Consulado de Guatemala",
@@ -193,6 +219,25 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
         "tired, healthy",
     )
     .unwrap();
+    let early = submit(&mut consulate, case, handoff.clone())
+        .await
+        .unwrap_err();
+    let earliest = arrival - jiff::SignedDuration::from_hours(12);
+    assert_too_early(&early, "handoff_margin_hours", earliest);
+    assert!(
+        early
+            .message()
+            .contains("; too early now: the earliest allowed is "),
+        "{}",
+        early.message()
+    );
+    assert!(
+        early.message().contains("23:00 America/Guatemala"),
+        "the earliest time is told in the point's time: {}",
+        early.message()
+    );
+
+    region.advance_to(arrival);
     assert_eq!(
         submit(&mut consulate, case, handoff)
             .await
@@ -200,13 +245,22 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
             .case_state(),
         CaseState::HandedOver
     );
-    wait_for_state(&inm, case, CaseState::HandedOver).await;
+    let handed = wait_for_state(&inm, case, CaseState::HandedOver).await;
+    assert!(handed.timeline.last().unwrap().flag.is_empty(), "on time");
     let received = compose::reception("with-family", "grandmother, Quetzaltenango").unwrap();
     assert_eq!(
         submit(&mut sbs, case, received).await.unwrap().case_state(),
         CaseState::Received
     );
+    let reception = received_at(&sbs.case(case).await.unwrap());
+
+    // The 30-day follow-up on the day of the reception: refused until 27
+    // days after it (the default tolerance is 3 days).
     let follow_up = compose::follow_up(30, "stable", "back at school").unwrap();
+    let early = submit(&mut sbs, case, follow_up.clone()).await.unwrap_err();
+    let earliest = reception + jiff::SignedDuration::from_hours(27 * 24);
+    assert_too_early(&early, "follow_up_tolerance_days", earliest);
+    region.advance_days(30);
     assert_eq!(
         submit(&mut sbs, case, follow_up)
             .await
@@ -582,11 +636,9 @@ async fn a_family_travels_together_or_not_at_all() {
     submit(&mut sbs, "MX-FAM-1", compose::accept("P2"))
         .await
         .unwrap();
-    assert_eq!(
-        sbs.case("MX-FAM-2").await.unwrap().state(),
-        CaseState::ArrivalAgreed,
-        "agreed for both"
-    );
+    let agreed = sbs.case("MX-FAM-2").await.unwrap();
+    assert_eq!(agreed.state(), CaseState::ArrivalAgreed, "agreed for both");
+    region.advance_to(agreed_arrival(&agreed));
 
     let alone = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec!["MX-FAM-1".into()], "").unwrap();
     let split = submit(&mut sbs, "MX-FAM-1", alone).await.unwrap_err();
@@ -736,7 +788,8 @@ async fn agree_a_return_to_honduras(region: &Region, case: &str) -> (Client, Cli
 /// with `origin`'s child protection; returns both agencies' clients and the
 /// message id of the acceptance once `destination` shows ARRIVAL_AGREED and
 /// `origin` holds its receipt for the acceptance (so that `origin`'s view of
-/// the case no longer changes on its own).
+/// the case no longer changes on its own), with the region's time moved to
+/// the agreed arrival.
 async fn agree_a_return(
     region: &Region,
     destination: &str,
@@ -752,7 +805,7 @@ async fn agree_a_return(
         n.transport.as_mut().unwrap().point_of_entry = point.code.clone();
     }
     migration.submit(request).await.unwrap();
-    let at = format!("{} 10:00", weekday_ahead(&point.time_zone));
+    let at = format!("{} 10:00", region.weekday_ahead(&point.time_zone));
     let arrival = compose::Proposal {
         id: "P1",
         cases: Vec::new(),
@@ -770,7 +823,9 @@ async fn agree_a_return(
     let accepted = submit(&mut protection, case, compose::accept("P1"))
         .await
         .unwrap();
-    wait_for_state(&migration, case, CaseState::ArrivalAgreed).await;
+    let agreed = wait_for_state(&migration, case, CaseState::ArrivalAgreed).await;
+    // The day of the arrival: the handoff is now on time.
+    region.advance_to(agreed_arrival(&agreed));
     eventually(
         &format!("{origin} to hold {destination}'s receipt for its acceptance"),
         || {
@@ -951,7 +1006,7 @@ async fn handoff_by_guatemalas_consulate_delivered_by_honduras(
             delegated_consulate_country: "GT".into(),
         }),
         recipient_country: recipient.into(),
-        created_at: Some(compose::now()),
+        created_at: Some(region.created_at()),
         payload: Some(handoff),
     };
     let envelope = v1::Envelope {
@@ -1291,4 +1346,220 @@ async fn a_delegated_countrys_agency_ca_certifies_only_that_countrys_consulate()
     assert!(hn.tls().stats().refused_agency_certificates >= 2);
     mx.shutdown().await;
     hn.shutdown().await;
+}
+
+/// Issue 9: a handoff much later than the agreed arrival is still recorded
+/// (the child is in custody) and both gateways flag it late.
+#[tokio::test]
+async fn a_late_handoff_is_accepted_and_flagged_late_on_both_gateways() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let case = "MX-2026-0801";
+    let (inm, mut sbs, _) = agree_a_return(&region, "MX", "GT", case).await;
+    // Three days after the arrival: over the default 48 hours.
+    region.advance_days(3);
+    let handoff = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap();
+    let handed = submit(&mut sbs, case, handoff).await.unwrap();
+    assert_eq!(handed.case_state(), CaseState::HandedOver);
+    let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
+    let at_gt = sbs.case(case).await.unwrap();
+    for view in [&at_mx, &at_gt] {
+        let flag = &view.timeline.last().unwrap().flag;
+        assert!(
+            flag.starts_with("late: acknowledged 72 hours after the agreed arrival")
+                && flag.contains("handoff_late_after_hours of 48"),
+            "{flag}"
+        );
+    }
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+/// Issue 9: a proposal for an unaccompanied child with no escort was accepted.
+#[tokio::test]
+async fn an_unaccompanied_childs_proposal_names_an_escort_officer() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let sbs = region.agency("GT", "child-protection").await;
+    let case = "MX-2026-0802";
+    let day = weekday_ahead(GUATEMALA);
+    inm.submit(notice_to("GT", case)).await.unwrap();
+    let alone = compose::Proposal {
+        id: "P1",
+        cases: Vec::new(),
+        point: TECUN_UMAN,
+        at: &format!("{day} 10:00"),
+        time_zone: GUATEMALA,
+        mode: "land",
+        reference: "bus INM-0452",
+        escorts: &[],
+    };
+    let refused = propose(&mut inm, case, compose::proposal(&alone).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with(
+            "arrival_proposal.escort_officers: case MX-2026-0802 is of a child travelling unaccompanied"
+        ),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        inm.case(case).await.unwrap().state(),
+        CaseState::Notified,
+        "nothing changed"
+    );
+    let escorted = propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
+        .await
+        .unwrap();
+    assert_eq!(escorted.case_state(), CaseState::ArrivalProposed);
+    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+/// Issue 9: after a decline the case read ARRIVAL_PROPOSED with no proposal open.
+#[tokio::test]
+async fn a_declined_proposal_leaves_the_case_awaiting_a_new_one_on_both_gateways() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let case = "MX-2026-0803";
+    let day = weekday_ahead(GUATEMALA);
+    inm.submit(notice_to("GT", case)).await.unwrap();
+    propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
+        .await
+        .unwrap();
+    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    let decline = compose::decline("P1", "no-capacity", "").unwrap();
+    let declined = submit(&mut sbs, case, decline).await.unwrap();
+    assert_eq!(declined.case_state(), CaseState::AwaitingProposal);
+    let at_mx = wait_for_state(&inm, case, CaseState::AwaitingProposal).await;
+    assert!(at_mx.open_proposal.is_none());
+    let again = submit(&mut sbs, case, compose::accept("P1"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(
+        again.message().contains(
+            "is AWAITING_PROPOSAL: arrival_response is not allowed now; allowed next: case_summary, arrival_proposal, case_withdrawal"
+        ),
+        "{}",
+        again.message()
+    );
+    let next = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 11:00")))
+        .await
+        .unwrap();
+    assert_eq!(next.case_state(), CaseState::ArrivalProposed);
+    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+/// Guatemala's gateway certificate delivers to Mexico a step of `case`
+/// created at `created_at`, as a gateway that skipped its own checks would;
+/// returns Mexico's case refusal from its receipt.
+async fn delivered_by_guatemala(
+    region: &Region,
+    case: &str,
+    created_at: jiff::Timestamp,
+    payload: Body,
+) -> String {
+    let body = v1::EnvelopeBody {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        case_id: case.to_owned(),
+        sender: Some(v1::Sender {
+            country: "GT".into(),
+            agency: "SBS".into(),
+            role: Role::ChildProtection as i32,
+            delegated_consulate_country: String::new(),
+        }),
+        recipient_country: "MX".into(),
+        created_at: Some(pbjson_types::Timestamp {
+            seconds: created_at.as_second(),
+            nanos: 0,
+        }),
+        payload: Some(payload),
+    };
+    let envelope = v1::Envelope {
+        body: prost::Message::encode_to_vec(&body),
+        seal: None,
+    };
+    let mut raw = peer_client(region, "GT", "MX").await;
+    let answer = deliver(&mut raw, &sealer(region, "GT"), vec![vec![envelope]])
+        .await
+        .unwrap();
+    let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
+        panic!("expected a transport receipt");
+    };
+    let receipt: v1::ReceiptBody = prost::Message::decode(receipt.body.as_slice()).unwrap();
+    receipt.case_refusal
+}
+
+/// The destination applies the origin's timing too: an early handoff, and a
+/// reception before the handoff, that reach Mexico anyway are refused in
+/// the receipt and change nothing.
+#[tokio::test]
+async fn the_order_of_time_is_enforced_again_on_arrival() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let case = "MX-2026-0804";
+    let (inm, mut sbs, _) = agree_a_return(&region, "MX", "GT", case).await;
+    let arrival = agreed_arrival(&inm.clone().case(case).await.unwrap());
+
+    let handoff = match compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap() {
+        Payload::HandoffAck(h) => h,
+        _ => unreachable!(),
+    };
+    let thirteen_hours_early = arrival - jiff::SignedDuration::from_hours(13);
+    let refusal = delivered_by_guatemala(
+        &region,
+        case,
+        thirteen_hours_early,
+        Body::HandoffAck(handoff.clone()),
+    )
+    .await;
+    assert!(
+        refusal.contains("handoff_margin_hours")
+            && refusal.contains(&(arrival - jiff::SignedDuration::from_hours(12)).to_string()),
+        "{refusal}"
+    );
+    let at_mx = inm.clone().case(case).await.unwrap();
+    assert_eq!(at_mx.state(), CaseState::ArrivalAgreed);
+    assert_eq!(at_mx.timeline.last().unwrap().refused, refusal);
+
+    submit(&mut sbs, case, Payload::HandoffAck(handoff))
+        .await
+        .unwrap();
+    let handed = wait_for_state(&inm, case, CaseState::HandedOver).await;
+    let handed_at = handed.handed_over_at.unwrap();
+    let before_handoff = jiff::Timestamp::from_second(handed_at.seconds - 60).unwrap();
+    let reception = match compose::reception("with-family", "").unwrap() {
+        Payload::ReceptionConfirmation(r) => r,
+        _ => unreachable!(),
+    };
+    let refusal = delivered_by_guatemala(
+        &region,
+        case,
+        before_handoff,
+        Body::ReceptionConfirmation(reception),
+    )
+    .await;
+    assert!(
+        refusal.contains("a reception is confirmed no earlier than the handoff"),
+        "{refusal}"
+    );
+    assert_eq!(
+        inm.clone().case(case).await.unwrap().state(),
+        CaseState::HandedOver
+    );
+    mx.shutdown().await;
+    gt.shutdown().await;
 }
