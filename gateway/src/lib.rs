@@ -19,7 +19,8 @@
 //! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
-//! - [`case`]: the case state machine, the region's safeguards and need-to-know.
+//! - [`case`]: the case state machine and the region's safeguards.
+//! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
 //! - [`limits`]: submit rate per agency and delivery streams per peer.
@@ -50,6 +51,7 @@ pub mod evidence;
 pub mod gateway;
 pub mod identity;
 pub mod limits;
+pub mod need_to_know;
 pub mod peer_api;
 pub mod policy;
 pub mod reception;
