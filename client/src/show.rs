@@ -75,8 +75,8 @@ pub fn inbox_item(item: &InboxItem, json: bool) -> anyhow::Result<()> {
         ),
         Some(Payload::CaseWithdrawal(w)) => {
             out!(
-                "    withdrawn: {}",
-                words(w.reason().as_str_name(), "WITHDRAWAL_REASON_")
+                "    withdrawn{}",
+                shown(w.reason().as_str_name(), "WITHDRAWAL_REASON_")
             )
         }
         None => out!("    (a kind this program does not know)"),
@@ -123,6 +123,15 @@ fn words(name: &str, prefix: &str) -> String {
     name.trim_start_matches(prefix)
         .to_lowercase()
         .replace('_', " ")
+}
+
+/// `: {words}` for a category, nothing for one the gateway withheld from
+/// this role (every category is required, so unspecified means withheld).
+fn shown(name: &str, prefix: &str) -> String {
+    match words(name, prefix).as_str() {
+        "unspecified" => String::new(),
+        words => format!(": {words}"),
+    }
 }
 
 fn date(date: Option<&Date>) -> String {
@@ -217,8 +226,8 @@ fn response(r: &retorno_proto::v1::ArrivalResponse) -> String {
             format!("counter with {}", local(c.arrival.as_ref(), &c.time_zone))
         }
         Some(Decision::Decline(d)) => format!(
-            "declined: {}",
-            words(d.reason().as_str_name(), "DECLINE_REASON_")
+            "declined{}",
+            shown(d.reason().as_str_name(), "DECLINE_REASON_")
         ),
         None => "?".into(),
     }

@@ -4,8 +4,8 @@
 //! The agency is who its certificate says: the sender of every envelope is
 //! filled in from the certificate, never from the request. Every submitted
 //! message passes the case rules ([`crate::case`]) in the same transaction
-//! that puts it in the outbox; the inbox gives each role only what it needs
-//! to know.
+//! that puts it in the outbox. Every read (inbox, case, case list, status)
+//! gives the agency only what [`crate::need_to_know`] says it may see.
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -24,11 +24,12 @@ use uuid::Uuid;
 
 use crate::{
     audit,
-    case::{self, Refusal, Rule, Rules, Visibility},
+    case::{self, Refusal, Rule, Rules},
     country::Country,
     envelope,
     identity::{Identity, Role},
     limits::RateLimiter,
+    need_to_know::{self, Reader, Visibility},
     store::{Enqueued, InboxRecord, OutboxRecord, Store, StoreError},
     tls::caller,
     validate::{self, Invalid},
@@ -66,6 +67,17 @@ struct Caller {
     /// delegation; such a caller sees and sends only in the cases
     /// [`case::delegated_may_see`] allows.
     delegated: Option<Country>,
+}
+
+impl Caller {
+    /// The caller as need to know reads it, at `here`'s gateway.
+    fn reader(&self, here: Country) -> Reader {
+        Reader {
+            role: self.role,
+            country: here,
+            delegated: self.delegated,
+        }
+    }
 }
 
 fn agency<T>(request: &Request<T>, here: Country) -> Result<Caller, Status> {
@@ -303,32 +315,58 @@ impl AgencyService {
         self.audit_refusal(who, &id, case_id, &audit::status_reason(status));
     }
 
-    /// Refuses a consulate acting for this country under a delegation a case
-    /// it may not see or act in; any other agency of this country may.
-    fn check_delegated(&self, who: &Caller, case: &CaseView) -> Result<(), Status> {
-        match who.delegated {
-            Some(acting) => case::delegated_may_see(case, self.country, acting).map_err(refused),
-            None => Ok(()),
+    /// The inbox item at `cursor` as `reader` may see it, if at all.
+    fn inbox_item(
+        &self,
+        reader: &Reader,
+        cursor: u64,
+        record: &InboxRecord,
+    ) -> Result<Option<InboxItem>, Status> {
+        // Refused messages are kept as evidence only; purged ones have no content left.
+        if !record.refused.is_empty() || record.purged_at_micros != 0 {
+            return Ok(None);
+        }
+        let corrupt = |e: prost::DecodeError| {
+            Status::internal(format!("inbox item {cursor} is corrupt: {e}"))
+        };
+        let envelope = Envelope::decode(record.envelope.as_slice()).map_err(corrupt)?;
+        let body = EnvelopeBody::decode(envelope.body.as_slice()).map_err(corrupt)?;
+        let case = if reader.sees_every_case_whole() {
+            None
+        } else {
+            self.store.read_case(&body.case_id).map_err(storage)?
+        };
+        let visibility = need_to_know::message(reader, case.as_ref(), &body);
+        Ok(inbox_item(cursor, record, envelope, body, visibility))
+    }
+
+    /// `case_id` as `who` may read it. A consulate acting under a delegation
+    /// gets the same answer for a case that does not exist as for one it may
+    /// not read, so that it cannot learn which case ids exist.
+    fn readable_case(&self, who: &Caller, case_id: &str) -> Result<CaseView, Status> {
+        let reader = who.reader(self.country);
+        let case = self.store.read_case(case_id).map_err(storage)?;
+        match (
+            case.map(|case| need_to_know::case(&reader, case)),
+            who.delegated,
+        ) {
+            (Some(Ok(case)), _) => Ok(case),
+            (_, Some(acting)) => Err(self.not_shown(acting, &format!("case {case_id:?}"))),
+            (None, None) => Err(Status::not_found(format!(
+                "{}'s gateway knows no case {case_id:?}",
+                self.country
+            ))),
+            (Some(Err(refusal)), None) => Err(refused(refusal)),
         }
     }
 
-    /// `item`, unless `delegated` (the consulate's country, for a consulate
-    /// acting under a delegation) may not see its case. A case not found
-    /// here hides the item: a delegated consulate sees nothing it is not
-    /// shown to be allowed.
-    fn for_delegated(
-        &self,
-        delegated: Option<Country>,
-        item: Option<InboxItem>,
-    ) -> Result<Option<InboxItem>, Status> {
-        let (Some(acting), Some(shown)) = (delegated, &item) else {
-            return Ok(item);
-        };
-        let case_id = shown.body.as_ref().map_or("", |body| body.case_id.as_str());
-        let case = self.store.read_case(case_id).map_err(storage)?;
-        let allowed =
-            case.is_some_and(|case| case::delegated_may_see(&case, self.country, acting).is_ok());
-        Ok(item.filter(|_| allowed))
+    /// The one answer a delegated consulate gets for what it may not see,
+    /// whether or not it exists.
+    fn not_shown(&self, acting: Country, what: &str) -> Status {
+        let here = self.country;
+        Status::permission_denied(format!(
+            "{here}'s gateway shows {acting}'s consulate, acting for {here}, no {what}: under {here}'s delegation it reads only cases held here of which {here} is the origin and {acting} is not the destination"
+        ))
     }
 
     /// Streams inbox items after `after` until the subscriber leaves or, with
@@ -353,10 +391,10 @@ impl AgencyService {
                 }
             };
             let caught_up = chunk.len() < SUBSCRIBE_CHUNK;
+            let reader = who.reader(self.country);
             for (cursor, record) in chunk {
                 after = cursor;
-                let item = to_inbox_item(who.role, cursor, &record)
-                    .and_then(|item| self.for_delegated(who.delegated, item));
+                let item = self.inbox_item(&reader, cursor, &record);
                 let Some(item) = item.transpose() else {
                     continue;
                 };
@@ -379,22 +417,16 @@ impl AgencyService {
     }
 }
 
-/// The inbox item `role` may see, if any.
-fn to_inbox_item(
-    role: Role,
+/// The inbox item of a message, as need to know lets its reader see it.
+fn inbox_item(
     cursor: u64,
     record: &InboxRecord,
-) -> Result<Option<InboxItem>, Status> {
-    // Refused messages are kept as evidence only; purged ones have no content left.
-    if !record.refused.is_empty() || record.purged_at_micros != 0 {
-        return Ok(None);
-    }
-    let corrupt =
-        |e: prost::DecodeError| Status::internal(format!("inbox item {cursor} is corrupt: {e}"));
-    let envelope = Envelope::decode(record.envelope.as_slice()).map_err(corrupt)?;
-    let body = EnvelopeBody::decode(envelope.body.as_slice()).map_err(corrupt)?;
+    envelope: Envelope,
+    body: EnvelopeBody,
+    visibility: Visibility<EnvelopeBody>,
+) -> Option<InboxItem> {
     let received_at = Some(envelope::timestamp(record.received_at_micros));
-    Ok(match case::visible_to(role, &body) {
+    match visibility {
         Visibility::Full => Some(InboxItem {
             cursor,
             envelope: Some(envelope),
@@ -410,7 +442,7 @@ fn to_inbox_item(
             redacted: true,
         }),
         Visibility::Hidden => None,
-    })
+    }
 }
 
 fn decode_optional<M: prost::Message + Default>(bytes: &[u8]) -> Result<Option<M>, Status> {
@@ -491,26 +523,25 @@ impl Agency for AgencyService {
         let text = &request.get_ref().message_id;
         let id = Uuid::try_parse(text)
             .map_err(|_| Status::invalid_argument(format!("message_id: {text:?} is not a UUID")))?;
-        let record = self
-            .store
-            .sent_status(id)
-            .map_err(storage)?
-            .ok_or_else(|| {
-                Status::not_found(format!(
+        let record = self.store.sent_status(id).map_err(storage)?;
+        let case_id = record
+            .as_ref()
+            .and_then(|record| record.case_ids.first().cloned())
+            .unwrap_or_default();
+        let record = match (record, who.delegated) {
+            // A delegated consulate follows only messages of cases it may read,
+            // and learns nothing of the others, not even whether they exist.
+            (record, Some(acting)) => record
+                .filter(|_| self.readable_case(&who, &case_id).is_ok())
+                .ok_or_else(|| self.not_shown(acting, &format!("message {id}")))?,
+            (Some(record), None) => record,
+            (None, None) => {
+                return Err(Status::not_found(format!(
                     "{}'s gateway has accepted no message {id}",
                     self.country
-                ))
-            })?;
-        let case_id = record.case_ids.first().cloned().unwrap_or_default();
-        if who.delegated.is_some() {
-            let case = self.store.read_case(&case_id).map_err(storage)?.ok_or_else(|| {
-                Status::permission_denied(format!(
-                    "message {id} belongs to no case {}'s gateway still holds, so a consulate acting for {} may not follow it",
-                    self.country, self.country
-                ))
-            })?;
-            self.check_delegated(&who, &case)?;
-        }
+                )));
+            }
+        };
         let receipt: Option<Receipt> = decode_optional(&record.receipt)?;
         let receipt_body = match &receipt {
             Some(receipt) => decode_optional::<ReceiptBody>(&receipt.body)?,
@@ -535,10 +566,7 @@ impl Agency for AgencyService {
     ) -> Result<Response<CaseView>, Status> {
         let who = agency(&request, self.country)?;
         let id = &request.get_ref().case_id;
-        let case = self.store.read_case(id).map_err(storage)?.ok_or_else(|| {
-            Status::not_found(format!("{}'s gateway knows no case {id:?}", self.country))
-        })?;
-        self.check_delegated(&who, &case)?;
+        let case = self.readable_case(&who, id)?;
         // No read goes unrecorded: if the log cannot take it, the case is not given.
         let read = audit::Record::case_read(&who.urn, id);
         self.store.audit(&[read]).map_err(storage)?;
@@ -551,17 +579,14 @@ impl Agency for AgencyService {
     ) -> Result<Response<ListCasesResponse>, Status> {
         let who = agency(&request, self.country)?;
         let wanted = request.get_ref().state();
+        let reader = who.reader(self.country);
         let mut cases: Vec<CaseView> = Vec::new();
         for case in self.store.cases() {
             let case = case.map_err(storage)?;
-            if (wanted == CaseState::Unspecified || case.state() == wanted)
-                && self.check_delegated(&who, &case).is_ok()
-            {
-                cases.push(CaseView {
-                    timeline: Vec::new(),
-                    ..case
-                });
+            if wanted != CaseState::Unspecified && case.state() != wanted {
+                continue;
             }
+            cases.extend(need_to_know::listed(&reader, case));
         }
         let listed = audit::Record::cases_listed(&who.urn, case::state_name(wanted), cases.len());
         self.store.audit(&[listed]).map_err(storage)?;

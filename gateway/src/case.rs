@@ -29,8 +29,9 @@
 //! windows and capacity, family groups, the role matrix and consular
 //! delegations (a consulate of another country acting for the origin, only
 //! if the origin lists it, and never in a case its own country returns:
-//! [`delegated_may_see`]); need-to-know filtering of the inbox is
-//! [`visible_to`].
+//! [`delegated_may_see`]). What a reader may see of a case and its timeline
+//! is decided in [`crate::need_to_know`]; a timeline entry stores what its
+//! line is made from, so that each reader's line is built from what it may see.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -44,7 +45,9 @@ use retorno_proto::v1::{
 };
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::{clock::Clock, country::Country, identity::Role, policy, store::StoreError};
+use crate::{
+    clock::Clock, country::Country, identity::Role, need_to_know, policy, store::StoreError,
+};
 
 /// A storage error inside a case transaction.
 pub type TxError = ConflictableTransactionError<StoreError>;
@@ -1227,7 +1230,7 @@ fn check_escort(members: &[CaseView], proposal: &ArrivalProposal) -> Result<(), 
             format!(
                 "arrival_proposal.escort_officers: case {} is of a child travelling {}: the proposal must name at least one escort officer (name/institution)",
                 child.case_id,
-                words(child.companionship().as_str_name(), "COMPANIONSHIP_")
+                need_to_know::words(child.companionship().as_str_name(), "COMPANIONSHIP_")
             ),
         )),
         _ => Ok(()),
@@ -1250,7 +1253,7 @@ fn local(at: jiff::Timestamp, time_zone: &str) -> String {
         seconds: at.as_second(),
         nanos: at.subsec_nanosecond(),
     };
-    local_time(Some(&at), time_zone)
+    need_to_know::local_time(Some(&at), time_zone)
 }
 
 /// A refusal for time: the rule, the earliest allowed instant, and why.
@@ -1264,88 +1267,21 @@ fn too_early(timing: Timing, earliest: jiff::Timestamp, time_zone: &str, why: St
     )
 }
 
-/// The timeline entry of a message: the same on both gateways but for delivery.
+/// The timeline entry of a message: the same on both gateways but for
+/// delivery. It stores what its line is made from, not the line: each reader's
+/// line is rendered from what it may see ([`need_to_know::case`]).
 fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
     TimelineEntry {
         message_id: step.body.message_id.clone(),
         kind: Kind::of(step.payload).name().to_owned(),
         sender: step.body.sender.clone(),
         at: step.body.created_at,
-        summary: summary(step.payload),
+        summary: String::new(),
         refused: String::new(),
         delivery: delivery as i32,
         peer_refused: String::new(),
         flag: String::new(),
-    }
-}
-
-fn words(name: &str, prefix: &str) -> String {
-    name.trim_start_matches(prefix)
-        .to_lowercase()
-        .replace('_', " ")
-}
-
-fn local_time(at: Option<&pbjson_types::Timestamp>, time_zone: &str) -> String {
-    let Some(at) = at.and_then(policy::timestamp) else {
-        return "?".into();
-    };
-    match jiff::tz::TimeZone::get(time_zone) {
-        Ok(tz) => format!(
-            "{} {time_zone}",
-            at.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M")
-        ),
-        Err(_) => at.to_string(),
-    }
-}
-
-/// A one-line account of a message without personal data, for timelines.
-fn summary(payload: &Payload) -> String {
-    match payload {
-        Payload::AdvanceNotice(notice) => format!(
-            "notice: {}, risk {}",
-            words(notice.companionship().as_str_name(), "COMPANIONSHIP_"),
-            words(notice.risk_level().as_str_name(), "RISK_LEVEL_")
-        ),
-        Payload::CaseSummary(_) => "case summary shared".into(),
-        Payload::ArrivalProposal(p) => format!(
-            "proposal {} for {} child(ren) at {} {}",
-            p.proposal_id,
-            p.case_ids.len().max(1),
-            p.point_of_entry,
-            local_time(p.arrival.as_ref(), &p.time_zone)
-        ),
-        Payload::ArrivalResponse(r) => match &r.decision {
-            Some(Decision::Accept(_)) => format!("accepted proposal {}", r.proposal_id),
-            Some(Decision::Counter(c)) => format!(
-                "countered proposal {} with {}",
-                r.proposal_id,
-                local_time(c.arrival.as_ref(), &c.time_zone)
-            ),
-            Some(Decision::Decline(d)) => format!(
-                "declined proposal {}: {}",
-                r.proposal_id,
-                words(d.reason().as_str_name(), "DECLINE_REASON_")
-            ),
-            None => format!("answered proposal {}", r.proposal_id),
-        },
-        Payload::HandoffAck(h) => format!(
-            "handed over at {}, {} child(ren)",
-            h.point_of_entry,
-            h.case_ids.len().max(1)
-        ),
-        Payload::ReceptionConfirmation(r) => format!(
-            "received: {}",
-            words(r.placement().as_str_name(), "PLACEMENT_")
-        ),
-        Payload::FollowUpReport(f) => format!(
-            "follow-up at {} days: {}",
-            f.days_since_return,
-            words(f.status().as_str_name(), "FOLLOW_UP_STATUS_")
-        ),
-        Payload::CaseWithdrawal(w) => format!(
-            "withdrawn: {}",
-            words(w.reason().as_str_name(), "WITHDRAWAL_REASON_")
-        ),
+        facts: Some(need_to_know::facts(step.payload)),
     }
 }
 
@@ -1383,48 +1319,6 @@ fn check_parties(case: &CaseView, step: &Step<'_>, kind: Kind) -> Result<(), Ref
             ),
         )),
         _ => Ok(()),
-    }
-}
-
-/// What of an inbox message a role may see: need to know.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Visibility {
-    /// All of it.
-    Full,
-    /// A reduced body (the envelope bytes are withheld).
-    Redacted(Box<EnvelopeBody>),
-    /// Nothing: the item is skipped for this role.
-    Hidden,
-}
-
-/// Need to know: a case summary goes to child protection only; a consulate
-/// sees a notice's identity and travel data and the arrival agreement, not
-/// health, psychosocial or legal details.
-pub fn visible_to(role: Role, body: &EnvelopeBody) -> Visibility {
-    let Some(payload) = &body.payload else {
-        return Visibility::Hidden;
-    };
-    match (role, payload) {
-        (Role::ChildProtection, _) => Visibility::Full,
-        (_, Payload::CaseSummary(_)) => Visibility::Hidden,
-        (Role::Consulate, Payload::AdvanceNotice(notice)) => {
-            let reduced = v1::AdvanceNotice {
-                child: notice.child.clone(),
-                companionship: notice.companionship,
-                family_group_id: notice.family_group_id.clone(),
-                consular_interview: notice.consular_interview.clone(),
-                transport: notice.transport.clone(),
-                origin_contact: notice.origin_contact.clone(),
-                ..v1::AdvanceNotice::default()
-            };
-            let mut body = body.clone();
-            body.payload = Some(Payload::AdvanceNotice(reduced));
-            Visibility::Redacted(Box::new(body))
-        }
-        (Role::Consulate, Payload::ReceptionConfirmation(_) | Payload::FollowUpReport(_)) => {
-            Visibility::Hidden
-        }
-        _ => Visibility::Full,
     }
 }
 
@@ -1539,51 +1433,6 @@ mod tests {
             "agreed twice"
         );
         assert!(!allowed_next(CaseState::HandedOver).contains(&Kind::Withdrawal));
-    }
-
-    #[test]
-    fn a_consulate_never_sees_a_summary_or_the_sensitive_parts_of_a_notice() {
-        let mut notice = v1::AdvanceNotice {
-            protection_concerns: vec![v1::ProtectionConcern::Health as i32],
-            risk_level: v1::RiskLevel::High as i32,
-            best_interest: Some(v1::BestInterestDetermination::default()),
-            child: Some(v1::Child {
-                given_names: "Ana".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let body = |payload| EnvelopeBody {
-            payload: Some(payload),
-            ..Default::default()
-        };
-        let Visibility::Redacted(seen) = visible_to(
-            Role::Consulate,
-            &body(Payload::AdvanceNotice(notice.clone())),
-        ) else {
-            panic!("a consulate sees a redacted notice");
-        };
-        let Some(Payload::AdvanceNotice(seen)) = seen.payload else {
-            panic!()
-        };
-        assert!(seen.protection_concerns.is_empty() && seen.best_interest.is_none());
-        assert_eq!(seen.risk_level, 0);
-        assert_eq!(seen.child.unwrap().given_names, "Ana");
-        let summary = body(Payload::CaseSummary(v1::CaseSummary::default()));
-        assert_eq!(visible_to(Role::Consulate, &summary), Visibility::Hidden);
-        assert_eq!(
-            visible_to(Role::DestinationAuthority, &summary),
-            Visibility::Hidden
-        );
-        assert_eq!(
-            visible_to(Role::ChildProtection, &summary),
-            Visibility::Full
-        );
-        notice.protection_concerns.clear();
-        assert_eq!(
-            visible_to(Role::ChildProtection, &body(Payload::AdvanceNotice(notice))),
-            Visibility::Full
-        );
     }
 }
 

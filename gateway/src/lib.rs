@@ -20,7 +20,8 @@
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
 //! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests).
-//! - [`case`]: the case state machine, the region's safeguards and need-to-know.
+//! - [`case`]: the case state machine and the region's safeguards.
+//! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
 //! - [`limits`]: submit rate per agency and delivery streams per peer.
@@ -52,6 +53,7 @@ pub mod evidence;
 pub mod gateway;
 pub mod identity;
 pub mod limits;
+pub mod need_to_know;
 pub mod peer_api;
 pub mod policy;
 pub mod reception;

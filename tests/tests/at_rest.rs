@@ -20,6 +20,8 @@ use retorno_gateway::{
     at_rest::{AtRestError, Vault},
     case::{Applied, Refusal, TxError},
     config::Storage,
+    identity::Role,
+    need_to_know,
     retention::{self, Mode},
     store::{OutboxRecord, Received, Store, StoreError},
 };
@@ -382,7 +384,16 @@ async fn a_case_withdrawn_long_ago_loses_its_personal_data_and_keeps_its_proof()
     // each message the hash of the body received and the receipt given.
     let case = store.read_case(WITHDRAWN).unwrap().unwrap();
     assert_eq!(case.state(), CaseState::Withdrawn);
-    assert_eq!(case.timeline, withdrawn.timeline);
+    let child_protection = need_to_know::Reader {
+        role: Role::ChildProtection,
+        country: country("GT"),
+        delegated: None,
+    };
+    let read = need_to_know::case(&child_protection, case.clone()).unwrap();
+    assert_eq!(
+        read.timeline, withdrawn.timeline,
+        "as child protection reads it"
+    );
     for entry in &case.timeline {
         let id = Uuid::parse_str(&entry.message_id).unwrap();
         let seen = store.seen(country("MX"), id).unwrap().unwrap();

@@ -1,0 +1,593 @@
+//! Need to know: what an agency may see of a case and of a message.
+//!
+//! This is the one place that decides it. Every read path asks it: the inbox
+//! ([`message`]), a case with its timeline ([`case`]), the case list
+//! ([`listed`]) and a message's status ([`Reader::may_read`]); a console,
+//! statistics or an operator view must ask it too, so that no two paths can
+//! disagree. A [`Reader`] reads a case as one of three [`Audience`]s, chosen
+//! by its role and by the side of the case its country is on:
+//!
+//! | reader | audience |
+//! | --- | --- |
+//! | child protection, either side | [`Audience::Whole`] |
+//! | destination authority of the case's destination | [`Audience::Returning`] |
+//! | destination authority of the case's origin, consulate, delegated consulate | [`Audience::IdentityAndTravel`] |
+//!
+//! What each audience sees of each kind of message is [`payload`]. A timeline
+//! line is rendered for its reader from the message's stored
+//! [`TimelineFacts`] as [`payload`] cuts them down for that reader, never
+//! from a finished sentence with parts taken out afterwards: a consulate's
+//! line for a notice is built from a notice that holds no risk level.
+
+use retorno_proto::v1::{
+    self, ArrivalProposal, ArrivalResponse, CaseView, DeclineReason, EnvelopeBody, HandoffAck,
+    TimelineEntry, TimelineFacts,
+    arrival_response::{Counter, Decision, Decline},
+    envelope_body::Payload,
+    timeline_facts::Payload as Fact,
+};
+
+use crate::{
+    case::{self, Kind, Refusal},
+    country::Country,
+    identity::Role,
+    policy,
+};
+
+/// An agency reading through its own gateway, as its certificate says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reader {
+    /// Its role.
+    pub role: Role,
+    /// The country whose gateway it reads through: its own, or for a
+    /// consulate acting under a delegation, the country it acts for.
+    pub country: Country,
+    /// The consulate's own country when it acts for `country` under a
+    /// delegation; such a reader sees only the cases
+    /// [`case::delegated_may_see`] allows.
+    pub delegated: Option<Country>,
+}
+
+/// The side of a case a reader's country is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The country returning the child.
+    Destination,
+    /// The child's own country.
+    Origin,
+}
+
+/// How much of a case a reader sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Child protection: the whole case, summaries included. The origin's
+    /// receives the child and places it; the destination's made the
+    /// best-interest determination the return rests on.
+    Whole,
+    /// The destination's authority: every message but a case summary (which
+    /// goes to child protection). It wrote the notice, and the reception and
+    /// follow-up reports are addressed to it: the returning state answers for
+    /// a return being safe.
+    Returning,
+    /// A consulate (its country's own, or one acting under a delegation) and
+    /// the origin's destination authority: what admitting the child and its
+    /// journey need, the child's identity and the travel. No protection
+    /// concerns, risk, best-interest details, family contact, summary,
+    /// placement, follow-up, or reasons that are about the child (a
+    /// withdrawal's reason can say that the child was granted asylum, which
+    /// the authorities of the child's own state must not learn).
+    IdentityAndTravel,
+}
+
+/// What of a message a reader may see.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Visibility<T> {
+    /// All of it.
+    Full,
+    /// Only this reduced copy (for an inbox item, the signed envelope bytes
+    /// are withheld, since they hold the whole).
+    Redacted(Box<T>),
+    /// Nothing of its content: an inbox skips it; a timeline shows only that
+    /// a message of its kind was sent.
+    Hidden,
+}
+
+impl Reader {
+    /// The side of `case` this reader's country is on.
+    pub fn side(&self, case: &CaseView) -> Side {
+        if case.destination_country == self.country.as_str() {
+            Side::Destination
+        } else {
+            Side::Origin
+        }
+    }
+
+    /// Whether this reader may see `case` at all: a delegated consulate only
+    /// the cases [`case::delegated_may_see`] allows, any other agency of this
+    /// country every case its gateway holds.
+    pub fn may_read(&self, case: &CaseView) -> Result<(), Refusal> {
+        match self.delegated {
+            Some(acting) => case::delegated_may_see(case, self.country, acting),
+            None => Ok(()),
+        }
+    }
+
+    /// How much of a case this reader sees from `side`.
+    pub fn audience(&self, side: Side) -> Audience {
+        if self.delegated.is_some() {
+            return Audience::IdentityAndTravel;
+        }
+        match (self.role, side) {
+            (Role::ChildProtection, _) => Audience::Whole,
+            (Role::DestinationAuthority, Side::Destination) => Audience::Returning,
+            (Role::DestinationAuthority, Side::Origin) | (Role::Consulate, _) => {
+                Audience::IdentityAndTravel
+            }
+        }
+    }
+
+    /// Whether this reader sees every case whole, so that deciding what it
+    /// sees of a message needs no case (its inbox reads no case per item).
+    pub fn sees_every_case_whole(&self) -> bool {
+        [Side::Destination, Side::Origin]
+            .iter()
+            .all(|side| self.audience(*side) == Audience::Whole)
+    }
+}
+
+/// What `audience` sees of a message's payload.
+pub fn payload(audience: Audience, payload: &Payload) -> Visibility<Payload> {
+    match (audience, payload) {
+        (Audience::Whole, _) => Visibility::Full,
+        (_, Payload::CaseSummary(_)) => Visibility::Hidden,
+        (Audience::Returning, _) => Visibility::Full,
+        (Audience::IdentityAndTravel, payload) => identity_and_travel(payload),
+    }
+}
+
+/// The identity and travel data of a message, if it has any.
+fn identity_and_travel(payload: &Payload) -> Visibility<Payload> {
+    let reduced = match payload {
+        Payload::AdvanceNotice(notice) => {
+            Payload::AdvanceNotice(notice_identity_and_travel(notice))
+        }
+        Payload::ArrivalResponse(response) => Payload::ArrivalResponse(response_travel(response)),
+        // The reason can be protection granted: asylum, from the origin's own state.
+        Payload::CaseWithdrawal(_) => Payload::CaseWithdrawal(v1::CaseWithdrawal::default()),
+        Payload::ArrivalProposal(_) | Payload::HandoffAck(_) => return Visibility::Full,
+        Payload::CaseSummary(_)
+        | Payload::ReceptionConfirmation(_)
+        | Payload::FollowUpReport(_) => return Visibility::Hidden,
+    };
+    if &reduced == payload {
+        Visibility::Full
+    } else {
+        Visibility::Redacted(Box::new(reduced))
+    }
+}
+
+/// The child's identity and the planned travel; of the family contact, only
+/// whether the family was located (who receives the child at the border).
+fn notice_identity_and_travel(notice: &v1::AdvanceNotice) -> v1::AdvanceNotice {
+    v1::AdvanceNotice {
+        child: notice.child.clone(),
+        companionship: notice.companionship,
+        family_group_id: notice.family_group_id.clone(),
+        consular_interview: notice.consular_interview.clone(),
+        transport: notice.transport.clone(),
+        origin_contact: notice
+            .origin_contact
+            .as_ref()
+            .map(|contact| v1::OriginContact {
+                family_located: contact.family_located,
+                ..v1::OriginContact::default()
+            }),
+        ..v1::AdvanceNotice::default()
+    }
+}
+
+/// An answer's decision and times, without its free text, and a decline's
+/// reason only when it is about the travel (hours, notice, capacity).
+fn response_travel(response: &ArrivalResponse) -> ArrivalResponse {
+    let decision = response.decision.clone().map(|decision| match decision {
+        Decision::Counter(counter) => Decision::Counter(Counter {
+            note: String::new(),
+            ..counter
+        }),
+        Decision::Decline(decline) => Decision::Decline(Decline {
+            reason: if about_travel(decline.reason()) {
+                decline.reason
+            } else {
+                DeclineReason::Unspecified as i32
+            },
+            text: String::new(),
+        }),
+        accept @ Decision::Accept(_) => accept,
+    });
+    ArrivalResponse {
+        proposal_id: response.proposal_id.clone(),
+        decision,
+    }
+}
+
+fn about_travel(reason: DeclineReason) -> bool {
+    matches!(
+        reason,
+        DeclineReason::OutsideReceptionHours
+            | DeclineReason::NoticeTooShort
+            | DeclineReason::NoCapacity
+    )
+}
+
+/// What `reader` sees of an inbox message of `case` (`None`: no case here,
+/// or not looked up because the reader [sees every case
+/// whole](Reader::sees_every_case_whole)). A reader that needs the case and
+/// has none sees nothing.
+pub fn message(
+    reader: &Reader,
+    case: Option<&CaseView>,
+    body: &EnvelopeBody,
+) -> Visibility<EnvelopeBody> {
+    let audience = match case {
+        Some(case) if reader.may_read(case).is_ok() => reader.audience(reader.side(case)),
+        None if reader.sees_every_case_whole() => Audience::Whole,
+        _ => return Visibility::Hidden,
+    };
+    let Some(content) = &body.payload else {
+        return Visibility::Hidden;
+    };
+    match payload(audience, content) {
+        Visibility::Full => Visibility::Full,
+        Visibility::Hidden => Visibility::Hidden,
+        Visibility::Redacted(reduced) => Visibility::Redacted(Box::new(EnvelopeBody {
+            payload: Some(*reduced),
+            ..body.clone()
+        })),
+    }
+}
+
+/// `case` as `reader` may read it: its timeline lines rendered from what the
+/// reader may see of each message. A refusal when it may not read the case.
+pub fn case(reader: &Reader, mut case: CaseView) -> Result<CaseView, Refusal> {
+    reader.may_read(&case)?;
+    let audience = reader.audience(reader.side(&case));
+    case.timeline = case
+        .timeline
+        .into_iter()
+        .map(|entry| entry_for(audience, entry))
+        .collect();
+    Ok(case)
+}
+
+/// `case` as a case list shows it to `reader` (no timeline), if it may read it.
+pub fn listed(reader: &Reader, case: CaseView) -> Option<CaseView> {
+    let bare = CaseView {
+        timeline: Vec::new(),
+        ..case
+    };
+    self::case(reader, bare).ok()
+}
+
+/// A timeline entry as `audience` reads it: the line and the facts it may see.
+fn entry_for(audience: Audience, mut entry: TimelineEntry) -> TimelineEntry {
+    let stored = entry.facts.take().and_then(|facts| facts.payload);
+    let Some(stored) = stored.map(from_fact) else {
+        // Stored before lines were rendered per reader: only its own sentence is left.
+        if audience == Audience::IdentityAndTravel {
+            entry.summary = unseen_line(&entry.kind);
+        }
+        return entry;
+    };
+    let seen = match payload(audience, &stored) {
+        Visibility::Full => Some(stored),
+        Visibility::Redacted(reduced) => Some(*reduced),
+        Visibility::Hidden => None,
+    };
+    entry.summary = match &seen {
+        Some(seen) => line(seen),
+        None => unseen_line(&entry.kind),
+    };
+    entry.facts = seen.as_ref().map(facts);
+    entry
+}
+
+/// What a timeline stores of a message: its payload cut down to what any
+/// line can show (categories and travel data, no names or free text).
+pub fn facts(payload: &Payload) -> TimelineFacts {
+    let fact = match payload {
+        Payload::AdvanceNotice(notice) => Fact::AdvanceNotice(v1::AdvanceNotice {
+            companionship: notice.companionship,
+            risk_level: notice.risk_level,
+            ..v1::AdvanceNotice::default()
+        }),
+        Payload::CaseSummary(_) => Fact::CaseSummary(v1::CaseSummary::default()),
+        Payload::ArrivalProposal(proposal) => Fact::ArrivalProposal(ArrivalProposal {
+            proposal_id: proposal.proposal_id.clone(),
+            case_ids: proposal.case_ids.clone(),
+            point_of_entry: proposal.point_of_entry.clone(),
+            arrival: proposal.arrival,
+            time_zone: proposal.time_zone.clone(),
+            ..ArrivalProposal::default()
+        }),
+        Payload::ArrivalResponse(response) => Fact::ArrivalResponse(response_facts(response)),
+        Payload::HandoffAck(handoff) => Fact::HandoffAck(HandoffAck {
+            point_of_entry: handoff.point_of_entry.clone(),
+            case_ids: handoff.case_ids.clone(),
+            ..HandoffAck::default()
+        }),
+        Payload::ReceptionConfirmation(reception) => {
+            Fact::ReceptionConfirmation(v1::ReceptionConfirmation {
+                placement: reception.placement,
+                ..v1::ReceptionConfirmation::default()
+            })
+        }
+        Payload::FollowUpReport(report) => Fact::FollowUpReport(v1::FollowUpReport {
+            days_since_return: report.days_since_return,
+            status: report.status,
+            notes: String::new(),
+        }),
+        Payload::CaseWithdrawal(withdrawal) => Fact::CaseWithdrawal(v1::CaseWithdrawal {
+            reason: withdrawal.reason,
+            text: String::new(),
+        }),
+    };
+    TimelineFacts {
+        payload: Some(fact),
+    }
+}
+
+/// An answer's decision without its free text.
+fn response_facts(response: &ArrivalResponse) -> ArrivalResponse {
+    let decision = response.decision.clone().map(|decision| match decision {
+        Decision::Counter(counter) => Decision::Counter(Counter {
+            note: String::new(),
+            ..counter
+        }),
+        Decision::Decline(decline) => Decision::Decline(Decline {
+            text: String::new(),
+            ..decline
+        }),
+        accept @ Decision::Accept(_) => accept,
+    });
+    ArrivalResponse {
+        proposal_id: response.proposal_id.clone(),
+        decision,
+    }
+}
+
+fn from_fact(fact: Fact) -> Payload {
+    match fact {
+        Fact::AdvanceNotice(p) => Payload::AdvanceNotice(p),
+        Fact::CaseSummary(p) => Payload::CaseSummary(p),
+        Fact::ArrivalProposal(p) => Payload::ArrivalProposal(p),
+        Fact::ArrivalResponse(p) => Payload::ArrivalResponse(p),
+        Fact::HandoffAck(p) => Payload::HandoffAck(p),
+        Fact::ReceptionConfirmation(p) => Payload::ReceptionConfirmation(p),
+        Fact::FollowUpReport(p) => Payload::FollowUpReport(p),
+        Fact::CaseWithdrawal(p) => Payload::CaseWithdrawal(p),
+    }
+}
+
+/// The line of a message whose content the reader may not see: only its kind.
+fn unseen_line(kind: &str) -> String {
+    match kind {
+        "case_summary" => "case summary shared".into(),
+        "reception_confirmation" => "reception confirmed".into(),
+        "follow_up_report" => "follow-up report".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+pub(crate) fn words(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .to_lowercase()
+        .replace('_', " ")
+}
+
+/// `: {words}` for a category the reader sees, nothing for one withheld
+/// (every category is required, so unspecified means withheld).
+fn category(name: &str, prefix: &str, separator: &str) -> String {
+    match words(name, prefix).as_str() {
+        "unspecified" => String::new(),
+        shown => format!("{separator}{shown}"),
+    }
+}
+
+pub(crate) fn local_time(at: Option<&pbjson_types::Timestamp>, time_zone: &str) -> String {
+    let Some(at) = at.and_then(policy::timestamp) else {
+        return "?".into();
+    };
+    match jiff::tz::TimeZone::get(time_zone) {
+        Ok(tz) => format!(
+            "{} {time_zone}",
+            at.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M")
+        ),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// A one-line account of a message, from what the reader may see of it.
+fn line(payload: &Payload) -> String {
+    match payload {
+        Payload::AdvanceNotice(notice) => format!(
+            "notice: {}{}",
+            words(notice.companionship().as_str_name(), "COMPANIONSHIP_"),
+            category(notice.risk_level().as_str_name(), "RISK_LEVEL_", ", risk ")
+        ),
+        Payload::CaseSummary(_) => unseen_line(Kind::Summary.name()),
+        Payload::ArrivalProposal(p) => format!(
+            "proposal {} for {} child(ren) at {} {}",
+            p.proposal_id,
+            p.case_ids.len().max(1),
+            p.point_of_entry,
+            local_time(p.arrival.as_ref(), &p.time_zone)
+        ),
+        Payload::ArrivalResponse(r) => response_line(r),
+        Payload::HandoffAck(h) => format!(
+            "handed over at {}, {} child(ren)",
+            h.point_of_entry,
+            h.case_ids.len().max(1)
+        ),
+        Payload::ReceptionConfirmation(r) => format!(
+            "received{}",
+            category(r.placement().as_str_name(), "PLACEMENT_", ": ")
+        ),
+        Payload::FollowUpReport(f) => format!(
+            "follow-up at {} days{}",
+            f.days_since_return,
+            category(f.status().as_str_name(), "FOLLOW_UP_STATUS_", ": ")
+        ),
+        Payload::CaseWithdrawal(w) => format!(
+            "withdrawn{}",
+            category(w.reason().as_str_name(), "WITHDRAWAL_REASON_", ": ")
+        ),
+    }
+}
+
+fn response_line(r: &ArrivalResponse) -> String {
+    match &r.decision {
+        Some(Decision::Accept(_)) => format!("accepted proposal {}", r.proposal_id),
+        Some(Decision::Counter(c)) => format!(
+            "countered proposal {} with {}",
+            r.proposal_id,
+            local_time(c.arrival.as_ref(), &c.time_zone)
+        ),
+        Some(Decision::Decline(d)) => format!(
+            "declined proposal {}{}",
+            r.proposal_id,
+            category(d.reason().as_str_name(), "DECLINE_REASON_", ": ")
+        ),
+        None => format!("answered proposal {}", r.proposal_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(role: Role, delegated: Option<&str>) -> Reader {
+        Reader {
+            role,
+            country: "GT".parse().unwrap(),
+            delegated: delegated.map(|code| code.parse().unwrap()),
+        }
+    }
+
+    fn notice() -> v1::AdvanceNotice {
+        v1::AdvanceNotice {
+            protection_concerns: vec![v1::ProtectionConcern::Health as i32],
+            risk_level: v1::RiskLevel::High as i32,
+            companionship: v1::Companionship::Unaccompanied as i32,
+            best_interest: Some(v1::BestInterestDetermination::default()),
+            child: Some(v1::Child {
+                given_names: "Ana".into(),
+                ..Default::default()
+            }),
+            origin_contact: Some(v1::OriginContact {
+                family_located: true,
+                contact_phone: "+502 5555 0000".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_reader_reads_the_audience_of_its_role_and_side() {
+        use Audience::*;
+        use Side::*;
+        let cases = [
+            (Role::ChildProtection, None, Destination, Whole),
+            (Role::ChildProtection, None, Origin, Whole),
+            (Role::DestinationAuthority, None, Destination, Returning),
+            (Role::DestinationAuthority, None, Origin, IdentityAndTravel),
+            (Role::Consulate, None, Origin, IdentityAndTravel),
+            (Role::Consulate, None, Destination, IdentityAndTravel),
+            (Role::Consulate, Some("HN"), Origin, IdentityAndTravel),
+        ];
+        for (role, delegated, side, audience) in cases {
+            assert_eq!(
+                reader(role, delegated).audience(side),
+                audience,
+                "{role:?} {delegated:?} {side:?}"
+            );
+        }
+        assert!(reader(Role::ChildProtection, None).sees_every_case_whole());
+        assert!(!reader(Role::DestinationAuthority, None).sees_every_case_whole());
+    }
+
+    #[test]
+    fn identity_and_travel_is_a_notice_without_its_sensitive_parts() {
+        let Visibility::Redacted(seen) = payload(
+            Audience::IdentityAndTravel,
+            &Payload::AdvanceNotice(notice()),
+        ) else {
+            panic!("a consulate sees a redacted notice");
+        };
+        let Payload::AdvanceNotice(seen) = *seen else {
+            panic!()
+        };
+        assert!(seen.protection_concerns.is_empty() && seen.best_interest.is_none());
+        assert_eq!(seen.risk_level, 0);
+        assert_eq!(seen.child.unwrap().given_names, "Ana");
+        let contact = seen.origin_contact.unwrap();
+        assert!(contact.family_located && contact.contact_phone.is_empty());
+        let summary = Payload::CaseSummary(v1::CaseSummary::default());
+        for audience in [Audience::IdentityAndTravel, Audience::Returning] {
+            assert_eq!(payload(audience, &summary), Visibility::Hidden);
+        }
+        assert_eq!(payload(Audience::Whole, &summary), Visibility::Full);
+    }
+
+    #[test]
+    fn a_line_is_rendered_from_what_its_reader_sees() {
+        let stored = facts(&Payload::AdvanceNotice(notice()));
+        let entry = TimelineEntry {
+            kind: Kind::Notice.name().into(),
+            facts: Some(stored),
+            ..TimelineEntry::default()
+        };
+        let whole = entry_for(Audience::Whole, entry.clone());
+        assert_eq!(whole.summary, "notice: unaccompanied, risk high");
+        let consulate = entry_for(Audience::IdentityAndTravel, entry);
+        assert_eq!(consulate.summary, "notice: unaccompanied");
+        let Some(Fact::AdvanceNotice(seen)) = consulate.facts.unwrap().payload else {
+            panic!("the consulate sees the notice's facts");
+        };
+        assert_eq!(seen.risk_level, 0);
+
+        let follow_up = TimelineEntry {
+            kind: Kind::FollowUp.name().into(),
+            facts: Some(facts(&Payload::FollowUpReport(v1::FollowUpReport {
+                days_since_return: 30,
+                status: v1::FollowUpStatus::AtRisk as i32,
+                notes: "hidden".into(),
+            }))),
+            ..TimelineEntry::default()
+        };
+        let hidden = entry_for(Audience::IdentityAndTravel, follow_up.clone());
+        assert_eq!(hidden.summary, "follow-up report");
+        assert!(hidden.facts.is_none());
+        assert_eq!(
+            entry_for(Audience::Returning, follow_up).summary,
+            "follow-up at 30 days: at risk"
+        );
+    }
+
+    #[test]
+    fn a_line_stored_as_a_sentence_is_not_shown_to_a_consulate() {
+        let old = TimelineEntry {
+            kind: Kind::Reception.name().into(),
+            summary: "received: foster care".into(),
+            ..TimelineEntry::default()
+        };
+        assert_eq!(
+            entry_for(Audience::IdentityAndTravel, old.clone()).summary,
+            "reception confirmed"
+        );
+        assert_eq!(
+            entry_for(Audience::Whole, old).summary,
+            "received: foster care"
+        );
+    }
+}
