@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "retorno/v1/envelope.proto",
     "retorno/v1/peer.proto",
     "retorno/v1/agency.proto",
+    "retorno/v1/operator.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -30,7 +30,7 @@ pub enum CertsError {
 
     /// A role that is not one of [`crate::ROLES`].
     #[error(
-        "unknown role {0:?}: expected one of destination-authority, child-protection, consulate"
+        "unknown role {0:?}: expected one of destination-authority, child-protection, consulate, operator"
     )]
     InvalidRole(String),
 

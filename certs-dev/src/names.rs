@@ -9,20 +9,27 @@ use crate::CertsError;
 ///
 /// Each role gets one client certificate per country; the gateway authorises
 /// calls by the role found in the certificate's URI SAN.
-pub const ROLES: [&str; 3] = ["destination-authority", "child-protection", "consulate"];
+/// `operator` is the national operations team: it runs the gateway and sees
+/// message metadata only, never a payload.
+pub const ROLES: [&str; 4] = [
+    "destination-authority",
+    "child-protection",
+    "consulate",
+    "operator",
+];
 
 /// Short agency names per country, in the order of [`ROLES`], so development
 /// certificates look like the real institutions that will hold them.
-const AGENCIES: [(&str, [&str; 3]); 5] = [
-    ("MX", ["INM", "DIF", "SRE"]),
-    ("GT", ["IGM", "SBS", "MINEX"]),
-    ("HN", ["INM", "DINAF", "SRECI"]),
-    ("US", ["DHS", "ORR", "DOS"]),
-    ("SV", ["DGME", "CONNA", "RREE"]),
+const AGENCIES: [(&str, [&str; 4]); 5] = [
+    ("MX", ["INM", "DIF", "SRE", "OPS"]),
+    ("GT", ["IGM", "SBS", "MINEX", "OPS"]),
+    ("HN", ["INM", "DINAF", "SRECI", "OPS"]),
+    ("US", ["DHS", "ORR", "DOS", "OPS"]),
+    ("SV", ["DGME", "CONNA", "RREE", "OPS"]),
 ];
 
 /// Agency names for countries missing from [`AGENCIES`], so any country works.
-const DEFAULT_AGENCIES: [&str; 3] = ["DA", "CP", "CONS"];
+const DEFAULT_AGENCIES: [&str; 4] = ["DA", "CP", "CONS", "OPS"];
 
 /// Name returned for a role outside [`ROLES`], rather than panicking.
 const UNKNOWN_AGENCY: &str = "AGENCY";
@@ -30,7 +37,7 @@ const UNKNOWN_AGENCY: &str = "AGENCY";
 /// The short agency name holding `role` in country `cc` (case-insensitive),
 /// e.g. `agency_name("GT", "child-protection") == "SBS"`.
 ///
-/// Countries outside the table get `DA`, `CP` and `CONS`; a role outside
+/// Countries outside the table get `DA`, `CP`, `CONS` and `OPS`; a role outside
 /// [`ROLES`] gets `AGENCY`.
 pub fn agency_name(cc: &str, role: &str) -> &'static str {
     let names = AGENCIES

@@ -226,6 +226,7 @@ impl AgencyService {
             envelope: sealed.envelope,
             body_sha256: sealed.body_sha256,
             message_id: body.message_id.clone(),
+            kind: case::Kind::of(&payload).name().to_owned(),
         };
         // A retry must match the first submit, not the body (whose created_at differs).
         let request_sha256 = envelope::digest(&request.encode_to_vec());

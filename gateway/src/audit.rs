@@ -79,6 +79,16 @@ pub enum Event {
     CaseRead = 8,
     /// An agency listed cases (`ListCases`).
     CasesListed = 9,
+    /// An agency opened its inbox (`Subscribe`): from which cursor.
+    InboxRead = 10,
+    /// An agency asked where a message stands (`GetStatus`).
+    StatusRead = 11,
+    /// An operator read the gateway's state or its message log (the Operator API).
+    OperatorRead = 12,
+    /// An operator requeued a message the peer had rejected.
+    Requeued = 13,
+    /// An operator drained or resumed the gateway.
+    Drain = 14,
 }
 
 impl Event {
@@ -95,6 +105,11 @@ impl Event {
             Event::PeerRejected => "peer-rejected",
             Event::CaseRead => "case-read",
             Event::CasesListed => "cases-listed",
+            Event::InboxRead => "inbox-read",
+            Event::StatusRead => "status-read",
+            Event::OperatorRead => "operator-read",
+            Event::Requeued => "requeued",
+            Event::Drain => "drain",
         }
     }
 }
@@ -266,6 +281,33 @@ impl Record {
     /// `agency` read case `case_id`.
     pub fn case_read(agency: &str, case_id: &str) -> Record {
         Record::new(Event::CaseRead, agency).cases(&[case_id])
+    }
+
+    /// `agency` subscribed to its inbox after `cursor`.
+    pub fn inbox_read(agency: &str, cursor: u64) -> Record {
+        Record::new(Event::InboxRead, agency).detail(&format!("after cursor {cursor}"))
+    }
+
+    /// `agency` asked where message `id` stands.
+    pub fn status_read(agency: &str, id: &str) -> Record {
+        Record::new(Event::StatusRead, agency).message(id)
+    }
+
+    /// `operator` read `what` (e.g. "gateway status", "message log").
+    pub fn operator_read(operator: &str, what: &str) -> Record {
+        Record::new(Event::OperatorRead, operator).detail(what)
+    }
+
+    /// `operator` requeued a message the peer had rejected.
+    pub fn requeued(operator: &str, id: &str, sequence: u64) -> Record {
+        Record::new(Event::Requeued, operator)
+            .message(id)
+            .detail(&format!("new sequence {sequence}"))
+    }
+
+    /// `operator` drained the gateway (`on`) or resumed it.
+    pub fn drain(operator: &str, on: bool) -> Record {
+        Record::new(Event::Drain, operator).detail(if on { "drain" } else { "resume" })
     }
 
     /// `agency` listed cases: `state` is the filter asked for, `count` how many it got.
@@ -913,6 +955,7 @@ mod tests {
             envelope: b"envelope".to_vec(),
             body_sha256: vec![0; 32],
             message_id: id.to_string(),
+            kind: String::new(),
         }
     }
 

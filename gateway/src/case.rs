@@ -134,6 +134,8 @@ pub fn may_send(role: Role, kind: Kind) -> bool {
             Kind::Response | Kind::Reception | Kind::FollowUp | Kind::Summary | Kind::Handoff
         ),
         Role::Consulate => kind == Kind::Handoff,
+        // Operators run the gateway; they take no part in a case.
+        Role::Operator => false,
     }
 }
 

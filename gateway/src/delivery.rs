@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     config::{Delivery, PeerConfig},
+    connections::Connections,
     country::Country,
     envelope,
     identity::Identity,
@@ -66,6 +67,8 @@ pub struct Courier {
     pub max_message_bytes: usize,
     /// Set to true when the gateway stops.
     pub shutdown: watch::Receiver<bool>,
+    /// Where this courier tells operators what it saw of the peer.
+    pub connections: Arc<Connections>,
 }
 
 /// Exponential backoff with jitter: each wait is between half and all of the
@@ -129,6 +132,7 @@ impl Courier {
             match session {
                 Ok(()) => return,
                 Err(error) => {
+                    self.connections.failed(self.peer, &error.to_string());
                     let wait = backoff.next();
                     let retry_in_ms = wait.as_millis() as u64;
                     if self.has_work(&watermark) {
@@ -169,6 +173,7 @@ impl Courier {
             .await?
             .into_inner();
         tracing::info!("connected");
+        self.connections.connected(self.peer);
         self.compare_positions(&batches, &mut answers).await?;
         let mut in_flight: VecDeque<Vec<OutboxItem>> = VecDeque::new();
         let mut sent_upto = 0u64;
@@ -343,6 +348,7 @@ impl Courier {
         }
         let count = answers.len();
         self.store.record_answers(self.peer, answers).await?;
+        self.connections.receipt(self.peer);
         tracing::debug!(count, "batch answered");
         Ok(())
     }

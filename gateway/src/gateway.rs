@@ -7,7 +7,10 @@ use std::{
     time::Duration,
 };
 
-use retorno_proto::v1::{agency_server::AgencyServer, peer_exchange_server::PeerExchangeServer};
+use retorno_proto::v1::{
+    agency_server::AgencyServer, operator_server::OperatorServer,
+    peer_exchange_server::PeerExchangeServer,
+};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::transport::Server;
 
@@ -16,10 +19,12 @@ use crate::{
     case::Rules,
     clock::Clock,
     config::{Config, ConfigError},
+    connections::Connections,
     country::Country,
     delivery::Courier,
     identity::{Identity, Role},
     limits::{RateLimiter, StreamSlots},
+    operator_api::OperatorService,
     peer_api::{BATCH_BYTES, PeerService},
     policy,
     reception::{ArrivalRefresh, PolicyFetcher, PolicyWatch},
@@ -67,6 +72,10 @@ pub struct Gateway {
     /// Re-read from disk while the gateway runs; see [`Credentials`].
     credentials: Credentials,
     shutdown: watch::Sender<bool>,
+    /// True while an operator has drained the gateway: health says
+    /// NOT_SERVING so that a load balancer takes it out, while queued
+    /// messages still go out.
+    drain: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -131,6 +140,10 @@ impl Gateway {
             );
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (drain, draining) = watch::channel(false);
+        // Health follows `draining` (a subscriber of `drain`); kept here for it.
+        drop(draining);
+        let connections = Arc::new(Connections::new(config.peers.keys().copied()));
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
         let handshake_timeout = Duration::from_millis(config.limits.handshake_timeout_ms);
@@ -198,8 +211,18 @@ impl Gateway {
         let agency_server = AgencyServer::new(agency_service)
             .max_decoding_message_size(2 * max)
             .max_encoding_message_size(max + BATCH_BYTES);
+        let operator_server = OperatorServer::new(OperatorService {
+            country,
+            peers: Arc::new(config.peers.keys().copied().collect()),
+            store: store.clone(),
+            connections: connections.clone(),
+            tls: credentials.clone(),
+            drain: drain.clone(),
+        });
         tasks.push(serve(
-            Server::builder().add_service(agency_server),
+            Server::builder()
+                .add_service(agency_server)
+                .add_service(operator_server),
             agency_incoming,
             shutdown_rx.clone(),
         ));
@@ -213,6 +236,7 @@ impl Gateway {
                 settings: config.delivery.clone(),
                 max_message_bytes: max,
                 shutdown: shutdown_rx.clone(),
+                connections: connections.clone(),
             };
             tasks.push(tokio::spawn(courier.run()));
         }
@@ -237,6 +261,7 @@ impl Gateway {
             store,
             credentials,
             shutdown,
+            drain,
             tasks,
         })
     }
@@ -265,6 +290,17 @@ impl Gateway {
     /// a peer, or itself, gone back in time ([`crate::store::Finding`]).
     pub fn findings(&self) -> Result<Vec<crate::store::Finding>, crate::store::StoreError> {
         self.store.findings()
+    }
+
+    /// Drains the gateway (`on`: health reports NOT_SERVING so that a load
+    /// balancer takes it out; queued messages still go out) or resumes it.
+    pub fn set_draining(&self, on: bool) {
+        self.drain.send_replace(on);
+    }
+
+    /// Whether an operator has drained the gateway.
+    pub fn draining(&self) -> bool {
+        *self.drain.borrow()
     }
 
     /// How many envelopes wait for `peer` (for operators and tests).

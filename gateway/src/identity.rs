@@ -20,6 +20,9 @@ pub enum Role {
     ChildProtection,
     /// Its country's consulate abroad: interviews children and acknowledges handoffs.
     Consulate,
+    /// The national operations team running the gateway: uses the Operator
+    /// API, sees message metadata only (never a payload) and sends nothing.
+    Operator,
 }
 
 impl Role {
@@ -29,6 +32,7 @@ impl Role {
             Role::DestinationAuthority => "destination-authority",
             Role::ChildProtection => "child-protection",
             Role::Consulate => "consulate",
+            Role::Operator => "operator",
         }
     }
 
@@ -38,6 +42,7 @@ impl Role {
             v1::Role::DestinationAuthority => Some(Role::DestinationAuthority),
             v1::Role::ChildProtection => Some(Role::ChildProtection),
             v1::Role::Consulate => Some(Role::Consulate),
+            v1::Role::Operator => Some(Role::Operator),
             v1::Role::Unspecified => None,
         }
     }
@@ -48,6 +53,7 @@ impl Role {
             Role::DestinationAuthority => v1::Role::DestinationAuthority,
             Role::ChildProtection => v1::Role::ChildProtection,
             Role::Consulate => v1::Role::Consulate,
+            Role::Operator => v1::Role::Operator,
         }
     }
 }
@@ -60,6 +66,7 @@ impl FromStr for Role {
             "destination-authority" => Ok(Role::DestinationAuthority),
             "child-protection" => Ok(Role::ChildProtection),
             "consulate" => Ok(Role::Consulate),
+            "operator" => Ok(Role::Operator),
             other => Err(IdentityError::BadUri(format!("unknown role {other:?}"))),
         }
     }
@@ -182,6 +189,7 @@ mod tests {
         for urn in [
             "urn:retorno:gateway:GT",
             "urn:retorno:agency:GT:child-protection:SBS",
+            "urn:retorno:agency:GT:operator:OPS",
         ] {
             assert_eq!(urn.parse::<Identity>().unwrap().to_string(), urn);
         }

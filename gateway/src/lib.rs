@@ -31,6 +31,8 @@
 //! - [`agency_api`]: the Agency API (submit, subscribe, acknowledge, status).
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
 //! - [`delivery`]: the courier that delivers one peer's outbox.
+//! - [`connections`]: what each courier saw of its peer, kept in memory for operators.
+//! - [`operator_api`]: the Operator API (`retorno-gateway ops`): where each message stands.
 //! - [`gateway`]: [`Gateway`], a running gateway.
 //! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
 //! - [`cli`]: the `retorno-gateway` program's commands.
@@ -45,6 +47,7 @@ pub mod case;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod country;
 pub mod delivery;
 pub mod dev;
@@ -54,6 +57,7 @@ pub mod gateway;
 pub mod identity;
 pub mod limits;
 pub mod need_to_know;
+pub mod operator_api;
 pub mod peer_api;
 pub mod policy;
 pub mod reception;

@@ -12,6 +12,7 @@
 //! | child protection, either side | [`Audience::Whole`] |
 //! | destination authority of the case's destination | [`Audience::Returning`] |
 //! | destination authority of the case's origin, consulate, delegated consulate | [`Audience::IdentityAndTravel`] |
+//! | operator, either side | [`Audience::Metadata`] |
 //!
 //! What each audience sees of each kind of message is [`payload`]. A timeline
 //! line is rendered for its reader from the message's stored
@@ -77,6 +78,10 @@ pub enum Audience {
     /// withdrawal's reason can say that the child was granted asylum, which
     /// the authorities of the child's own state must not learn).
     IdentityAndTravel,
+    /// The national operations team: where each message stands (ids, kinds,
+    /// states, times, errors), never what a message says. It runs the
+    /// gateway and has no part in a case.
+    Metadata,
 }
 
 /// What of a message a reader may see.
@@ -118,6 +123,7 @@ impl Reader {
             return Audience::IdentityAndTravel;
         }
         match (self.role, side) {
+            (Role::Operator, _) => Audience::Metadata,
             (Role::ChildProtection, _) => Audience::Whole,
             (Role::DestinationAuthority, Side::Destination) => Audience::Returning,
             (Role::DestinationAuthority, Side::Origin) | (Role::Consulate, _) => {
@@ -138,6 +144,7 @@ impl Reader {
 /// What `audience` sees of a message's payload.
 pub fn payload(audience: Audience, payload: &Payload) -> Visibility<Payload> {
     match (audience, payload) {
+        (Audience::Metadata, _) => Visibility::Hidden,
         (Audience::Whole, _) => Visibility::Full,
         (_, Payload::CaseSummary(_)) => Visibility::Hidden,
         (Audience::Returning, _) => Visibility::Full,
@@ -251,12 +258,30 @@ pub fn message(
 pub fn case(reader: &Reader, mut case: CaseView) -> Result<CaseView, Refusal> {
     reader.may_read(&case)?;
     let audience = reader.audience(reader.side(&case));
+    if audience == Audience::Metadata {
+        case = case_metadata(case);
+    }
     case.timeline = case
         .timeline
         .into_iter()
         .map(|entry| entry_for(audience, entry))
         .collect();
     Ok(case)
+}
+
+/// A case's ids, countries, state and times: what an operator sees. The
+/// family group, companionship and travel plans describe the child.
+fn case_metadata(case: CaseView) -> CaseView {
+    CaseView {
+        case_id: case.case_id,
+        destination_country: case.destination_country,
+        origin_country: case.origin_country,
+        state: case.state,
+        timeline: case.timeline,
+        handed_over_at: case.handed_over_at,
+        received_at: case.received_at,
+        ..CaseView::default()
+    }
 }
 
 /// `case` as a case list shows it to `reader` (no timeline), if it may read it.
@@ -273,7 +298,7 @@ fn entry_for(audience: Audience, mut entry: TimelineEntry) -> TimelineEntry {
     let stored = entry.facts.take().and_then(|facts| facts.payload);
     let Some(stored) = stored.map(from_fact) else {
         // Stored before lines were rendered per reader: only its own sentence is left.
-        if audience == Audience::IdentityAndTravel {
+        if matches!(audience, Audience::IdentityAndTravel | Audience::Metadata) {
             entry.summary = unseen_line(&entry.kind);
         }
         return entry;
@@ -504,6 +529,8 @@ mod tests {
             (Role::Consulate, None, Origin, IdentityAndTravel),
             (Role::Consulate, None, Destination, IdentityAndTravel),
             (Role::Consulate, Some("HN"), Origin, IdentityAndTravel),
+            (Role::Operator, None, Origin, Metadata),
+            (Role::Operator, None, Destination, Metadata),
         ];
         for (role, delegated, side, audience) in cases {
             assert_eq!(
@@ -537,6 +564,47 @@ mod tests {
             assert_eq!(payload(audience, &summary), Visibility::Hidden);
         }
         assert_eq!(payload(Audience::Whole, &summary), Visibility::Full);
+    }
+
+    #[test]
+    fn an_operator_sees_no_payload_and_a_case_without_its_child() {
+        let operator = reader(Role::Operator, None);
+        for content in [
+            Payload::AdvanceNotice(notice()),
+            Payload::CaseSummary(v1::CaseSummary::default()),
+            Payload::HandoffAck(v1::HandoffAck::default()),
+        ] {
+            assert_eq!(payload(Audience::Metadata, &content), Visibility::Hidden);
+        }
+        let body = EnvelopeBody {
+            payload: Some(Payload::AdvanceNotice(notice())),
+            ..EnvelopeBody::default()
+        };
+        let whole = CaseView {
+            case_id: "GT-1".into(),
+            destination_country: "MX".into(),
+            origin_country: "GT".into(),
+            family_group_id: "F1".into(),
+            companionship: v1::Companionship::Unaccompanied as i32,
+            agreed_arrival: Some(ArrivalProposal::default()),
+            timeline: vec![TimelineEntry {
+                message_id: "m1".into(),
+                kind: Kind::Notice.name().into(),
+                facts: Some(facts(&Payload::AdvanceNotice(notice()))),
+                ..TimelineEntry::default()
+            }],
+            ..CaseView::default()
+        };
+        assert_eq!(
+            message(&operator, Some(&whole), &body),
+            Visibility::Hidden
+        );
+        let seen = case(&operator, whole).unwrap();
+        assert_eq!((seen.case_id.as_str(), seen.family_group_id.as_str()), ("GT-1", ""));
+        assert!(seen.agreed_arrival.is_none() && seen.companionship == 0);
+        let line = &seen.timeline[0];
+        assert_eq!((line.message_id.as_str(), line.summary.as_str()), ("m1", "advance notice"));
+        assert!(line.facts.is_none());
     }
 
     #[test]

@@ -53,6 +53,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod barrier;
+mod messages;
 mod positions;
 
 use crate::at_rest::{AtRestError, Vault};
@@ -63,6 +64,7 @@ use crate::{
     country::Country,
 };
 use barrier::PowerLossBarrier;
+pub use messages::{LogState, MessageFilter, NotRequeueable, Requeued, requeueable, state_of};
 pub use positions::{
     Direction, Finding, Kind as FindingKind, MAX_LISTED_IDS, Position, findings_report,
 };
@@ -130,6 +132,9 @@ pub struct OutboxRecord {
     /// The message id, to check the receipt against.
     #[prost(string, tag = "3")]
     pub message_id: String,
+    /// The payload kind (`advance_notice`, ...), kept for the operator's message log.
+    #[prost(string, tag = "4")]
+    pub kind: String,
 }
 
 /// Where a message accepted by this gateway stands.
@@ -156,6 +161,49 @@ pub struct SentRecord {
     /// The cases the message moved, whose timelines show its delivery.
     #[prost(string, repeated, tag = "7")]
     pub case_ids: Vec<String>,
+    /// The payload kind (`advance_notice`, ...), for the operator's message log.
+    #[prost(string, tag = "8")]
+    pub kind: String,
+    /// The envelope's size in bytes, for the operator's message log.
+    #[prost(uint64, tag = "9")]
+    pub size_bytes: u64,
+    /// When the peer's answer (receipt or rejection) was recorded; 0 before.
+    #[prost(int64, tag = "10")]
+    pub answered_at_micros: i64,
+    /// The peer's case refusal, when it stored the message as refused.
+    #[prost(string, tag = "11")]
+    pub peer_refused: String,
+    /// Each time an operator sent it again after a rejection, oldest first.
+    #[prost(message, repeated, tag = "12")]
+    pub requeued: Vec<RequeuedRecord>,
+    /// A rejected message's outbox entry as it was stored (sealed at rest
+    /// under `held_key`), kept so that an operator can requeue it once the
+    /// cause is fixed. Empty otherwise.
+    #[prost(bytes = "vec", tag = "13")]
+    pub held_envelope: Vec<u8>,
+    /// The outbox key `held_envelope` was stored (and sealed) under.
+    #[prost(bytes = "vec", tag = "14")]
+    pub held_key: Vec<u8>,
+}
+
+/// One requeue of a rejected message: the rejection it answered, and who did it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RequeuedRecord {
+    /// When it was requeued, microseconds since the Unix epoch.
+    #[prost(int64, tag = "1")]
+    pub at_micros: i64,
+    /// The operator's URN.
+    #[prost(string, tag = "2")]
+    pub operator: String,
+    /// The encoded `Rejection` it had before.
+    #[prost(bytes = "vec", tag = "3")]
+    pub rejection: Vec<u8>,
+    /// When that rejection was recorded.
+    #[prost(int64, tag = "4")]
+    pub rejected_at_micros: i64,
+    /// Its new sequence number in the peer's queue.
+    #[prost(uint64, tag = "5")]
+    pub sequence: u64,
 }
 
 /// An envelope received from a peer.
@@ -266,6 +314,13 @@ enum Write {
         answers: Vec<Answer>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// An operator's requeue of a rejected message ([`Store::requeue`]).
+    Requeue {
+        peer: Country,
+        id: Uuid,
+        operator: String,
+        done: oneshot::Sender<Result<Requeued, StoreError>>,
+    },
 }
 
 impl Write {
@@ -273,14 +328,23 @@ impl Write {
     fn envelope_bytes(&self) -> usize {
         match self {
             Write::Submit(submit) => submit.record.envelope.len(),
-            Write::Answers { .. } => 0,
+            Write::Answers { .. } | Write::Requeue { .. } => 0,
         }
     }
 }
 
-/// What the writer did with one [`Write`]: a submit's outcome, or `None`
-/// for answers recorded.
-type Written = Result<Option<Enqueued>, StoreError>;
+/// What the writer did with one [`Write`].
+enum Done {
+    /// A submit's outcome.
+    Submit(Enqueued),
+    /// Answers recorded.
+    Answers,
+    /// A requeue's outcome.
+    Requeue(Requeued),
+}
+
+/// What the writer did with one [`Write`], or why it failed.
+type Written = Result<Done, StoreError>;
 
 /// A submit waiting for the writer thread.
 struct Submit {
@@ -302,6 +366,8 @@ struct PeerQueue {
 
 /// The database of one gateway.
 pub struct Store {
+    /// The database itself, for its size on disk.
+    db: sled::Db,
     outbox: sled::Tree,
     sent: sled::Tree,
     inbox: sled::Tree,
@@ -425,6 +491,7 @@ impl Store {
         tokio::spawn(group_commit(flusher.clone(), receiver));
         let (writes, waiting) = sync_mpsc::channel();
         let store = Arc::new(Store {
+            db: db.clone(),
             outbox: db.open_tree("outbox")?,
             sent: db.open_tree("sent")?,
             seen: db.open_tree("seen")?,
@@ -604,11 +671,13 @@ impl Store {
         let mut queues = self.queues();
         let mut first_seq: HashMap<Country, u64> = HashMap::new();
         for write in group {
-            if let Write::Submit(submit) = write
-                && let std::collections::hash_map::Entry::Vacant(entry) =
-                    first_seq.entry(submit.peer)
-            {
-                entry.insert(self.queue_in(&mut queues, submit.peer)?.next_seq);
+            let peer = match write {
+                Write::Submit(submit) => submit.peer,
+                Write::Requeue { peer, .. } => *peer,
+                Write::Answers { .. } => continue,
+            };
+            if let std::collections::hash_map::Entry::Vacant(entry) = first_seq.entry(peer) {
+                entry.insert(self.queue_in(&mut queues, peer)?.next_seq);
             }
         }
         let trees = (
@@ -629,13 +698,21 @@ impl Store {
                         Write::Submit(submit) => {
                             let result =
                                 self.apply_submit(submit, &mut next_seq, trees, &mut head)?;
-                            results.push(result.map(Some));
+                            results.push(result.map(Done::Submit));
                         }
                         Write::Answers { peer, answers, .. } => {
                             for answer in answers {
                                 head = finish_in(*peer, answer, trees, head)?;
                             }
-                            results.push(Ok(None));
+                            results.push(Ok(Done::Answers));
+                        }
+                        Write::Requeue {
+                            peer, id, operator, ..
+                        } => {
+                            let requeue = (*peer, *id, operator.as_str());
+                            let result =
+                                self.requeue_in(requeue, &mut next_seq, trees, &mut head)?;
+                            results.push(Ok(Done::Requeue(result)));
                         }
                     }
                 }
@@ -692,6 +769,8 @@ impl Store {
             state: retorno_proto::v1::DeliveryState::Queued as i32,
             request_sha256: submit.request_sha256.clone(),
             case_ids: applied.cases.clone(),
+            kind: submit.record.kind.clone(),
+            size_bytes: submit.record.envelope.len() as u64,
             ..SentRecord::default()
         };
         sent.insert(submit.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
@@ -1459,7 +1538,9 @@ fn finish_in(
         positions::done_in(sequences, Direction::Out, peer, answer.seq, answer.id)?;
     }
     // An entry finished before (an answer applied twice) is not recorded again.
-    let was_waiting = outbox.remove(&outbox_key(peer, answer.seq))?.is_some();
+    let key = outbox_key(peer, answer.seq);
+    let removed = outbox.remove(&key)?;
+    let was_waiting = removed.is_some();
     let (entry, peer_refused) = match &answer.outcome {
         AnswerOutcome::Delivered { peer_refused, .. } => {
             (Record::receipt(peer, peer_refused), peer_refused.as_str())
@@ -1473,11 +1554,20 @@ fn finish_in(
             AnswerOutcome::Delivered { receipt, .. } => {
                 status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
                 status.receipt = receipt.clone();
+                status.peer_refused = peer_refused.to_owned();
             }
             AnswerOutcome::Rejected { rejection } => {
                 status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
                 status.rejection = rejection.clone();
+                // Kept as stored so that an operator can requeue it once the cause is fixed.
+                if let Some(held) = &removed {
+                    status.held_envelope = held.to_vec();
+                    status.held_key = key.to_vec();
+                }
             }
+        }
+        if was_waiting {
+            status.answered_at_micros = now_micros();
         }
         sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
         let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
@@ -1517,24 +1607,38 @@ fn writer(store: Weak<Store>, writes: sync_mpsc::Receiver<Write>, flusher: &Flus
         };
         let results = store.apply_writes_surviving_panics(&group);
         let mut submits = Vec::new();
+        let mut requeues = Vec::new();
         for (write, result) in group.into_iter().zip(results) {
-            match write {
-                Write::Submit(submit) => {
-                    submits.push((submit, result.and_then(|r| r.ok_or(StoreError::Closed))));
+            match (write, result) {
+                (Write::Submit(submit), Ok(Done::Submit(enqueued))) => {
+                    submits.push((submit, Ok(enqueued)));
                 }
-                Write::Answers { done, .. } => {
+                (Write::Submit(submit), result) => {
+                    submits.push((submit, result.and(Err(StoreError::Closed))));
+                }
+                (Write::Answers { done, .. }, result) => {
                     let _ = done.send(result.map(|_| ()));
+                }
+                (Write::Requeue { peer, done, .. }, Ok(Done::Requeue(requeued))) => {
+                    requeues.push((peer, done, Ok(requeued)));
+                }
+                (Write::Requeue { peer, done, .. }, result) => {
+                    requeues.push((peer, done, result.and(Err(StoreError::Closed))));
                 }
             }
         }
         // A duplicate waits for the flush too: its first copy may be in this very group.
         let durable = submits
             .iter()
-            .any(|(_, r)| matches!(r, Ok(Enqueued::New(..) | Enqueued::Duplicate)));
+            .any(|(_, r)| matches!(r, Ok(Enqueued::New(..) | Enqueued::Duplicate)))
+            || requeues
+                .iter()
+                .any(|(_, _, r)| matches!(r, Ok(Requeued::Now(_))));
         let flushed = if durable { flusher.flush() } else { Ok(()) };
         if let Err(error) = &flushed {
             tracing::error!(%error, "flush failed: no submit in this group is accepted");
         }
+        store.answer_requeues(requeues, flushed.clone());
         store.answer_submits(submits, flushed);
     }
 }
@@ -1611,6 +1715,7 @@ mod tests {
             envelope: body.to_vec(),
             body_sha256: body.to_vec(),
             message_id: String::new(),
+            kind: String::new(),
         }
     }
 

@@ -76,6 +76,7 @@ fn outbox_record(envelope: &[u8], id: Uuid) -> OutboxRecord {
         envelope: envelope.to_vec(),
         body_sha256: vec![0; 32],
         message_id: id.to_string(),
+        kind: String::new(),
     }
 }
 
