@@ -4,6 +4,7 @@
 //! - [`profile`]: [`Profile`], the connection profile file (gateway address, CA, certificate, key).
 //! - [`tls`]: loading PEM material and opening a mutual-TLS gRPC channel.
 //! - [`client`]: [`Client`], the typed Agency API client.
+//! - [`operator`]: [`Operations`], the typed Operator API client (`retorno-gateway ops`).
 //! - [`notice`]: reading an advance notice from JSON, with errors that name the field.
 //! - [`compose`]: building case messages from what a caseworker types (local times, short enum names).
 //! - [`error`]: the error type, [`ClientError`].
@@ -17,9 +18,11 @@ pub mod client;
 pub mod compose;
 pub mod error;
 pub mod notice;
+pub mod operator;
 pub mod profile;
 pub mod tls;
 
 pub use client::Client;
 pub use error::ClientError;
+pub use operator::Operations;
 pub use profile::Profile;

@@ -5,7 +5,8 @@
 //! filled in from the certificate, never from the request. Every submitted
 //! message passes the case rules ([`crate::case`]) in the same transaction
 //! that puts it in the outbox. Every read (inbox, case, case list, status)
-//! gives the agency only what [`crate::need_to_know`] says it may see.
+//! gives the agency only what [`crate::need_to_know`] says it may see, and
+//! is an audit entry: who read what, never the content.
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -490,6 +491,9 @@ impl Agency for AgencyService {
             Some(cursor) => cursor,
             None => self.store.acknowledged(&who.urn).map_err(storage)?,
         };
+        // No read goes unrecorded: if the log cannot take it, the inbox is not given.
+        let read = audit::Record::inbox_read(&who.urn, after);
+        self.store.audit(&[read]).map_err(storage)?;
         let (sender, receiver) = mpsc::channel(SUBSCRIBE_CHUNK);
         let stop_at_end = request.get_ref().stop_at_end;
         tokio::spawn(self.clone().stream_inbox(who, after, stop_at_end, sender));
@@ -543,6 +547,8 @@ impl Agency for AgencyService {
                 )));
             }
         };
+        let read = audit::Record::status_read(&who.urn, &id.to_string());
+        self.store.audit(&[read]).map_err(storage)?;
         let receipt: Option<Receipt> = decode_optional(&record.receipt)?;
         let receipt_body = match &receipt {
             Some(receipt) => decode_optional::<ReceiptBody>(&receipt.body)?,

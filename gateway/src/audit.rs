@@ -5,7 +5,8 @@
 //! a peer, every verified receipt recorded, every refusal (a submit refused by
 //! validation or the case rules, an envelope rejected on arrival, an envelope
 //! stored but refused by the case rules, a message the peer rejected for
-//! good) and every agency read of cases. Each entry holds the hash of the one
+//! good), every agency read (cases, its inbox, where a message stands) and
+//! every operator action (the Operator API). Each entry holds the hash of the one
 //! before, so that an entry altered, removed or inserted breaks the chain at
 //! that place; [`verify`] walks the chain and checks every seal kept (the
 //! envelopes in the inbox, the receipts received and given) against the

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::{config::Config, dev, gateway::Gateway};
 
+mod ops;
+
 /// One country's retorno gateway.
 #[derive(Parser)]
 #[command(name = "retorno-gateway", version, about)]
@@ -58,6 +60,9 @@ enum Command {
         #[arg(long)]
         acknowledge: bool,
     },
+    /// Operate a running gateway over its Operator API, with an operator's
+    /// profile: status, message log, one message's history, requeue, drain.
+    Ops(ops::OpsOptions),
     /// Check the audit log of a stopped gateway.
     Audit {
         #[command(subcommand)]
@@ -171,6 +176,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev(options) => dev::run(options).await,
+        Command::Ops(options) => ops::run(options).await,
         Command::Evidence {
             command:
                 EvidenceCommand::Export {
