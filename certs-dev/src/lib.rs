@@ -275,7 +275,7 @@ mod tests {
         let report = run(dir.path(), &["MX", "GT"], false);
         let expected = all_files(&report.layout, &["MX", "GT"]);
         assert_eq!(report.written.len(), expected.len());
-        assert_eq!(report.written.len(), 23);
+        assert_eq!(report.written.len(), 27);
         assert!(report.kept.is_empty());
         for (path, is_key) in expected {
             assert!(path.is_file(), "{} missing", path.display());
@@ -348,7 +348,7 @@ mod tests {
         let before = snapshot(dir.path());
         let report = run(dir.path(), &["gt", "MX"], false);
         assert!(report.written.is_empty(), "{:?}", report.written);
-        assert_eq!(report.kept.len(), 23);
+        assert_eq!(report.kept.len(), 27);
         assert_eq!(snapshot(dir.path()), before);
     }
 
@@ -358,7 +358,7 @@ mod tests {
         run(dir.path(), &["MX", "GT"], false);
         let before = snapshot(dir.path());
         let report = run(dir.path(), &["MX", "GT", "HN"], false);
-        assert_eq!(report.written.len(), 10);
+        assert_eq!(report.written.len(), 12);
         let after = snapshot(dir.path());
         for (path, bytes) in &before {
             assert_eq!(after.get(path), Some(bytes), "{} changed", path.display());
@@ -378,7 +378,7 @@ mod tests {
         run(dir.path(), &["MX"], false);
         let before = snapshot(dir.path());
         let report = run(dir.path(), &["MX"], true);
-        assert_eq!(report.written.len(), 13);
+        assert_eq!(report.written.len(), 15);
         let after = snapshot(dir.path());
         for (path, bytes) in &before {
             if path.ends_with(".gitignore") {
@@ -430,7 +430,7 @@ mod tests {
     fn countries_are_normalised_and_deduplicated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let report = run(dir.path(), &["mx", "MX", " gt"], false);
-        assert_eq!(report.written.len(), 23);
+        assert_eq!(report.written.len(), 27);
         assert!(report.layout.gateway_cert("MX").ends_with("MX/gateway.pem"));
         assert!(report.layout.gateway_cert("gt").is_file());
         assert!(!dir.path().join("mx").exists());

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use retorno_proto::v1::{
-    GatewayStatus, GatewayStatusRequest, ListMessagesRequest, ListMessagesResponse,
-    MessageHistory, RequeueRequest, RequeueResponse, SetDrainingRequest, ShowMessageRequest,
+    GatewayStatus, GatewayStatusRequest, ListMessagesRequest, ListMessagesResponse, MessageHistory,
+    RequeueRequest, RequeueResponse, SetDrainingRequest, ShowMessageRequest,
     operator_client::OperatorClient,
 };
 use tonic::transport::Channel;
@@ -61,7 +61,10 @@ impl Operations {
     }
 
     /// Sends again messages the peer rejected; one outcome per id.
-    pub async fn requeue(&mut self, message_ids: Vec<String>) -> Result<RequeueResponse, ClientError> {
+    pub async fn requeue(
+        &mut self,
+        message_ids: Vec<String>,
+    ) -> Result<RequeueResponse, ClientError> {
         Ok(self
             .inner
             .requeue(RequeueRequest { message_ids })

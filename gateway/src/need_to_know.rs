@@ -595,15 +595,18 @@ mod tests {
             }],
             ..CaseView::default()
         };
-        assert_eq!(
-            message(&operator, Some(&whole), &body),
-            Visibility::Hidden
-        );
+        assert_eq!(message(&operator, Some(&whole), &body), Visibility::Hidden);
         let seen = case(&operator, whole).unwrap();
-        assert_eq!((seen.case_id.as_str(), seen.family_group_id.as_str()), ("GT-1", ""));
+        assert_eq!(
+            (seen.case_id.as_str(), seen.family_group_id.as_str()),
+            ("GT-1", "")
+        );
         assert!(seen.agreed_arrival.is_none() && seen.companionship == 0);
         let line = &seen.timeline[0];
-        assert_eq!((line.message_id.as_str(), line.summary.as_str()), ("m1", "advance notice"));
+        assert_eq!(
+            (line.message_id.as_str(), line.summary.as_str()),
+            ("m1", "advance notice")
+        );
         assert!(line.facts.is_none());
     }
 

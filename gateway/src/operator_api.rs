@@ -29,8 +29,8 @@ use crate::{
     envelope,
     identity::{Identity, Role},
     store::{
-        Finding, FindingKind, LogState, MessageFilter, NotRequeueable, Requeued, SentRecord,
-        Store, StoreError, now_micros, requeueable, state_of,
+        Finding, FindingKind, LogState, MessageFilter, NotRequeueable, Requeued, SentRecord, Store,
+        StoreError, now_micros, requeueable, state_of,
     },
     tls::{Credentials, caller},
     validate,
@@ -82,8 +82,9 @@ fn timestamp(micros: i64) -> Option<pbjson_types::Timestamp> {
 }
 
 fn message_id(field: &str, text: &str) -> Result<Uuid, Status> {
-    Uuid::try_parse(text)
-        .map_err(|_| Status::invalid_argument(format!("{field}: {text:?} is not a message id (a UUID)")))
+    Uuid::try_parse(text).map_err(|_| {
+        Status::invalid_argument(format!("{field}: {text:?} is not a message id (a UUID)"))
+    })
 }
 
 /// A rejection as a line: its code and its text (which names a field or rule, never a value).
@@ -91,7 +92,10 @@ fn rejection_text(encoded: &[u8]) -> String {
     match v1::Rejection::decode(encoded) {
         Ok(rejection) => format!(
             "{}: {}",
-            rejection.code().as_str_name().trim_start_matches("REJECTION_CODE_"),
+            rejection
+                .code()
+                .as_str_name()
+                .trim_start_matches("REJECTION_CODE_"),
             rejection.reason
         ),
         Err(_) => "unreadable rejection".into(),
@@ -248,10 +252,18 @@ impl OperatorService {
             LogState::Queued => {}
             LogState::Delivered => events.push(event(answered, "receipt", String::new())),
             LogState::Refused => {
-                events.push(event(answered, "refused_by_peer", record.peer_refused.clone()));
+                events.push(event(
+                    answered,
+                    "refused_by_peer",
+                    record.peer_refused.clone(),
+                ));
             }
             LogState::Rejected => {
-                events.push(event(answered, "rejected", rejection_text(&record.rejection)));
+                events.push(event(
+                    answered,
+                    "rejected",
+                    rejection_text(&record.rejection),
+                ));
             }
         }
         events
@@ -260,9 +272,10 @@ impl OperatorService {
     fn filter(&self, request: &ListMessagesRequest) -> Result<MessageFilter, Status> {
         let peer = match request.peer.as_str() {
             "" => None,
-            code => Some(validate::country("peer", code).map_err(|e| {
-                Status::invalid_argument(e.to_string())
-            })?),
+            code => Some(
+                validate::country("peer", code)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            ),
         };
         let state = MessageState::try_from(request.state).map_err(|_| {
             Status::invalid_argument(format!("state: {} is not a message state", request.state))
@@ -333,7 +346,10 @@ impl Operator for OperatorService {
             _ => String::new(),
         };
         Ok(Response::new(ListMessagesResponse {
-            messages: page.iter().map(|(id, record)| summary(*id, record)).collect(),
+            messages: page
+                .iter()
+                .map(|(id, record)| summary(*id, record))
+                .collect(),
             next_page_token,
         }))
     }

@@ -334,6 +334,7 @@ impl Write {
 }
 
 /// What the writer did with one [`Write`].
+#[derive(Debug)]
 enum Done {
     /// A submit's outcome.
     Submit(Enqueued),
@@ -1833,8 +1834,8 @@ mod tests {
         results
             .iter()
             .map(|result| match result {
-                Ok(Some(Enqueued::New(seq, _))) => Ok(Some(*seq)),
-                Ok(Some(Enqueued::Duplicate)) => Ok(None),
+                Ok(Done::Submit(Enqueued::New(seq, _))) => Ok(Some(*seq)),
+                Ok(Done::Submit(Enqueued::Duplicate)) => Ok(None),
                 Err(StoreError::Refused(refusal)) => Err(refusal.message.clone()),
                 other => Err(format!("{other:?}")),
             })

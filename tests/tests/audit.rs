@@ -448,3 +448,65 @@ async fn a_receipt_or_an_envelope_altered_on_disk_fails_its_seal() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn reading_the_inbox_a_status_or_the_operator_view_is_recorded_without_content() {
+    let region = Region::new(&["MX", "GT"]);
+    let (mx_config, gt_config) = (region.config("MX"), region.config("GT"));
+    let mx = region.start_with(mx_config.clone()).await;
+    let gt = region.start_with(gt_config.clone()).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let sent = inm.submit(notice_to("GT", CASE)).await.unwrap();
+    let mut sbs = region.agency("GT", "child-protection").await;
+    retorno_tests::inbox_with(&mut sbs, 0, 1).await;
+    inm.status(&sent.message_id).await.unwrap();
+    let mut ops = retorno_client::Operations::connect(&region.profile("MX", "operator"))
+        .await
+        .unwrap();
+    ops.status().await.unwrap();
+    ops.show(&sent.message_id).await.unwrap();
+    mx.shutdown().await;
+    gt.shutdown().await;
+
+    let (report, entries) = verify(&region, &gt_config).await;
+    assert!(report.intact(), "{report}");
+    let inbox_reads = of(&entries, Event::InboxRead);
+    assert!(!inbox_reads.is_empty());
+    assert!(
+        inbox_reads
+            .iter()
+            .all(|e| e.party == "urn:retorno:agency:GT:child-protection:SBS"
+                && e.detail == "after cursor 0")
+    );
+    let (report, entries) = verify(&region, &mx_config).await;
+    assert!(report.intact(), "{report}");
+    let status_reads = of(&entries, Event::StatusRead);
+    assert_eq!(status_reads.len(), 1);
+    assert_eq!(status_reads[0].message_id, sent.message_id);
+    assert_eq!(
+        status_reads[0].party,
+        "urn:retorno:agency:MX:destination-authority:INM"
+    );
+    let operator_reads: Vec<(&str, &str)> = of(&entries, Event::OperatorRead)
+        .iter()
+        .map(|e| (e.detail.as_str(), e.message_id.as_str()))
+        .collect();
+    assert_eq!(
+        operator_reads,
+        [
+            ("gateway status", ""),
+            ("message history", sent.message_id.as_str())
+        ]
+    );
+    assert!(
+        of(&entries, Event::OperatorRead)
+            .iter()
+            .all(|e| e.party == "urn:retorno:agency:MX:operator:OPS")
+    );
+    for entry in &entries {
+        let text = format!("{entry:?}");
+        for personal in ["Ana Lucía", "Pérez Xol", "RENAP"] {
+            assert!(!text.contains(personal), "{personal} in {entry:?}");
+        }
+    }
+}

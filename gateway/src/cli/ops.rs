@@ -167,7 +167,10 @@ fn timestamp(text: &str) -> anyhow::Result<pbjson_types::Timestamp> {
 
 fn when(at: Option<&pbjson_types::Timestamp>) -> String {
     at.and_then(|at| jiff::Timestamp::new(at.seconds, at.nanos).ok())
-        .map_or_else(|| "-".into(), |at| at.round(jiff::Unit::Second).map_or(at, |r| r).to_string())
+        .map_or_else(
+            || "-".into(),
+            |at| at.round(jiff::Unit::Second).map_or(at, |r| r).to_string(),
+        )
 }
 
 fn age(seconds: i64) -> String {
@@ -184,7 +187,11 @@ fn status_text(status: &GatewayStatus) -> String {
         "{} gateway at {}: {}, store {} bytes\n",
         status.country,
         when(status.now.as_ref()),
-        if status.draining { "DRAINING" } else { "serving" },
+        if status.draining {
+            "DRAINING"
+        } else {
+            "serving"
+        },
         status.store_bytes
     );
     text.push_str("peers:\n");
@@ -222,7 +229,11 @@ fn status_text(status: &GatewayStatus) -> String {
         text.push_str("went back in time: nothing found\n");
     }
     for finding in &status.findings {
-        let seen = if finding.acknowledged { " (acknowledged)" } else { "" };
+        let seen = if finding.acknowledged {
+            " (acknowledged)"
+        } else {
+            ""
+        };
         text.push_str(&format!(
             "FINDING {} with {}: {} message(s): {}{seen}\n",
             finding.kind, finding.peer, finding.count, finding.description
@@ -259,13 +270,21 @@ fn summary_line(message: &MessageSummary) -> String {
 }
 
 fn history_text(history: &MessageHistory) -> String {
-    let mut text = history.message.as_ref().map(summary_line).unwrap_or_default();
+    let mut text = history
+        .message
+        .as_ref()
+        .map(summary_line)
+        .unwrap_or_default();
     for event in &history.events {
         let detail = match event.detail.as_str() {
             "" => String::new(),
             detail => format!(": {detail}"),
         };
-        text.push_str(&format!("  {}  {}{detail}\n", when(event.at.as_ref()), event.event));
+        text.push_str(&format!(
+            "  {}  {}{detail}\n",
+            when(event.at.as_ref()),
+            event.event
+        ));
     }
     if history.requeueable {
         text.push_str("requeueable: `ops requeue` sends it again once the cause is fixed\n");

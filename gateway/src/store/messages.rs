@@ -14,14 +14,21 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    FinishTrees, OutboxRecord, RequeuedRecord, SentRecord, Store, StoreError, Write, abort,
-    decode, now_micros, outbox_key,
+    FinishTrees, OutboxRecord, RequeuedRecord, SentRecord, Store, StoreError, Write, abort, decode,
+    now_micros, outbox_key,
 };
 use crate::{
     audit::{self, Record},
     country::Country,
 };
 use retorno_proto::v1::DeliveryState;
+
+/// A requeue the writer applied: its peer, who waits for it, and its outcome.
+pub(super) type WaitingRequeue = (
+    Country,
+    oneshot::Sender<Result<Requeued, StoreError>>,
+    Result<Requeued, StoreError>,
+);
 
 /// Which messages of the log to list ([`Store::messages`]).
 #[derive(Clone, Debug, Default)]
@@ -117,16 +124,15 @@ pub fn requeueable(record: Option<&SentRecord>) -> Result<(), NotRequeueable> {
         LogState::Queued => Err(NotRequeueable::Queued),
         LogState::Delivered => Err(NotRequeueable::Delivered),
         LogState::Refused => Err(NotRequeueable::RefusedByCaseRules),
-        LogState::Rejected if record.held_envelope.is_empty() => {
-            Err(NotRequeueable::EnvelopeGone)
-        }
+        LogState::Rejected if record.held_envelope.is_empty() => Err(NotRequeueable::EnvelopeGone),
         LogState::Rejected => Ok(()),
     }
 }
 
 impl MessageFilter {
     fn admits(&self, record: &SentRecord) -> bool {
-        self.peer.is_none_or(|peer| record.recipient == peer.as_str())
+        self.peer
+            .is_none_or(|peer| record.recipient == peer.as_str())
             && self.state.is_none_or(|state| state_of(record) == state)
             && record.accepted_at_micros >= self.since_micros
             && self
@@ -258,11 +264,7 @@ impl Store {
     /// requeued entries to their couriers first.
     pub(super) fn answer_requeues(
         &self,
-        requeues: Vec<(
-            Country,
-            oneshot::Sender<Result<Requeued, StoreError>>,
-            Result<Requeued, StoreError>,
-        )>,
+        requeues: Vec<WaitingRequeue>,
         flushed: Result<(), StoreError>,
     ) {
         for (peer, done, result) in requeues {

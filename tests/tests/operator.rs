@@ -1,0 +1,346 @@
+//! Issue 10, the operator's view: Mexico's operations team follows its
+//! gateway through a Guatemalan outage, looks at every attempt to deliver a
+//! message, sends again a message Guatemala rejected once the cause is
+//! fixed, and finds that a message Guatemala's case rules refused cannot be
+//! sent again. The operator never reads a payload, and no other agency may
+//! use the Operator API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use retorno_client::{Client, ClientError, Operations, compose};
+use retorno_gateway::audit::{self, Event};
+use retorno_proto::v1::{
+    CaseState, DeterminingAuthority, MessageHistory, MessageState, RequeueRefusal,
+    submit_request::Payload,
+};
+use retorno_tests::{
+    Region, country, eventually, inbox_now, inbox_with, notice, notice_to, open_store,
+    wait_for_state,
+};
+
+const OPERATOR: &str = "urn:retorno:agency:MX:operator:OPS";
+
+async fn operator(region: &Region, code: &str) -> Operations {
+    Operations::connect(&region.profile(code, "operator"))
+        .await
+        .unwrap()
+}
+
+fn events(history: &MessageHistory) -> Vec<&str> {
+    history.events.iter().map(|e| e.event.as_str()).collect()
+}
+
+fn state(history: &MessageHistory) -> MessageState {
+    history.message.as_ref().unwrap().state()
+}
+
+/// Runs `retorno-gateway ops ARGS` with `profile` and returns whether it
+/// succeeded and what it printed.
+async fn ops_command(region: &Region, code: &str, args: &[&str]) -> (bool, String) {
+    let profile = region.dir().join(format!("{code}-operator.toml"));
+    let text = region.profile(code, "operator").to_toml().unwrap();
+    std::fs::write(&profile, text).unwrap();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"))
+            .arg("ops")
+            .arg("--profile")
+            .arg(&profile)
+            .args(&args)
+            .output()
+            .unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), printed)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_shows_in_ops_status_and_every_attempt_in_ops_show() {
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let mx = region.start("MX").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let first = inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+    inm.submit(notice_to("GT", "MX-2026-0002")).await.unwrap();
+    let mut ops = operator(&region, "MX").await;
+
+    let down = eventually("ops status to show Guatemala down for a second", || async {
+        let status = ops.clone().status().await.unwrap();
+        let gt = status
+            .peers
+            .into_iter()
+            .find(|p| p.country == "GT")
+            .unwrap();
+        (!gt.connected && gt.oldest_queued_seconds >= 1 && !gt.last_error.is_empty()).then_some(gt)
+    })
+    .await;
+    assert_eq!(down.queued, 2);
+    assert!(down.last_error_at.is_some() && down.last_receipt_at.is_none());
+    let (ok, printed) = ops_command(&region, "MX", &["status"]).await;
+    assert!(ok, "{printed}");
+    assert!(printed.contains("GT  DOWN  queued 2, oldest "), "{printed}");
+    assert!(printed.contains("gateway certificate"), "{printed}");
+    let (ok, printed) =
+        ops_command(&region, "MX", &["--json", "messages", "--state", "queued"]).await;
+    assert!(ok, "{printed}");
+    assert_eq!(
+        printed.matches("\"MESSAGE_STATE_QUEUED\"").count(),
+        2,
+        "{printed}"
+    );
+
+    let gt = region.start("GT").await;
+    let up = eventually(
+        "ops status to show Guatemala back and its queue empty",
+        || async {
+            let status = ops.clone().status().await.unwrap();
+            let gt = status
+                .peers
+                .into_iter()
+                .find(|p| p.country == "GT")
+                .unwrap();
+            (gt.connected && gt.queued == 0 && gt.last_receipt_at.is_some()).then_some(gt)
+        },
+    )
+    .await;
+    assert_eq!(up.oldest_queued_seconds, 0);
+
+    let history = ops.show(&first.message_id).await.unwrap();
+    let seen = events(&history);
+    let failed = seen.iter().filter(|e| **e == "connection_failed").count();
+    assert!(failed >= 1, "{seen:?}");
+    assert_eq!(seen[0], "accepted");
+    assert_eq!(
+        &seen[1..=failed],
+        vec!["connection_failed"; failed].as_slice()
+    );
+    assert_eq!(&seen[failed + 1..], ["connected", "receipt"], "{seen:?}");
+    assert!(
+        history.events[1..=failed]
+            .iter()
+            .all(|e| !e.detail.is_empty())
+    );
+    assert_eq!(state(&history), MessageState::Delivered);
+    assert!(!history.requeueable);
+    let summary = history.message.unwrap();
+    assert_eq!(
+        (
+            summary.peer.as_str(),
+            summary.kind.as_str(),
+            summary.case_ids.as_slice()
+        ),
+        (
+            "GT",
+            "advance_notice",
+            ["MX-2026-0001".to_owned()].as_slice()
+        )
+    );
+    assert!(summary.size_bytes > 0 && summary.answered_at.is_some());
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
+    let region = Region::new(&["MX", "GT"]);
+    // Guatemala's gateway takes smaller messages than Mexico's: it rejects
+    // the notice without storing it (a transport-level rejection).
+    let mut small = region.config("GT");
+    small.limits.max_message_bytes = 1024;
+    let mx = region.start("MX").await;
+    let gt = region.start_with(small).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut long = notice();
+    let child = long.child.as_mut().unwrap();
+    let document = child.documents[0].clone();
+    child.documents = vec![document; 40];
+    let request = compose::request("MX-2026-0001", Some("GT"), Payload::AdvanceNotice(long));
+    let sent = inm.submit(request).await.unwrap();
+    let mut ops = operator(&region, "MX").await;
+    let rejected = eventually("Guatemala to reject the notice", || async {
+        let history = ops.clone().show(&sent.message_id).await.unwrap();
+        (state(&history) == MessageState::Rejected).then_some(history)
+    })
+    .await;
+    let error = &rejected.message.as_ref().unwrap().error;
+    assert!(error.starts_with("TOO_LARGE: "), "{error}");
+    assert!(rejected.requeueable, "{rejected:?}");
+
+    // Guatemala's operator raises the limit; Mexico's requeues.
+    gt.shutdown().await;
+    let gt = region.restart_with(region.config("GT")).await;
+    let (ok, printed) = ops_command(&region, "MX", &["requeue", &sent.message_id]).await;
+    assert!(ok, "{printed}");
+    assert!(
+        printed.contains(&format!("requeued {} (new sequence 2)", sent.message_id)),
+        "{printed}"
+    );
+
+    let delivered = eventually("the requeued notice to be delivered", || async {
+        let history = ops.clone().show(&sent.message_id).await.unwrap();
+        (state(&history) == MessageState::Delivered).then_some(history)
+    })
+    .await;
+    let seen = events(&delivered);
+    let rejected_at = seen.iter().position(|e| *e == "rejected").unwrap();
+    assert_eq!(seen[rejected_at + 1], "requeued", "{seen:?}");
+    assert_eq!(seen.last(), Some(&"receipt"), "{seen:?}");
+    assert!(delivered.events[rejected_at + 1].detail.contains(OPERATOR));
+    assert_eq!(delivered.message.as_ref().unwrap().requeued, 1);
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let items = inbox_now(&mut sbs, 0).await;
+    let copies = items
+        .iter()
+        .filter(|item| item.body.as_ref().unwrap().message_id == sent.message_id)
+        .count();
+    assert_eq!(copies, 1, "delivered once");
+    wait_for_state(&sbs, "MX-2026-0001", CaseState::Notified).await;
+
+    let again = ops.requeue(vec![sent.message_id.clone()]).await.unwrap();
+    assert_eq!(again.outcomes[0].refusal(), RequeueRefusal::Delivered);
+    mx.shutdown().await;
+    gt.shutdown().await;
+
+    let store = open_store(&region.config("MX")).await;
+    let entries = audit::entries(&store).unwrap();
+    let requeued: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event == Event::Requeued as i32)
+        .collect();
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(
+        (requeued[0].party.as_str(), requeued[0].message_id.as_str()),
+        (OPERATOR, sent.message_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_refused_by_the_peers_case_rules_cannot_be_requeued() {
+    let region = Region::new(&["MX", "GT"]);
+    // Mexico relaxes the best-interest gate for Guatemala, which has not
+    // agreed: Guatemala stores such a notice and refuses it.
+    let mut relaxed = region.config("MX");
+    relaxed.case.relax_best_interest_for = vec![country("GT")];
+    let mx = region.start_with(relaxed).await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let mut migration = notice();
+    migration.best_interest.as_mut().unwrap().authority_kind =
+        DeterminingAuthority::Migration as i32;
+    let request = compose::request(
+        "MX-2026-0002",
+        Some("GT"),
+        Payload::AdvanceNotice(migration),
+    );
+    let sent = inm.submit(request).await.unwrap();
+    let mut ops = operator(&region, "MX").await;
+    let refused = eventually("Guatemala to refuse the notice", || async {
+        let history = ops.clone().show(&sent.message_id).await.unwrap();
+        (state(&history) == MessageState::Refused).then_some(history)
+    })
+    .await;
+    assert!(!refused.requeueable);
+    assert!(
+        refused.not_requeueable.contains("send a new message"),
+        "{refused:?}"
+    );
+    assert_eq!(events(&refused).last(), Some(&"refused_by_peer"));
+
+    let answer = ops.requeue(vec![sent.message_id.clone()]).await.unwrap();
+    let outcome = &answer.outcomes[0];
+    assert!(!outcome.requeued);
+    assert_eq!(outcome.refusal(), RequeueRefusal::RefusedByCaseRules);
+    let (ok, printed) = ops_command(&region, "MX", &["requeue", &sent.message_id]).await;
+    assert!(!ok, "{printed}");
+    assert!(printed.contains("send a new message instead"), "{printed}");
+    assert_eq!(
+        mx.outbox_depth(country("GT")),
+        0,
+        "nothing was queued again"
+    );
+    let refused_log = ops
+        .messages(retorno_proto::v1::ListMessagesRequest {
+            state: MessageState::Refused as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused_log.messages.len(), 1);
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_an_operator_uses_the_operator_api_and_it_reads_no_payload() {
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let sent = inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+    let mut sbs = region.agency("GT", "child-protection").await;
+    assert_eq!(inbox_with(&mut sbs, 0, 1).await.len(), 1);
+
+    // Any other role of the country is refused by the Operator API.
+    for role in ["destination-authority", "child-protection", "consulate"] {
+        let mut other = Operations::connect(&region.profile("MX", role))
+            .await
+            .unwrap();
+        match other.status().await {
+            Err(ClientError::Status(status)) => {
+                assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+                assert!(
+                    status.message().contains("is not an operator of MX"),
+                    "{status:?}"
+                );
+            }
+            other => panic!("{role} used the Operator API: {other:?}"),
+        }
+    }
+
+    // Guatemala's operator, through the Agency API: no inbox item, a case
+    // without its child, a timeline without what its messages say.
+    let mut gt_ops = Client::connect(&region.profile("GT", "operator"))
+        .await
+        .unwrap();
+    assert!(inbox_now(&mut gt_ops, 0).await.is_empty());
+    let case = gt_ops.case("MX-2026-0001").await.unwrap();
+    assert_eq!(case.state(), CaseState::Notified);
+    assert!(case.family_group_id.is_empty() && case.companionship == 0);
+    assert!(case.timeline.iter().all(|line| line.facts.is_none()));
+    assert_eq!(case.timeline[0].summary, "advance notice");
+    let refused = gt_ops
+        .submit(notice_to("MX", "GT-2026-0001"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ClientError::Status(s) if s.code() == tonic::Code::PermissionDenied));
+
+    // Mexico's operator: the message log, whole, names no one.
+    let mut ops = operator(&region, "MX").await;
+    let log = ops.messages(Default::default()).await.unwrap();
+    assert_eq!(log.messages[0].message_id, sent.message_id);
+    let history = ops.show(&sent.message_id).await.unwrap();
+    let everything = format!(
+        "{}{}{}",
+        serde_json::to_string(&log).unwrap(),
+        serde_json::to_string(&history).unwrap(),
+        serde_json::to_string(&gt_ops.case("MX-2026-0001").await.unwrap()).unwrap()
+    );
+    for personal in [
+        "Ana",
+        "Lucía",
+        "Pérez",
+        "Xol",
+        "unaccompanied",
+        "UNACCOMPANIED",
+    ] {
+        assert!(!everything.contains(personal), "{personal} in {everything}");
+    }
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
