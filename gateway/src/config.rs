@@ -48,6 +48,9 @@ pub struct Config {
     /// Where and when this country receives its children; published to peers.
     #[serde(default)]
     pub reception: Reception,
+    /// Alerts to webhooks (`[alerts]`, `[[alerts.webhooks]]`).
+    #[serde(default)]
+    pub alerts: AlertSettings,
     /// Consulates of other countries that act for this one where it has
     /// none (`[[delegations]]`); published to peers with the reception
     /// policy, so that they accept what those consulates send through this
@@ -306,6 +309,106 @@ impl Delivery {
     /// Longest wait between attempts.
     pub fn backoff_max(&self) -> Duration {
         Duration::from_millis(self.backoff_max_ms)
+    }
+}
+
+/// When a condition becomes an alert, and where alerts go ([`crate::alerts`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// An alert per threshold when a certificate in use expires within this
+    /// many days (each threshold fires once).
+    pub certificate_days: Vec<u32>,
+    /// A peer unreachable for longer than this is an alert.
+    pub peer_unreachable_after_s: u64,
+    /// A peer's oldest queued message older than this is an alert.
+    pub queue_age_s: u64,
+    /// A condition that still holds is sent again after this long.
+    pub repeat_interval_s: u64,
+    /// How often conditions are checked.
+    pub check_interval_ms: u64,
+    /// First wait after a webhook failed; doubles up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    /// Longest wait between attempts to deliver to a webhook.
+    pub retry_max_ms: u64,
+    /// Where alert events are posted, as JSON. Last: TOML writes arrays of tables after the rest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            certificate_days: vec![30, 7],
+            peer_unreachable_after_s: 300,
+            queue_age_s: 900,
+            repeat_interval_s: 3600,
+            check_interval_ms: 5000,
+            retry_initial_ms: 1000,
+            retry_max_ms: 60_000,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// A receiver of alert events (`[[alerts.webhooks]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// `http://host:port/path` or `https://host:port/path`.
+    pub url: String,
+    /// Sent as `Authorization: Bearer ...` when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// The CA that certifies an `https` receiver (PEM); required for `https`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// A client certificate for receivers that ask for one (PEM), with `client_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl AlertSettings {
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.certificate_days.contains(&0) {
+            return Err((
+                "alerts.certificate_days".into(),
+                "each threshold must be at least 1 day (default [30, 7])".into(),
+            ));
+        }
+        if self.check_interval_ms < 10 || self.retry_initial_ms == 0 || self.repeat_interval_s == 0
+        {
+            return Err((
+                "alerts".into(),
+                "check_interval_ms must be at least 10, retry_initial_ms and repeat_interval_s at least 1 (defaults 5000, 1000, 3600)".into(),
+            ));
+        }
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            let field = |name: &str| format!("alerts.webhooks[{i}].{name}");
+            let https = hook.url.starts_with("https://");
+            if !https && !hook.url.starts_with("http://") {
+                return Err((
+                    field("url"),
+                    format!("{:?} must start with http:// or https://", hook.url),
+                ));
+            }
+            if https && hook.ca.is_none() {
+                return Err((
+                    field("ca"),
+                    "an https webhook needs the CA that certifies it (a PEM file)".into(),
+                ));
+            }
+            if hook.client_cert.is_some() != hook.client_key.is_some() {
+                return Err((
+                    field("client_cert"),
+                    "give client_cert and client_key together".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -581,6 +684,9 @@ impl Config {
             return Err(invalid(field, problem));
         }
         if let Err((field, problem)) = self.check_delegations() {
+            return Err(invalid(&field, problem));
+        }
+        if let Err((field, problem)) = self.alerts.check() {
             return Err(invalid(&field, problem));
         }
         if self.delivery.batch_size == 0 || self.delivery.max_batches_in_flight == 0 {

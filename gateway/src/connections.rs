@@ -72,9 +72,25 @@ struct Link {
     events: VecDeque<LinkEvent>,
 }
 
+/// A message a peer rejected, waiting for [`crate::alerts`] to report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// The peer.
+    pub peer: Country,
+    /// The message id.
+    pub message_id: String,
+    /// The rejection's code, e.g. `TOO_LARGE`.
+    pub code: String,
+}
+
+/// Rejections kept for the alerts at most; beyond, the oldest are dropped
+/// (each stays in the message log).
+const REJECTIONS_KEPT: usize = 1024;
+
 /// The links to every peer.
 pub struct Connections {
     links: BTreeMap<Country, Mutex<Link>>,
+    rejected: Mutex<VecDeque<Rejected>>,
 }
 
 impl Connections {
@@ -94,7 +110,10 @@ impl Connections {
                 (peer, Mutex::new(link))
             })
             .collect();
-        Connections { links }
+        Connections {
+            links,
+            rejected: Mutex::new(VecDeque::new()),
+        }
     }
 
     fn with<T>(&self, peer: Country, f: impl FnOnce(&mut Link) -> T) -> Option<T> {
@@ -132,6 +151,21 @@ impl Connections {
     pub fn receipt(&self, peer: Country) {
         let now = now_micros();
         self.with(peer, |link| link.status.last_receipt_micros = Some(now));
+    }
+
+    /// `peer` rejected a message for good.
+    pub fn rejected(&self, rejected: Rejected) {
+        let mut queue = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.len() == REJECTIONS_KEPT {
+            queue.pop_front();
+        }
+        queue.push_back(rejected);
+    }
+
+    /// The rejections since the last call.
+    pub fn take_rejected(&self) -> Vec<Rejected> {
+        let mut queue = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        queue.drain(..).collect()
     }
 
     /// Where the link to `peer` stands.

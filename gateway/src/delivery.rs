@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     config::{Delivery, PeerConfig},
-    connections::Connections,
+    connections::{Connections, Rejected},
     country::Country,
     envelope,
     identity::Identity,
@@ -341,6 +341,15 @@ impl Courier {
                 }
                 Some(delivery_result::Result::Rejection(rejection)) => {
                     tracing::error!(message_id = %id, code = ?rejection.code(), "peer refused the message for good; it is kept as rejected");
+                    self.connections.rejected(Rejected {
+                        peer: self.peer,
+                        message_id: id.to_string(),
+                        code: rejection
+                            .code()
+                            .as_str_name()
+                            .trim_start_matches("REJECTION_CODE_")
+                            .to_owned(),
+                    });
                     answers.push(Answer::rejected(item.seq, id, rejection.encode_to_vec()));
                 }
                 None => return Err(SessionError::Protocol("an empty result".into())),

@@ -16,6 +16,7 @@ use tonic::transport::Server;
 
 use crate::{
     agency_api::AgencyService,
+    alerts::{Alerts, Watched},
     case::Rules,
     clock::Clock,
     config::{Config, ConfigError},
@@ -76,6 +77,8 @@ pub struct Gateway {
     /// NOT_SERVING so that a load balancer takes it out, while queued
     /// messages still go out.
     drain: watch::Sender<bool>,
+    /// Alerts to webhooks; [`Gateway::alerts`] lets other checks raise theirs.
+    alerts: Arc<Alerts>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -248,6 +251,14 @@ impl Gateway {
             tasks.push(tokio::spawn(watch.run()));
         }
         tasks.push(credentials.watch(shutdown_rx.clone()));
+        let alerts = Arc::new(Alerts::new(country, store.clone(), config.alerts.clone()));
+        let watched = Watched {
+            alerts: alerts.clone(),
+            tls: credentials.clone(),
+            connections: connections.clone(),
+            peers: config.peers.keys().copied().collect(),
+        };
+        tasks.extend(crate::alerts::run(watched, shutdown_rx.clone()));
         tasks.push(tokio::spawn(crate::retention::run(
             store.clone(),
             crate::retention::Policy::from(&config.storage),
@@ -262,6 +273,7 @@ impl Gateway {
             credentials,
             shutdown,
             drain,
+            alerts,
             tasks,
         })
     }
@@ -296,6 +308,12 @@ impl Gateway {
     /// balancer takes it out; queued messages still go out) or resumes it.
     pub fn set_draining(&self, on: bool) {
         self.drain.send_replace(on);
+    }
+
+    /// The gateway's alerts, for checks that raise their own
+    /// ([`crate::alerts::Condition::StoreProbe`]).
+    pub fn alerts(&self) -> &Arc<Alerts> {
+        &self.alerts
     }
 
     /// Whether an operator has drained the gateway.

@@ -31,6 +31,7 @@
 //! - [`agency_api`]: the Agency API (submit, subscribe, acknowledge, status).
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
 //! - [`delivery`]: the courier that delivers one peer's outbox.
+//! - [`alerts`]: conditions an operator must act on, posted to webhooks and kept until delivered.
 //! - [`connections`]: what each courier saw of its peer, kept in memory for operators.
 //! - [`operator_api`]: the Operator API (`retorno-gateway ops`): where each message stands.
 //! - [`gateway`]: [`Gateway`], a running gateway.
@@ -41,6 +42,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agency_api;
+pub mod alerts;
 pub mod at_rest;
 pub mod audit;
 pub mod case;

@@ -16,6 +16,7 @@
 //! | `audit` | sequence (u64 BE) | [`crate::audit::AuditEntry`]: the hash-chained audit log |
 //! | `sequences` | see [`positions`] | per peer and direction, the highest sequence number seen, and sequence number -> message id |
 //! | `rollbacks` | UUIDv7 (detection order) | [`Finding`]: a gateway found gone back in time, until acknowledged |
+//! | `alerts` | `a/` + condition key; `q/` + webhook (u16 BE) + id (u64 BE) | a standing alert condition (JSON); an alert event (JSON) waiting for its webhook ([`crate::alerts`]) |
 //!
 //! With `storage.keys` set, the envelopes in `outbox` and `inbox` are sealed
 //! ([`crate::at_rest`]) when written and opened when read; callers only see
@@ -52,6 +53,7 @@ use sled::{
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+mod alerts;
 mod barrier;
 mod messages;
 mod positions;
@@ -63,6 +65,7 @@ use crate::{
     config::{Durability, Storage},
     country::Country,
 };
+pub use alerts::WaitingAlert;
 use barrier::PowerLossBarrier;
 pub use messages::{LogState, MessageFilter, NotRequeueable, Requeued, requeueable, state_of};
 pub use positions::{
@@ -385,6 +388,8 @@ pub struct Store {
     sequences: sled::Tree,
     /// Findings of going back in time ([`positions`]).
     rollbacks: sled::Tree,
+    /// Alert conditions standing and alert events not yet delivered ([`alerts`]).
+    alerts: sled::Tree,
     /// Where the audit chain ends. Held around every transaction that
     /// appends to it, and advanced only when that transaction commits. Lock
     /// order, so that no two writers deadlock: always after `queues` or
@@ -504,6 +509,7 @@ impl Store {
             audit,
             sequences: db.open_tree("sequences")?,
             rollbacks: db.open_tree("rollbacks")?,
+            alerts: db.open_tree("alerts")?,
             audit_head,
             vault,
             inbox,

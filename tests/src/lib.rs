@@ -220,6 +220,7 @@ impl Region {
             reception: Reception {
                 points: retorno_gateway::policy::dev_points(cc),
             },
+            alerts: retorno_gateway::config::AlertSettings::default(),
             delegations: Vec::new(),
         }
     }
@@ -753,4 +754,106 @@ pub fn gateway_client_config(
 ) -> std::sync::Arc<rustls::ClientConfig> {
     let roots = retorno_client::tls::load_roots(&region.pki.root_ca()).unwrap();
     retorno_client::tls::client_config(own, roots).unwrap()
+}
+
+/// A webhook receiver on 127.0.0.1: answers every POST with 200 and keeps
+/// its JSON body. Dropping it closes the port (a receiver that is down).
+pub struct WebhookReceiver {
+    address: SocketAddr,
+    events: std::sync::Arc<Mutex<Vec<serde_json::Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    /// Starts on a free port.
+    pub async fn start() -> WebhookReceiver {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Starts on `address` (again, after it was down), with no events.
+    pub async fn start_on(address: SocketAddr) -> WebhookReceiver {
+        let listener = TcpListener::bind(address).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let events = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let kept = events.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    if let Some(event) = webhook_request(stream).await {
+                        kept.lock().unwrap().push(event);
+                    }
+                });
+            }
+        });
+        WebhookReceiver {
+            address,
+            events,
+            task,
+        }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/alerts", self.address)
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The events received so far, in order.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// The events of alert `alert` with `status`.
+    pub fn of(&self, alert: &str, status: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["alert"] == alert && e["status"] == status)
+            .collect()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one HTTP/1.1 POST, answers 200, and returns its body as JSON.
+async fn webhook_request(mut stream: tokio::net::TcpStream) -> Option<serde_json::Value> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let (head_end, length) = loop {
+        let read = stream.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&buffer[..read]);
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (end + 4, length);
+        }
+    };
+    while bytes.len() < head_end + length {
+        let read = stream.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        bytes.extend_from_slice(&buffer[..read]);
+    }
+    let event = serde_json::from_slice(&bytes[head_end..head_end + length]).ok();
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    event
 }
