@@ -29,7 +29,7 @@
 //! database. The [`Report`] prints the head (sequence and hash) so that an
 //! operator can keep it elsewhere and compare it later.
 
-use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
+use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 
 use prost::Message as _;
 use retorno_proto::v1::{Envelope, EnvelopeBody, Receipt, ReceiptBody, Rejection, Seal};
@@ -913,7 +913,33 @@ pub async fn verify_stopped(config: &Config) -> Result<Report, AuditError> {
         dir: dir.clone(),
         source,
     })?;
-    verify(&store, &roots, config.country).map_err(|source| AuditError::Read { dir, source })
+    let report = verify(&store, &roots, config.country)
+        .map_err(|source| AuditError::Read { dir, source })?;
+    alert_outcome(&store, config, &report).await;
+    Ok(report)
+}
+
+/// Raises (or clears) the audit verification alert in the stopped
+/// gateway's store, from which the gateway posts it to its webhooks when
+/// it runs: a failed verification must reach the operators even if no one
+/// reads this report.
+async fn alert_outcome(store: &Arc<Store>, config: &Config, report: &Report) {
+    let alerts = crate::alerts::Alerts::new(config.country, store.clone(), config.alerts.clone());
+    let condition = crate::alerts::Condition::AuditVerification;
+    let recorded = if report.intact() {
+        alerts.clear(&condition)
+    } else {
+        alerts.raise(
+            &condition,
+            "the audit log or a stored seal does not verify: `retorno-gateway audit verify` names the first entry that fails",
+        )
+    };
+    if let Err(error) = recorded {
+        tracing::error!(%error, "the audit verification alert could not be recorded");
+    }
+    if let Err(error) = store.commit().await {
+        tracing::error!(%error, "the audit verification alert could not be flushed");
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use retorno_gateway::{
     Config,
     config::{AlertSettings, Webhook},
 };
-use retorno_tests::{Region, WebhookReceiver, eventually};
+use retorno_tests::{Region, WebhookReceiver, eventually, notice_to, open_database};
 
 /// Mexico's config with alerts to `url`, checked every 20 ms, a peer
 /// unreachable for a second being an alert.
@@ -152,4 +152,39 @@ async fn a_receiver_that_is_down_delays_alerts_and_loses_none_across_a_restart()
     assert_eq!(mx.alerts().waiting(0).unwrap(), 0);
     mx.shutdown().await;
     gt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_audit_verification_is_posted_when_the_gateway_runs() {
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let receiver = WebhookReceiver::start().await;
+    let config = alerting(&region, &receiver.url());
+    let mx = region.start_with(config.clone()).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+    mx.shutdown().await;
+
+    // Someone edits the first audit entry of the stopped gateway.
+    let db = open_database(&config.data_dir).await;
+    let log = db.open_tree("audit").unwrap();
+    let mut entry = log.get(1u64.to_be_bytes()).unwrap().unwrap().to_vec();
+    let last = entry.len() - 1;
+    entry[last] ^= 1;
+    log.insert(1u64.to_be_bytes(), entry).unwrap();
+    db.flush().unwrap();
+    drop((log, db));
+    let report = eventually("the database to be free for audit verify", || async {
+        retorno_gateway::audit::verify_stopped(&config).await.ok()
+    })
+    .await;
+    assert!(!report.intact());
+
+    let mx = region.restart_with(config).await;
+    let failed = eventually("the failed verification to be posted", || async {
+        receiver.of("audit_verification_failed", "firing").pop()
+    })
+    .await;
+    assert_eq!(failed["key"], "audit_verification_failed");
+    mx.shutdown().await;
 }

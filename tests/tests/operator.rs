@@ -9,13 +9,14 @@
 
 use retorno_client::{Client, ClientError, Operations, compose};
 use retorno_gateway::audit::{self, Event};
+use retorno_gateway::config::Webhook;
 use retorno_proto::v1::{
     CaseState, DeterminingAuthority, MessageHistory, MessageState, RequeueRefusal,
     submit_request::Payload,
 };
 use retorno_tests::{
-    Region, country, eventually, inbox_now, inbox_with, notice, notice_to, open_store,
-    wait_for_state,
+    Region, WebhookReceiver, country, eventually, inbox_now, inbox_with, notice, notice_to,
+    open_store, wait_for_state,
 };
 
 const OPERATOR: &str = "urn:retorno:agency:MX:operator:OPS";
@@ -153,7 +154,17 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
     // the notice without storing it (a transport-level rejection).
     let mut small = region.config("GT");
     small.limits.max_message_bytes = 1024;
-    let mx = region.start("MX").await;
+    let receiver = WebhookReceiver::start().await;
+    let mut mx_config = region.config("MX");
+    mx_config.alerts.check_interval_ms = 20;
+    mx_config.alerts.webhooks = vec![Webhook {
+        url: receiver.url(),
+        bearer_token: None,
+        ca: None,
+        client_cert: None,
+        client_key: None,
+    }];
+    let mx = region.start_with(mx_config).await;
     let gt = region.start_with(small).await;
     let mut inm = region.agency("MX", "destination-authority").await;
     let mut long = notice();
@@ -171,6 +182,15 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
     let error = &rejected.message.as_ref().unwrap().error;
     assert!(error.starts_with("TOO_LARGE: "), "{error}");
     assert!(rejected.requeueable, "{rejected:?}");
+    let alert = eventually("the rejection's alert", || async {
+        receiver.of("message_rejected", "firing").pop()
+    })
+    .await;
+    assert_eq!(alert["labels"]["message_id"], sent.message_id.as_str());
+    assert!(
+        alert["summary"].as_str().unwrap().contains("TOO_LARGE"),
+        "{alert}"
+    );
 
     // Guatemala's operator raises the limit; Mexico's requeues.
     gt.shutdown().await;
@@ -193,6 +213,10 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
     assert_eq!(seen.last(), Some(&"receipt"), "{seen:?}");
     assert!(delivered.events[rejected_at + 1].detail.contains(OPERATOR));
     assert_eq!(delivered.message.as_ref().unwrap().requeued, 1);
+    eventually("the rejection's alert to be resolved", || async {
+        receiver.of("message_rejected", "resolved").pop()
+    })
+    .await;
     let mut sbs = region.agency("GT", "child-protection").await;
     let items = inbox_now(&mut sbs, 0).await;
     let copies = items
