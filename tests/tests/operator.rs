@@ -338,6 +338,9 @@ async fn only_an_operator_uses_the_operator_api_and_it_reads_no_payload() {
     assert!(case.family_group_id.is_empty() && case.companionship == 0);
     assert!(case.timeline.iter().all(|line| line.facts.is_none()));
     assert_eq!(case.timeline[0].summary, "advance notice");
+    let listed = gt_ops.cases(None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].family_group_id.is_empty() && listed[0].companionship == 0);
     let refused = gt_ops
         .submit(notice_to("MX", "GT-2026-0001"))
         .await
@@ -346,14 +349,20 @@ async fn only_an_operator_uses_the_operator_api_and_it_reads_no_payload() {
 
     // Mexico's operator: the message log, whole, names no one.
     let mut ops = operator(&region, "MX").await;
+    let mut mx_ops = Client::connect(&region.profile("MX", "operator"))
+        .await
+        .unwrap();
+    let status = mx_ops.status(&sent.message_id).await.unwrap();
+    assert_eq!(status.case_id, "MX-2026-0001");
     let log = ops.messages(Default::default()).await.unwrap();
     assert_eq!(log.messages[0].message_id, sent.message_id);
     let history = ops.show(&sent.message_id).await.unwrap();
     let everything = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         serde_json::to_string(&log).unwrap(),
         serde_json::to_string(&history).unwrap(),
-        serde_json::to_string(&gt_ops.case("MX-2026-0001").await.unwrap()).unwrap()
+        serde_json::to_string(&gt_ops.case("MX-2026-0001").await.unwrap()).unwrap(),
+        serde_json::to_string(&status).unwrap()
     );
     for personal in [
         "Ana",
