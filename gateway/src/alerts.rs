@@ -505,3 +505,69 @@ async fn check_loop(watched: Watched, mut shutdown: watch::Receiver<bool>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Storage, Webhook};
+
+    fn alerts(dir: &std::path::Path) -> Alerts {
+        let store = Store::open(dir, &Storage::default()).unwrap();
+        let settings = AlertSettings {
+            webhooks: vec![Webhook {
+                url: "http://127.0.0.1:9/".into(),
+                bearer_token: None,
+                ca: None,
+                client_cert: None,
+                client_key: None,
+            }],
+            ..AlertSettings::default()
+        };
+        Alerts::new("MX".parse().unwrap(), store, settings)
+    }
+
+    fn last_event(alerts: &Alerts) -> Event {
+        let waiting = alerts.store.alerts_waiting(0, usize::MAX).unwrap();
+        serde_json::from_slice(&waiting.last().unwrap().1).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_condition_fires_once_again_after_the_repeat_interval_and_resolves_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let alerts = alerts(dir.path());
+        let down = Condition::PeerUnreachable("GT".parse().unwrap());
+        alerts.raise(&down, "GT is down").unwrap();
+        alerts.raise(&down, "GT is down").unwrap();
+        assert_eq!(alerts.waiting(0).unwrap(), 1);
+        let first = last_event(&alerts);
+        assert_eq!((first.status.as_str(), first.repeat), ("firing", false));
+
+        // Last sent longer ago than the repeat interval: sent again, same `since`.
+        let key = down.key();
+        let mut standing: Standing =
+            serde_json::from_slice(&alerts.store.alert_standing(&key).unwrap().unwrap()).unwrap();
+        standing.last_sent_micros -= 3601 * 1_000_000;
+        let encoded = serde_json::to_vec(&standing).unwrap();
+        alerts
+            .store
+            .alert_event(&key, Some(&encoded), b"", 0)
+            .unwrap();
+        alerts.raise(&down, "GT is down").unwrap();
+        assert_eq!(alerts.waiting(0).unwrap(), 2);
+        let again = last_event(&alerts);
+        assert_eq!(
+            (again.repeat, again.since.as_str()),
+            (true, first.since.as_str())
+        );
+
+        alerts.clear(&down).unwrap();
+        alerts.clear(&down).unwrap();
+        assert_eq!(alerts.waiting(0).unwrap(), 3);
+        let resolved = last_event(&alerts);
+        assert_eq!(
+            (resolved.status.as_str(), resolved.key.as_str()),
+            ("resolved", "peer_unreachable/GT")
+        );
+        assert!(alerts.store.alerts_standing().unwrap().is_empty());
+    }
+}
