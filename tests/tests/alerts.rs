@@ -91,12 +91,17 @@ async fn a_certificate_five_days_from_expiry_raises_one_alert_per_threshold() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_peer_down_is_reported_within_the_configured_time_and_resolved_when_it_returns() {
+async fn a_peer_down_and_its_queue_are_reported_within_the_configured_time_and_resolved_when_it_returns()
+ {
     let region = Region::new(&["MX", "GT"]);
     region.take_offline("GT");
     let receiver = WebhookReceiver::start().await;
     let started = std::time::Instant::now();
-    let mx = region.start_with(alerting(&region, &receiver.url())).await;
+    let mut config = alerting(&region, &receiver.url());
+    config.alerts.queue_age_s = 1;
+    let mx = region.start_with(config).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
     let down = eventually("peer_unreachable for Guatemala", || async {
         receiver.of("peer_unreachable", "firing").pop()
     })
@@ -117,6 +122,13 @@ async fn a_peer_down_is_reported_within_the_configured_time_and_resolved_when_it
     assert_eq!(resolved["key"], "peer_unreachable/GT");
     assert_eq!(resolved["since"], down["since"]);
     assert_eq!(receiver.of("peer_unreachable", "firing").len(), 1);
+    // The notice waited longer than queue_age_s: reported, and resolved once delivered.
+    let stuck = eventually("the stuck queue to be resolved", || async {
+        receiver.of("queue_stuck", "resolved").pop()
+    })
+    .await;
+    assert_eq!(stuck["labels"]["peer"], "GT");
+    assert_eq!(receiver.of("queue_stuck", "firing").len(), 1);
     mx.shutdown().await;
     gt.shutdown().await;
 }
