@@ -32,8 +32,8 @@ use tokio::{sync::Notify, sync::watch, task::JoinHandle};
 
 use crate::{
     config::AlertSettings,
-    connections::Connections,
     country::Country,
+    links::Links,
     store::{LogState, Store, StoreError, now_micros, state_of},
     tls::Credentials,
 };
@@ -316,7 +316,7 @@ pub struct Watched {
     /// The certificates in use.
     pub tls: Credentials,
     /// What the couriers saw.
-    pub connections: Arc<Connections>,
+    pub links: Arc<Links>,
     /// The peers.
     pub peers: Vec<Country>,
 }
@@ -373,7 +373,7 @@ impl Watched {
         let mut holding = Vec::new();
         let mut down = BTreeSet::new();
         for peer in &self.peers {
-            let Some(since) = self.connections.status(*peer).unreachable_since_micros else {
+            let Some(since) = self.links.status(*peer).unreachable_since_micros else {
                 continue;
             };
             let condition = Condition::PeerUnreachable(*peer);
@@ -434,7 +434,7 @@ impl Watched {
     /// Fires an alert per message a peer rejected, and resolves those no
     /// longer rejected (requeued).
     fn rejections(&self) -> Result<(), AlertError> {
-        for rejected in self.connections.take_rejected() {
+        for rejected in self.links.take_rejected() {
             let condition = Condition::MessageRejected {
                 peer: rejected.peer,
                 message_id: rejected.message_id.clone(),

@@ -24,10 +24,10 @@ use uuid::Uuid;
 
 use crate::{
     config::{Delivery, PeerConfig},
-    connections::{Connections, Rejected},
     country::Country,
     envelope,
     identity::Identity,
+    links::{Links, Rejected},
     peer_api::BATCH_BYTES,
     seal::{self, Verifier},
     store::{Answer, Direction, Finding, FindingKind, OutboxItem, Store, StoreError},
@@ -68,7 +68,7 @@ pub struct Courier {
     /// Set to true when the gateway stops.
     pub shutdown: watch::Receiver<bool>,
     /// Where this courier tells operators what it saw of the peer.
-    pub connections: Arc<Connections>,
+    pub links: Arc<Links>,
 }
 
 /// Exponential backoff with jitter: each wait is between half and all of the
@@ -132,7 +132,7 @@ impl Courier {
             match session {
                 Ok(()) => return,
                 Err(error) => {
-                    self.connections.failed(self.peer, &error.to_string());
+                    self.links.failed(self.peer, &error.to_string());
                     let wait = backoff.next();
                     let retry_in_ms = wait.as_millis() as u64;
                     if self.has_work(&watermark) {
@@ -173,7 +173,7 @@ impl Courier {
             .await?
             .into_inner();
         tracing::info!("connected");
-        self.connections.connected(self.peer);
+        self.links.connected(self.peer);
         self.compare_positions(&batches, &mut answers).await?;
         let mut in_flight: VecDeque<Vec<OutboxItem>> = VecDeque::new();
         let mut sent_upto = 0u64;
@@ -341,7 +341,7 @@ impl Courier {
                 }
                 Some(delivery_result::Result::Rejection(rejection)) => {
                     tracing::error!(message_id = %id, code = ?rejection.code(), "peer refused the message for good; it is kept as rejected");
-                    self.connections.rejected(Rejected {
+                    self.links.rejected(Rejected {
                         peer: self.peer,
                         message_id: id.to_string(),
                         code: rejection
@@ -357,7 +357,7 @@ impl Courier {
         }
         let count = answers.len();
         self.store.record_answers(self.peer, answers).await?;
-        self.connections.receipt(self.peer);
+        self.links.receipt(self.peer);
         tracing::debug!(count, "batch answered");
         Ok(())
     }

@@ -20,11 +20,11 @@ use crate::{
     case::Rules,
     clock::Clock,
     config::{Config, ConfigError},
-    connections::Connections,
     country::Country,
     delivery::Courier,
     identity::{Identity, Role},
     limits::{RateLimiter, StreamSlots},
+    links::Links,
     operator_api::OperatorService,
     peer_api::{BATCH_BYTES, PeerService},
     policy,
@@ -146,7 +146,7 @@ impl Gateway {
         let (drain, draining) = watch::channel(false);
         // Health follows `draining` (a subscriber of `drain`); kept here for it.
         drop(draining);
-        let connections = Arc::new(Connections::new(config.peers.keys().copied()));
+        let links = Arc::new(Links::new(config.peers.keys().copied()));
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
         let handshake_timeout = Duration::from_millis(config.limits.handshake_timeout_ms);
@@ -218,7 +218,7 @@ impl Gateway {
             country,
             peers: Arc::new(config.peers.keys().copied().collect()),
             store: store.clone(),
-            connections: connections.clone(),
+            links: links.clone(),
             tls: credentials.clone(),
             drain: drain.clone(),
         });
@@ -239,7 +239,7 @@ impl Gateway {
                 settings: config.delivery.clone(),
                 max_message_bytes: max,
                 shutdown: shutdown_rx.clone(),
-                connections: connections.clone(),
+                links: links.clone(),
             };
             tasks.push(tokio::spawn(courier.run()));
         }
@@ -255,7 +255,7 @@ impl Gateway {
         let watched = Watched {
             alerts: alerts.clone(),
             tls: credentials.clone(),
-            connections: connections.clone(),
+            links: links.clone(),
             peers: config.peers.keys().copied().collect(),
         };
         tasks.extend(crate::alerts::run(watched, shutdown_rx.clone()));

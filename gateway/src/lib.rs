@@ -32,7 +32,7 @@
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
 //! - [`delivery`]: the courier that delivers one peer's outbox.
 //! - [`alerts`]: conditions an operator must act on, posted to webhooks and kept until delivered.
-//! - [`connections`]: what each courier saw of its peer, kept in memory for operators.
+//! - [`links`]: what each courier saw of its peer, kept in memory for operators.
 //! - [`operator_api`]: the Operator API (`retorno-gateway ops`): where each message stands.
 //! - [`gateway`]: [`Gateway`], a running gateway.
 //! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
@@ -49,7 +49,6 @@ pub mod case;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod connections;
 pub mod country;
 pub mod delivery;
 pub mod dev;
@@ -58,6 +57,7 @@ pub mod evidence;
 pub mod gateway;
 pub mod identity;
 pub mod limits;
+pub mod links;
 pub mod need_to_know;
 pub mod operator_api;
 pub mod peer_api;

@@ -4,7 +4,7 @@
 //!
 //! It shows where every message stands (ids, case ids, peer, kind, size,
 //! times, states, attempts, errors) and never what a message says: it reads
-//! only the `sent` records and the couriers' [`Connections`], which hold no
+//! only the `sent` records and the couriers' [`Links`], which hold no
 //! payload; what an operator may read through the Agency API is decided by
 //! [`crate::need_to_know`] ([`crate::need_to_know::Audience::Metadata`]).
 //! Every call is an audit entry naming the operator.
@@ -24,10 +24,10 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Record},
-    connections::Connections,
     country::Country,
     envelope,
     identity::{Identity, Role},
+    links::Links,
     store::{
         Finding, FindingKind, LogState, MessageFilter, NotRequeueable, Requeued, SentRecord, Store,
         StoreError, now_micros, requeueable, state_of,
@@ -51,7 +51,7 @@ pub struct OperatorService {
     /// The message log and the outbox.
     pub store: Arc<Store>,
     /// What each courier saw of its peer.
-    pub connections: Arc<Connections>,
+    pub links: Arc<Links>,
     /// The certificates in use, for their expiry.
     pub tls: Credentials,
     /// The gateway's drain switch ([`crate::Gateway::set_draining`]).
@@ -187,7 +187,7 @@ impl OperatorService {
     }
 
     fn peer_status(&self, peer: Country, now: i64) -> Result<PeerStatus, Status> {
-        let link = self.connections.status(peer);
+        let link = self.links.status(peer);
         let oldest = self.store.oldest_queued(peer).map_err(storage)?;
         let (error_at, error) = link.last_error.unwrap_or_default();
         Ok(PeerStatus {
@@ -221,7 +221,7 @@ impl OperatorService {
         let Some(peer) = peer else {
             return Vec::new();
         };
-        self.connections
+        self.links
             .events(peer, from, until)
             .into_iter()
             .map(|e| event(e.at_micros, e.kind.name(), e.detail))

@@ -88,14 +88,14 @@ pub struct Rejected {
 const REJECTIONS_KEPT: usize = 1024;
 
 /// The links to every peer.
-pub struct Connections {
+pub struct Links {
     links: BTreeMap<Country, Mutex<Link>>,
     rejected: Mutex<VecDeque<Rejected>>,
 }
 
-impl Connections {
+impl Links {
     /// A log for each of `peers`, all unreachable from now until a stream opens.
-    pub fn new(peers: impl IntoIterator<Item = Country>) -> Connections {
+    pub fn new(peers: impl IntoIterator<Item = Country>) -> Links {
         let started = now_micros();
         let links = peers
             .into_iter()
@@ -110,7 +110,7 @@ impl Connections {
                 (peer, Mutex::new(link))
             })
             .collect();
-        Connections {
+        Links {
             links,
             rejected: Mutex::new(VecDeque::new()),
         }
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn a_failure_after_a_connection_is_an_interruption_and_the_log_is_bounded() {
         let gt: Country = "GT".parse().unwrap();
-        let links = Connections::new([gt]);
+        let links = Links::new([gt]);
         assert!(links.status(gt).unreachable_since_micros.is_some());
         links.failed(gt, "refused");
         links.connected(gt);
