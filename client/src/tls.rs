@@ -157,6 +157,10 @@ pub fn client_config_with_crls(
 /// beyond what webpki checked; returns why it is not the expected server.
 pub type ServerCheck = Arc<dyn Fn(&[CertificateDer<'_>]) -> Result<(), String> + Send + Sync>;
 
+/// The client's HTTP/2 keepalive unless told otherwise: a ping after 20 s
+/// without traffic, the connection dropped if it is not answered in 20 s.
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
+
 /// Opens a gRPC channel over mutual TLS to `address` (`host:port`), checking the
 /// server's certificate against `server_name` and, when given, with `check`.
 pub async fn connect(
@@ -165,14 +169,28 @@ pub async fn connect(
     config: Arc<ClientConfig>,
     check: Option<ServerCheck>,
 ) -> Result<Channel, TlsError> {
+    connect_with_keepalive(address, server_name, config, check, (KEEPALIVE, KEEPALIVE)).await
+}
+
+/// [`connect`] with HTTP/2 keepalive pings every `keepalive.0` of silence,
+/// also while idle, and the connection dropped as dead when one is not
+/// answered within `keepalive.1`: a partition that drops every packet is
+/// noticed instead of waited on.
+pub async fn connect_with_keepalive(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    check: Option<ServerCheck>,
+    keepalive: (Duration, Duration),
+) -> Result<Channel, TlsError> {
     let name = ServerName::try_from(server_name.to_owned())
         .map_err(|e| TlsError::Address(format!("server name {server_name:?}: {e}")))?;
     let endpoint = Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| TlsError::Address(format!("address {address:?}: {e}")))?
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(20))
+        .http2_keep_alive_interval(keepalive.0)
+        .keep_alive_timeout(keepalive.1)
         .keep_alive_while_idle(true);
     let address = address.to_owned();
     let connector = tower::service_fn(move |_| {

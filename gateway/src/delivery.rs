@@ -161,7 +161,8 @@ impl Courier {
         watermark: &mut watch::Receiver<u64>,
         backoff: &mut Backoff,
     ) -> Result<(), SessionError> {
-        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls).await?;
+        let keepalive = self.settings.keepalive();
+        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive).await?;
         let limit = self.max_message_bytes + BATCH_BYTES;
         let mut client = PeerExchangeClient::new(channel)
             .max_decoding_message_size(limit)

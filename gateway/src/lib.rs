@@ -22,7 +22,8 @@
 //! - [`case`]: the case state machine, the region's safeguards and need-to-know.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
-//! - [`limits`]: submit rate per agency and delivery streams per peer.
+//! - [`limits`]: message size, submit rate per agency and delivery streams per peer.
+//! - [`connections`]: connections per identity, the idle timeout, and why a connection ended.
 //! - [`envelope`]: building envelopes, issuing and checking receipts.
 //! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
 //! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
@@ -42,6 +43,7 @@ pub mod audit;
 pub mod case;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod country;
 pub mod delivery;
 pub mod dev;
