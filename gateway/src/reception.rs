@@ -60,7 +60,7 @@ impl PolicyFetcher {
     pub async fn fetch(&self) -> Result<(), String> {
         // One short call: the default keepalive only guards against a hang.
         let keepalive = crate::config::Keepalive::default();
-        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive)
+        let (channel, _) = tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive)
             .await
             .map_err(|e| e.to_string())?;
         let policy = PeerExchangeClient::new(channel)

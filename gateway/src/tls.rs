@@ -124,7 +124,7 @@ pub async fn connect_to_peer(
     address: &crate::config::PeerConfig,
     credentials: &Credentials,
     keepalive: crate::config::Keepalive,
-) -> Result<tonic::transport::Channel, TlsError> {
+) -> Result<(tonic::transport::Channel, retorno_client::tls::LastHeard), TlsError> {
     let check = expect_identity(Identity::Gateway { country: peer });
     retorno_client::tls::connect_with_keepalive(
         &address.address,

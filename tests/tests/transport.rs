@@ -208,8 +208,10 @@ async fn idle_connections_are_closed_while_a_quiet_follower_keeps_its_stream() {
     assert_eq!(item.body.unwrap().message_id, accepted.message_id);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_peer_whose_connection_went_silent_resumes_delivery_on_a_new_one() {
+    let captured = Captured::default();
+    let _logs = captured.start();
     let region = Region::new(&["MX", "GT"]);
     let mut gt_config = region.config("GT");
     gt_config.limits.streams_per_peer = 1;
@@ -244,6 +246,19 @@ async fn a_peer_whose_connection_went_silent_resumes_delivery_on_a_new_one() {
     })
     .await;
     assert!(proxy.connections() >= 2, "MX reconnected");
+    let interrupted = captured
+        .wait_for("MX to say why delivery stopped", "delivery interrupted")
+        .await;
+    assert!(
+        interrupted.contains("keepalive expired") && interrupted.contains("peer=GT"),
+        "MX names the cause: {interrupted}"
+    );
+    captured
+        .wait_for(
+            "GT to say that the new stream replaced the dead one",
+            "replaces the peer's oldest idle one",
+        )
+        .await;
 }
 
 /// Everything logged on this test's thread, from DEBUG up.
