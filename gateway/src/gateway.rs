@@ -176,7 +176,10 @@ impl Gateway {
         tasks.push(serve(
             server(&config.limits)
                 .layer(TrackCalls)
-                .layer(NameTheSizeLimit { max })
+                .layer(NameTheSizeLimit {
+                    max,
+                    refused: audit_oversized(store.clone()),
+                })
                 .add_service(agency_server)
                 .serve_with_incoming_shutdown(agency_incoming, stopped(shutdown_rx.clone())),
         ));
@@ -341,6 +344,23 @@ fn case_rules(config: &Config, store: &Store) -> Result<Rules, StartError> {
         own_policy,
         peer_policies: RwLock::new(peer_policies),
     })
+}
+
+/// Records an oversized submit, which tonic refuses before the Agency API
+/// sees it, in the audit log as the API records its other refused submits.
+fn audit_oversized(store: Arc<Store>) -> crate::limits::Refused {
+    Arc::new(
+        move |identity: &Identity, method: &str, status: &tonic::Status| {
+            if method != "/retorno.v1.Agency/Submit" {
+                return;
+            }
+            let record = crate::audit::Record::submit_refused(&identity.urn())
+                .detail(&crate::audit::status_reason(status));
+            if let Err(error) = store.audit(&[record]) {
+                tracing::error!(%error, "the audit log could not record a refused submit");
+            }
+        },
+    )
 }
 
 /// A server with HTTP/2 keepalive: a connection whose other end went silent

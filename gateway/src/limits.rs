@@ -15,7 +15,7 @@ use std::{
 
 use tonic::{Code, Status, codegen::http};
 
-use crate::country::Country;
+use crate::{country::Country, identity::Identity, tls::PeerInfo};
 
 /// The answer to a message of `size` bytes over `max`, wherever it is caught.
 pub fn too_large(size: Option<usize>, max: usize) -> Status {
@@ -30,11 +30,16 @@ pub fn too_large(size: Option<usize>, max: usize) -> Status {
 /// gateway's answer, [`too_large`], so that a client sees one limit, named
 /// by its setting, whatever the size. For unary requests (the Agency API),
 /// whose status tonic sends in the response headers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct NameTheSizeLimit {
     /// `limits.max_message_bytes`.
     pub max: usize,
+    /// Told of each such refusal (to audit it as the handler would have).
+    pub refused: Refused,
 }
+
+/// Told who sent an oversized request, to which method, and the answer.
+pub type Refused = Arc<dyn Fn(&Identity, &str, &Status) + Send + Sync>;
 
 impl<S> tower::Layer<S> for NameTheSizeLimit {
     type Service = SizeLimitNamed<S>;
@@ -43,15 +48,17 @@ impl<S> tower::Layer<S> for NameTheSizeLimit {
         SizeLimitNamed {
             inner,
             max: self.max,
+            refused: self.refused.clone(),
         }
     }
 }
 
 /// A service whose oversized requests are answered with [`too_large`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SizeLimitNamed<S> {
     inner: S,
     max: usize,
+    refused: Refused,
 }
 
 type Answer<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
@@ -71,14 +78,20 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (answer, max) = (self.inner.call(request), self.max);
+        let caller = request.extensions().get::<PeerInfo>().cloned();
+        let method = request.uri().path().to_owned();
+        let (answer, max, refused) = (self.inner.call(request), self.max, self.refused.clone());
         Box::pin(async move {
             let mut response = answer.await?;
             if let Some(status) = Status::from_header_map(response.headers())
                 && let Some(size) = oversized(&status)
             {
+                let ours = too_large(size, max);
                 // Only fails for a message that is not valid header text; ours is.
-                let _ = too_large(size, max).add_header(response.headers_mut());
+                let _ = ours.add_header(response.headers_mut());
+                if let Some(caller) = caller {
+                    refused(&caller.identity, &method, &ours);
+                }
             }
             Ok(response)
         })

@@ -99,7 +99,7 @@ async fn every_oversized_submit_gets_the_gateways_refusal_naming_the_setting() {
     let mut config = region.config("MX");
     let limit = 64 * 1024;
     config.limits.max_message_bytes = limit;
-    let _mx = region.start_with(config).await;
+    let mx = region.start_with(config.clone()).await;
     let mut inm = region.agency("MX", "destination-authority").await;
 
     for (times, size) in [("1.5", limit * 3 / 2), ("2.5", limit * 5 / 2)] {
@@ -122,6 +122,23 @@ async fn every_oversized_submit_gets_the_gateways_refusal_naming_the_setting() {
     }
     let served = inm.submit(notice_to("GT", "")).await;
     assert!(served.is_ok(), "a submit under the limit: {served:?}");
+
+    // Refused before the Agency API sees them, they are audited as its refusals are.
+    mx.shutdown().await;
+    let store = retorno_tests::open_store(&config).await;
+    let entries = retorno_gateway::audit::entries(&store).unwrap();
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event == retorno_gateway::audit::Event::SubmitRefused as i32)
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.party.contains("destination-authority")
+                && e.detail.starts_with("InvalidArgument")),
+        "{refused:?}"
+    );
 }
 
 /// Whether a call on a new connection as GT's child-protection agency is served.
