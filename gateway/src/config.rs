@@ -767,4 +767,21 @@ mod tests {
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(error.contains("colour"), "{error}");
     }
+
+    #[test]
+    fn a_zero_connection_limit_is_refused_by_name() {
+        for field in [
+            "connections_per_identity",
+            "idle_timeout_ms",
+            "keepalive_interval_ms",
+            "keepalive_timeout_ms",
+        ] {
+            let (_dir, file) = write(&format!("{GOOD}\n[limits]\n{field} = 0\n"));
+            let error = Config::load(&file).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("limits.{field}")) && error.contains("at least 1"),
+                "{error}"
+            );
+        }
+    }
 }
