@@ -6,7 +6,10 @@
 //! bytes, a truncated message or a wrong wire type answers `INVALID_ARGUMENT`
 //! instead, naming the message type and prost's description of the problem.
 //! The generated servers and clients name this codec (`codec_path` in
-//! `build.rs`), so both APIs use it on every method, streams included.
+//! `build.rs`), so both APIs use it on every method, streams included. A
+//! client that cannot decode an answer therefore also reads
+//! `INVALID_ARGUMENT` naming the answer's type: the message says whose bytes
+//! did not decode, and tonic-prost-build has one codec for both sides.
 
 use std::marker::PhantomData;
 
