@@ -19,9 +19,11 @@ use crate::{country::Country, identity::Identity, tls::PeerInfo};
 
 /// The answer to a message of `size` bytes over `max`, wherever it is caught.
 pub fn too_large(size: Option<usize>, max: usize) -> Status {
-    let size = size.map_or_else(|| "over".to_owned(), |size| format!("{size} bytes,"));
+    let size = size
+        .map(|size| format!("{size} bytes, "))
+        .unwrap_or_default();
     Status::invalid_argument(format!(
-        "message is {size} over this gateway's limit of {max} bytes (limits.max_message_bytes)"
+        "message is {size}over this gateway's limit of {max} bytes (limits.max_message_bytes)"
     ))
 }
 
@@ -323,6 +325,10 @@ mod tests {
         assert_eq!(
             ours.message(),
             "message is 2097356 bytes, over this gateway's limit of 1024 bytes (limits.max_message_bytes)"
+        );
+        assert_eq!(
+            too_large(None, 1024).message(),
+            "message is over this gateway's limit of 1024 bytes (limits.max_message_bytes)"
         );
     }
 
