@@ -5,8 +5,10 @@
 use std::{
     io,
     path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
 };
 
 use hyper_util::rt::TokioIo;
@@ -14,7 +16,10 @@ use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, crypto::
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, pem::PemObject,
 };
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
@@ -157,6 +162,10 @@ pub fn client_config_with_crls(
 /// beyond what webpki checked; returns why it is not the expected server.
 pub type ServerCheck = Arc<dyn Fn(&[CertificateDer<'_>]) -> Result<(), String> + Send + Sync>;
 
+/// The client's HTTP/2 keepalive unless told otherwise: a ping after 20 s
+/// without traffic, the connection dropped if it is not answered in 20 s.
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
+
 /// Opens a gRPC channel over mutual TLS to `address` (`host:port`), checking the
 /// server's certificate against `server_name` and, when given, with `check`.
 pub async fn connect(
@@ -165,19 +174,119 @@ pub async fn connect(
     config: Arc<ClientConfig>,
     check: Option<ServerCheck>,
 ) -> Result<Channel, TlsError> {
+    let keepalive = (KEEPALIVE, KEEPALIVE);
+    let (channel, _) =
+        connect_with_keepalive(address, server_name, config, check, keepalive).await?;
+    Ok(channel)
+}
+
+/// When the channel's connection last received a byte from the server.
+///
+/// HTTP/2 reports a connection dropped because a keepalive ping went
+/// unanswered exactly as one the server closed (a broken pipe on every
+/// stream); how long the server has been silent tells them apart.
+#[derive(Clone, Debug)]
+pub struct LastHeard(Arc<Mutex<Instant>>);
+
+impl LastHeard {
+    fn new() -> Self {
+        LastHeard(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    /// How long the server has sent nothing.
+    pub fn silent_for(&self) -> Duration {
+        // A plain instant: a panic elsewhere cannot leave it inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+
+    fn heard(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
+/// A connection that records in [`LastHeard`] when it reads.
+struct Heard<S> {
+    inner: S,
+    last: LastHeard,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Heard<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.last.heard();
+        }
+        read
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Heard<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// [`connect`] with HTTP/2 keepalive pings every `keepalive.0` of silence,
+/// also while idle, and the connection dropped as dead when one is not
+/// answered within `keepalive.1`: a partition that drops every packet is
+/// noticed instead of waited on. [`LastHeard`] says, when a call fails,
+/// whether that is why.
+pub async fn connect_with_keepalive(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    check: Option<ServerCheck>,
+    keepalive: (Duration, Duration),
+) -> Result<(Channel, LastHeard), TlsError> {
     let name = ServerName::try_from(server_name.to_owned())
         .map_err(|e| TlsError::Address(format!("server name {server_name:?}: {e}")))?;
     let endpoint = Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| TlsError::Address(format!("address {address:?}: {e}")))?
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(20))
+        .http2_keep_alive_interval(keepalive.0)
+        .keep_alive_timeout(keepalive.1)
         .keep_alive_while_idle(true);
     let address = address.to_owned();
+    let last = LastHeard::new();
+    let heard = last.clone();
     let connector = tower::service_fn(move |_| {
-        let (address, name, config, check) =
-            (address.clone(), name.clone(), config.clone(), check.clone());
+        let (address, name, config, check, last) = (
+            address.clone(),
+            name.clone(),
+            config.clone(),
+            check.clone(),
+            heard.clone(),
+        );
         async move {
             let tcp = TcpStream::connect(&address).await?;
             tcp.set_nodelay(true)?;
@@ -191,8 +300,9 @@ pub async fn connect(
                     )
                 })?;
             }
-            Ok::<_, io::Error>(TokioIo::new(tls))
+            last.heard();
+            Ok::<_, io::Error>(TokioIo::new(Heard { inner: tls, last }))
         }
     });
-    Ok(endpoint.connect_with_connector(connector).await?)
+    Ok((endpoint.connect_with_connector(connector).await?, last))
 }

@@ -136,10 +136,7 @@ impl AgencyService {
     fn envelope_body(&self, who: &Caller, request: &SubmitRequest) -> Result<EnvelopeBody, Status> {
         let size = request.encoded_len();
         if size > self.max_message_bytes {
-            return Err(Status::invalid_argument(format!(
-                "message is {size} bytes, over this gateway's limit of {} bytes (limits.max_message_bytes)",
-                self.max_message_bytes
-            )));
+            return Err(crate::limits::too_large(Some(size), self.max_message_bytes));
         }
         let id = if request.message_id.is_empty() {
             Uuid::now_v7()

@@ -44,8 +44,30 @@ enum SessionError {
     Store(#[from] StoreError),
     #[error("peer closed the stream")]
     Closed,
+    #[error(
+        "keepalive expired: the peer answered no HTTP/2 ping within delivery.keepalive_timeout_ms and sent nothing for {silent_ms} ms; the connection went silent (a partition, or a frozen peer) and is dropped"
+    )]
+    Silent { silent_ms: u64 },
     #[error("peer broke the protocol: {0}")]
     Protocol(String),
+}
+
+/// A stream that failed on a connection silent for longer than a keepalive
+/// ping may go unanswered was dropped for that: HTTP/2 reports it as a
+/// broken pipe, as it does a peer that closed, so the silence tells.
+fn went_silent(
+    status: tonic::Status,
+    heard: &retorno_client::tls::LastHeard,
+    keepalive: crate::config::Keepalive,
+) -> SessionError {
+    let silent = heard.silent_for();
+    if silent >= keepalive.timeout {
+        SessionError::Silent {
+            silent_ms: silent.as_millis() as u64,
+        }
+    } else {
+        SessionError::Status(status)
+    }
 }
 
 /// Delivers one peer's outbox until shutdown.
@@ -158,7 +180,9 @@ impl Courier {
         watermark: &mut watch::Receiver<u64>,
         backoff: &mut Backoff,
     ) -> Result<(), SessionError> {
-        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls).await?;
+        let keepalive = self.settings.keepalive();
+        let (channel, heard) =
+            tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive).await?;
         let limit = self.max_message_bytes + BATCH_BYTES;
         let mut client = PeerExchangeClient::new(channel)
             .max_decoding_message_size(limit)
@@ -187,7 +211,9 @@ impl Courier {
             let window_open = in_flight.len() < self.settings.max_batches_in_flight;
             tokio::select! {
                 answer = answers.message() => {
-                    let answer = answer?.ok_or(SessionError::Closed)?;
+                    let answer = answer
+                        .map_err(|status| went_silent(status, &heard, keepalive))?
+                        .ok_or(SessionError::Closed)?;
                     let items = in_flight.pop_front().ok_or_else(|| {
                         SessionError::Protocol("an answer came for no batch".into())
                     })?;

@@ -24,7 +24,8 @@
 //! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
-//! - [`limits`]: submit rate per agency and delivery streams per peer.
+//! - [`limits`]: message size, submit rate per agency and delivery streams per peer.
+//! - [`connections`]: connections per identity, the idle timeout, and why a connection ended.
 //! - [`envelope`]: building envelopes, issuing and checking receipts.
 //! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
 //! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
@@ -45,6 +46,7 @@ pub mod case;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod country;
 pub mod delivery;
 pub mod dev;

@@ -58,7 +58,9 @@ pub struct PolicyFetcher {
 impl PolicyFetcher {
     /// Fetches the peer's policy once and keeps it in the store and the case rules.
     pub async fn fetch(&self) -> Result<(), String> {
-        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls)
+        // One short call: the default keepalive only guards against a hang.
+        let keepalive = crate::config::Keepalive::default();
+        let (channel, _) = tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive)
             .await
             .map_err(|e| e.to_string())?;
         let policy = PeerExchangeClient::new(channel)

@@ -7,9 +7,12 @@
 //! # Layout
 //! - [`v1`]: messages, the `PeerExchange` and `Agency` services' clients and servers.
 //! - [`FILE_DESCRIPTOR_SET`]: the compiled descriptors, for reflection.
+//! - [`codec`]: the services' codec, which answers undecodable bytes with `INVALID_ARGUMENT`.
 
 // Tests may panic on a broken expectation; library code may not (STYLE.md 6).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod codec;
 
 /// Messages and services of the `retorno.v1` package.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

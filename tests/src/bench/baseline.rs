@@ -105,10 +105,11 @@ pub(crate) fn serve(listen: SocketAddr, pki: PathBuf, country: &str) -> Result<(
                 Identity::Agency { .. } => Ok(()),
                 other => Err(format!("{other} is not an agency")),
             }),
-            Duration::from_secs(10),
+            retorno_gateway::connections::ConnectionRules::for_listener(&Default::default()),
             "agency",
         );
         Server::builder()
+            .layer(retorno_gateway::connections::TrackCalls)
             .add_service(AgencyServer::new(Immediate))
             .serve_with_incoming(incoming)
             .await?;
