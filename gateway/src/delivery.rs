@@ -175,6 +175,8 @@ impl Courier {
             .is_ok_and(|items| !items.is_empty())
     }
 
+    /// One connection: compares positions, then streams the outbox and
+    /// applies answers until an error or shutdown.
     async fn session(
         &mut self,
         watermark: &mut watch::Receiver<u64>,
@@ -228,8 +230,6 @@ impl Courier {
         }
     }
 
-    /// The next entries to send: up to `batch_size`, and under [`BATCH_BYTES`]
-    /// unless a single entry is larger.
     /// The stream's first exchange: this gateway says where its outbox
     /// for the peer stands, the peer where it stands, and each finds out
     /// whether the other, or itself, went back in time
@@ -299,6 +299,8 @@ impl Courier {
         Ok(())
     }
 
+    /// The next entries to send: up to `batch_size`, and under [`BATCH_BYTES`]
+    /// unless a single entry is larger.
     fn next_batch(&self, after: u64, upto: u64) -> Result<Vec<OutboxItem>, StoreError> {
         let mut items =
             self.store
