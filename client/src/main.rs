@@ -345,7 +345,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send {
             kind: SendKind::Summary { file, case },
         } => {
-            let summary = retorno_client::notice::read_message(&file)?;
+            let summary = retorno_client::notice::read_summary(&file)?;
             submit(&mut client, &case, Payload::CaseSummary(summary)).await?;
         }
         Command::Propose {
