@@ -19,6 +19,8 @@ const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Client {
     inner: AgencyClient<Channel>,
+    /// The gateway's address, to name it when a call fails under the connection.
+    address: String,
 }
 
 impl Client {
@@ -37,7 +39,10 @@ impl Client {
         let inner = AgencyClient::new(channel)
             .max_decoding_message_size(MAX_DECODE_BYTES)
             .max_encoding_message_size(MAX_DECODE_BYTES);
-        Ok(Client { inner })
+        Ok(Client {
+            inner,
+            address: profile.gateway.clone(),
+        })
     }
 
     /// Submits a message. If the request has no message id, one is chosen
@@ -49,7 +54,11 @@ impl Client {
         if request.message_id.is_empty() {
             request.message_id = Uuid::now_v7().to_string();
         }
-        Ok(self.inner.submit(request).await?.into_inner())
+        self.inner
+            .submit(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.failed(status))
     }
 
     /// Streams inbox items after `after_cursor` (or after the last
@@ -63,17 +72,20 @@ impl Client {
             after_cursor,
             stop_at_end: !follow,
         };
-        Ok(self.inner.subscribe(request).await?.into_inner())
+        self.inner
+            .subscribe(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.failed(status))
     }
 
     /// Acknowledges every inbox item up to `cursor`; returns the acknowledged cursor.
     pub async fn acknowledge(&mut self, cursor: u64) -> Result<u64, ClientError> {
-        Ok(self
-            .inner
+        self.inner
             .acknowledge(AcknowledgeRequest { cursor })
-            .await?
-            .into_inner()
-            .cursor)
+            .await
+            .map(|answer| answer.into_inner().cursor)
+            .map_err(|status| self.failed(status))
     }
 
     /// Where a message this country sent stands.
@@ -81,7 +93,11 @@ impl Client {
         let request = StatusRequest {
             message_id: message_id.to_owned(),
         };
-        Ok(self.inner.get_status(request).await?.into_inner())
+        self.inner
+            .get_status(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.failed(status))
     }
 
     /// A case's state and timeline.
@@ -89,7 +105,11 @@ impl Client {
         let request = GetCaseRequest {
             case_id: case_id.to_owned(),
         };
-        Ok(self.inner.get_case(request).await?.into_inner())
+        self.inner
+            .get_case(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.failed(status))
     }
 
     /// The cases the gateway knows, optionally only those in `state`.
@@ -97,6 +117,15 @@ impl Client {
         let request = ListCasesRequest {
             state: state.unwrap_or(CaseState::Unspecified) as i32,
         };
-        Ok(self.inner.list_cases(request).await?.into_inner().cases)
+        self.inner
+            .list_cases(request)
+            .await
+            .map(|answer| answer.into_inner().cases)
+            .map_err(|status| self.failed(status))
+    }
+
+    /// The error of a failed call, naming a transport cause when there is one.
+    fn failed(&self, status: tonic::Status) -> ClientError {
+        ClientError::of_call(&self.address, status)
     }
 }

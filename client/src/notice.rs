@@ -35,8 +35,8 @@ pub fn read_summary(file: &Path) -> Result<CaseSummary, ClientError> {
 
 /// Reads any retorno.v1 message from a JSON file, without checking its content.
 pub fn read_message<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, ClientError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| input(file, format!("cannot read it: {e}")))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| input(file, format!("cannot read it: {e}")))?;
     parse_message(&text).map_err(|problem| input(file, problem))
 }
 
@@ -134,7 +134,10 @@ mod tests {
         notice.as_object_mut().unwrap().remove("bestInterest");
         let file = write(&notice.to_string());
         let error = read_notice(file.path()).unwrap_err().to_string();
-        assert!(error.ends_with("field bestInterest: is required"), "{error}");
+        assert!(
+            error.ends_with("field bestInterest: is required"),
+            "{error}"
+        );
 
         let examples = [
             include_str!("../examples/notice-mx-gt.json"),

@@ -35,9 +35,122 @@ pub enum TlsError {
     /// The address or server name could not be used.
     #[error("{0}")]
     Address(String),
-    /// The connection failed.
-    #[error("could not connect: {0}")]
-    Connect(#[from] tonic::transport::Error),
+    /// The connection failed for a reason [`TransportCause`] can name.
+    #[error("{}", .cause.describe(.address))]
+    Transport {
+        /// The address dialled.
+        address: String,
+        /// What went wrong, and so what to check.
+        cause: TransportCause,
+    },
+    /// The connection failed for another reason.
+    #[error("could not connect to {address}: {error}")]
+    Connect {
+        /// The address dialled.
+        address: String,
+        /// tonic's error; its message already includes its sources.
+        error: tonic::transport::Error,
+    },
+}
+
+/// Why a connection or a call failed at the transport, read from an error's
+/// sources, so that a person is told what to check instead of a chain of
+/// "transport error". With TLS 1.3 a server refuses a client certificate
+/// after the client has finished its handshake, so a refusal shows on the
+/// first call as an alert received, not at connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportCause {
+    /// Nothing accepts connections at the address.
+    NothingListens,
+    /// The other end refused this side's certificate with a TLS alert (its name, e.g. `UnknownCA`).
+    CertificateRefused(String),
+    /// This side refused the other end's certificate.
+    ServerCertificateRefused(String),
+}
+
+impl TransportCause {
+    /// The first cause found in `error` or its sources, if any is known.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(cause) = Self::of_one(error) {
+                return Some(cause);
+            }
+            current = error.source();
+        }
+        None
+    }
+
+    fn of_one(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::ConnectionRefused {
+                return Some(TransportCause::NothingListens);
+            }
+            // An io::Error's source skips the error it wraps: look at it here.
+            let inner = io.get_ref()?;
+            return Self::of_one(inner).or_else(|| Self::alert_in_text(&inner.to_string()));
+        }
+        match error.downcast_ref::<rustls::Error>()? {
+            rustls::Error::AlertReceived(alert) => {
+                Some(TransportCause::CertificateRefused(format!("{alert:?}")))
+            }
+            rustls::Error::InvalidCertificate(why) => {
+                Some(TransportCause::ServerCertificateRefused(format!("{why:?}")))
+            }
+            _ => None,
+        }
+    }
+
+    /// tokio-rustls hands a received alert up as the text of rustls's error
+    /// (`received fatal alert: UnknownCA`), not as the error itself.
+    fn alert_in_text(text: &str) -> Option<TransportCause> {
+        let alert = text.strip_prefix("received fatal alert: ")?;
+        Some(TransportCause::CertificateRefused(alert.to_owned()))
+    }
+
+    /// One sentence naming the cause at `address` and what to check.
+    pub fn describe(&self, address: &str) -> String {
+        match self {
+            TransportCause::NothingListens => format!(
+                "nothing listens at {address}: is the gateway running, and is {address} its address (the profile's `gateway`, or --gateway)?"
+            ),
+            TransportCause::CertificateRefused(alert) => {
+                let likely = match alert.as_str() {
+                    "UnknownCA" => {
+                        "it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)"
+                    }
+                    "DecryptError" => {
+                        "its issuer has the name of a CA that gateway trusts but another key (a CA from another PKI, or a dev PKI made again since)"
+                    }
+                    "CertificateRevoked" => "it is revoked: ask for a new one",
+                    "CertificateExpired" => "it has expired or is not valid yet: renew it",
+                    _ => {
+                        "likely another country's CA, revoked or expired; the gateway's log says which"
+                    }
+                };
+                format!("the gateway at {address} refused this certificate ({alert}): {likely}")
+            }
+            TransportCause::ServerCertificateRefused(why) => format!(
+                "the server at {address} is not a gateway this profile trusts ({why}): check the profile's `ca` and `tls_name`"
+            ),
+        }
+    }
+}
+
+impl TlsError {
+    /// A connection failure, with its cause named when it is known.
+    pub fn connect(address: &str, error: tonic::transport::Error) -> TlsError {
+        match TransportCause::of(&error) {
+            Some(cause) => TlsError::Transport {
+                address: address.to_owned(),
+                cause,
+            },
+            None => TlsError::Connect {
+                address: address.to_owned(),
+                error,
+            },
+        }
+    }
 }
 
 /// A certificate chain and its private key, as loaded from PEM files.
@@ -174,6 +287,7 @@ pub async fn connect(
         .http2_keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);
+    let dialled = address.to_owned();
     let address = address.to_owned();
     let connector = tower::service_fn(move |_| {
         let (address, name, config, check) =
@@ -194,5 +308,8 @@ pub async fn connect(
             Ok::<_, io::Error>(TokioIo::new(tls))
         }
     });
-    Ok(endpoint.connect_with_connector(connector).await?)
+    endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|error| TlsError::connect(&dialled, error))
 }

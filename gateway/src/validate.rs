@@ -10,11 +10,11 @@
 //! the gateway applies; this module adds what only a gateway parses (message
 //! ids, [`Country`] values, the routing of an envelope body).
 
-use retorno_proto::v1::{self, EnvelopeBody};
 pub use retorno_proto::rules::{
     Invalid, advance_notice, case_id, payload_content, submitted_payload,
 };
 use retorno_proto::rules::{required_timestamp, unknown_payload};
+use retorno_proto::v1::{self, EnvelopeBody};
 use uuid::Uuid;
 
 use crate::country::Country;

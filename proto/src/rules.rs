@@ -194,10 +194,7 @@ pub fn payload_content(payload: &Payload) -> Checked {
         Payload::ArrivalResponse(p) => arrival_response("arrival_response", p),
         Payload::HandoffAck(p) => handoff_ack("handoff_ack", p),
         Payload::ReceptionConfirmation(p) => {
-            required_timestamp(
-                "reception_confirmation.received_at",
-                p.received_at.as_ref(),
-            )?;
+            required_timestamp("reception_confirmation.received_at", p.received_at.as_ref())?;
             known::<v1::Placement>("reception_confirmation.placement", p.placement)
         }
         Payload::FollowUpReport(p) => {
@@ -400,7 +397,10 @@ fn date(field: &str, value: &v1::Date) -> Checked {
         _ => {
             return Err(invalid(
                 field,
-                format!("month {} is not 1 to 12 (a date is written {DATE_SHAPE})", value.month),
+                format!(
+                    "month {} is not 1 to 12 (a date is written {DATE_SHAPE})",
+                    value.month
+                ),
             ));
         }
     };

@@ -54,3 +54,64 @@ async fn a_proposal_whose_arrival_has_negative_nanos_is_refused_naming_the_field
     // Nothing changed: the case still waits for a proposal.
     wait_for_state(&inm, "MX-2026-0001", v1::CaseState::Notified).await;
 }
+
+/// The error of connecting with `profile` and making one call.
+async fn first_call_error(profile: &retorno_client::Profile) -> String {
+    // With TLS 1.3 a refused client certificate shows on the first call, not at connect.
+    match retorno_client::Client::connect(profile).await {
+        Err(error) => error.to_string(),
+        Ok(mut client) => client
+            .submit(notice_to("GT", "MX-2026-0001"))
+            .await
+            .expect_err("the call must fail")
+            .to_string(),
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_that_is_not_running_is_named_once_with_what_to_check() {
+    let region = Region::new(&["MX"]);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = free.local_addr().unwrap().to_string();
+    drop(free);
+    let mut profile = region.profile("MX", "destination-authority");
+    profile.gateway = address.clone();
+
+    let error = first_call_error(&profile).await;
+    assert_eq!(
+        error,
+        format!(
+            "nothing listens at {address}: is the gateway running, and is {address} its address (the profile's `gateway`, or --gateway)?"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_the_gateway_refuses_is_named_with_its_likely_cause() {
+    let region = Region::new(&["MX", "GT"]);
+    let rogue = Region::new(&["MX"]);
+    let _mx = region.start("MX").await;
+    let address = region.profile("MX", "destination-authority").gateway;
+
+    // Guatemala's child protection, at Mexico's gateway: another country's agency CA.
+    let mut foreign = region.profile("GT", "child-protection");
+    foreign.gateway = address.clone();
+    foreign.tls_name = Some("gateway.mx.retorno.test".into());
+    assert_eq!(
+        first_call_error(&foreign).await,
+        format!(
+            "the gateway at {address} refused this certificate (UnknownCA): it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)"
+        )
+    );
+
+    // INM's certificate from another PKI whose CA has the same name.
+    let mut other_pki = region.profile("MX", "destination-authority");
+    other_pki.cert = rogue.pki().agency_cert("MX", "destination-authority");
+    other_pki.key = rogue.pki().agency_key("MX", "destination-authority");
+    assert_eq!(
+        first_call_error(&other_pki).await,
+        format!(
+            "the gateway at {address} refused this certificate (DecryptError): its issuer has the name of a CA that gateway trusts but another key (a CA from another PKI, or a dev PKI made again since)"
+        )
+    );
+}
