@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use retorno_proto::v1::{
-    AcknowledgeRequest, CaseState, CaseView, GetCaseRequest, InboxItem, ListCasesRequest,
-    StatusRequest, StatusResponse, SubmitRequest, SubmitResponse, SubscribeRequest,
-    agency_client::AgencyClient,
+    AcknowledgeRequest, CaseState, CaseView, GetCaseRequest, GetReceptionPolicyRequest, InboxItem,
+    ListCasesRequest, PointOfEntry, ReceptionPolicy, StatusRequest, StatusResponse, SubmitRequest,
+    SubmitResponse, SubscribeRequest, agency_client::AgencyClient,
 };
 use tonic::{Streaming, transport::Channel};
 use uuid::Uuid;
 
-use crate::{error::ClientError, profile::Profile, tls};
+use crate::{compose::BadInput, error::ClientError, profile::Profile, tls};
 
 /// Encoded messages up to this size are accepted from the gateway (inbox items carry envelopes).
 const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
@@ -122,6 +122,55 @@ impl Client {
             .await
             .map(|answer| answer.into_inner().cases)
             .map_err(|status| self.failed(status))
+    }
+
+    /// A country's reception policy as the gateway holds it (its own, or a peer's as published).
+    pub async fn reception_policy(
+        &mut self,
+        country: &str,
+    ) -> Result<ReceptionPolicy, ClientError> {
+        let request = GetReceptionPolicyRequest {
+            country: country.to_owned(),
+        };
+        self.inner
+            .get_reception_policy(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.failed(status))
+    }
+
+    /// A point of entry of a case's origin, as the origin publishes it: the
+    /// one named, or (for `None`) the point of the case's open proposal.
+    pub async fn origin_point(
+        &mut self,
+        case_id: &str,
+        point: Option<&str>,
+    ) -> Result<PointOfEntry, ClientError> {
+        let case = self.case(case_id).await?;
+        let code = match point {
+            Some(code) => code.to_owned(),
+            None => case
+                .open_proposal
+                .map(|open| open.point_of_entry)
+                .ok_or_else(|| {
+                    BadInput::new("--tz", format!("case {case_id} has no open proposal to take a point of entry from: give --tz"))
+                })?,
+        };
+        let policy = self.reception_policy(&case.origin_country).await?;
+        policy
+            .points
+            .into_iter()
+            .find(|published| published.code == code)
+            .ok_or_else(|| {
+                BadInput::new(
+                    "--point",
+                    format!(
+                        "{code} is not a point of entry in {}'s published reception policy",
+                        case.origin_country
+                    ),
+                )
+                .into()
+            })
     }
 
     /// The error of a failed call, naming a transport cause when there is one.

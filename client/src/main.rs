@@ -93,9 +93,10 @@ enum Command {
         /// Local arrival date and time at the point, e.g. "2026-12-04 10:00".
         #[arg(long)]
         at: String,
-        /// The point's IANA time zone, e.g. America/Guatemala.
+        /// The point's IANA time zone, e.g. America/Guatemala; by default the
+        /// one the origin publishes for the point (given, it must agree).
         #[arg(long)]
-        tz: String,
+        tz: Option<String>,
         /// air, land or sea.
         #[arg(long, default_value = "land")]
         mode: String,
@@ -199,9 +200,10 @@ enum Decision {
         /// Local date and time, e.g. "2026-12-04 11:00".
         #[arg(long)]
         at: String,
-        /// The point's IANA time zone.
+        /// The point's IANA time zone; by default the one your country
+        /// publishes for the proposal's point (given, it must agree).
         #[arg(long)]
-        tz: String,
+        tz: Option<String>,
         /// A note for the destination.
         #[arg(long, default_value = "")]
         note: String,
@@ -390,6 +392,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             escort,
             cases,
         } => {
+            let published = client.origin_point(&case.case, Some(&point)).await?;
+            let tz = compose::point_time_zone(tz.as_deref(), &published)?;
             let proposal = compose::Proposal {
                 id: &proposal,
                 cases,
@@ -409,7 +413,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let payload = match decision {
                 Decision::Accept => compose::accept(&proposal),
-                Decision::Counter { at, tz, note } => compose::counter(&proposal, &at, &tz, &note)?,
+                Decision::Counter { at, tz, note } => {
+                    let published = client.origin_point(&case.case, None).await?;
+                    let tz = compose::point_time_zone(tz.as_deref(), &published)?;
+                    compose::counter(&proposal, &at, &tz, &note)?
+                }
                 Decision::Decline { reason, text } => compose::decline(&proposal, &reason, &text)?,
             };
             submit(&mut client, &case, payload).await?;
