@@ -112,7 +112,7 @@ impl TransportCause {
     pub fn describe(&self, address: &str) -> String {
         match self {
             TransportCause::NothingListens => format!(
-                "nothing listens at {address}: is the gateway running, and is {address} its address (the profile's `gateway`, or --gateway)?"
+                "nothing listens at {address}: is the gateway running, and is {address} its address?"
             ),
             TransportCause::CertificateRefused(alert) => {
                 let likely = match alert.as_str() {

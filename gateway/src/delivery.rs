@@ -129,13 +129,45 @@ impl Courier {
                 Ok(()) => return,
                 Err(error) => {
                     let wait = backoff.next();
-                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "delivery interrupted");
+                    tracing::warn!(
+                        address = %self.address.address,
+                        cause = %self.cause(&error),
+                        queued = self.queued(&watermark),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "delivery interrupted; the queued messages wait for the peer"
+                    );
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         _ = self.shutdown.changed() => return,
                     }
                 }
             }
+        }
+    }
+
+    /// Why a session ended, naming a transport cause (nothing listening, a
+    /// certificate refused) rather than "transport error" when there is one.
+    fn cause(&self, error: &SessionError) -> String {
+        let transport = match error {
+            SessionError::Status(status) => retorno_client::tls::TransportCause::of(status),
+            _ => None,
+        };
+        match transport {
+            Some(cause) => cause.describe(&self.address.address),
+            None => error.to_string(),
+        }
+    }
+
+    /// How many messages wait for the peer: from the oldest queued to the
+    /// newest durable sequence (entries leave in order, so this needs one read,
+    /// not a count of a queue that may hold a million).
+    fn queued(&self, watermark: &watch::Receiver<u64>) -> u64 {
+        let upto = *watermark.borrow();
+        match self.store.outbox_after(self.peer, 0, upto, 1) {
+            Ok(first) => first
+                .first()
+                .map_or(0, |item| upto.saturating_sub(item.seq) + 1),
+            Err(_) => 0,
         }
     }
 

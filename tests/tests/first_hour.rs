@@ -81,7 +81,7 @@ async fn a_gateway_that_is_not_running_is_named_once_with_what_to_check() {
     assert_eq!(
         error,
         format!(
-            "nothing listens at {address}: is the gateway running, and is {address} its address (the profile's `gateway`, or --gateway)?"
+            "nothing listens at {address}: is the gateway running, and is {address} its address?"
         )
     );
 }
@@ -175,4 +175,100 @@ async fn a_proposal_takes_its_time_zone_from_the_origins_published_policy() {
     let open = sbs.origin_point("MX-2026-0001", None).await.unwrap();
     assert_eq!(open.code, "GT-TECUN-UMAN");
     assert_eq!(open.time_zone, "America/Guatemala");
+}
+
+/// `count` consecutive free ports on 127.0.0.1 (the dev region numbers its
+/// countries' ports from a first one).
+fn free_ports(count: u16) -> u16 {
+    (0..50)
+        .find_map(|_| {
+            let first = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let start = first.local_addr().ok()?.port();
+            let rest: Option<Vec<_>> = (1..count)
+                .map(|i| std::net::TcpListener::bind(("127.0.0.1", start.checked_add(i)?)).ok())
+                .collect();
+            rest.map(|_| start)
+        })
+        .expect("free ports")
+}
+
+/// `retorno-gateway dev` for Mexico and Guatemala in `dir`.
+fn dev_region(dir: &std::path::Path, peer_port: u16, agency_port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
+    command
+        .args(["dev", "--countries", "MX,GT", "--dir"])
+        .arg(dir)
+        .args(["--peer-port", &peer_port.to_string()])
+        .args(["--agency-port", &agency_port.to_string()])
+        .env("RUST_LOG", "info");
+    command
+}
+
+#[tokio::test]
+async fn the_dev_region_names_each_gateway_in_its_logs_and_says_when_one_already_runs() {
+    use std::{io::BufRead as _, process::Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let (peer_port, agency_port) = (free_ports(2), free_ports(2));
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut region = dev_region(&dir.path().join("region"), peer_port, agency_port)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(region.stdout.take().unwrap());
+    // Reading the region's output until it says how to try it is the wait:
+    // it prints that once every gateway is listening.
+    let printed: Vec<String> = tokio::task::spawn_blocking(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|line| !line.contains("inbox"))
+            .collect()
+    })
+    .await
+    .unwrap();
+    let try_line = printed
+        .iter()
+        .find(|line| line.contains("send notice"))
+        .expect("a try line");
+    assert!(
+        try_line.ends_with("--to GT --case MX-2026-0001"),
+        "{try_line}"
+    );
+
+    // A second region on the same ports: one line, the cause said once, and the likely reason.
+    let second = dev_region(&dir.path().join("other"), peer_port, agency_port)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8(second.stderr).unwrap();
+    let error = said
+        .lines()
+        .find(|line| line.starts_with("retorno-gateway: "))
+        .expect("an error line");
+    assert!(error.contains("is a dev region already running"), "{error}");
+    assert_eq!(
+        error.matches("Address already in use").count(),
+        1,
+        "{error}"
+    );
+
+    std::process::Command::new("kill")
+        .args(["-INT", &region.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(region.wait().unwrap().success());
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let log_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("Z  INFO "))
+        .collect();
+    assert!(log_lines.len() > 4, "{log}");
+    for line in &log_lines {
+        assert!(
+            line.contains("gateway{country=MX}") || line.contains("gateway{country=GT}"),
+            "a line that does not say which gateway wrote it: {line}"
+        );
+    }
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
 }
