@@ -49,7 +49,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let configs = prepare(&options)?;
     let mut gateways = Vec::new();
     for file in &configs {
-        let config = Config::load(file)?;
+        let config = Config::load_with_files(file)?;
         let runtime = gateway_runtime(config.country)?;
         let started = runtime.spawn(Gateway::start(config)).await?;
         let gateway = match started {

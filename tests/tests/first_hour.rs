@@ -272,3 +272,68 @@ async fn the_dev_region_names_each_gateway_in_its_logs_and_says_when_one_already
     }
     assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
 }
+
+/// Runs `retorno-gateway check-config` on `file`, off the runtime's threads
+/// (the gateway it checks against runs on them).
+async fn check_config(file: &std::path::Path, more: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
+    command
+        .arg("check-config")
+        .args(more)
+        .arg("--config")
+        .arg(file);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn check_config_reports_each_peer_and_a_delegation_without_its_revocation_list() {
+    let region = Region::new(&["MX", "GT", "HN"]);
+    let _gt = region.start("GT").await;
+    region.take_offline("HN");
+    let mut config = region.config("MX");
+    config.delegations = vec![region.delegation("GT")];
+    let file = region.dir().join("mx.toml");
+    std::fs::write(&file, config.to_toml().unwrap()).unwrap();
+
+    let checked = check_config(&file, &["--peers"]).await;
+    let out = String::from_utf8(checked.stdout).unwrap();
+    let err = String::from_utf8(checked.stderr).unwrap();
+    assert!(!checked.status.success(), "{out}");
+    let line = |cc: &str| {
+        out.lines()
+            .find(|line| line.starts_with(&format!("  {cc}  ")))
+            .unwrap_or_else(|| panic!("no line for {cc}: {out}"))
+            .to_owned()
+    };
+    let (gt, hn) = (region.peer_addr("GT"), region.peer_addr("HN"));
+    assert_eq!(
+        line("GT"),
+        format!("  GT  {gt}  reachable, TLS accepted, policy fetched (1 point of entry)")
+    );
+    assert_eq!(
+        line("HN"),
+        format!(
+            "  HN  {hn}  NOT reachable: nothing listens at {hn}: is the gateway running, and is {hn} its address?"
+        )
+    );
+    assert!(err.contains("1 of 2 peers are not ready"), "{err}");
+    assert!(
+        out.contains("warning: delegations[0]: tls.crls has no revocation list of GT's agency CA"),
+        "{out}"
+    );
+
+    // With GT's agency CRL listed (its consulate's certificate revoked), the warning goes.
+    let consulate = retorno_certs_dev::Holder::Agency {
+        country: "GT".into(),
+        role: "consulate".into(),
+    };
+    let crl = retorno_certs_dev::revoke(region.pki(), &consulate).unwrap();
+    config.tls.crls = vec![crl];
+    std::fs::write(&file, config.to_toml().unwrap()).unwrap();
+    let checked = check_config(&file, &[]).await;
+    let out = String::from_utf8(checked.stdout).unwrap();
+    assert!(checked.status.success(), "{out}");
+    assert!(!out.contains("warning: delegations"), "{out}");
+}
