@@ -44,7 +44,11 @@ impl ClientError {
     /// stays a [`ClientError::Status`]; a failure of the connection under the
     /// call (a certificate refused at the handshake, a gateway gone) names its cause.
     pub fn of_call(address: &str, status: tonic::Status) -> ClientError {
-        match crate::tls::TransportCause::of(&status) {
+        // hyper reports a connection closed under a waiting call as cancelled.
+        let closed = (status.code() == tonic::Code::Cancelled
+            && std::error::Error::source(&status).is_some())
+        .then_some(crate::tls::TransportCause::Closed);
+        match crate::tls::TransportCause::of(&status).or(closed) {
             Some(cause) => ClientError::Tls(crate::tls::TlsError::Transport {
                 address: address.to_owned(),
                 cause,

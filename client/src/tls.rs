@@ -66,6 +66,10 @@ pub enum TransportCause {
     CertificateRefused(String),
     /// This side refused the other end's certificate.
     ServerCertificateRefused(String),
+    /// The other end closed the connection under a call. Right after a
+    /// handshake this is most often a refused certificate whose alert was
+    /// lost: the call's write failed before the alert was read.
+    Closed,
 }
 
 impl TransportCause {
@@ -83,8 +87,12 @@ impl TransportCause {
 
     fn of_one(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
         if let Some(io) = error.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::ConnectionRefused {
-                return Some(TransportCause::NothingListens);
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return Some(TransportCause::NothingListens),
+                io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::UnexpectedEof => return Some(TransportCause::Closed),
+                _ => {}
             }
             // An io::Error's source skips the error it wraps: look at it here.
             let inner = io.get_ref()?;
@@ -130,6 +138,9 @@ impl TransportCause {
                 };
                 format!("the gateway at {address} refused this certificate ({alert}): {likely}")
             }
+            TransportCause::Closed => format!(
+                "the gateway at {address} closed the connection under the call: if this is the first call, it most likely refused this certificate (another country's agency CA, another PKI, revoked or expired; the gateway's log says which); otherwise it may be stopping"
+            ),
             TransportCause::ServerCertificateRefused(why) => format!(
                 "the server at {address} is not a gateway this profile trusts ({why}): check the profile's `ca` and `tls_name`"
             ),
