@@ -120,6 +120,67 @@ async fn a_certificate_the_gateway_refuses_is_named_with_its_likely_cause() {
     assert!(said == alert || said == closed, "{said}");
 }
 
+#[tokio::test]
+async fn a_proposal_takes_its_time_zone_from_the_origins_published_policy() {
+    let region = Region::new(&["MX", "GT"]);
+    let _mx = region.start("MX").await;
+    let _gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+
+    // Mexico's gateway holds Guatemala's policy once it has fetched it.
+    let point = retorno_tests::eventually("GT's policy at MX", || {
+        let mut inm = inm.clone();
+        async move {
+            inm.origin_point("MX-2026-0001", Some("GT-TECUN-UMAN"))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    assert_eq!(point.time_zone, "America/Guatemala");
+    let tz = compose::point_time_zone(None, &point).unwrap();
+    let at = format!("{} 10:00", weekday_ahead("America/Guatemala"));
+    let proposal = compose::proposal(&compose::Proposal {
+        id: "P1",
+        cases: Vec::new(),
+        point: "GT-TECUN-UMAN",
+        at: &at,
+        time_zone: &tz,
+        mode: "land",
+        reference: "",
+        escorts: &["Lucía Gómez/INM".to_owned()],
+    })
+    .unwrap();
+    let answer = submit_case_message(&inm, "MX-2026-0001", proposal)
+        .await
+        .unwrap();
+    assert_eq!(answer.case_state(), v1::CaseState::ArrivalProposed);
+
+    // A point the origin does not publish, and a country that is no peer, are named.
+    let error = inm
+        .origin_point("MX-2026-0001", Some("GT-NOWHERE"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "--point: GT-NOWHERE is not a point of entry in GT's published reception policy"
+    );
+    let own = inm.reception_policy("MX").await.unwrap();
+    assert_eq!(own.points[0].code, "MX-AICM");
+    let Err(retorno_client::ClientError::Status(status)) = inm.reception_policy("ZZ").await else {
+        panic!("ZZ is not a peer")
+    };
+    assert_eq!(status.code(), Code::NotFound);
+
+    // Guatemala's child protection counters in the zone of the open proposal's point.
+    let mut sbs = region.agency("GT", "child-protection").await;
+    wait_for_state(&sbs, "MX-2026-0001", v1::CaseState::ArrivalProposed).await;
+    let open = sbs.origin_point("MX-2026-0001", None).await.unwrap();
+    assert_eq!(open.code, "GT-TECUN-UMAN");
+    assert_eq!(open.time_zone, "America/Guatemala");
+}
+
 /// `count` consecutive free ports on 127.0.0.1 (the dev region numbers its
 /// countries' ports from a first one).
 fn free_ports(count: u16) -> u16 {
