@@ -341,3 +341,74 @@ async fn check_config_reports_each_peer_and_a_delegation_without_its_revocation_
     assert!(checked.status.success(), "{out}");
     assert!(!out.contains("warning: delegations"), "{out}");
 }
+
+/// Log lines written on the test's thread (where a current-thread runtime
+/// polls every gateway task), for a thread-local subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The first line holding every one of `parts`.
+    fn line_with(&self, parts: &[&str]) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .find(|line| parts.iter().all(|part| line.contains(part)))
+            .map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_cannot_be_reached_is_logged_with_its_address_the_cause_and_the_queue() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let _mx = region.start("MX").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+    inm.submit(notice_to("GT", "MX-2026-0002")).await.unwrap();
+
+    let gt = region.peer_addr("GT").to_string();
+    let address = format!("address={gt}");
+    let cause = format!("cause=nothing listens at {gt}");
+    let interrupted = retorno_tests::eventually("the courier's warning", || {
+        let line = captured.line_with(&[
+            " WARN ",
+            "delivery interrupted",
+            &address,
+            &cause,
+            "queued=2",
+        ]);
+        async move { line }
+    })
+    .await;
+    assert!(interrupted.contains("peer=GT"), "{interrupted}");
+    retorno_tests::eventually("the policy fetch's warning", || {
+        let line = captured.line_with(&[
+            " WARN ",
+            "reception policy not fetched",
+            "peer=GT",
+            &address,
+        ]);
+        async move { line }
+    })
+    .await;
+}
