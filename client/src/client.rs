@@ -15,6 +15,21 @@ use crate::{compose::BadInput, error::ClientError, profile::Profile, tls};
 /// Encoded messages up to this size are accepted from the gateway (inbox items carry envelopes).
 const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
 
+/// A PEM file of the profile that cannot be used, named with the profile's
+/// field (the same name as the flag) as well as its path.
+fn profile_file(error: tls::TlsError, field: &str) -> ClientError {
+    match error {
+        tls::TlsError::File { path, reason } => ClientError::Tls(tls::TlsError::File {
+            path,
+            reason: format!(
+                "{reason} (the profile's `{field}`, or --{})",
+                field.replace("` or `", " or --")
+            ),
+        }),
+        other => ClientError::Tls(other),
+    }
+}
+
 /// A connection to one's own gateway's Agency API.
 #[derive(Clone)]
 pub struct Client {
@@ -26,8 +41,9 @@ pub struct Client {
 impl Client {
     /// Connects with the certificate and trust named in `profile`.
     pub async fn connect(profile: &Profile) -> Result<Client, ClientError> {
-        let own = tls::KeyedChain::load(&profile.cert, &profile.key)?;
-        let roots = tls::load_roots(&profile.ca)?;
+        let own = tls::KeyedChain::load(&profile.cert, &profile.key)
+            .map_err(|e| profile_file(e, "cert` or `key"))?;
+        let roots = tls::load_roots(&profile.ca).map_err(|e| profile_file(e, "ca"))?;
         let config = tls::client_config(&own, roots)?;
         let channel = tls::connect(
             &profile.gateway,
