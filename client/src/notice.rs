@@ -84,7 +84,8 @@ pub fn parse_message<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, St
 fn expected_shape(error: &str) -> Option<&'static str> {
     const SHAPES: [(&str, &str); 2] = [
         ("retorno.v1.Date", DATE_SHAPE),
-        ("google.protobuf.Timestamp", TIMESTAMP_SHAPE),
+        // pbjson's Timestamp expects "a date string".
+        ("a date string", TIMESTAMP_SHAPE),
     ];
     SHAPES
         .iter()
@@ -117,6 +118,17 @@ mod tests {
         assert!(error.starts_with("field bestInterest.date:"), "{error}");
         assert!(
             error.ends_with(r#"write it as {"year": 2026, "month": 12, "day": 4}"#),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_time_written_as_a_number_shows_the_shape_of_a_time() {
+        let error =
+            parse_message::<retorno_proto::v1::ArrivalProposal>(r#"{"arrival": 5}"#).unwrap_err();
+        assert!(error.starts_with("field arrival:"), "{error}");
+        assert!(
+            error.ends_with(r#"write it as "2026-12-04T16:00:00Z""#),
             "{error}"
         );
     }

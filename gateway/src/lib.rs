@@ -18,7 +18,8 @@
 //! - [`at_rest`]: [`at_rest::Vault`], the keys that encrypt envelopes at rest, and rotation.
 //! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
-//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
+//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors
+//!   (the payload rules themselves are `retorno_proto::rules`, shared with the client).
 //! - [`case`]: the case state machine, the region's safeguards and need-to-know.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
