@@ -36,6 +36,9 @@ pub struct Client {
     inner: AgencyClient<Channel>,
     /// The gateway's address, to name it when a call fails under the connection.
     address: String,
+    /// How to reach the gateway again to ask why it closed a connection.
+    server_name: String,
+    config: Arc<rustls::ClientConfig>,
 }
 
 impl Client {
@@ -58,6 +61,8 @@ impl Client {
         Ok(Client {
             inner,
             address: profile.gateway.clone(),
+            server_name: profile.server_name().to_owned(),
+            config,
         })
     }
 
@@ -70,11 +75,10 @@ impl Client {
         if request.message_id.is_empty() {
             request.message_id = Uuid::now_v7().to_string();
         }
-        self.inner
-            .submit(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.failed(status))
+        match self.inner.submit(request).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// Streams inbox items after `after_cursor` (or after the last
@@ -88,20 +92,18 @@ impl Client {
             after_cursor,
             stop_at_end: !follow,
         };
-        self.inner
-            .subscribe(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.failed(status))
+        match self.inner.subscribe(request).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// Acknowledges every inbox item up to `cursor`; returns the acknowledged cursor.
     pub async fn acknowledge(&mut self, cursor: u64) -> Result<u64, ClientError> {
-        self.inner
-            .acknowledge(AcknowledgeRequest { cursor })
-            .await
-            .map(|answer| answer.into_inner().cursor)
-            .map_err(|status| self.failed(status))
+        match self.inner.acknowledge(AcknowledgeRequest { cursor }).await {
+            Ok(answer) => Ok(answer.into_inner().cursor),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// Where a message this country sent stands.
@@ -109,11 +111,10 @@ impl Client {
         let request = StatusRequest {
             message_id: message_id.to_owned(),
         };
-        self.inner
-            .get_status(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.failed(status))
+        match self.inner.get_status(request).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// A case's state and timeline.
@@ -121,11 +122,10 @@ impl Client {
         let request = GetCaseRequest {
             case_id: case_id.to_owned(),
         };
-        self.inner
-            .get_case(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.failed(status))
+        match self.inner.get_case(request).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// The cases the gateway knows, optionally only those in `state`.
@@ -133,11 +133,10 @@ impl Client {
         let request = ListCasesRequest {
             state: state.unwrap_or(CaseState::Unspecified) as i32,
         };
-        self.inner
-            .list_cases(request)
-            .await
-            .map(|answer| answer.into_inner().cases)
-            .map_err(|status| self.failed(status))
+        match self.inner.list_cases(request).await {
+            Ok(answer) => Ok(answer.into_inner().cases),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// A country's reception policy as the gateway holds it (its own, or a peer's as published).
@@ -148,11 +147,10 @@ impl Client {
         let request = GetReceptionPolicyRequest {
             country: country.to_owned(),
         };
-        self.inner
-            .get_reception_policy(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| self.failed(status))
+        match self.inner.get_reception_policy(request).await {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) => Err(self.failed(status).await),
+        }
     }
 
     /// A point of entry of a case's origin, as the origin publishes it: the
@@ -189,8 +187,26 @@ impl Client {
             })
     }
 
-    /// The error of a failed call, naming a transport cause when there is one.
-    fn failed(&self, status: tonic::Status) -> ClientError {
-        ClientError::of_call(&self.address, status)
+    /// The error of a failed call, naming a transport cause when there is
+    /// one. A connection closed under the call is most often a certificate
+    /// refused with an alert the call did not read: connect once more and
+    /// read what the gateway says first, to name the refusal for certain.
+    async fn failed(&self, status: tonic::Status) -> ClientError {
+        let error = ClientError::of_call(&self.address, status);
+        let ClientError::Tls(tls::TlsError::Transport {
+            cause: tls::TransportCause::Closed,
+            ..
+        }) = &error
+        else {
+            return error;
+        };
+        let config = Arc::clone(&self.config);
+        match tls::refusal(&self.address, &self.server_name, config).await {
+            Some(cause) => ClientError::Tls(tls::TlsError::Transport {
+                address: self.address.clone(),
+                cause,
+            }),
+            None => error,
+        }
     }
 }

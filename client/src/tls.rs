@@ -14,7 +14,7 @@ use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, crypto::
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, pem::PemObject,
 };
-use tokio::net::TcpStream;
+use tokio::{io::AsyncRead as _, net::TcpStream};
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
@@ -280,6 +280,38 @@ pub fn client_config_with_crls(
 /// Checks the server's certificate chain (leaf first) after the handshake,
 /// beyond what webpki checked; returns why it is not the expected server.
 pub type ServerCheck = Arc<dyn Fn(&[CertificateDer<'_>]) -> Result<(), String> + Send + Sync>;
+
+/// How long [`refusal`] waits for the server's first words.
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
+
+/// Why the server at `address` refuses this side, if it says so: opens a TLS
+/// connection and reads what the server sends first. A server that refuses
+/// the client's certificate sends an alert right after the handshake (TLS
+/// 1.3), which a call's write may hit as a broken pipe before reading it;
+/// a server that accepts it sends its HTTP/2 settings, and this returns `None`.
+pub async fn refusal(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+) -> Option<TransportCause> {
+    let name = ServerName::try_from(server_name.to_owned()).ok()?;
+    let tcp = TcpStream::connect(address).await.ok()?;
+    let mut tls = match TlsConnector::from(config).connect(name, tcp).await {
+        Ok(tls) => tls,
+        Err(error) => return TransportCause::of(&error),
+    };
+    let mut first = [0u8; 1];
+    let read = std::future::poll_fn(|cx| {
+        let mut buf = tokio::io::ReadBuf::new(&mut first);
+        std::pin::Pin::new(&mut tls)
+            .poll_read(cx, &mut buf)
+            .map_ok(|()| buf.filled().len())
+    });
+    match tokio::time::timeout(REFUSAL_WAIT, read).await {
+        Ok(Err(error)) => TransportCause::of(&error),
+        _ => None,
+    }
+}
 
 /// Opens a gRPC channel over mutual TLS to `address` (`host:port`), checking the
 /// server's certificate against `server_name` and, when given, with `check`.

@@ -223,3 +223,50 @@ async fn the_readmes_first_walkthrough_runs_as_written() {
         gateway.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = dev::DevOptions {
+        dir: dir.path().join(".retorno-dev"),
+        countries: vec!["MX".parse().unwrap(), "GT".parse().unwrap()],
+        peer_port: free_ports(2),
+        agency_port: free_ports(2),
+    };
+    let files = dev::prepare(&options).unwrap();
+    let mx = Gateway::start(Config::load(&files[0]).unwrap())
+        .await
+        .unwrap();
+    // Guatemala's child protection, pointed at Mexico's gateway.
+    let profiles = options.dir.join("GT/profiles");
+    let mut profile =
+        retorno_client::Profile::load(&profiles.join("child-protection.toml")).unwrap();
+    profile.gateway = mx.agency_addr().to_string();
+    profile.tls_name = Some("gateway.mx.retorno.test".into());
+    profile.ca = std::fs::canonicalize(&profile.ca).unwrap();
+    profile.cert = std::fs::canonicalize(&profile.cert).unwrap();
+    profile.key = std::fs::canonicalize(&profile.key).unwrap();
+    let file = profiles.join("at-mx.toml");
+    std::fs::write(&file, profile.to_toml().unwrap()).unwrap();
+
+    let expected = format!(
+        "retorno: the gateway at {} refused this certificate (UnknownCA): it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)",
+        profile.gateway
+    );
+    // The gateway's alert often arrives after the call's write has failed;
+    // the program must name the refusal anyway, on every try.
+    for command in [
+        "inbox",
+        "case list",
+        "status 01a22a34-4d95-750b-a3cf-17f05588d2c3",
+    ] {
+        for _ in 0..3 {
+            let said = run(
+                dir.path(),
+                &format!("retorno --profile {} {command}", file.display()),
+            );
+            assert_eq!(said, vec![expected.clone()], "retorno {command}");
+        }
+    }
+    mx.shutdown().await;
+}
