@@ -40,9 +40,133 @@ pub enum TlsError {
     /// The address or server name could not be used.
     #[error("{0}")]
     Address(String),
-    /// The connection failed.
-    #[error("could not connect: {0}")]
-    Connect(#[from] tonic::transport::Error),
+    /// The connection failed for a reason [`TransportCause`] can name.
+    #[error("{}", .cause.describe(.address))]
+    Transport {
+        /// The address dialled.
+        address: String,
+        /// What went wrong, and so what to check.
+        cause: TransportCause,
+    },
+    /// The connection failed for another reason.
+    #[error("could not connect to {address}: {error}")]
+    Connect {
+        /// The address dialled.
+        address: String,
+        /// tonic's error; its message already includes its sources.
+        error: tonic::transport::Error,
+    },
+}
+
+/// Why a connection or a call failed at the transport, read from an error's
+/// sources, so that a person is told what to check instead of a chain of
+/// "transport error". With TLS 1.3 a server refuses a client certificate
+/// after the client has finished its handshake, so a refusal shows on the
+/// first call as an alert received, not at connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportCause {
+    /// Nothing accepts connections at the address.
+    NothingListens,
+    /// The other end refused this side's certificate with a TLS alert (its name, e.g. `UnknownCA`).
+    CertificateRefused(String),
+    /// This side refused the other end's certificate.
+    ServerCertificateRefused(String),
+    /// The other end closed the connection under a call. Right after a
+    /// handshake this is most often a refused certificate whose alert was
+    /// lost: the call's write failed before the alert was read.
+    Closed,
+}
+
+impl TransportCause {
+    /// The first cause found in `error` or its sources, if any is known.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(cause) = Self::of_one(error) {
+                return Some(cause);
+            }
+            current = error.source();
+        }
+        None
+    }
+
+    fn of_one(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return Some(TransportCause::NothingListens),
+                io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::UnexpectedEof => return Some(TransportCause::Closed),
+                _ => {}
+            }
+            // An io::Error's source skips the error it wraps: look at it here.
+            let inner = io.get_ref()?;
+            return Self::of_one(inner).or_else(|| Self::alert_in_text(&inner.to_string()));
+        }
+        match error.downcast_ref::<rustls::Error>()? {
+            rustls::Error::AlertReceived(alert) => {
+                Some(TransportCause::CertificateRefused(format!("{alert:?}")))
+            }
+            rustls::Error::InvalidCertificate(why) => {
+                Some(TransportCause::ServerCertificateRefused(format!("{why:?}")))
+            }
+            _ => None,
+        }
+    }
+
+    /// tokio-rustls hands a received alert up as the text of rustls's error
+    /// (`received fatal alert: UnknownCA`), not as the error itself.
+    fn alert_in_text(text: &str) -> Option<TransportCause> {
+        let alert = text.strip_prefix("received fatal alert: ")?;
+        Some(TransportCause::CertificateRefused(alert.to_owned()))
+    }
+
+    /// One sentence naming the cause at `address` and what to check.
+    pub fn describe(&self, address: &str) -> String {
+        match self {
+            TransportCause::NothingListens => format!(
+                "nothing listens at {address}: is the gateway running, and is {address} its address?"
+            ),
+            TransportCause::CertificateRefused(alert) => {
+                let likely = match alert.as_str() {
+                    "UnknownCA" => {
+                        "it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)"
+                    }
+                    "DecryptError" => {
+                        "its issuer has the name of a CA that gateway trusts but another key (a CA from another PKI, or a dev PKI made again since)"
+                    }
+                    "CertificateRevoked" => "it is revoked: ask for a new one",
+                    "CertificateExpired" => "it has expired or is not valid yet: renew it",
+                    _ => {
+                        "likely another country's CA, revoked or expired; the gateway's log says which"
+                    }
+                };
+                format!("the gateway at {address} refused this certificate ({alert}): {likely}")
+            }
+            TransportCause::Closed => format!(
+                "the gateway at {address} closed the connection under the call: if this is the first call, it most likely refused this certificate (another country's agency CA, another PKI, revoked or expired; the gateway's log says which); otherwise it may be stopping"
+            ),
+            TransportCause::ServerCertificateRefused(why) => format!(
+                "the server at {address} is not a gateway this profile trusts ({why}): check the profile's `ca` and `tls_name`"
+            ),
+        }
+    }
+}
+
+impl TlsError {
+    /// A connection failure, with its cause named when it is known.
+    pub fn connect(address: &str, error: tonic::transport::Error) -> TlsError {
+        match TransportCause::of(&error) {
+            Some(cause) => TlsError::Transport {
+                address: address.to_owned(),
+                cause,
+            },
+            None => TlsError::Connect {
+                address: address.to_owned(),
+                error,
+            },
+        }
+    }
 }
 
 /// A certificate chain and its private key, as loaded from PEM files.
@@ -166,6 +290,38 @@ pub type ServerCheck = Arc<dyn Fn(&[CertificateDer<'_>]) -> Result<(), String> +
 /// without traffic, the connection dropped if it is not answered in 20 s.
 pub const KEEPALIVE: Duration = Duration::from_secs(20);
 
+/// How long [`refusal`] waits for the server's first words.
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
+
+/// Why the server at `address` refuses this side, if it says so: opens a TLS
+/// connection and reads what the server sends first. A server that refuses
+/// the client's certificate sends an alert right after the handshake (TLS
+/// 1.3), which a call's write may hit as a broken pipe before reading it;
+/// a server that accepts it sends its HTTP/2 settings, and this returns `None`.
+pub async fn refusal(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+) -> Option<TransportCause> {
+    let name = ServerName::try_from(server_name.to_owned()).ok()?;
+    let tcp = TcpStream::connect(address).await.ok()?;
+    let mut tls = match TlsConnector::from(config).connect(name, tcp).await {
+        Ok(tls) => tls,
+        Err(error) => return TransportCause::of(&error),
+    };
+    let mut first = [0u8; 1];
+    let read = std::future::poll_fn(|cx| {
+        let mut buf = tokio::io::ReadBuf::new(&mut first);
+        std::pin::Pin::new(&mut tls)
+            .poll_read(cx, &mut buf)
+            .map_ok(|()| buf.filled().len())
+    });
+    match tokio::time::timeout(REFUSAL_WAIT, read).await {
+        Ok(Err(error)) => TransportCause::of(&error),
+        _ => None,
+    }
+}
+
 /// Opens a gRPC channel over mutual TLS to `address` (`host:port`), checking the
 /// server's certificate against `server_name` and, when given, with `check`.
 pub async fn connect(
@@ -276,6 +432,7 @@ pub async fn connect_with_keepalive(
         .http2_keep_alive_interval(keepalive.0)
         .keep_alive_timeout(keepalive.1)
         .keep_alive_while_idle(true);
+    let dialled = address.to_owned();
     let address = address.to_owned();
     let last = LastHeard::new();
     let heard = last.clone();
@@ -304,5 +461,9 @@ pub async fn connect_with_keepalive(
             Ok::<_, io::Error>(TokioIo::new(Heard { inner: tls, last }))
         }
     });
-    Ok((endpoint.connect_with_connector(connector).await?, last))
+    let channel = endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|error| TlsError::connect(&dialled, error))?;
+    Ok((channel, last))
 }

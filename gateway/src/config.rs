@@ -558,6 +558,71 @@ impl Config {
         Ok(config)
     }
 
+    /// Reads and checks a config file, and that every file it names can be
+    /// read, so that a wrong path is reported with the config file and the
+    /// field (`tls.regional_root`), not only as a path the TLS loader could
+    /// not open. The programs load configs this way; [`Config::load`] alone
+    /// leaves the files to whoever opens them.
+    pub fn load_with_files(file: &Path) -> Result<Config, ConfigError> {
+        let config = Config::load(file)?;
+        config.check_files(file)?;
+        Ok(config)
+    }
+
+    /// Every file the config names, with its field as a TOML path.
+    pub fn files(&self) -> Vec<(String, &Path)> {
+        let mut files = vec![
+            (
+                "tls.regional_root".to_owned(),
+                self.tls.regional_root.as_path(),
+            ),
+            (
+                "tls.gateway_cert".to_owned(),
+                self.tls.gateway_cert.as_path(),
+            ),
+            ("tls.gateway_key".to_owned(), self.tls.gateway_key.as_path()),
+            ("tls.agency_ca".to_owned(), self.tls.agency_ca.as_path()),
+        ];
+        for (i, path) in self.tls.crls.iter().enumerate() {
+            files.push((format!("tls.crls[{i}]"), path.as_path()));
+        }
+        for (i, path) in self.storage.keys.iter().enumerate() {
+            files.push((format!("storage.keys[{i}]"), path.as_path()));
+        }
+        for (i, delegation) in self.delegations.iter().enumerate() {
+            files.push((
+                format!("delegations[{i}].agency_ca"),
+                delegation.agency_ca.as_path(),
+            ));
+        }
+        files
+    }
+
+    /// Checks that every file the config names is a file this process can open.
+    pub fn check_files(&self, file: &Path) -> Result<(), ConfigError> {
+        for (field, path) in self.files() {
+            let problem = match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => Some("is not a file".to_owned()),
+                Ok(_) => std::fs::File::open(path)
+                    .err()
+                    .map(|e| format!("cannot be read ({e})")),
+                Err(e) => Some(format!("cannot be read ({e})")),
+            };
+            if let Some(problem) = problem {
+                return Err(ConfigError::Invalid {
+                    file: file.to_owned(),
+                    field,
+                    problem: format!(
+                        "{} {problem}: fix the path (a relative path is taken from the folder of {})",
+                        path.display(),
+                        file.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the config as TOML (used by `retorno-gateway dev`).
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
@@ -770,6 +835,31 @@ mod tests {
         assert_eq!(config.limits.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
         let gt = &config.peers[&"GT".parse().unwrap()];
         assert_eq!(gt.server_name(), "gateway.gt.retorno.test");
+    }
+
+    #[test]
+    fn a_missing_file_is_named_with_the_config_file_and_the_field() {
+        let (dir, file) = write(GOOD);
+        for name in [
+            "certs/MX/gateway.pem",
+            "certs/MX/gateway.key.pem",
+            "certs/MX/agency-ca.pem",
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let error = Config::load_with_files(&file).unwrap_err().to_string();
+        let expected = format!(
+            "{}: tls.regional_root: {} cannot be read (No such file or directory (os error 2)): fix the path (a relative path is taken from the folder of {})",
+            file.display(),
+            dir.path().join("certs/root/ca.pem").display(),
+            file.display()
+        );
+        assert_eq!(error, expected);
+        std::fs::create_dir_all(dir.path().join("certs/root")).unwrap();
+        std::fs::write(dir.path().join("certs/root/ca.pem"), "").unwrap();
+        Config::load_with_files(&file).unwrap();
     }
 
     #[test]

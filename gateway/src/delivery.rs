@@ -152,11 +152,13 @@ impl Courier {
                 Ok(()) => return,
                 Err(error) => {
                     let wait = backoff.next();
+                    let (cause, queued) = (self.cause(&error), self.queued(&watermark));
                     let retry_in_ms = wait.as_millis() as u64;
-                    if self.has_work(&watermark) {
-                        tracing::warn!(%error, retry_in_ms, "delivery interrupted");
+                    let address = &self.address.address;
+                    if queued > 0 {
+                        tracing::warn!(%address, %cause, queued, retry_in_ms, "delivery interrupted; the queued messages wait for the peer");
                     } else {
-                        tracing::info!(%error, retry_in_ms, "peer not reachable; nothing is queued for it");
+                        tracing::info!(%address, %cause, retry_in_ms, "peer not reachable; nothing is queued for it");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -167,12 +169,30 @@ impl Courier {
         }
     }
 
-    /// Whether the outbox holds something durable for the peer.
-    fn has_work(&self, watermark: &watch::Receiver<u64>) -> bool {
+    /// Why a session ended, naming a transport cause (nothing listening, a
+    /// certificate refused) rather than "transport error" when there is one.
+    fn cause(&self, error: &SessionError) -> String {
+        let transport = match error {
+            SessionError::Status(status) => retorno_client::tls::TransportCause::of(status),
+            _ => None,
+        };
+        match transport {
+            Some(cause) => cause.describe(&self.address.address),
+            None => error.to_string(),
+        }
+    }
+
+    /// How many messages wait for the peer: from the oldest queued to the
+    /// newest durable sequence (entries leave in order, so this needs one read,
+    /// not a count of a queue that may hold a million).
+    fn queued(&self, watermark: &watch::Receiver<u64>) -> u64 {
         let upto = *watermark.borrow();
-        self.store
-            .outbox_after(self.peer, 0, upto, 1)
-            .is_ok_and(|items| !items.is_empty())
+        match self.store.outbox_after(self.peer, 0, upto, 1) {
+            Ok(first) => first
+                .first()
+                .map_or(0, |item| upto.saturating_sub(item.seq) + 1),
+            Err(_) => 0,
+        }
     }
 
     /// One connection: compares positions, then streams the outbox and

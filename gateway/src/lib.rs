@@ -18,7 +18,8 @@
 //! - [`at_rest`]: [`at_rest::Vault`], the keys that encrypt envelopes at rest, and rotation.
 //! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
-//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
+//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors
+//!   (the payload rules themselves are `retorno_proto::rules`, shared with the client).
 //! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests).
 //! - [`case`]: the case state machine and the region's safeguards.
 //! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.

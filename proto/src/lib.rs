@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`v1`]: messages, the `PeerExchange` and `Agency` services' clients and servers.
+//! - [`rules`]: what each payload's fields must hold, checked by both gateways and the client.
 //! - [`FILE_DESCRIPTOR_SET`]: the compiled descriptors, for reflection.
 //! - [`codec`]: the services' codec, which answers undecodable bytes with `INVALID_ARGUMENT`.
 
@@ -20,6 +21,8 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/retorno.v1.rs"));
     include!(concat!(env!("OUT_DIR"), "/retorno.v1.serde.rs"));
 }
+
+pub mod rules;
 
 /// The encoded `FileDescriptorSet` of every `retorno.v1` file.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

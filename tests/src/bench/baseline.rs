@@ -79,6 +79,13 @@ impl Agency for Immediate {
     ) -> Result<Response<retorno_proto::v1::ListCasesResponse>, Status> {
         Err(Status::unimplemented("baseline server"))
     }
+
+    async fn get_reception_policy(
+        &self,
+        _: Request<retorno_proto::v1::GetReceptionPolicyRequest>,
+    ) -> Result<Response<retorno_proto::v1::ReceptionPolicy>, Status> {
+        Err(Status::unimplemented("baseline server"))
+    }
 }
 
 /// Runs the baseline server until killed: `country`'s gateway certificate,
