@@ -27,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tonic_prost_build::configure()
         .compile_well_known_types(true)
+        // Undecodable bytes are the sender's fault: see `src/codec.rs`.
+        .codec_path("crate::codec::RetornoCodec")
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
 

@@ -18,10 +18,34 @@ pub struct BadInput {
     pub problem: String,
 }
 
+impl BadInput {
+    /// A refusal of `flag`'s value.
+    pub fn new(flag: &'static str, problem: impl Into<String>) -> BadInput {
+        BadInput {
+            flag,
+            problem: problem.into(),
+        }
+    }
+}
+
 fn bad(flag: &'static str, problem: impl Into<String>) -> BadInput {
-    BadInput {
-        flag,
-        problem: problem.into(),
+    BadInput::new(flag, problem)
+}
+
+/// The time zone of an arrival at `point`: the one its country publishes.
+/// A `--tz` typed as well must agree (it confirms, it cannot change it: the
+/// gateway would refuse another zone anyway).
+pub fn point_time_zone(given: Option<&str>, point: &v1::PointOfEntry) -> Result<String, BadInput> {
+    match given {
+        None => Ok(point.time_zone.clone()),
+        Some(tz) if tz == point.time_zone => Ok(point.time_zone.clone()),
+        Some(tz) => Err(bad(
+            "--tz",
+            format!(
+                "{tz} is not the time zone of {} ({}, as its country publishes it): leave --tz out, or write --tz {}",
+                point.code, point.time_zone, point.time_zone
+            ),
+        )),
     }
 }
 
@@ -316,5 +340,22 @@ mod tests {
             "--placement"
         );
         assert!(officer("--escort", "Rosa Cux").is_err());
+    }
+
+    #[test]
+    fn the_time_zone_comes_from_the_published_point_and_a_typed_one_must_agree() {
+        let point = v1::PointOfEntry {
+            code: "GT-TECUN-UMAN".into(),
+            time_zone: "America/Guatemala".into(),
+            ..v1::PointOfEntry::default()
+        };
+        assert_eq!(point_time_zone(None, &point).unwrap(), "America/Guatemala");
+        assert_eq!(
+            point_time_zone(Some("America/Guatemala"), &point).unwrap(),
+            "America/Guatemala"
+        );
+        let error = point_time_zone(Some("America/Mexico_City"), &point).unwrap_err();
+        assert_eq!(error.flag, "--tz");
+        assert!(error.problem.contains("leave --tz out"), "{error}");
     }
 }

@@ -38,3 +38,22 @@ impl From<tonic::Status> for ClientError {
         ClientError::Status(status)
     }
 }
+
+impl ClientError {
+    /// A failed call to the gateway at `address`: a refusal by the gateway
+    /// stays a [`ClientError::Status`]; a failure of the connection under the
+    /// call (a certificate refused at the handshake, a gateway gone) names its cause.
+    pub fn of_call(address: &str, status: tonic::Status) -> ClientError {
+        // hyper reports a connection closed under a waiting call as cancelled.
+        let closed = (status.code() == tonic::Code::Cancelled
+            && std::error::Error::source(&status).is_some())
+        .then_some(crate::tls::TransportCause::Closed);
+        match crate::tls::TransportCause::of(&status).or(closed) {
+            Some(cause) => ClientError::Tls(crate::tls::TlsError::Transport {
+                address: address.to_owned(),
+                cause,
+            }),
+            None => ClientError::Status(status),
+        }
+    }
+}

@@ -2,10 +2,11 @@
 //!
 //! # Layout
 //! - [`profile`]: [`Profile`], the connection profile file (gateway address, CA, certificate, key).
-//! - [`tls`]: loading PEM material and opening a mutual-TLS gRPC channel.
+//! - [`tls`]: loading PEM material, opening a mutual-TLS gRPC channel, and naming why one failed.
 //! - [`client`]: [`Client`], the typed Agency API client.
 //! - [`operator`]: [`Operations`], the typed Operator API client (`retorno-gateway ops`).
-//! - [`notice`]: reading an advance notice from JSON, with errors that name the field.
+//! - [`notice`]: reading a notice or summary from JSON and checking it with the gateway's rules
+//!   (`retorno_proto::rules`), with errors that name the field as written in the file.
 //! - [`compose`]: building case messages from what a caseworker types (local times, short enum names).
 //! - [`error`]: the error type, [`ClientError`].
 //!

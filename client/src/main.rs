@@ -2,7 +2,6 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use retorno_client::{Client, Profile, compose, notice::read_notice};
 use retorno_proto::v1::{CaseState, DeliveryState, SubmitRequest, submit_request::Payload};
@@ -11,7 +10,12 @@ mod show;
 
 /// Talk to your own country's retorno gateway.
 #[derive(Parser)]
-#[command(name = "retorno", version, about)]
+#[command(
+    name = "retorno",
+    version,
+    about = "The command line for agencies: send case messages to another country through your own country's retorno gateway, read your inbox, follow deliveries and cases.",
+    long_about = "The command line for agencies: send case messages (an advance notice, a case summary, an arrival proposal and its answer, the handoff, reception and follow-up) to another country through your own country's retorno gateway, read your inbox, follow deliveries and cases.\n\nEvery command needs a connection: --profile FILE (or RETORNO_PROFILE=FILE), or --gateway, --ca, --cert and --key. `retorno-gateway dev` writes a profile per agency under .retorno-dev/CC/profiles."
+)]
 struct Cli {
     #[command(flatten)]
     connection: Connection,
@@ -20,7 +24,9 @@ struct Cli {
 }
 
 /// Where the gateway is and which certificate to use: a profile file, or flags.
+/// Shown under their own heading in every command's help.
 #[derive(Args)]
+#[command(next_help_heading = "Connection (a profile, or --gateway with --ca, --cert and --key)")]
 struct Connection {
     /// A connection profile (TOML: gateway, ca, cert, key, tls_name).
     #[arg(long, env = "RETORNO_PROFILE", global = true)]
@@ -87,9 +93,10 @@ enum Command {
         /// Local arrival date and time at the point, e.g. "2026-12-04 10:00".
         #[arg(long)]
         at: String,
-        /// The point's IANA time zone, e.g. America/Guatemala.
+        /// The point's IANA time zone, e.g. America/Guatemala; by default the
+        /// one the origin publishes for the point (given, it must agree).
         #[arg(long)]
-        tz: String,
+        tz: Option<String>,
         /// air, land or sea.
         #[arg(long, default_value = "land")]
         mode: String,
@@ -193,9 +200,10 @@ enum Decision {
         /// Local date and time, e.g. "2026-12-04 11:00".
         #[arg(long)]
         at: String,
-        /// The point's IANA time zone.
+        /// The point's IANA time zone; by default the one your country
+        /// publishes for the proposal's point (given, it must agree).
         #[arg(long)]
-        tz: String,
+        tz: Option<String>,
         /// A note for the destination.
         #[arg(long, default_value = "")]
         note: String,
@@ -283,9 +291,35 @@ impl Connection {
                 key: key.clone(),
             }),
             _ => anyhow::bail!(
-                "no connection given: pass --profile FILE (retorno-gateway dev writes them under .retorno-dev/CC/profiles) or --gateway, --ca, --cert and --key"
+                "no connection given: pass --profile FILE or set RETORNO_PROFILE=FILE (retorno-gateway dev writes profiles under .retorno-dev/CC/profiles), or pass --gateway, --ca, --cert and --key"
             ),
         }
+    }
+
+    /// The connection options as typed on a command line, so that a printed
+    /// hint (`retorno ... status ID`) runs as shown. A profile taken from
+    /// RETORNO_PROFILE is written out too: the next shell may not have it.
+    fn as_args(&self) -> String {
+        if let Some(file) = &self.profile {
+            return format!("--profile {}", file.display());
+        }
+        let mut args = Vec::new();
+        let flags = [
+            ("--gateway", self.gateway.clone()),
+            ("--ca", self.ca.as_ref().map(|p| p.display().to_string())),
+            (
+                "--cert",
+                self.cert.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("--key", self.key.as_ref().map(|p| p.display().to_string())),
+            ("--tls-name", self.tls_name.clone()),
+        ];
+        for (flag, value) in flags {
+            if let Some(value) = value {
+                args.push(format!("{flag} {value}"));
+            }
+        }
+        args.join(" ")
     }
 }
 
@@ -315,9 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         read_notice(file)?;
     }
     let profile = cli.connection.profile()?;
-    let mut client = Client::connect(&profile)
-        .await
-        .with_context(|| format!("connecting to the gateway at {}", profile.gateway))?;
+    let mut client = Client::connect(&profile).await?;
     match cli.command {
         Command::Send {
             kind:
@@ -338,14 +370,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let answer = client.submit(request).await?;
             show::accepted(&answer);
             show::out!(
-                "it is stored in the outbox; `retorno status {}` shows its delivery",
+                "it is stored in the outbox; `retorno {} status {}` shows its delivery",
+                cli.connection.as_args(),
                 answer.message_id
             );
         }
         Command::Send {
             kind: SendKind::Summary { file, case },
         } => {
-            let summary = retorno_client::notice::read_message(&file)?;
+            let summary = retorno_client::notice::read_summary(&file)?;
             submit(&mut client, &case, Payload::CaseSummary(summary)).await?;
         }
         Command::Propose {
@@ -359,6 +392,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             escort,
             cases,
         } => {
+            let published = client.origin_point(&case.case, Some(&point)).await?;
+            let tz = compose::point_time_zone(tz.as_deref(), &published)?;
             let proposal = compose::Proposal {
                 id: &proposal,
                 cases,
@@ -378,7 +413,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let payload = match decision {
                 Decision::Accept => compose::accept(&proposal),
-                Decision::Counter { at, tz, note } => compose::counter(&proposal, &at, &tz, &note)?,
+                Decision::Counter { at, tz, note } => {
+                    let published = client.origin_point(&case.case, None).await?;
+                    let tz = compose::point_time_zone(tz.as_deref(), &published)?;
+                    compose::counter(&proposal, &at, &tz, &note)?
+                }
                 Decision::Decline { reason, text } => compose::decline(&proposal, &reason, &text)?,
             };
             submit(&mut client, &case, payload).await?;
@@ -463,4 +502,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_status_hint_repeats_the_connection_used() {
+        let cli = Cli::try_parse_from([
+            "retorno",
+            "--profile",
+            ".retorno-dev/MX/profiles/destination-authority.toml",
+            "status",
+            "01a2",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.connection.as_args(),
+            "--profile .retorno-dev/MX/profiles/destination-authority.toml"
+        );
+    }
+
+    #[test]
+    fn connection_options_have_their_own_heading_in_every_command() {
+        let mut command = Cli::command();
+        command.build();
+        for sub in command
+            .get_subcommands()
+            .filter(|sub| sub.get_name() != "help")
+        {
+            let profile = sub
+                .get_arguments()
+                .find(|arg| arg.get_id() == "profile")
+                .unwrap();
+            assert!(
+                profile
+                    .get_help_heading()
+                    .is_some_and(|h| h.starts_with("Connection")),
+                "{}",
+                sub.get_name()
+            );
+        }
+    }
 }

@@ -5,8 +5,10 @@
 use std::{
     io,
     path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
 };
 
 use hyper_util::rt::TokioIo;
@@ -14,7 +16,10 @@ use rustls::{ClientConfig, RootCertStore, client::WebPkiServerVerifier, crypto::
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, pem::PemObject,
 };
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
@@ -35,9 +40,133 @@ pub enum TlsError {
     /// The address or server name could not be used.
     #[error("{0}")]
     Address(String),
-    /// The connection failed.
-    #[error("could not connect: {0}")]
-    Connect(#[from] tonic::transport::Error),
+    /// The connection failed for a reason [`TransportCause`] can name.
+    #[error("{}", .cause.describe(.address))]
+    Transport {
+        /// The address dialled.
+        address: String,
+        /// What went wrong, and so what to check.
+        cause: TransportCause,
+    },
+    /// The connection failed for another reason.
+    #[error("could not connect to {address}: {error}")]
+    Connect {
+        /// The address dialled.
+        address: String,
+        /// tonic's error; its message already includes its sources.
+        error: tonic::transport::Error,
+    },
+}
+
+/// Why a connection or a call failed at the transport, read from an error's
+/// sources, so that a person is told what to check instead of a chain of
+/// "transport error". With TLS 1.3 a server refuses a client certificate
+/// after the client has finished its handshake, so a refusal shows on the
+/// first call as an alert received, not at connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportCause {
+    /// Nothing accepts connections at the address.
+    NothingListens,
+    /// The other end refused this side's certificate with a TLS alert (its name, e.g. `UnknownCA`).
+    CertificateRefused(String),
+    /// This side refused the other end's certificate.
+    ServerCertificateRefused(String),
+    /// The other end closed the connection under a call. Right after a
+    /// handshake this is most often a refused certificate whose alert was
+    /// lost: the call's write failed before the alert was read.
+    Closed,
+}
+
+impl TransportCause {
+    /// The first cause found in `error` or its sources, if any is known.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(cause) = Self::of_one(error) {
+                return Some(cause);
+            }
+            current = error.source();
+        }
+        None
+    }
+
+    fn of_one(error: &(dyn std::error::Error + 'static)) -> Option<TransportCause> {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => return Some(TransportCause::NothingListens),
+                io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::UnexpectedEof => return Some(TransportCause::Closed),
+                _ => {}
+            }
+            // An io::Error's source skips the error it wraps: look at it here.
+            let inner = io.get_ref()?;
+            return Self::of_one(inner).or_else(|| Self::alert_in_text(&inner.to_string()));
+        }
+        match error.downcast_ref::<rustls::Error>()? {
+            rustls::Error::AlertReceived(alert) => {
+                Some(TransportCause::CertificateRefused(format!("{alert:?}")))
+            }
+            rustls::Error::InvalidCertificate(why) => {
+                Some(TransportCause::ServerCertificateRefused(format!("{why:?}")))
+            }
+            _ => None,
+        }
+    }
+
+    /// tokio-rustls hands a received alert up as the text of rustls's error
+    /// (`received fatal alert: UnknownCA`), not as the error itself.
+    fn alert_in_text(text: &str) -> Option<TransportCause> {
+        let alert = text.strip_prefix("received fatal alert: ")?;
+        Some(TransportCause::CertificateRefused(alert.to_owned()))
+    }
+
+    /// One sentence naming the cause at `address` and what to check.
+    pub fn describe(&self, address: &str) -> String {
+        match self {
+            TransportCause::NothingListens => format!(
+                "nothing listens at {address}: is the gateway running, and is {address} its address?"
+            ),
+            TransportCause::CertificateRefused(alert) => {
+                let likely = match alert.as_str() {
+                    "UnknownCA" => {
+                        "it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)"
+                    }
+                    "DecryptError" => {
+                        "its issuer has the name of a CA that gateway trusts but another key (a CA from another PKI, or a dev PKI made again since)"
+                    }
+                    "CertificateRevoked" => "it is revoked: ask for a new one",
+                    "CertificateExpired" => "it has expired or is not valid yet: renew it",
+                    _ => {
+                        "likely another country's CA, revoked or expired; the gateway's log says which"
+                    }
+                };
+                format!("the gateway at {address} refused this certificate ({alert}): {likely}")
+            }
+            TransportCause::Closed => format!(
+                "the gateway at {address} closed the connection under the call: if this is the first call, it most likely refused this certificate (another country's agency CA, another PKI, revoked or expired; the gateway's log says which); otherwise it may be stopping"
+            ),
+            TransportCause::ServerCertificateRefused(why) => format!(
+                "the server at {address} is not a gateway this profile trusts ({why}): check the profile's `ca` and `tls_name`"
+            ),
+        }
+    }
+}
+
+impl TlsError {
+    /// A connection failure, with its cause named when it is known.
+    pub fn connect(address: &str, error: tonic::transport::Error) -> TlsError {
+        match TransportCause::of(&error) {
+            Some(cause) => TlsError::Transport {
+                address: address.to_owned(),
+                cause,
+            },
+            None => TlsError::Connect {
+                address: address.to_owned(),
+                error,
+            },
+        }
+    }
 }
 
 /// A certificate chain and its private key, as loaded from PEM files.
@@ -157,6 +286,42 @@ pub fn client_config_with_crls(
 /// beyond what webpki checked; returns why it is not the expected server.
 pub type ServerCheck = Arc<dyn Fn(&[CertificateDer<'_>]) -> Result<(), String> + Send + Sync>;
 
+/// The client's HTTP/2 keepalive unless told otherwise: a ping after 20 s
+/// without traffic, the connection dropped if it is not answered in 20 s.
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// How long [`refusal`] waits for the server's first words.
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
+
+/// Why the server at `address` refuses this side, if it says so: opens a TLS
+/// connection and reads what the server sends first. A server that refuses
+/// the client's certificate sends an alert right after the handshake (TLS
+/// 1.3), which a call's write may hit as a broken pipe before reading it;
+/// a server that accepts it sends its HTTP/2 settings, and this returns `None`.
+pub async fn refusal(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+) -> Option<TransportCause> {
+    let name = ServerName::try_from(server_name.to_owned()).ok()?;
+    let tcp = TcpStream::connect(address).await.ok()?;
+    let mut tls = match TlsConnector::from(config).connect(name, tcp).await {
+        Ok(tls) => tls,
+        Err(error) => return TransportCause::of(&error),
+    };
+    let mut first = [0u8; 1];
+    let read = std::future::poll_fn(|cx| {
+        let mut buf = tokio::io::ReadBuf::new(&mut first);
+        std::pin::Pin::new(&mut tls)
+            .poll_read(cx, &mut buf)
+            .map_ok(|()| buf.filled().len())
+    });
+    match tokio::time::timeout(REFUSAL_WAIT, read).await {
+        Ok(Err(error)) => TransportCause::of(&error),
+        _ => None,
+    }
+}
+
 /// Opens a gRPC channel over mutual TLS to `address` (`host:port`), checking the
 /// server's certificate against `server_name` and, when given, with `check`.
 pub async fn connect(
@@ -165,19 +330,120 @@ pub async fn connect(
     config: Arc<ClientConfig>,
     check: Option<ServerCheck>,
 ) -> Result<Channel, TlsError> {
+    let keepalive = (KEEPALIVE, KEEPALIVE);
+    let (channel, _) =
+        connect_with_keepalive(address, server_name, config, check, keepalive).await?;
+    Ok(channel)
+}
+
+/// When the channel's connection last received a byte from the server.
+///
+/// HTTP/2 reports a connection dropped because a keepalive ping went
+/// unanswered exactly as one the server closed (a broken pipe on every
+/// stream); how long the server has been silent tells them apart.
+#[derive(Clone, Debug)]
+pub struct LastHeard(Arc<Mutex<Instant>>);
+
+impl LastHeard {
+    fn new() -> Self {
+        LastHeard(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    /// How long the server has sent nothing.
+    pub fn silent_for(&self) -> Duration {
+        // A plain instant: a panic elsewhere cannot leave it inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+
+    fn heard(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
+/// A connection that records in [`LastHeard`] when it reads.
+struct Heard<S> {
+    inner: S,
+    last: LastHeard,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Heard<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.last.heard();
+        }
+        read
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Heard<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// [`connect`] with HTTP/2 keepalive pings every `keepalive.0` of silence,
+/// also while idle, and the connection dropped as dead when one is not
+/// answered within `keepalive.1`: a partition that drops every packet is
+/// noticed instead of waited on. [`LastHeard`] says, when a call fails,
+/// whether that is why.
+pub async fn connect_with_keepalive(
+    address: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    check: Option<ServerCheck>,
+    keepalive: (Duration, Duration),
+) -> Result<(Channel, LastHeard), TlsError> {
     let name = ServerName::try_from(server_name.to_owned())
         .map_err(|e| TlsError::Address(format!("server name {server_name:?}: {e}")))?;
     let endpoint = Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| TlsError::Address(format!("address {address:?}: {e}")))?
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(20))
+        .http2_keep_alive_interval(keepalive.0)
+        .keep_alive_timeout(keepalive.1)
         .keep_alive_while_idle(true);
+    let dialled = address.to_owned();
     let address = address.to_owned();
+    let last = LastHeard::new();
+    let heard = last.clone();
     let connector = tower::service_fn(move |_| {
-        let (address, name, config, check) =
-            (address.clone(), name.clone(), config.clone(), check.clone());
+        let (address, name, config, check, last) = (
+            address.clone(),
+            name.clone(),
+            config.clone(),
+            check.clone(),
+            heard.clone(),
+        );
         async move {
             let tcp = TcpStream::connect(&address).await?;
             tcp.set_nodelay(true)?;
@@ -191,8 +457,13 @@ pub async fn connect(
                     )
                 })?;
             }
-            Ok::<_, io::Error>(TokioIo::new(tls))
+            last.heard();
+            Ok::<_, io::Error>(TokioIo::new(Heard { inner: tls, last }))
         }
     });
-    Ok(endpoint.connect_with_connector(connector).await?)
+    let channel = endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|error| TlsError::connect(&dialled, error))?;
+    Ok((channel, last))
 }

@@ -13,9 +13,10 @@ use std::{collections::BTreeSet, sync::Arc};
 use prost::Message as _;
 use retorno_proto::v1::{
     self, AcknowledgeRequest, AcknowledgeResponse, CaseState, CaseView, DeliveryState, Envelope,
-    EnvelopeBody, GetCaseRequest, InboxItem, ListCasesRequest, ListCasesResponse, Receipt,
-    ReceiptBody, Rejection, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
-    SubscribeRequest, agency_server::Agency, envelope_body::Payload,
+    EnvelopeBody, GetCaseRequest, GetReceptionPolicyRequest, InboxItem, ListCasesRequest,
+    ListCasesResponse, Receipt, ReceiptBody, ReceptionPolicy, Rejection, StatusRequest,
+    StatusResponse, SubmitRequest, SubmitResponse, SubscribeRequest, agency_server::Agency,
+    envelope_body::Payload,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -137,10 +138,7 @@ impl AgencyService {
     fn envelope_body(&self, who: &Caller, request: &SubmitRequest) -> Result<EnvelopeBody, Status> {
         let size = request.encoded_len();
         if size > self.max_message_bytes {
-            return Err(Status::invalid_argument(format!(
-                "message is {size} bytes, over this gateway's limit of {} bytes (limits.max_message_bytes)",
-                self.max_message_bytes
-            )));
+            return Err(crate::limits::too_large(Some(size), self.max_message_bytes));
         }
         let id = if request.message_id.is_empty() {
             Uuid::now_v7()
@@ -291,6 +289,30 @@ impl AgencyService {
 
     /// Records a refused submit in the audit log. The refusal is answered
     /// even if that fails: it changed nothing that the log would then miss.
+    /// A country's published reception policy as this gateway holds it;
+    /// not personal data, so any agency of this gateway may read it.
+    fn reception_policy(&self, country: Country) -> Result<ReceptionPolicy, Status> {
+        if country == self.country {
+            return Ok(self.rules.own_policy.clone());
+        }
+        if !self.peers.contains(&country) {
+            return Err(Status::not_found(format!(
+                "country: {country} is not a peer of {}'s gateway",
+                self.country
+            )));
+        }
+        let policies = self
+            .rules
+            .peer_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        policies.get(&country).cloned().ok_or_else(|| {
+            Status::unavailable(format!(
+                "{country}'s reception policy is not known here yet ({country}'s gateway has not been reachable since this gateway started); try again once it is"
+            ))
+        })
+    }
+
     fn audit_refusal(&self, who: &Caller, message_id: &str, case_id: &str, reason: &str) {
         let record = audit::Record::submit_refused(&who.urn)
             .message(message_id)
@@ -598,5 +620,15 @@ impl Agency for AgencyService {
         let listed = audit::Record::cases_listed(&who.urn, case::state_name(wanted), cases.len());
         self.store.audit(&[listed]).map_err(storage)?;
         Ok(Response::new(ListCasesResponse { cases }))
+    }
+
+    async fn get_reception_policy(
+        &self,
+        request: Request<GetReceptionPolicyRequest>,
+    ) -> Result<Response<ReceptionPolicy>, Status> {
+        agency(&request, self.country)?;
+        let country =
+            validate::country("country", &request.get_ref().country).map_err(invalid_argument)?;
+        self.reception_policy(country).map(Response::new)
     }
 }

@@ -29,6 +29,9 @@ enum Command {
         /// The gateway's TOML configuration.
         #[arg(long, env = "RETORNO_CONFIG")]
         config: PathBuf,
+        /// Also try each peer's Peer API: reachable, TLS accepted, policy fetched.
+        #[arg(long)]
+        peers: bool,
     },
     /// Run a whole local region (dev PKI, one gateway per country) in one process.
     Dev(dev::DevOptions),
@@ -120,10 +123,28 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("retorno-gateway: {error:#}");
+            eprintln!("retorno-gateway: {}", said_once(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once: many errors print
+/// their source in their own message too (`cannot listen on X: Address
+/// already in use`), and the plain chain would repeat it.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn init_logging() {
@@ -135,16 +156,19 @@ fn init_logging() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
+    // Colour codes only for a person at a terminal, not in a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run { config } => {
-            let config = Config::load(&config)?;
+            let config = Config::load_with_files(&config)?;
             let gateway = Gateway::start(config).await?;
             eprintln!(
                 "{} gateway: peers on {}, agencies on {}; Ctrl-C stops it",
@@ -156,8 +180,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             gateway.shutdown().await;
             Ok(())
         }
-        Command::CheckConfig { config: file } => {
-            let config = Config::load(&file)?;
+        Command::CheckConfig {
+            config: file,
+            peers,
+        } => {
+            let config = Config::load_with_files(&file)?;
             // The same checks as at start and at every reload.
             let credentials = crate::tls::Credentials::load_with_delegations(
                 config.country,
@@ -173,6 +200,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(warning) = config.storage.durability.warning() {
                 println!("warning: {warning}");
             }
+            for warning in delegation_warnings(&config, &credentials) {
+                println!("warning: {warning}");
+            }
+            if peers {
+                check_peers(&config, &credentials).await?;
+            }
             Ok(())
         }
         Command::Dev(options) => dev::run(options).await,
@@ -185,7 +218,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     out,
                 },
         } => {
-            let config = Config::load(&config)?;
+            let config = Config::load_with_files(&config)?;
             let id = uuid::Uuid::try_parse(&message_id)
                 .map_err(|_| anyhow::anyhow!("{message_id:?} is not a message id (a UUID)"))?;
             let store =
@@ -229,7 +262,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Purge { config, dry_run } => {
-            let config = Config::load(&config)?;
+            let config = Config::load_with_files(&config)?;
             let mode = if dry_run {
                 crate::retention::Mode::DryRun
             } else {
@@ -259,7 +292,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { config },
         } => {
-            let config = Config::load(&config)?;
+            let config = Config::load_with_files(&config)?;
             let report = crate::audit::verify_stopped(&config).await?;
             print!("{report}");
             anyhow::ensure!(
@@ -310,6 +343,118 @@ fn print_certificates(credentials: &crate::tls::Credentials, warning_days: u32) 
             }
         );
     }
+}
+
+/// A delegation whose country's agency CA has no revocation list in
+/// `tls.crls`: a consulate certificate that country has revoked would
+/// still be admitted.
+fn delegation_warnings(config: &Config, credentials: &crate::tls::Credentials) -> Vec<String> {
+    let certificates = credentials.certificates();
+    let crls = credentials.crls();
+    let mut warnings = Vec::new();
+    for (i, delegation) in config.delegations.iter().enumerate() {
+        let cc = delegation.consulate_country;
+        let subjects: Vec<&str> = certificates
+            .iter()
+            .filter(|cert| cert.file == delegation.agency_ca)
+            .map(|cert| cert.subject.as_str())
+            .collect();
+        let listed = crls
+            .iter()
+            .any(|crl| subjects.contains(&crl.issuer.as_str()));
+        if !listed {
+            warnings.push(format!(
+                "delegations[{i}]: tls.crls has no revocation list of {cc}'s agency CA ({}), so a certificate {cc} revokes for its consulate is still admitted here: add {cc}'s agency CRL (kept current from {cc}) to tls.crls",
+                delegation.agency_ca.display()
+            ));
+        }
+    }
+    warnings
+}
+
+/// How far `check-config --peers` got with one peer.
+enum PeerCheck {
+    /// The peer answered with its reception policy.
+    PolicyFetched(retorno_proto::v1::ReceptionPolicy),
+    /// Something listens, and the TLS handshake went through, but the call failed.
+    TlsAccepted(String),
+    /// Something listens, but the TLS handshake failed.
+    Reachable(String),
+    /// Nothing could be reached.
+    NotReachable(String),
+}
+
+/// Tries one peer's Peer API as the courier would, and reads its policy.
+async fn check_peer(
+    country: crate::Country,
+    peer: &crate::config::PeerConfig,
+    credentials: &crate::tls::Credentials,
+) -> PeerCheck {
+    use retorno_client::tls::{TlsError, TransportCause};
+    use retorno_proto::v1::{ReceptionPolicyRequest, peer_exchange_client::PeerExchangeClient};
+    // One short call: the default keepalive only guards against a hang.
+    let keepalive = crate::config::Keepalive::default();
+    let channel = match crate::tls::connect_to_peer(country, peer, credentials, keepalive).await {
+        Ok((channel, _)) => channel,
+        Err(
+            error @ TlsError::Transport {
+                cause: TransportCause::NothingListens,
+                ..
+            },
+        ) => {
+            return PeerCheck::NotReachable(error.to_string());
+        }
+        Err(error) => return PeerCheck::Reachable(error.to_string()),
+    };
+    let mut client = PeerExchangeClient::new(channel);
+    let call = client.get_reception_policy(ReceptionPolicyRequest {});
+    match tokio::time::timeout(std::time::Duration::from_secs(10), call).await {
+        Ok(Ok(policy)) => PeerCheck::PolicyFetched(policy.into_inner()),
+        // With TLS 1.3 a refused certificate shows on the first call.
+        Ok(Err(status)) => match TransportCause::of(&status) {
+            Some(cause) => PeerCheck::Reachable(cause.describe(&peer.address)),
+            None => PeerCheck::TlsAccepted(format!("{:?}: {}", status.code(), status.message())),
+        },
+        Err(_) => PeerCheck::TlsAccepted("no answer within 10 s".to_owned()),
+    }
+}
+
+/// `check-config --peers`: one line per peer; an error if any is not ready.
+async fn check_peers(config: &Config, credentials: &crate::tls::Credentials) -> anyhow::Result<()> {
+    println!("peers:");
+    let mut failed = 0;
+    for (country, peer) in &config.peers {
+        let line = match check_peer(*country, peer, credentials).await {
+            PeerCheck::PolicyFetched(policy) => format!(
+                "reachable, TLS accepted, policy fetched ({} point{} of entry{})",
+                policy.points.len(),
+                if policy.points.len() == 1 { "" } else { "s" },
+                match policy.delegated_consulates.as_slice() {
+                    [] => String::new(),
+                    list => format!(", delegates to the consulates of {}", list.join(", ")),
+                }
+            ),
+            PeerCheck::TlsAccepted(why) => {
+                failed += 1;
+                format!("reachable, TLS accepted, policy NOT fetched: {why}")
+            }
+            PeerCheck::Reachable(why) => {
+                failed += 1;
+                format!("reachable, TLS NOT accepted: {why}")
+            }
+            PeerCheck::NotReachable(why) => {
+                failed += 1;
+                format!("NOT reachable: {why}")
+            }
+        };
+        println!("  {country}  {}  {line}", peer.address);
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} peers are not ready",
+        config.peers.len()
+    );
+    Ok(())
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM, the two ways an operator stops a gateway.

@@ -259,8 +259,21 @@ pub struct Limits {
     pub agency_submits_per_second: u32,
     /// Submits one agency may make in a burst above that rate.
     pub agency_submit_burst: u32,
-    /// Delivery streams one peer gateway may hold open at once.
+    /// Delivery streams one peer gateway may hold open at once. A new stream
+    /// beyond it replaces the peer's oldest idle one (its new connection is
+    /// the best evidence that the old one is dead).
     pub streams_per_peer: usize,
+    /// Authenticated connections one certificate identity may hold open on
+    /// one listener; beyond it a new connection is closed after the handshake.
+    pub connections_per_identity: usize,
+    /// How long an authenticated connection may stay open with no call in
+    /// progress before it is closed (an open subscription is a call).
+    pub idle_timeout_ms: u64,
+    /// How often both listeners ping a connection that has sent nothing
+    /// (HTTP/2 PING); also the TCP keepalive time.
+    pub keepalive_interval_ms: u64,
+    /// How long a ping may go unanswered before the connection is closed as dead.
+    pub keepalive_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -271,6 +284,78 @@ impl Default for Limits {
             agency_submits_per_second: 200,
             agency_submit_burst: 1000,
             streams_per_peer: 4,
+            connections_per_identity: 256,
+            idle_timeout_ms: 300_000,
+            keepalive_interval_ms: 20_000,
+            keepalive_timeout_ms: 20_000,
+        }
+    }
+}
+
+impl Limits {
+    /// How long a connection may stay open with no call in progress.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// The listeners' HTTP/2 and TCP keepalive.
+    pub fn keepalive(&self) -> Keepalive {
+        Keepalive {
+            interval: Duration::from_millis(self.keepalive_interval_ms),
+            timeout: Duration::from_millis(self.keepalive_timeout_ms),
+        }
+    }
+
+    /// The zero values that would disable a safeguard, named for the error.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let at_least_one = [
+            (
+                "limits.agency_submits_per_second",
+                u64::from(self.agency_submits_per_second),
+            ),
+            (
+                "limits.agency_submit_burst",
+                u64::from(self.agency_submit_burst),
+            ),
+            ("limits.streams_per_peer", self.streams_per_peer as u64),
+            (
+                "limits.connections_per_identity",
+                self.connections_per_identity as u64,
+            ),
+            ("limits.idle_timeout_ms", self.idle_timeout_ms),
+            ("limits.keepalive_interval_ms", self.keepalive_interval_ms),
+            ("limits.keepalive_timeout_ms", self.keepalive_timeout_ms),
+        ];
+        if let Some((field, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err((field, "must be at least 1".into()));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err((
+                "limits.max_message_bytes",
+                "must be at least 1024 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// HTTP/2 keepalive: a ping after `interval` without traffic, and the
+/// connection closed as dead if `timeout` passes without its answer. A
+/// partition that drops every packet (no FIN, no RST) is found this way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Quiet time before a ping.
+    pub interval: Duration,
+    /// How long the answer may take.
+    pub timeout: Duration,
+}
+
+impl Default for Keepalive {
+    /// A ping after 20 s of silence, answered within 20 s.
+    fn default() -> Self {
+        Keepalive {
+            interval: retorno_client::tls::KEEPALIVE,
+            timeout: retorno_client::tls::KEEPALIVE,
         }
     }
 }
@@ -287,6 +372,12 @@ pub struct Delivery {
     pub backoff_initial_ms: u64,
     /// Longest wait between attempts.
     pub backoff_max_ms: u64,
+    /// How often the courier pings a peer connection that has sent nothing
+    /// (HTTP/2 PING, also while idle).
+    pub keepalive_interval_ms: u64,
+    /// How long a ping may go unanswered before the courier drops the
+    /// connection as dead and reconnects.
+    pub keepalive_timeout_ms: u64,
 }
 
 impl Default for Delivery {
@@ -296,6 +387,8 @@ impl Default for Delivery {
             max_batches_in_flight: 8,
             backoff_initial_ms: 100,
             backoff_max_ms: 30_000,
+            keepalive_interval_ms: 20_000,
+            keepalive_timeout_ms: 20_000,
         }
     }
 }
@@ -309,6 +402,14 @@ impl Delivery {
     /// Longest wait between attempts.
     pub fn backoff_max(&self) -> Duration {
         Duration::from_millis(self.backoff_max_ms)
+    }
+
+    /// The courier's HTTP/2 keepalive.
+    pub fn keepalive(&self) -> Keepalive {
+        Keepalive {
+            interval: Duration::from_millis(self.keepalive_interval_ms),
+            timeout: Duration::from_millis(self.keepalive_timeout_ms),
+        }
     }
 }
 
@@ -560,6 +661,71 @@ impl Config {
         Ok(config)
     }
 
+    /// Reads and checks a config file, and that every file it names can be
+    /// read, so that a wrong path is reported with the config file and the
+    /// field (`tls.regional_root`), not only as a path the TLS loader could
+    /// not open. The programs load configs this way; [`Config::load`] alone
+    /// leaves the files to whoever opens them.
+    pub fn load_with_files(file: &Path) -> Result<Config, ConfigError> {
+        let config = Config::load(file)?;
+        config.check_files(file)?;
+        Ok(config)
+    }
+
+    /// Every file the config names, with its field as a TOML path.
+    pub fn files(&self) -> Vec<(String, &Path)> {
+        let mut files = vec![
+            (
+                "tls.regional_root".to_owned(),
+                self.tls.regional_root.as_path(),
+            ),
+            (
+                "tls.gateway_cert".to_owned(),
+                self.tls.gateway_cert.as_path(),
+            ),
+            ("tls.gateway_key".to_owned(), self.tls.gateway_key.as_path()),
+            ("tls.agency_ca".to_owned(), self.tls.agency_ca.as_path()),
+        ];
+        for (i, path) in self.tls.crls.iter().enumerate() {
+            files.push((format!("tls.crls[{i}]"), path.as_path()));
+        }
+        for (i, path) in self.storage.keys.iter().enumerate() {
+            files.push((format!("storage.keys[{i}]"), path.as_path()));
+        }
+        for (i, delegation) in self.delegations.iter().enumerate() {
+            files.push((
+                format!("delegations[{i}].agency_ca"),
+                delegation.agency_ca.as_path(),
+            ));
+        }
+        files
+    }
+
+    /// Checks that every file the config names is a file this process can open.
+    pub fn check_files(&self, file: &Path) -> Result<(), ConfigError> {
+        for (field, path) in self.files() {
+            let problem = match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => Some("is not a file".to_owned()),
+                Ok(_) => std::fs::File::open(path)
+                    .err()
+                    .map(|e| format!("cannot be read ({e})")),
+                Err(e) => Some(format!("cannot be read ({e})")),
+            };
+            if let Some(problem) = problem {
+                return Err(ConfigError::Invalid {
+                    file: file.to_owned(),
+                    field,
+                    problem: format!(
+                        "{} {problem}: fix the path (a relative path is taken from the folder of {})",
+                        path.display(),
+                        file.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the config as TOML (used by `retorno-gateway dev`).
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
@@ -647,20 +813,8 @@ impl Config {
                 ));
             }
         }
-        if self.limits.agency_submits_per_second == 0
-            || self.limits.agency_submit_burst == 0
-            || self.limits.streams_per_peer == 0
-        {
-            return Err(invalid(
-                "limits",
-                "agency_submits_per_second, agency_submit_burst and streams_per_peer must be at least 1".into(),
-            ));
-        }
-        if self.limits.max_message_bytes < 1024 {
-            return Err(invalid(
-                "limits.max_message_bytes",
-                "must be at least 1024 bytes".into(),
-            ));
+        if let Err((field, problem)) = self.limits.check() {
+            return Err(invalid(field, problem));
         }
         if self.tls.reload_interval_ms < 10 {
             return Err(invalid(
@@ -693,6 +847,12 @@ impl Config {
             return Err(invalid(
                 "delivery",
                 "batch_size and max_batches_in_flight must be at least 1".into(),
+            ));
+        }
+        if self.delivery.keepalive_interval_ms == 0 || self.delivery.keepalive_timeout_ms == 0 {
+            return Err(invalid(
+                "delivery",
+                "keepalive_interval_ms and keepalive_timeout_ms must be at least 1".into(),
             ));
         }
         Ok(())
@@ -781,6 +941,31 @@ mod tests {
         assert_eq!(config.limits.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
         let gt = &config.peers[&"GT".parse().unwrap()];
         assert_eq!(gt.server_name(), "gateway.gt.retorno.test");
+    }
+
+    #[test]
+    fn a_missing_file_is_named_with_the_config_file_and_the_field() {
+        let (dir, file) = write(GOOD);
+        for name in [
+            "certs/MX/gateway.pem",
+            "certs/MX/gateway.key.pem",
+            "certs/MX/agency-ca.pem",
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let error = Config::load_with_files(&file).unwrap_err().to_string();
+        let expected = format!(
+            "{}: tls.regional_root: {} cannot be read (No such file or directory (os error 2)): fix the path (a relative path is taken from the folder of {})",
+            file.display(),
+            dir.path().join("certs/root/ca.pem").display(),
+            file.display()
+        );
+        assert_eq!(error, expected);
+        std::fs::create_dir_all(dir.path().join("certs/root")).unwrap();
+        std::fs::write(dir.path().join("certs/root/ca.pem"), "").unwrap();
+        Config::load_with_files(&file).unwrap();
     }
 
     #[test]
@@ -914,5 +1099,22 @@ mod tests {
         let (_dir, file) = write(&GOOD.replace("[listen]", "colour = 1\n[listen]"));
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn a_zero_connection_limit_is_refused_by_name() {
+        for field in [
+            "connections_per_identity",
+            "idle_timeout_ms",
+            "keepalive_interval_ms",
+            "keepalive_timeout_ms",
+        ] {
+            let (_dir, file) = write(&format!("{GOOD}\n[limits]\n{field} = 0\n"));
+            let error = Config::load(&file).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("limits.{field}")) && error.contains("at least 1"),
+                "{error}"
+            );
+        }
     }
 }

@@ -45,8 +45,30 @@ enum SessionError {
     Store(#[from] StoreError),
     #[error("peer closed the stream")]
     Closed,
+    #[error(
+        "keepalive expired: the peer answered no HTTP/2 ping within delivery.keepalive_timeout_ms and sent nothing for {silent_ms} ms; the connection went silent (a partition, or a frozen peer) and is dropped"
+    )]
+    Silent { silent_ms: u64 },
     #[error("peer broke the protocol: {0}")]
     Protocol(String),
+}
+
+/// A stream that failed on a connection silent for longer than a keepalive
+/// ping may go unanswered was dropped for that: HTTP/2 reports it as a
+/// broken pipe, as it does a peer that closed, so the silence tells.
+fn went_silent(
+    status: tonic::Status,
+    heard: &retorno_client::tls::LastHeard,
+    keepalive: crate::config::Keepalive,
+) -> SessionError {
+    let silent = heard.silent_for();
+    if silent >= keepalive.timeout {
+        SessionError::Silent {
+            silent_ms: silent.as_millis() as u64,
+        }
+    } else {
+        SessionError::Status(status)
+    }
 }
 
 /// Delivers one peer's outbox until shutdown.
@@ -134,11 +156,13 @@ impl Courier {
                 Err(error) => {
                     self.links.failed(self.peer, &error.to_string());
                     let wait = backoff.next();
+                    let (cause, queued) = (self.cause(&error), self.queued(&watermark));
                     let retry_in_ms = wait.as_millis() as u64;
-                    if self.has_work(&watermark) {
-                        tracing::warn!(%error, retry_in_ms, "delivery interrupted");
+                    let address = &self.address.address;
+                    if queued > 0 {
+                        tracing::warn!(%address, %cause, queued, retry_in_ms, "delivery interrupted; the queued messages wait for the peer");
                     } else {
-                        tracing::info!(%error, retry_in_ms, "peer not reachable; nothing is queued for it");
+                        tracing::info!(%address, %cause, retry_in_ms, "peer not reachable; nothing is queued for it");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -149,20 +173,42 @@ impl Courier {
         }
     }
 
-    /// Whether the outbox holds something durable for the peer.
-    fn has_work(&self, watermark: &watch::Receiver<u64>) -> bool {
-        let upto = *watermark.borrow();
-        self.store
-            .outbox_after(self.peer, 0, upto, 1)
-            .is_ok_and(|items| !items.is_empty())
+    /// Why a session ended, naming a transport cause (nothing listening, a
+    /// certificate refused) rather than "transport error" when there is one.
+    fn cause(&self, error: &SessionError) -> String {
+        let transport = match error {
+            SessionError::Status(status) => retorno_client::tls::TransportCause::of(status),
+            _ => None,
+        };
+        match transport {
+            Some(cause) => cause.describe(&self.address.address),
+            None => error.to_string(),
+        }
     }
 
+    /// How many messages wait for the peer: from the oldest queued to the
+    /// newest durable sequence (entries leave in order, so this needs one read,
+    /// not a count of a queue that may hold a million).
+    fn queued(&self, watermark: &watch::Receiver<u64>) -> u64 {
+        let upto = *watermark.borrow();
+        match self.store.outbox_after(self.peer, 0, upto, 1) {
+            Ok(first) => first
+                .first()
+                .map_or(0, |item| upto.saturating_sub(item.seq) + 1),
+            Err(_) => 0,
+        }
+    }
+
+    /// One connection: compares positions, then streams the outbox and
+    /// applies answers until an error or shutdown.
     async fn session(
         &mut self,
         watermark: &mut watch::Receiver<u64>,
         backoff: &mut Backoff,
     ) -> Result<(), SessionError> {
-        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls).await?;
+        let keepalive = self.settings.keepalive();
+        let (channel, heard) =
+            tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive).await?;
         let limit = self.max_message_bytes + BATCH_BYTES;
         let mut client = PeerExchangeClient::new(channel)
             .max_decoding_message_size(limit)
@@ -192,7 +238,9 @@ impl Courier {
             let window_open = in_flight.len() < self.settings.max_batches_in_flight;
             tokio::select! {
                 answer = answers.message() => {
-                    let answer = answer?.ok_or(SessionError::Closed)?;
+                    let answer = answer
+                        .map_err(|status| went_silent(status, &heard, keepalive))?
+                        .ok_or(SessionError::Closed)?;
                     let items = in_flight.pop_front().ok_or_else(|| {
                         SessionError::Protocol("an answer came for no batch".into())
                     })?;
@@ -207,8 +255,6 @@ impl Courier {
         }
     }
 
-    /// The next entries to send: up to `batch_size`, and under [`BATCH_BYTES`]
-    /// unless a single entry is larger.
     /// The stream's first exchange: this gateway says where its outbox
     /// for the peer stands, the peer where it stands, and each finds out
     /// whether the other, or itself, went back in time
@@ -231,9 +277,12 @@ impl Courier {
             .map_err(|_| SessionError::Closed)?;
         let answer = answers.message().await?.ok_or(SessionError::Closed)?;
         let Some(theirs) = answer.position else {
-            return Err(SessionError::Protocol(
-                "no position in the answer to ours".into(),
-            ));
+            // A gateway of an older release answers without comparing: the
+            // region upgrades country by country, and delivery must go on.
+            tracing::info!(
+                "the peer does not compare positions (an older release); delivering without"
+            );
+            return Ok(());
         };
         if theirs.stored_upto > ours.assigned_upto {
             self.store.record_finding(Finding::new(
@@ -275,6 +324,8 @@ impl Courier {
         Ok(())
     }
 
+    /// The next entries to send: up to `batch_size`, and under [`BATCH_BYTES`]
+    /// unless a single entry is larger.
     fn next_batch(&self, after: u64, upto: u64) -> Result<Vec<OutboxItem>, StoreError> {
         let mut items =
             self.store

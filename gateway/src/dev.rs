@@ -71,13 +71,21 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let clock = options.clock()?;
     let mut gateways = Vec::new();
     for file in &configs {
-        let config = Config::load(file)?;
-        let gateway = Gateway::start_with_clock(config, clock.clone())
-            .await
-            .with_context(|| format!("starting the gateway of {}", file.display()))?;
-        gateways.push(gateway);
+        let config = Config::load_with_files(file)?;
+        let runtime = gateway_runtime(config.country)?;
+        let started = runtime
+            .spawn(Gateway::start_with_clock(config, clock.clone()))
+            .await?;
+        let gateway = match started {
+            Ok(gateway) => gateway,
+            Err(error) => {
+                runtime.shutdown_background();
+                return Err(start_error(file, error));
+            }
+        };
+        gateways.push((gateway, runtime));
     }
-    print_region(&options, &gateways);
+    print_region(&options, gateways.iter().map(|(gateway, _)| gateway));
     if options.danger_clock_ahead_days > 0 {
         println!(
             "\nthe case rules run {} days ahead of the system clock: it is {} for them",
@@ -90,10 +98,48 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         "stopping the region; queued messages stay in {}",
         options.dir.display()
     );
-    for gateway in gateways {
-        gateway.shutdown().await;
+    for (gateway, runtime) in gateways {
+        runtime.spawn(gateway.shutdown()).await?;
+        runtime.shutdown_background();
     }
     Ok(())
+}
+
+/// A runtime of one dev gateway's own, whose threads all run inside a
+/// `gateway{country=MX}` span: every task, and so every log line, of that
+/// gateway then says which country's gateway wrote it, with no change to how
+/// the gateway spawns its tasks.
+fn gateway_runtime(country: Country) -> std::io::Result<tokio::runtime::Runtime> {
+    let span = tracing::info_span!("gateway", country = %country);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(format!("gateway-{country}"))
+        .on_thread_start(move || {
+            // Entered for the thread's whole life: the guard is never dropped,
+            // so the span is never left on this thread.
+            std::mem::forget(span.clone().entered());
+        })
+        .enable_all()
+        .build()
+}
+
+/// A gateway that did not start; a port in use most likely means a region
+/// is already running.
+fn start_error(file: &Path, error: crate::gateway::StartError) -> anyhow::Error {
+    let busy = matches!(
+        &error,
+        crate::gateway::StartError::Bind { source, .. }
+            if source.kind() == std::io::ErrorKind::AddrInUse
+    );
+    let error =
+        anyhow::Error::new(error).context(format!("starting the gateway of {}", file.display()));
+    if busy {
+        error.context(
+            "a port of the region is taken: is a dev region already running (Ctrl-C it, or use it)? Otherwise pick others with --peer-port and --agency-port",
+        )
+    } else {
+        error
+    }
 }
 
 /// Writes whatever is missing (PKI, configs, profiles) and returns the config files.
@@ -273,14 +319,14 @@ fn write(file: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))
 }
 
-fn print_region(options: &DevOptions, gateways: &[Gateway]) {
+fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gateway> + Clone) {
     println!(
         "retorno dev region in {} (Ctrl-C stops it)",
         options.dir.display()
     );
     println!();
     println!("  country  peer API          agency API        profiles");
-    for gateway in gateways {
+    for gateway in gateways.clone() {
         let profiles = options
             .dir
             .join(gateway.country().as_str())
@@ -294,7 +340,7 @@ fn print_region(options: &DevOptions, gateways: &[Gateway]) {
             ROLES.join(",")
         );
     }
-    let region: Vec<Country> = gateways.iter().map(Gateway::country).collect();
+    let region: Vec<Country> = gateways.clone().map(Gateway::country).collect();
     for gateway in gateways {
         for consulate in dev_delegations(gateway.country(), &region) {
             let profile = options
@@ -319,7 +365,7 @@ fn print_region(options: &DevOptions, gateways: &[Gateway]) {
             .join(format!("{role}.toml"))
     };
     println!(
-        "  cargo run --release -p retorno-client -- --profile {} send notice client/examples/notice-mx-gt.json --to GT",
+        "  cargo run --release -p retorno-client -- --profile {} send notice client/examples/notice-mx-gt.json --to GT --case MX-2026-0001",
         profile("MX", "destination-authority").display()
     );
     println!(

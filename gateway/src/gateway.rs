@@ -19,11 +19,12 @@ use crate::{
     alerts::{Alerts, Watched},
     case::Rules,
     clock::Clock,
-    config::{Config, ConfigError},
+    config::{Config, ConfigError, Limits},
+    connections::{ConnectionRules, TrackCalls},
     country::Country,
     delivery::Courier,
     identity::{Identity, Role},
-    limits::{RateLimiter, StreamSlots},
+    limits::{NameTheSizeLimit, RateLimiter, StreamSlots},
     links::Links,
     operator_api::OperatorService,
     peer_api::{BATCH_BYTES, PeerService},
@@ -149,7 +150,6 @@ impl Gateway {
         let links = Arc::new(Links::new(config.peers.keys().copied()));
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
-        let handshake_timeout = Duration::from_millis(config.limits.handshake_timeout_ms);
         let max = config.limits.max_message_bytes;
         let mut tasks = Vec::new();
 
@@ -177,16 +177,17 @@ impl Gateway {
                 Identity::Gateway { .. } => Ok(()),
                 other => Err(format!("{other} is not a gateway")),
             }),
-            handshake_timeout,
+            ConnectionRules::for_listener(&config.limits),
             "peer",
         );
         let peer_server = PeerExchangeServer::new(peer_service)
             .max_decoding_message_size(max + BATCH_BYTES)
             .max_encoding_message_size(max + BATCH_BYTES);
         tasks.push(serve(
-            Server::builder().add_service(peer_server),
-            peer_incoming,
-            shutdown_rx.clone(),
+            server(&config.limits)
+                .layer(TrackCalls)
+                .add_service(peer_server)
+                .serve_with_incoming_shutdown(peer_incoming, stopped(shutdown_rx.clone())),
         ));
 
         let country = config.country;
@@ -206,13 +207,14 @@ impl Gateway {
             agency_listener,
             credentials.agency_server_config(),
             agency_admission(country, config.delegated_consulates()),
-            handshake_timeout,
+            ConnectionRules::for_listener(&config.limits),
             "agency",
         );
-        // Twice the limit, so that a message a little over it gets our
-        // InvalidArgument naming the limit rather than a bare transport error.
+        // A request is refused from its length prefix, before it is read, if
+        // it is over the limit (a submit is measured whole, so it needs no
+        // framing beyond it); the refusal names the setting.
         let agency_server = AgencyServer::new(agency_service)
-            .max_decoding_message_size(2 * max)
+            .max_decoding_message_size(max)
             .max_encoding_message_size(max + BATCH_BYTES);
         let operator_server = OperatorServer::new(OperatorService {
             country,
@@ -223,11 +225,15 @@ impl Gateway {
             drain: drain.clone(),
         });
         tasks.push(serve(
-            Server::builder()
+            server(&config.limits)
+                .layer(TrackCalls)
+                .layer(NameTheSizeLimit {
+                    max,
+                    refused: audit_oversized(store.clone()),
+                })
                 .add_service(agency_server)
-                .add_service(operator_server),
-            agency_incoming,
-            shutdown_rx.clone(),
+                .add_service(operator_server)
+                .serve_with_incoming_shutdown(agency_incoming, stopped(shutdown_rx.clone())),
         ));
 
         for (peer, address) in &config.peers {
@@ -429,6 +435,33 @@ fn case_rules(config: &Config, store: &Store, clock: Clock) -> Result<Rules, Sta
     })
 }
 
+/// Records an oversized submit, which tonic refuses before the Agency API
+/// sees it, in the audit log as the API records its other refused submits.
+fn audit_oversized(store: Arc<Store>) -> crate::limits::Refused {
+    Arc::new(
+        move |identity: &Identity, method: &str, status: &tonic::Status| {
+            if method != "/retorno.v1.Agency/Submit" {
+                return;
+            }
+            let record = crate::audit::Record::submit_refused(&identity.urn())
+                .detail(&crate::audit::status_reason(status));
+            if let Err(error) = store.audit(&[record]) {
+                tracing::error!(%error, "the audit log could not record a refused submit");
+            }
+        },
+    )
+}
+
+/// A server with HTTP/2 keepalive: a connection whose other end went silent
+/// (a partition that drops every packet, a frozen process) is closed when a
+/// ping goes unanswered, and frees what it held.
+fn server(limits: &Limits) -> Server {
+    let keepalive = limits.keepalive();
+    Server::builder()
+        .http2_keepalive_interval(Some(keepalive.interval))
+        .http2_keepalive_timeout(Some(keepalive.timeout))
+}
+
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
     listener.local_addr().map_err(|source| StartError::Bind {
         address: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -436,21 +469,20 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
     })
 }
 
+/// Runs a server until it stops, logging why if it fails.
 fn serve(
-    router: tonic::transport::server::Router,
-    incoming: tokio_stream::wrappers::ReceiverStream<
-        Result<tls::AuthenticatedStream, std::io::Error>,
-    >,
-    mut shutdown: watch::Receiver<bool>,
+    serving: impl std::future::Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let signal = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = router.serve_with_incoming_shutdown(incoming, signal).await {
+        if let Err(error) = serving.await {
             tracing::error!(%error, "server stopped with an error");
         }
     })
+}
+
+/// Resolves when the gateway is told to stop.
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 #[cfg(test)]

@@ -18,13 +18,15 @@
 //! - [`at_rest`]: [`at_rest::Vault`], the keys that encrypt envelopes at rest, and rotation.
 //! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
-//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors.
+//! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors
+//!   (the payload rules themselves are `retorno_proto::rules`, shared with the client).
 //! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests).
 //! - [`case`]: the case state machine and the region's safeguards.
 //! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
-//! - [`limits`]: submit rate per agency and delivery streams per peer.
+//! - [`limits`]: message size, submit rate per agency and delivery streams per peer.
+//! - [`connections`]: connections per identity, the idle timeout, and why a connection ended.
 //! - [`envelope`]: building envelopes, issuing and checking receipts.
 //! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
 //! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
@@ -49,6 +51,7 @@ pub mod case;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod country;
 pub mod delivery;
 pub mod dev;

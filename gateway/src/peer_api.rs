@@ -549,25 +549,37 @@ impl PeerExchange for PeerService {
                 )));
             }
         };
-        let slot = self.streams.open(peer).ok_or_else(|| {
+        let opened = self.streams.open(peer).ok_or_else(|| {
             Status::resource_exhausted(format!(
-                "{peer} already holds the most delivery streams allowed (limits.streams_per_peer)"
+                "{peer} already holds the most delivery streams allowed (limits.streams_per_peer), each busy with a batch"
             ))
         })?;
+        if let Some(quiet) = opened.replaced_quiet_for {
+            tracing::info!(%peer, quiet_ms = quiet.as_millis() as u64, "a new delivery stream replaces the peer's oldest idle one (limits.streams_per_peer): its new connection says the old one is dead");
+        }
+        let mut slot = opened.slot;
         let mut batches = request.into_inner();
         let (sender, receiver) = mpsc::channel(8);
         let service = self.clone();
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             // The slot is freed when this stream ends.
-            let _slot = slot;
             loop {
                 let batch = tokio::select! {
                     batch = batches.message() => batch,
                     _ = shutdown.changed() => return,
+                    () = slot.replaced() => {
+                        let _ = sender.try_send(Err(Status::aborted(
+                            "a newer delivery stream from the same gateway took this one's place (limits.streams_per_peer)",
+                        )));
+                        return;
+                    }
                 };
                 let answer = match batch {
-                    Ok(Some(batch)) => service.answer(peer, batch).await,
+                    Ok(Some(batch)) => {
+                        let _busy = slot.busy();
+                        service.answer(peer, batch).await
+                    }
                     Ok(None) => return,
                     Err(status) => Err(status),
                 };

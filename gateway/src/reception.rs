@@ -39,6 +39,10 @@ pub const ARRIVAL_INTERVAL: Duration = Duration::from_secs(10);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// Failures are logged as warnings once the retries have reached this wait
+/// (after about 1.5 s of failing), at debug level before.
+const WARN_AFTER: Duration = Duration::from_millis(800);
+
 /// Fetches one peer's policy and keeps it; shared by the periodic
 /// [`PolicyWatch`] and the Peer API's [`ArrivalRefresh`].
 #[derive(Clone)]
@@ -58,7 +62,9 @@ pub struct PolicyFetcher {
 impl PolicyFetcher {
     /// Fetches the peer's policy once and keeps it in the store and the case rules.
     pub async fn fetch(&self) -> Result<(), String> {
-        let channel = tls::connect_to_peer(self.peer, &self.address, &self.tls)
+        // One short call: the default keepalive only guards against a hang.
+        let keepalive = crate::config::Keepalive::default();
+        let (channel, _) = tls::connect_to_peer(self.peer, &self.address, &self.tls, keepalive)
             .await
             .map_err(|e| e.to_string())?;
         let policy = PeerExchangeClient::new(channel)
@@ -113,7 +119,14 @@ impl PolicyWatch {
                     REFRESH
                 }
                 Err(error) => {
-                    tracing::debug!(peer = %self.fetcher.peer, %error, "reception policy not fetched");
+                    // A peer still starting (the dev region starts its
+                    // gateways one by one) is not worth a warning; one that
+                    // stays unreachable is: proposals to it are refused.
+                    if retry >= WARN_AFTER {
+                        tracing::warn!(peer = %self.fetcher.peer, address = %self.fetcher.address.address, %error, "reception policy not fetched; proposals for this peer wait for it");
+                    } else {
+                        tracing::debug!(peer = %self.fetcher.peer, %error, "reception policy not fetched");
+                    }
                     retry = (retry * 2).min(RETRY_MAX);
                     retry
                 }

@@ -11,7 +11,8 @@
 //! certificate or revoke one without a restart.
 //!
 //! # Layout
-//! - this file: the acceptor that reads identities once per connection.
+//! - this file: the acceptor that reads identities once per connection, and
+//!   the stream that closes an idle connection ([`crate::connections`] decides).
 //! - `credentials`: [`Credentials`], the swappable material and its reload task.
 //! - `material`: reading and checking one generation of material.
 //! - `expiry`: [`CertificateInfo`], expiry dates and the warnings before them.
@@ -27,7 +28,6 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
 pub use credentials::{Credentials, Reload, TlsStats};
@@ -45,6 +45,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
 use crate::{
+    connections::{Activity, ConnectionRules, ConnectionSlot, Ending, IdleTimer, Watch},
     country::Country,
     identity::{Identity, IdentityError},
 };
@@ -122,13 +123,15 @@ pub async fn connect_to_peer(
     peer: crate::country::Country,
     address: &crate::config::PeerConfig,
     credentials: &Credentials,
-) -> Result<tonic::transport::Channel, TlsError> {
+    keepalive: crate::config::Keepalive,
+) -> Result<(tonic::transport::Channel, retorno_client::tls::LastHeard), TlsError> {
     let check = expect_identity(Identity::Gateway { country: peer });
-    retorno_client::tls::connect(
+    retorno_client::tls::connect_with_keepalive(
         &address.address,
         address.server_name(),
         credentials.client_config(),
         Some(check),
+        (keepalive.interval, keepalive.timeout),
     )
     .await
 }
@@ -154,6 +157,8 @@ pub struct PeerInfo {
     pub identity: Identity,
     /// The caller's address, for logs.
     pub remote: SocketAddr,
+    /// The calls in progress on this connection, which keep it from being closed as idle.
+    pub activity: Arc<Activity>,
 }
 
 /// Reads the caller's identity that the acceptor attached to a request.
@@ -165,10 +170,23 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Identity, tonic::Status
         .ok_or_else(|| tonic::Status::unauthenticated("no authenticated client certificate"))
 }
 
-/// A server-side TLS connection whose client certificate has been read.
+/// A server-side TLS connection whose client certificate has been read. It
+/// reads as ended once the connection has been idle for the listener's
+/// timeout, and says why the connection ended when it is dropped.
 pub struct AuthenticatedStream {
     inner: TlsStream<TcpStream>,
     info: PeerInfo,
+    idle: IdleTimer,
+    watch: Watch,
+    listener: &'static str,
+    /// Counts this connection against its identity's limit while it is open.
+    _slot: ConnectionSlot,
+}
+
+impl Drop for AuthenticatedStream {
+    fn drop(&mut self) {
+        self.watch.log_end(&self.info, self.listener);
+    }
 }
 
 impl Connected for AuthenticatedStream {
@@ -185,7 +203,20 @@ impl AsyncRead for AuthenticatedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        // An idle connection reads as ended: the HTTP/2 server then closes it.
+        if this.watch.closed_idle() || this.idle.poll_expired(cx).is_ready() {
+            this.watch.ended(Ending::Idle);
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &read {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => this.watch.read(),
+            Poll::Ready(_) => this.watch.ended(Ending::ByClient),
+            Poll::Pending => {}
+        }
+        read
     }
 }
 
@@ -224,12 +255,13 @@ pub type AdmissionRule = Arc<dyn Fn(&Identity) -> Result<(), String> + Send + Sy
 
 /// Accepts TCP connections, runs each TLS handshake in its own task (so that a
 /// slow or hostile client cannot hold up the others), reads the client's
-/// identity and yields only the connections that `admit` allows.
+/// identity and yields only the connections that `admit` and the identity's
+/// connection limit allow.
 pub fn accept(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     admit: AdmissionRule,
-    handshake_timeout: Duration,
+    rules: ConnectionRules,
     listener_name: &'static str,
 ) -> ReceiverStream<Result<AuthenticatedStream, io::Error>> {
     let (sender, receiver) = mpsc::channel(64);
@@ -247,15 +279,22 @@ pub fn accept(
                 () = sender.closed() => return,
             };
             let _ = tcp.set_nodelay(true);
+            if let Err(error) = crate::connections::tcp_keepalive(&tcp, rules.keepalive) {
+                tracing::debug!(listener = listener_name, %remote, %error, "TCP keepalive not set");
+            }
             let acceptor = acceptor.clone();
             let admit = admit.clone();
             let sender = sender.clone();
+            let rules = rules.clone();
             tokio::spawn(async move {
-                match handshake(acceptor, tcp, remote, &admit, handshake_timeout).await {
+                match handshake(acceptor, tcp, remote, &admit, &rules, listener_name).await {
                     Ok(stream) => {
                         let _ = sender.send(Ok(stream)).await;
                     }
-                    Err(reason) => {
+                    Err(Refused::Abandoned(reason)) => {
+                        tracing::debug!(listener = listener_name, %remote, %reason, "the client left before the TLS handshake completed");
+                    }
+                    Err(Refused::Refused(reason)) => {
                         tracing::warn!(listener = listener_name, %remote, %reason, "connection refused");
                     }
                 }
@@ -265,23 +304,59 @@ pub fn accept(
     ReceiverStream::new(receiver)
 }
 
+/// Why a connection did not get past the handshake.
+enum Refused {
+    /// The client closed the connection before the handshake completed: not
+    /// an incident (a client that gave up, a port probe, a health check).
+    Abandoned(String),
+    /// The gateway refused it: a certificate, an identity, a limit, a stall.
+    Refused(String),
+}
+
 async fn handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     remote: SocketAddr,
     admit: &AdmissionRule,
-    timeout: Duration,
-) -> Result<AuthenticatedStream, String> {
+    rules: &ConnectionRules,
+    listener: &'static str,
+) -> Result<AuthenticatedStream, Refused> {
+    let timeout = rules.handshake_timeout;
     let tls = tokio::time::timeout(timeout, acceptor.accept(tcp))
         .await
-        .map_err(|_| format!("TLS handshake took longer than {timeout:?}"))?
-        .map_err(|e| format!("TLS handshake failed: {e}"))?;
-    let identity = peer_identity(tls.get_ref().1.peer_certificates()).map_err(|e| e.to_string())?;
-    admit(&identity)?;
+        .map_err(|_| Refused::Refused(format!("TLS handshake took longer than {timeout:?}")))?
+        .map_err(handshake_failed)?;
+    let identity = peer_identity(tls.get_ref().1.peer_certificates())
+        .map_err(|e| Refused::Refused(e.to_string()))?;
+    admit(&identity).map_err(Refused::Refused)?;
+    let slot = rules.slots.open(&identity).map_err(Refused::Refused)?;
+    let activity = Activity::new();
     Ok(AuthenticatedStream {
         inner: tls,
-        info: PeerInfo { identity, remote },
+        idle: IdleTimer::new(activity.clone(), rules.idle_timeout),
+        watch: Watch::new(rules),
+        info: PeerInfo {
+            identity,
+            remote,
+            activity,
+        },
+        listener,
+        _slot: slot,
     })
+}
+
+/// A failed handshake: abandoned if the client's end closed or reset the
+/// connection, refused if TLS itself failed (rustls says why, e.g. a
+/// certificate it does not trust).
+fn handshake_failed(error: io::Error) -> Refused {
+    let reason = format!("TLS handshake failed: {error}");
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => Refused::Abandoned(reason),
+        _ => Refused::Refused(reason),
+    }
 }
 
 fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Result<Identity, IdentityError> {

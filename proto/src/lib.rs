@@ -6,10 +6,14 @@
 //!
 //! # Layout
 //! - [`v1`]: messages, the `PeerExchange` and `Agency` services' clients and servers.
+//! - [`rules`]: what each payload's fields must hold, checked by both gateways and the client.
 //! - [`FILE_DESCRIPTOR_SET`]: the compiled descriptors, for reflection.
+//! - [`codec`]: the services' codec, which answers undecodable bytes with `INVALID_ARGUMENT`.
 
 // Tests may panic on a broken expectation; library code may not (STYLE.md 6).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod codec;
 
 /// Messages and services of the `retorno.v1` package.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -17,6 +21,8 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/retorno.v1.rs"));
     include!(concat!(env!("OUT_DIR"), "/retorno.v1.serde.rs"));
 }
+
+pub mod rules;
 
 /// The encoded `FileDescriptorSet` of every `retorno.v1` file.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

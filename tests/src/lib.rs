@@ -504,6 +504,8 @@ pub async fn presented_certificate(region: &Region, as_country: &str, to: &str) 
 pub struct Proxy {
     address: SocketAddr,
     cut: tokio::sync::watch::Sender<u64>,
+    silence: tokio::sync::watch::Sender<u64>,
+    closing: tokio::sync::watch::Sender<bool>,
     connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -515,12 +517,21 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (cut, _) = tokio::sync::watch::channel(0u64);
+        let (silence, _) = tokio::sync::watch::channel(0u64);
+        let (closing, _) = tokio::sync::watch::channel(false);
         let connections = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (cuts, count) = (cut.clone(), connections.clone());
+        let (cuts, silences, closings, count) = (
+            cut.clone(),
+            silence.clone(),
+            closing.clone(),
+            connections.clone(),
+        );
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 let mut cut = cuts.subscribe();
+                let mut silenced = silences.subscribe();
+                let mut closing = closings.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
@@ -528,6 +539,11 @@ impl Proxy {
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
+                        // Both ends stay open and hear nothing more, as in a
+                        // partition that drops every packet, until the proxy goes.
+                        _ = silenced.changed() => {
+                            let _ = closing.wait_for(|closing| *closing).await;
+                        }
                     }
                 });
             }
@@ -535,6 +551,8 @@ impl Proxy {
         Proxy {
             address,
             cut,
+            silence,
+            closing,
             connections,
             task,
         }
@@ -550,6 +568,12 @@ impl Proxy {
         self.cut.send_modify(|cuts| *cuts += 1);
     }
 
+    /// Makes every open connection go silent without closing (no FIN, no
+    /// RST: a black hole); new connections go through.
+    pub fn silence(&self) {
+        self.silence.send_modify(|silences| *silences += 1);
+    }
+
     /// How many connections were accepted so far.
     pub fn connections(&self) -> u64 {
         self.connections.load(std::sync::atomic::Ordering::SeqCst)
@@ -558,6 +582,7 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        self.closing.send_replace(true);
         self.task.abort();
     }
 }
@@ -856,4 +881,140 @@ async fn webhook_request(mut stream: tokio::net::TcpStream) -> Option<serde_json
         .await
         .ok()?;
     event
+}
+
+/// The TLS configuration of `code`'s agency in `role`, as its client uses it.
+pub fn agency_client_config(
+    region: &Region,
+    code: &str,
+    role: &str,
+) -> std::sync::Arc<rustls::ClientConfig> {
+    let profile = region.profile(code, role);
+    let own = retorno_client::tls::KeyedChain::load(&profile.cert, &profile.key).unwrap();
+    let roots = retorno_client::tls::load_roots(&profile.ca).unwrap();
+    retorno_client::tls::client_config(&own, roots).unwrap()
+}
+
+/// A gRPC channel to `code`'s Agency API as its agency in `role`, for calls
+/// the typed client cannot make (raw bytes).
+pub async fn agency_channel(region: &Region, code: &str, role: &str) -> tonic::transport::Channel {
+    let profile = region.profile(code, role);
+    retorno_client::tls::connect(
+        &profile.gateway,
+        profile.tls_name.as_deref().unwrap(),
+        agency_client_config(region, code, role),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// A bare mutual-TLS connection to `address` as the holder of `config`,
+/// handshake done and nothing sent: what an idle or hostile client holds.
+pub async fn tls_connection(
+    address: SocketAddr,
+    server_name: &str,
+    config: std::sync::Arc<rustls::ClientConfig>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends bytes as they are, whatever a method's message type: a hostile or
+/// broken client.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut as _;
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf as _;
+        Ok(Some(buf.copy_to_bytes(buf.remaining()).to_vec()))
+    }
+}
+
+/// Calls `path` (`/retorno.v1.Agency/Submit`) with `bytes` as the request.
+pub async fn raw_unary(
+    channel: tonic::transport::Channel,
+    path: &'static str,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(tonic::Request::new(bytes), path, RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Calls the server-streaming `path` with `bytes` and reads its first answer.
+pub async fn raw_server_streaming(
+    channel: tonic::transport::Channel,
+    path: &'static str,
+    bytes: Vec<u8>,
+) -> Result<Option<Vec<u8>>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.server_streaming(tonic::Request::new(bytes), path, RawCodec)
+        .await?
+        .into_inner()
+        .message()
+        .await
+}
+
+/// Opens the bidirectional `path` stream, sends `messages` and reads the first answer.
+pub async fn raw_streaming(
+    channel: tonic::transport::Channel,
+    path: &'static str,
+    messages: Vec<Vec<u8>>,
+) -> Result<Option<Vec<u8>>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    let outgoing = tokio_stream::iter(messages);
+    grpc.streaming(tonic::Request::new(outgoing), path, RawCodec)
+        .await?
+        .into_inner()
+        .message()
+        .await
 }

@@ -8,8 +8,8 @@
 use retorno_client::{Client, Profile};
 use retorno_proto::v1::{RejectionCode, delivery_result, submit_request::Payload};
 use retorno_tests::{
-    Region, country, deliver, deliver_batches, envelope, eventually, inbox_now, notice_to,
-    peer_client, seal_batches, sealer,
+    Region, country, deliver, deliver_batches, envelope, inbox_now, notice_to, peer_client,
+    seal_batches, sealer,
 };
 use tonic::Code;
 
@@ -272,44 +272,49 @@ async fn an_agency_over_its_submit_rate_is_slowed_down_and_nothing_extra_is_stor
     mx.shutdown().await;
 }
 
+/// Issue 9, point 7: a peer at its limit that opens one more stream is not
+/// refused (its new connection is the best evidence an old one is dead): the
+/// oldest idle stream is ended with `ABORTED` naming the limit, and the
+/// others deliver. (A stream busy with a batch is never replaced; see the
+/// unit tests of `limits`.)
 #[tokio::test]
-async fn a_peer_cannot_open_more_delivery_streams_than_allowed() {
+async fn a_peers_stream_over_the_limit_replaces_its_oldest_idle_one() {
     let region = Region::new(&["MX", "GT"]);
     let mut config = region.config("GT");
     config.limits.streams_per_peer = 2;
     let gt = region.start_with(config).await;
-    let mut clients = Vec::new();
+    let mx = sealer(&region, "MX");
     let mut streams = Vec::new();
     for _ in 0..3 {
         let mut client = peer_client(&region, "MX", "GT").await;
         let (sender, outgoing) = tokio::sync::mpsc::channel::<retorno_proto::v1::DeliveryBatch>(1);
-        let opened = client
+        let answers = client
             .deliver(tokio_stream::wrappers::ReceiverStream::new(outgoing))
-            .await;
-        streams.push((sender, opened.map(|_| ())));
-        clients.push(client);
-    }
-    assert!(streams[0].1.is_ok() && streams[1].1.is_ok());
-    let third = streams[2].1.as_ref().unwrap_err();
-    assert_eq!(third.code(), Code::ResourceExhausted, "{third:?}");
-    // Closing one frees its place.
-    drop(streams.remove(0));
-    let client = peer_client(&region, "MX", "GT").await;
-    let mx = sealer(&region, "MX");
-    let answers = eventually("a stream slot to be freed", || {
-        let (mut client, mx) = (client.clone(), mx.clone());
-        async move {
-            deliver(
-                &mut client,
-                &mx,
-                vec![vec![envelope("MX", "GT", "MX-2026-0900")]],
-            )
             .await
-            .ok()
-        }
-    })
-    .await;
-    assert!(answers[0].results[0].result.is_some());
+            .unwrap()
+            .into_inner();
+        streams.push((client, sender, answers));
+    }
+    let (_, _, first) = &mut streams[0];
+    let ended = first.message().await.unwrap_err();
+    assert_eq!(ended.code(), Code::Aborted, "{ended:?}");
+    assert!(
+        ended.message().contains("limits.streams_per_peer"),
+        "{}",
+        ended.message()
+    );
+    for (case, (_, sender, answers)) in streams.iter_mut().skip(1).enumerate() {
+        let batch = seal_batches(
+            &mx,
+            vec![vec![envelope("MX", "GT", &format!("MX-2026-090{case}"))]],
+        );
+        sender
+            .send(batch.into_iter().next().unwrap())
+            .await
+            .unwrap();
+        let answer = answers.message().await.unwrap().unwrap();
+        assert!(answer.results[0].result.is_some());
+    }
     gt.shutdown().await;
 }
 

@@ -79,6 +79,13 @@ impl Agency for Immediate {
     ) -> Result<Response<retorno_proto::v1::ListCasesResponse>, Status> {
         Err(Status::unimplemented("baseline server"))
     }
+
+    async fn get_reception_policy(
+        &self,
+        _: Request<retorno_proto::v1::GetReceptionPolicyRequest>,
+    ) -> Result<Response<retorno_proto::v1::ReceptionPolicy>, Status> {
+        Err(Status::unimplemented("baseline server"))
+    }
 }
 
 /// Runs the baseline server until killed: `country`'s gateway certificate,
@@ -105,10 +112,11 @@ pub(crate) fn serve(listen: SocketAddr, pki: PathBuf, country: &str) -> Result<(
                 Identity::Agency { .. } => Ok(()),
                 other => Err(format!("{other} is not an agency")),
             }),
-            Duration::from_secs(10),
+            retorno_gateway::connections::ConnectionRules::for_listener(&Default::default()),
             "agency",
         );
         Server::builder()
+            .layer(retorno_gateway::connections::TrackCalls)
             .add_service(AgencyServer::new(Immediate))
             .serve_with_incoming(incoming)
             .await?;

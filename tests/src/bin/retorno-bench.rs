@@ -100,6 +100,14 @@ struct Args {
     /// Also print each gateway's CPU time per thread name.
     #[arg(long)]
     threads: bool,
+    /// Run the gateways with `storage.durability = "process-crash"` instead of
+    /// the default `"power-loss"`, to measure what the device syncs cost.
+    #[arg(long)]
+    danger_process_crash: bool,
+    /// Run the gateways without at-rest keys (a weaker configuration than a
+    /// real gateway's), to measure what encryption at rest costs.
+    #[arg(long)]
+    no_at_rest_keys: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,11 +238,19 @@ impl Bench {
             "retorno-bench: MX gateway -> GT gateway, separate processes, mutual TLS on 127.0.0.1, sled in {}",
             self.root.display()
         );
-        let storage = retorno_gateway::config::Storage::default();
-        println!(
-            "  storage.durability = {:?} (the default), envelopes encrypted at rest with a key (as a real gateway's config)",
-            storage.durability
+        let (durability, keys) = (
+            if a.danger_process_crash {
+                "\"process-crash\" (--danger-process-crash)"
+            } else {
+                "\"power-loss\" (the default)"
+            },
+            if a.no_at_rest_keys {
+                "no at-rest keys (--no-at-rest-keys)"
+            } else {
+                "envelopes encrypted at rest with a key, as a real gateway's config"
+            },
         );
+        println!("  storage.durability = {durability}; {keys}");
         println!(
             "  notices of {} bytes (encoded SubmitRequest), {} agency connections, {} CPUs",
             self.request_bytes,
@@ -311,11 +327,16 @@ impl Bench {
         // What an operator runs, not the tests' quick retries: the default
         // durability ("power-loss") and personal data encrypted at rest.
         config.delivery = Delivery::default();
-        let key = dir.join(code).join("at-rest.key");
-        if !key.exists() {
-            retorno_gateway::at_rest::write_new_key(&key)?;
+        if self.args.danger_process_crash {
+            config.storage.durability = retorno_gateway::config::Durability::ProcessCrash;
         }
-        config.storage.keys = vec![key];
+        if !self.args.no_at_rest_keys {
+            let key = dir.join(code).join("at-rest.key");
+            if !key.exists() {
+                retorno_gateway::at_rest::write_new_key(&key)?;
+            }
+            config.storage.keys = vec![key];
+        }
         let mut text = config.to_toml()?;
         if let Some(copy) = &self.kept_pki {
             let original = self.region.pki().dir().to_string_lossy().into_owned();
