@@ -154,9 +154,9 @@ impl Courier {
             match session {
                 Ok(()) => return,
                 Err(error) => {
-                    self.links.failed(self.peer, &error.to_string());
                     let wait = backoff.next();
                     let (cause, queued) = (self.cause(&error), self.queued(&watermark));
+                    self.links.failed(self.peer, &cause);
                     let retry_in_ms = wait.as_millis() as u64;
                     let address = &self.address.address;
                     if queued > 0 {
