@@ -4,12 +4,20 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::Config, dev, gateway::Gateway};
+use crate::{
+    config::{Config, LogFormat},
+    dev,
+    gateway::Gateway,
+};
 
 /// One country's retorno gateway.
 #[derive(Parser)]
 #[command(name = "retorno-gateway", version, about)]
 struct Cli {
+    /// How log lines are written: `text` for people, `json` (one object
+    /// per line, the same fields) for log shippers. Overrides `[log] format`.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -104,7 +112,11 @@ enum EvidenceCommand {
 /// Parses arguments, runs the command, and turns its error into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(
+        cli.log_format
+            .or_else(|| configured_log_format(&cli.command))
+            .unwrap_or_default(),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -121,7 +133,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// `[log] format` of the gateway that `run` starts, so that a config file
+/// alone can ask for JSON (an unreadable file is reported by `run` itself).
+fn configured_log_format(command: &Command) -> Option<LogFormat> {
+    match command {
+        Command::Run { config } => Config::load(config).ok().map(|c| c.log.format),
+        _ => None,
+    }
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // sled's debug and trace lines print the values it stores: envelopes, that
@@ -130,10 +151,18 @@ fn init_logging() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => lines.init(),
+        // Each event's fields at the top level, as the text lines print them.
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -18,8 +18,10 @@ use crate::{
     config::{Config, ConfigError},
     country::Country,
     delivery::Courier,
+    health::{Checks, Reporters},
     identity::{Identity, Role},
     limits::{RateLimiter, StreamSlots},
+    metrics::{self, Metrics},
     peer_api::{BATCH_BYTES, PeerService},
     policy,
     reception::{ArrivalRefresh, PolicyFetcher, PolicyWatch},
@@ -67,6 +69,12 @@ pub struct Gateway {
     /// Re-read from disk while the gateway runs; see [`Credentials`].
     credentials: Credentials,
     shutdown: watch::Sender<bool>,
+    /// True while an operator drains the gateway: health says NOT_SERVING,
+    /// queued messages still go out.
+    drain: watch::Sender<bool>,
+    metrics: Metrics,
+    /// Where `GET /metrics` is served, if `[metrics]` enables it.
+    metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -131,6 +139,15 @@ impl Gateway {
             );
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (drain, draining) = watch::channel(false);
+        let metrics = Metrics::new();
+        let metrics_listener =
+            metrics::bind(&config.metrics)
+                .await
+                .map_err(|source| StartError::Bind {
+                    address: config.metrics.listen,
+                    source,
+                })?;
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
         let handshake_timeout = Duration::from_millis(config.limits.handshake_timeout_ms);
@@ -147,6 +164,7 @@ impl Gateway {
             rules: rules.clone(),
             streams: StreamSlots::new(config.limits.streams_per_peer),
             tls: credentials.clone(),
+            metrics: metrics.clone(),
             policy_refresh: Arc::new(
                 fetchers
                     .iter()
@@ -167,8 +185,11 @@ impl Gateway {
         let peer_server = PeerExchangeServer::new(peer_service)
             .max_decoding_message_size(max + BATCH_BYTES)
             .max_encoding_message_size(max + BATCH_BYTES);
+        let (peer_health, peer_health_service) = tonic_health::server::health_reporter();
         tasks.push(serve(
-            Server::builder().add_service(peer_server),
+            Server::builder()
+                .add_service(peer_health_service)
+                .add_service(peer_server),
             peer_incoming,
             shutdown_rx.clone(),
         ));
@@ -185,6 +206,7 @@ impl Gateway {
                 config.limits.agency_submits_per_second,
                 config.limits.agency_submit_burst,
             )),
+            metrics: metrics.clone(),
         };
         let agency_incoming = tls::accept(
             agency_listener,
@@ -198,8 +220,12 @@ impl Gateway {
         let agency_server = AgencyServer::new(agency_service)
             .max_decoding_message_size(2 * max)
             .max_encoding_message_size(max + BATCH_BYTES);
+        let (agency_health, agency_health_service) = tonic_health::server::health_reporter();
         tasks.push(serve(
-            Server::builder().add_service(agency_server),
+            Server::builder()
+                .add_service(agency_health_service)
+                .add_service(reflection()?)
+                .add_service(agency_server),
             agency_incoming,
             shutdown_rx.clone(),
         ));
@@ -213,6 +239,7 @@ impl Gateway {
                 settings: config.delivery.clone(),
                 max_message_bytes: max,
                 shutdown: shutdown_rx.clone(),
+                metrics: metrics.clone(),
             };
             tasks.push(tokio::spawn(courier.run()));
         }
@@ -227,8 +254,39 @@ impl Gateway {
         tasks.push(tokio::spawn(crate::retention::run(
             store.clone(),
             crate::retention::Policy::from(&config.storage),
+            metrics.clone(),
             shutdown_rx.clone(),
         )));
+        let checks = Checks {
+            store: store.clone(),
+            tls: credentials.clone(),
+            clock: rules.clock.clone(),
+            peers: config.peers.clone(),
+            settings: config.health.clone(),
+            metrics: metrics.clone(),
+            draining,
+        };
+        let reporters = Reporters {
+            peer: peer_health,
+            agency: agency_health,
+        };
+        tasks.push(checks.start(reporters, shutdown_rx.clone()).await);
+        let metrics_addr = match metrics_listener {
+            Some(listener) => {
+                let address = local_addr(&listener)?;
+                let sources = metrics::Sources {
+                    metrics: metrics.clone(),
+                    store: store.clone(),
+                    tls: credentials.clone(),
+                    peers: config.peers.keys().copied().collect(),
+                    clock: rules.clock.clone(),
+                };
+                tasks.push(metrics::serve(listener, sources, shutdown_rx.clone()));
+                tracing::info!(metrics = %metrics::url(address), "metrics listening");
+                Some(address)
+            }
+            None => None,
+        };
         tracing::info!(%country, %peer_addr, %agency_addr, peers = config.peers.len(), "gateway started");
         Ok(Gateway {
             country,
@@ -237,8 +295,40 @@ impl Gateway {
             store,
             credentials,
             shutdown,
+            drain,
+            metrics,
+            metrics_addr,
             tasks,
         })
+    }
+
+    /// Drains the gateway (`on`) or ends the drain: while drained its
+    /// health says NOT_SERVING, so that a load balancer sends new work
+    /// elsewhere, and everything queued is still delivered.
+    pub fn set_draining(&self, on: bool) {
+        self.drain.send_replace(on);
+    }
+
+    /// Whether an operator drains the gateway.
+    pub fn draining(&self) -> bool {
+        *self.drain.borrow()
+    }
+
+    /// Where `GET /metrics` is served, if `[metrics]` enables it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The gateway's metrics, as a scrape would encode them (without the
+    /// values read at scrape time).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Makes the store's health probe fail (`on`) or work again: for tests
+    /// of the health checks only, see [`Store::danger_fail_probes`].
+    pub fn danger_fail_store_probes(&self, on: bool) {
+        self.store.danger_fail_probes(on);
     }
 
     /// The TLS material in use: its certificates, reloads and refused handshakes.
@@ -373,6 +463,27 @@ fn case_rules(config: &Config, store: &Store, clock: Clock) -> Result<Rules, Sta
         peer_policies: RwLock::new(peer_policies),
         clock,
     })
+}
+
+/// gRPC reflection over the Agency API's descriptors (and health's), so
+/// that `grpcurl` can list and call it without the .proto files.
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    StartError,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(retorno_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|error| {
+            StartError::Config(ConfigError::Invalid {
+                file: "(built in)".into(),
+                field: "reflection".into(),
+                problem: error.to_string(),
+            })
+        })
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

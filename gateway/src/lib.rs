@@ -32,6 +32,8 @@
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
 //! - [`delivery`]: the courier that delivers one peer's outbox.
 //! - [`gateway`]: [`Gateway`], a running gateway.
+//! - [`health`]: `grpc.health.v1` on both listeners, from real checks, and draining.
+//! - [`metrics`]: the Prometheus metrics and their plain-HTTP listener.
 //! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
 //! - [`cli`]: the `retorno-gateway` program's commands.
 
@@ -51,8 +53,10 @@ pub mod dev;
 pub mod envelope;
 pub mod evidence;
 pub mod gateway;
+pub mod health;
 pub mod identity;
 pub mod limits;
+pub mod metrics;
 pub mod need_to_know;
 pub mod peer_api;
 pub mod policy;

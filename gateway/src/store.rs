@@ -16,6 +16,7 @@
 //! | `audit` | sequence (u64 BE) | [`crate::audit::AuditEntry`]: the hash-chained audit log |
 //! | `sequences` | see [`positions`] | per peer and direction, the highest sequence number seen, and sequence number -> message id |
 //! | `rollbacks` | UUIDv7 (detection order) | [`Finding`]: a gateway found gone back in time, until acknowledged |
+//! | (default tree) | `health-probe` | when the health probe last wrote and flushed (i64 BE microseconds); see [`operations`] |
 //!
 //! With `storage.keys` set, the envelopes in `outbox` and `inbox` are sealed
 //! ([`crate::at_rest`]) when written and opened when read; callers only see
@@ -53,6 +54,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod barrier;
+mod operations;
 mod positions;
 
 use crate::at_rest::{AtRestError, Vault};
@@ -339,6 +341,10 @@ pub struct Store {
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
     /// Writes for the writer thread ([`writer`]).
     writes: sync_mpsc::Sender<Write>,
+    /// The database itself, for the health probe and its size on disk ([`operations`]).
+    db: sled::Db,
+    /// A test's order that the health probe fail ([`Store::danger_fail_probes`]).
+    probe_fault: std::sync::atomic::AtomicBool,
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -444,6 +450,8 @@ impl Store {
             inbox_durable: watch::Sender::new(inbox_next - 1),
             flush_requests,
             writes,
+            db,
+            probe_fault: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&store);
         std::thread::Builder::new()
@@ -1436,6 +1444,11 @@ impl Answer {
             id,
             outcome: AnswerOutcome::Rejected { rejection },
         }
+    }
+
+    /// Whether the peer stored the entry (rather than rejected it).
+    pub fn is_delivered(&self) -> bool {
+        matches!(self.outcome, AnswerOutcome::Delivered { .. })
     }
 }
 

@@ -22,7 +22,8 @@ use retorno_gateway::{
     Config, Country, Gateway,
     clock::Clock,
     config::{
-        CaseRules, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths,
+        CaseRules, Delegation, Delivery, Health, Limits, Listen, Log, Metrics, PeerConfig,
+        Reception, Storage, TlsPaths,
     },
 };
 use retorno_proto::v1::{AdvanceNotice, InboxItem, SubmitRequest, submit_request::Payload};
@@ -220,6 +221,13 @@ impl Region {
             reception: Reception {
                 points: retorno_gateway::policy::dev_points(cc),
             },
+            // Several gateways run in one test: each scrape endpoint on a free port.
+            metrics: Metrics {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ..Metrics::default()
+            },
+            health: Health::default(),
+            log: Log::default(),
             delegations: Vec::new(),
         }
     }
