@@ -9,7 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::{io::Read as _, io::Write as _, net::SocketAddr, path::PathBuf};
+use std::{
+    io::Read as _,
+    io::Write as _,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use retorno_certs_dev::{Holder, Lifetime, renew, revoke};
 use retorno_client::tls;
@@ -17,7 +22,8 @@ use retorno_gateway::{
     Config, Gateway,
     health::{AGENCY_SERVICE, PEER_SERVICE},
 };
-use retorno_tests::{Region, country, eventually, notice, notice_to};
+use retorno_tests::{Region, country, eventually, notice, notice_to, open_store, peer_client};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -166,6 +172,101 @@ async fn an_expired_or_revoked_certificate_is_not_serving_until_it_is_renewed() 
     .await;
     renew(pki, &mx_gateway, long).unwrap();
     mx_agency_health_becomes(&region, ServingStatus::Serving, "a new certificate").await;
+    mx.shutdown().await;
+}
+
+/// Copies a directory tree (a stopped gateway's database, as a backup).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Waits until MX has delivered everything it holds for GT.
+async fn mx_outbox_empty(mx: &Gateway) {
+    eventually("MX's outbox for GT to empty", || async {
+        (mx.outbox_depth(country("GT")) == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_gateway_that_went_back_in_time_is_not_serving_until_an_operator_acknowledges_it() {
+    let region = Region::new(&["MX", "GT"]);
+    let gt = region.start("GT").await;
+    let mx = region.start_with(watched(region.config("MX"))).await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-1100")).await.unwrap();
+    mx_outbox_empty(&mx).await;
+    mx.shutdown().await;
+    let config = region.config("MX");
+    drop(open_store(&config).await);
+    let backup = region.dir().join("mx-backup");
+    copy_dir(&config.data_dir, &backup);
+
+    // After the backup MX delivers one more; then it is restored from the backup.
+    let mx = region.restart_with(watched(region.config("MX"))).await;
+    let mut inm = region.agency_when_up("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-1101")).await.unwrap();
+    mx_outbox_empty(&mx).await;
+    mx.shutdown().await;
+    drop(open_store(&config).await);
+    std::fs::remove_dir_all(&config.data_dir).unwrap();
+    copy_dir(&backup, &config.data_dir);
+    let mx = region.restart_with(watched(region.config("MX"))).await;
+    mx_health_becomes(&region, ServingStatus::NotServing, "MX went back in time").await;
+
+    // The operator reads the findings and acknowledges them (`rollback --acknowledge`).
+    mx.shutdown().await;
+    let store = open_store(&config).await;
+    assert_eq!(store.acknowledge_findings().unwrap(), 1);
+    drop(store);
+    let mx = region.restart_with(watched(region.config("MX"))).await;
+    mx_health_becomes(&region, ServingStatus::Serving, "the loss acknowledged").await;
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stuck_courier_is_not_serving_and_a_peer_that_is_down_is_not_its_fault() {
+    let region = Region::new(&["MX", "GT"]);
+    // GT takes one delivery stream from MX, and something else holds it:
+    // GT answers its health check, but MX's courier cannot deliver.
+    let mut gt_config = region.config("GT");
+    gt_config.limits.streams_per_peer = 1;
+    let gt = region.start_with(gt_config.clone()).await;
+    let mut impostor = peer_client(&region, "MX", "GT").await;
+    let (hold, held) = tokio::sync::mpsc::channel(1);
+    let held_stream = impostor.deliver(ReceiverStream::new(held)).await.unwrap();
+    let mut config = watched(region.config("MX"));
+    config.health.stuck_after_s = 1;
+    let mx = region.start_with(config).await;
+    mx_health_becomes(&region, ServingStatus::Serving, "nothing queued").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    inm.submit(notice_to("GT", "MX-2026-1200")).await.unwrap();
+    mx_health_becomes(&region, ServingStatus::NotServing, "a stuck courier").await;
+
+    // The stream is let go: the courier delivers and MX serves again.
+    drop((hold, held_stream));
+    mx_outbox_empty(&mx).await;
+    mx_health_becomes(&region, ServingStatus::Serving, "the courier delivered").await;
+
+    // GT goes down: the notice queued for it grows old, and MX still serves.
+    gt.shutdown().await;
+    inm.submit(notice_to("GT", "MX-2026-1201")).await.unwrap();
+    eventually("the queued notice to wait 2 s", || async {
+        let text = scrape(&mx).await;
+        (sample(&text, &gauge("retorno_outbox_oldest_age_seconds", "GT")) >= 2.0).then_some(())
+    })
+    .await;
+    mx_health_becomes(&region, ServingStatus::Serving, "GT is down, not stuck").await;
     mx.shutdown().await;
 }
 

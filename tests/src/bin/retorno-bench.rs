@@ -225,7 +225,14 @@ impl Phase<'_> {
         });
         let start = Instant::now();
         let work = Workload::new(self.notice.clone(), self.count);
-        closed_loop(self.clients, work, None, self.counter.clone(), self.deadline).await?;
+        closed_loop(
+            self.clients,
+            work,
+            None,
+            self.counter.clone(),
+            self.deadline,
+        )
+        .await?;
         *expected += self.count;
         ensure!(
             self.tracker.wait_for(*expected, self.deadline).await,
