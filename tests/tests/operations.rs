@@ -261,10 +261,13 @@ async fn a_stuck_courier_is_not_serving_and_a_peer_that_is_down_is_not_its_fault
     // GT goes down: the notice queued for it grows old, and MX still serves.
     gt.shutdown().await;
     inm.submit(notice_to("GT", "MX-2026-1201")).await.unwrap();
-    eventually("the queued notice to wait 2 s", || async {
-        let text = scrape(&mx).await;
-        (sample(&text, &gauge("retorno_outbox_oldest_age_seconds", "GT")) >= 2.0).then_some(())
-    })
+    eventually(
+        "the queued notice to wait 3 s, well past health.stuck_after_s",
+        || async {
+            let text = scrape(&mx).await;
+            (sample(&text, &gauge("retorno_outbox_oldest_age_seconds", "GT")) >= 3.0).then_some(())
+        },
+    )
     .await;
     mx_health_becomes(&region, ServingStatus::Serving, "GT is down, not stuck").await;
     mx.shutdown().await;
