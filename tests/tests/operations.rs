@@ -445,3 +445,70 @@ async fn the_metrics_listener_refuses_to_leave_loopback_unless_told() {
     config.metrics.danger_listen_beyond_loopback = true;
     config.check(&PathBuf::from("gateway.toml")).unwrap();
 }
+
+/// Runs `gateway-process` with `args` until it logs "gateway started" (or
+/// ends), kills it, and returns its log lines up to then.
+fn started_log(args: &[&std::ffi::OsStr]) -> Vec<String> {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let started = line.contains("gateway started");
+        lines.push(line);
+        if started {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[tokio::test]
+async fn a_log_shipper_reads_one_json_object_per_line_with_the_same_fields() {
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("MX");
+    let mut config = region.config("MX");
+    config.log.format = retorno_gateway::config::LogFormat::Json;
+    let file = region.dir().join("MX-json.toml");
+    std::fs::write(&file, config.to_toml().unwrap()).unwrap();
+
+    let from_config = tokio::task::spawn_blocking({
+        let file = file.clone();
+        move || started_log(&["run".as_ref(), "--config".as_ref(), file.as_os_str()])
+    })
+    .await
+    .unwrap();
+    let started: serde_json::Value =
+        serde_json::from_str(from_config.last().expect("a log line")).unwrap();
+    assert_eq!(started["message"], "gateway started", "{started}");
+    assert_eq!(started["country"], "MX", "{started}");
+    assert_eq!(started["level"], "INFO", "{started}");
+    assert!(started["peer_addr"].is_string(), "{started}");
+    for line in &from_config {
+        serde_json::from_str::<serde_json::Value>(line).expect("every line is JSON");
+    }
+
+    // The flag overrides the file: text for a person at a terminal.
+    let text = tokio::task::spawn_blocking(move || {
+        let args = ["--log-format".as_ref(), "text".as_ref(), "run".as_ref()];
+        let config = ["--config".as_ref(), file.as_os_str()];
+        started_log(&[&args[..], &config[..]].concat())
+    })
+    .await
+    .unwrap();
+    let last = text.last().expect("a log line");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(last).is_err()
+            && last.contains("gateway started"),
+        "{last}"
+    );
+}
