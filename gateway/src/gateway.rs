@@ -221,10 +221,12 @@ impl Gateway {
             .max_decoding_message_size(2 * max)
             .max_encoding_message_size(max + BATCH_BYTES);
         let (agency_health, agency_health_service) = tonic_health::server::health_reporter();
+        let (reflection_v1, reflection_v1alpha) = reflection()?;
         tasks.push(serve(
             Server::builder()
                 .add_service(agency_health_service)
-                .add_service(reflection()?)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
                 .add_service(agency_server),
             agency_incoming,
             shutdown_rx.clone(),
@@ -466,24 +468,35 @@ fn case_rules(config: &Config, store: &Store, clock: Clock) -> Result<Rules, Sta
 }
 
 /// gRPC reflection over the Agency API's descriptors (and health's), so
-/// that `grpcurl` can list and call it without the .proto files.
+/// that `grpcurl` can list and call it without the .proto files: both the
+/// `v1` service and the `v1alpha` one that older tools still ask for.
 fn reflection() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
     StartError,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(retorno_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|error| {
-            StartError::Config(ConfigError::Invalid {
-                file: "(built in)".into(),
-                field: "reflection".into(),
-                problem: error.to_string(),
-            })
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(retorno_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let refused = |error: tonic_reflection::server::Error| {
+        StartError::Config(ConfigError::Invalid {
+            file: "(built in)".into(),
+            field: "reflection".into(),
+            problem: error.to_string(),
         })
+    };
+    Ok((
+        builder().build_v1().map_err(refused)?,
+        builder().build_v1alpha().map_err(refused)?,
+    ))
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

@@ -512,3 +512,44 @@ async fn a_log_shipper_reads_one_json_object_per_line_with_the_same_fields() {
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn grpcurl_can_list_and_describe_the_agency_api_by_reflection() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let mx = region.start("MX").await;
+    let channel = agency_channel(&region, "MX", "child-protection").await;
+    let asks = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol("retorno.v1.Agency".into()),
+    ];
+    let requests = asks.map(|ask| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(ask),
+    });
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(listed)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no list of services");
+    };
+    let names: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
+    for expected in [AGENCY_SERVICE, "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no descriptor of retorno.v1.Agency");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+    mx.shutdown().await;
+}
