@@ -135,11 +135,7 @@ impl CrlInfo {
 
     /// Whether this list revokes `certificate` (same issuer, listed serial).
     pub fn revokes(&self, certificate: &CertificateInfo) -> bool {
-        self.issuer == certificate.issuer
-            && self
-                .revoked_serials
-                .iter()
-                .any(|serial| *serial == certificate.serial)
+        self.issuer == certificate.issuer && self.revoked_serials.contains(&certificate.serial)
     }
 }
 
