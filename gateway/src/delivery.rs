@@ -314,8 +314,7 @@ impl Courier {
         let now_micros = crate::store::now_micros();
         for certificate in &answer.signer_certificates {
             self.store.save_certificate(certificate)?;
-            self.metrics
-                .peer_certificate(self.peer, certificate, now_micros / 1_000_000);
+            self.metrics.peer_certificate(self.peer, certificate);
         }
         // Every result is checked before any is recorded: a batch with one
         // bad receipt is recorded not at all, and sent again.

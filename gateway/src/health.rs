@@ -128,7 +128,7 @@ pub struct Checks {
     pub store: Arc<Store>,
     /// The certificates and revocation lists in use.
     pub tls: Credentials,
-    /// "Now" for certificate expiry and message ages: the case rules' clock
+    /// "Now" for certificate expiry: the case rules' clock
     /// (the system's in production; tests move it past an expiry).
     pub clock: Clock,
     /// The peers, and where to ask them for their own health.
@@ -187,7 +187,8 @@ impl Checks {
 
     /// The peers whose oldest queued message is too old while they answer.
     async fn stuck(&self) -> Vec<Unhealthy> {
-        let now = self.clock.now_micros();
+        // Acceptance times are the system's, whatever the case rules' clock says.
+        let now = crate::store::now_micros();
         let limit = i64::try_from(self.settings.stuck_after_s).unwrap_or(i64::MAX);
         let mut found = Vec::new();
         for (peer, address) in &self.peers {

@@ -160,7 +160,9 @@ struct Inner {
     draining: Gauge,
     /// The last sealing certificate seen from each peer, so that it is
     /// parsed only when it changes, not at every batch.
-    peer_certificates: Mutex<HashMap<Country, Vec<u8>>>,
+    /// With its expiry (seconds since the Unix epoch), shown as seconds
+    /// left at each scrape.
+    peer_certificates: Mutex<HashMap<Country, (Vec<u8>, i64)>>,
 }
 
 impl Default for Metrics {
@@ -263,24 +265,27 @@ impl Metrics {
     }
 
     /// `peer` sealed with `certificate` (DER): its expiry is shown.
-    pub fn peer_certificate(&self, peer: Country, certificate: &[u8], now_unix: i64) {
-        let mut seen = self
-            .inner
-            .peer_certificates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if seen.get(&peer).is_some_and(|known| known == certificate) {
+    pub fn peer_certificate(&self, peer: Country, certificate: &[u8]) {
+        let mut seen = self.peer_certificates();
+        if seen
+            .get(&peer)
+            .is_some_and(|(known, _)| known == certificate)
+        {
             return;
         }
         let role = crate::tls::CertificateRole::Gateway;
         let Some(info) = CertificateInfo::read(std::path::Path::new(""), role, certificate) else {
             return;
         };
+        seen.insert(peer, (certificate.to_vec(), info.not_after_unix));
+    }
+
+    fn peer_certificates(&self) -> std::sync::MutexGuard<'_, HashMap<Country, (Vec<u8>, i64)>> {
+        // Each entry is replaced whole: a poisoned lock still holds whole values.
         self.inner
-            .peer_certificate_expiry
-            .get_or_create(&peer_labels(peer))
-            .set(info.not_after_unix - now_unix);
-        seen.insert(peer, certificate.to_vec());
+            .peer_certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The text Prometheus scrapes (OpenMetrics), as the metrics are now.
@@ -524,8 +529,10 @@ impl Sources {
     /// Reads the states into their gauges and encodes everything.
     pub fn scrape(&self) -> String {
         let metrics = &self.metrics.inner;
-        let now_micros = self.clock.now_micros();
-        let now = now_micros.div_euclid(1_000_000);
+        // Acceptance times are the system's; certificate expiry is measured
+        // on the gateway's clock, as health measures it.
+        let now_micros = crate::store::now_micros();
+        let now = self.clock.now().as_second();
         for peer in &self.peers {
             let labels = peer_labels(*peer);
             let depth = self.store.outbox_depth(*peer);
@@ -556,6 +563,12 @@ impl Sources {
                 .certificate_expiry
                 .get_or_create(&labels)
                 .set(certificate.not_after_unix - now);
+        }
+        for (peer, (_, not_after)) in self.metrics.peer_certificates().iter() {
+            metrics
+                .peer_certificate_expiry
+                .get_or_create(&peer_labels(*peer))
+                .set(not_after - now);
         }
         metrics.crl_age.clear();
         for crl in self.tls.crls() {

@@ -219,10 +219,11 @@ impl PeerService {
             ready.iter().map(|_| Default::default()).collect();
         let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
             let checked = ready[index];
-            refused[index].store(false, std::sync::atomic::Ordering::Relaxed);
             let Some(payload) = checked.body.payload.as_ref() else {
+                refused[index].store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(Some("payload is required".to_owned()));
             };
+            refused[index].store(false, std::sync::atomic::Ordering::Relaxed);
             let step = case::Step {
                 body: &checked.body,
                 payload,

@@ -407,6 +407,13 @@ async fn a_scrape_counts_notices_refusals_and_an_outage_exactly_and_names_no_one
         ) > 300.0 * 86_400.0,
         "{after}"
     );
+    assert!(
+        sample(
+            &after,
+            &gauge("retorno_peer_certificate_expiry_seconds", "GT")
+        ) > 300.0 * 86_400.0,
+        "{after}"
+    );
     // The restarted GT counts from its start: the notices of the outage.
     let received = scrape(&gt).await;
     assert_eq!(
