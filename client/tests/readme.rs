@@ -344,6 +344,7 @@ async fn the_readmes_walkthrough_runs_as_written() {
         countries: ["MX", "GT", "HN"].map(|c| c.parse().unwrap()).to_vec(),
         peer_port: free_ports(3),
         agency_port: free_ports(3),
+        metrics_port: free_ports(3),
         danger_clock_ahead_days: 0,
     };
     let clock = retorno_gateway::clock::Clock::adjustable();
@@ -398,6 +399,7 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
         countries: vec!["MX".parse().unwrap(), "GT".parse().unwrap()],
         peer_port: free_ports(2),
         agency_port: free_ports(2),
+        metrics_port: free_ports(2),
         danger_clock_ahead_days: 0,
     };
     let files = dev::prepare(&options).unwrap();

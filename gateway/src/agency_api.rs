@@ -31,6 +31,7 @@ use crate::{
     envelope,
     identity::{Identity, Role},
     limits::RateLimiter,
+    metrics::{self, Metrics, Outcome},
     need_to_know::{self, Reader, Visibility},
     store::{Enqueued, InboxRecord, OutboxRecord, Store, StoreError},
     tls::caller,
@@ -57,6 +58,8 @@ pub struct AgencyService {
     pub rules: Arc<Rules>,
     /// Submits per agency.
     pub submit_limit: Arc<RateLimiter>,
+    /// Counts what became of each submit.
+    pub metrics: Metrics,
 }
 
 /// The agency behind a request: by admission, an agency of this gateway's
@@ -287,6 +290,29 @@ impl AgencyService {
         }
     }
 
+    /// A submit from its caller's admission to its answer; [`Agency::submit`] counts what it became.
+    async fn submit_counted(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let who = agency(&request, self.country)?;
+        self.submit_limit
+            .take(&who.urn, std::time::Instant::now())
+            .map_err(|retry_ms| {
+                Status::resource_exhausted(format!(
+                    "{} is over its submit rate (limits.agency_submits_per_second); retry in {retry_ms} ms",
+                    who.urn
+                ))
+            })?;
+        let body = self
+            .envelope_body(&who, request.get_ref())
+            .inspect_err(|status| self.audit_invalid(&who, request.get_ref(), status))?;
+        let span = tracing::info_span!("submit", message_id = %body.message_id, case_id = %body.case_id, peer = %body.recipient_country);
+        self.accept(&who, request.get_ref(), body)
+            .instrument(span)
+            .await
+    }
+
     /// Records a refused submit in the audit log. The refusal is answered
     /// even if that fails: it changed nothing that the log would then miss.
     /// A country's published reception policy as this gateway holds it;
@@ -484,22 +510,26 @@ impl Agency for AgencyService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let who = agency(&request, self.country)?;
-        self.submit_limit
-            .take(&who.urn, std::time::Instant::now())
-            .map_err(|retry_ms| {
-                Status::resource_exhausted(format!(
-                    "{} is over its submit rate (limits.agency_submits_per_second); retry in {retry_ms} ms",
-                    who.urn
-                ))
-            })?;
-        let body = self
-            .envelope_body(&who, request.get_ref())
-            .inspect_err(|status| self.audit_invalid(&who, request.get_ref(), status))?;
-        let span = tracing::info_span!("submit", message_id = %body.message_id, case_id = %body.case_id, peer = %body.recipient_country);
-        self.accept(&who, request.get_ref(), body)
-            .instrument(span)
-            .await
+        let started = std::time::Instant::now();
+        let peer =
+            validate::country("recipient_country", &request.get_ref().recipient_country).ok();
+        let kind = metrics::submit_kind(request.get_ref().payload.as_ref());
+        let answer = self.submit_counted(request).await;
+        match &answer {
+            Ok(response) if !response.get_ref().duplicate => {
+                self.metrics.message(peer, kind, Outcome::Accepted);
+                self.metrics.submit_latency(started.elapsed());
+            }
+            Ok(_) => {}
+            // A storage failure is not a refusal: the agency retries it.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Internal
+                ) => {}
+            Err(_) => self.metrics.message(peer, kind, Outcome::RefusedAtSubmit),
+        }
+        answer
     }
 
     type SubscribeStream = ReceiverStream<Result<InboxItem, Status>>;

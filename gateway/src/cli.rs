@@ -4,7 +4,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::Config, dev, gateway::Gateway};
+use crate::{
+    config::{Config, LogFormat},
+    dev,
+    gateway::Gateway,
+};
 
 mod ops;
 
@@ -12,6 +16,10 @@ mod ops;
 #[derive(Parser)]
 #[command(name = "retorno-gateway", version, about)]
 struct Cli {
+    /// How log lines are written: `text` for people, `json` (one object
+    /// per line, the same fields) for log shippers. Overrides `[log] format`.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,7 +120,11 @@ enum EvidenceCommand {
 /// Parses arguments, runs the command, and turns its error into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(
+        cli.log_format
+            .or_else(|| configured_log_format(&cli.command))
+            .unwrap_or_default(),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -147,7 +159,16 @@ fn said_once(error: &anyhow::Error) -> String {
     line
 }
 
-fn init_logging() {
+/// `[log] format` of the gateway that `run` starts, so that a config file
+/// alone can ask for JSON (an unreadable file is reported by `run` itself).
+fn configured_log_format(command: &Command) -> Option<LogFormat> {
+    match command {
+        Command::Run { config } => Config::load(config).ok().map(|c| c.log.format),
+        _ => None,
+    }
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // sled's debug and trace lines print the values it stores: envelopes, that
@@ -158,11 +179,19 @@ fn init_logging() {
     };
     // Colour codes only for a person at a terminal, not in a file or a pipe.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Text => lines.init(),
+        // Each event's fields at the top level, as the text lines print them.
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

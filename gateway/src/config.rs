@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::country::Country;
 
+mod operations;
+
+pub use operations::{
+    DEFAULT_METRICS_LISTEN, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_STUCK_AFTER_S, Health, Log,
+    LogFormat, Metrics,
+};
+
 /// Default limit on one message's encoded size: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
@@ -51,6 +58,15 @@ pub struct Config {
     /// Alerts to webhooks (`[alerts]`, `[[alerts.webhooks]]`).
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// The Prometheus scrape endpoint (`[metrics]`).
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// How the gRPC health status is computed (`[health]`).
+    #[serde(default)]
+    pub health: Health,
+    /// How the program writes its log (`[log]`).
+    #[serde(default)]
+    pub log: Log,
     /// Consulates of other countries that act for this one where it has
     /// none (`[[delegations]]`); published to peers with the reception
     /// policy, so that they accept what those consulates send through this
@@ -842,6 +858,9 @@ impl Config {
         }
         if let Err((field, problem)) = self.alerts.check() {
             return Err(invalid(&field, problem));
+        }
+        if let Err((field, problem)) = self.metrics.check().and_then(|()| self.health.check()) {
+            return Err(invalid(field, problem));
         }
         if self.delivery.batch_size == 0 || self.delivery.max_batches_in_flight == 0 {
             return Err(invalid(

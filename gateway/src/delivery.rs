@@ -28,6 +28,7 @@ use crate::{
     envelope,
     identity::Identity,
     links::{Links, Rejected},
+    metrics::{self, Metrics, Outcome},
     peer_api::BATCH_BYTES,
     seal::{self, Verifier},
     store::{Answer, Direction, Finding, FindingKind, OutboxItem, Store, StoreError},
@@ -91,6 +92,8 @@ pub struct Courier {
     pub shutdown: watch::Receiver<bool>,
     /// Where this courier tells operators what it saw of the peer.
     pub links: Arc<Links>,
+    /// Counts deliveries, rejections, batches and reconnects.
+    pub metrics: Metrics,
 }
 
 /// Exponential backoff with jitter: each wait is between half and all of the
@@ -151,9 +154,11 @@ impl Courier {
                 session = self.session(&mut watermark, &mut backoff) => session,
                 _ = stop.changed() => return,
             };
+            self.metrics.connected(self.peer, false);
             match session {
                 Ok(()) => return,
                 Err(error) => {
+                    self.metrics.reconnect_attempt(self.peer);
                     let wait = backoff.next();
                     let (cause, queued) = (self.cause(&error), self.queued(&watermark));
                     self.links.failed(self.peer, &cause);
@@ -220,6 +225,7 @@ impl Courier {
             .into_inner();
         tracing::info!("connected");
         self.links.connected(self.peer);
+        self.metrics.connected(self.peer, true);
         self.compare_positions(&batches, &mut answers).await?;
         let mut in_flight: VecDeque<Vec<OutboxItem>> = VecDeque::new();
         let mut sent_upto = 0u64;
@@ -361,8 +367,10 @@ impl Courier {
             &answer.signer_certificates,
             &self.tls.regional_roots(),
         )?;
+        let now_micros = crate::store::now_micros();
         for certificate in &answer.signer_certificates {
             self.store.save_certificate(certificate)?;
+            self.metrics.peer_certificate(self.peer, certificate);
         }
         // Every result is checked before any is recorded: a batch with one
         // bad receipt is recorded not at all, and sent again.
@@ -407,10 +415,31 @@ impl Courier {
             }
         }
         let count = answers.len();
+        let outcomes: Vec<bool> = answers.iter().map(Answer::is_delivered).collect();
         self.store.record_answers(self.peer, answers).await?;
         self.links.receipt(self.peer);
+        self.count(items, &outcomes, now_micros);
         tracing::debug!(count, "batch answered");
         Ok(())
+    }
+
+    /// Counts a recorded batch: each message delivered (with the time from
+    /// its creation to its receipt) or rejected, by kind.
+    fn count(&self, items: &[OutboxItem], delivered: &[bool], now_micros: i64) {
+        self.metrics.batch_answered(self.peer, items.len());
+        for (item, delivered) in items.iter().zip(delivered) {
+            let (kind, created_at) = metrics::envelope_facts(&item.record.envelope);
+            if *delivered {
+                self.metrics
+                    .message(Some(self.peer), kind, Outcome::Delivered);
+                let waited = created_at.map_or(0, |at| now_micros - at);
+                self.metrics
+                    .delivered(self.peer, waited as f64 / 1e6, now_micros / 1_000_000);
+            } else {
+                self.metrics
+                    .message(Some(self.peer), kind, Outcome::RejectedByPeer);
+            }
+        }
     }
 }
 

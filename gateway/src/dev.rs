@@ -17,8 +17,8 @@ use retorno_client::Profile;
 use crate::{
     clock::Clock,
     config::{
-        CaseRules, Config, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage,
-        TlsPaths,
+        CaseRules, Config, DEFAULT_METRICS_LISTEN, Delegation, Delivery, Health, Limits, Listen,
+        Log, Metrics, PeerConfig, Reception, Storage, TlsPaths,
     },
     country::Country,
     gateway::Gateway,
@@ -43,6 +43,9 @@ pub struct DevOptions {
     /// The first country's Agency API port; the others follow.
     #[arg(long, default_value_t = 7501)]
     pub agency_port: u16,
+    /// The first country's metrics port (loopback); the others follow.
+    #[arg(long, default_value_t = 9464)]
+    pub metrics_port: u16,
     /// Runs the region's case rules this many days ahead of the system
     /// clock, so that a walkthrough can hand over on the agreed arrival day
     /// and follow up a month later without waiting. Development only: the
@@ -70,8 +73,13 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let configs = prepare(&options)?;
     let clock = options.clock()?;
     let mut gateways = Vec::new();
-    for file in &configs {
-        let config = Config::load_with_files(file)?;
+    for (file, i) in configs.iter().zip(0u16..) {
+        let mut config = Config::load_with_files(file)?;
+        // A region written before `[metrics]` existed would have every
+        // gateway on the same default port.
+        if config.metrics.listen == DEFAULT_METRICS_LISTEN {
+            config.metrics.listen = metrics_at(&options, i);
+        }
         let runtime = gateway_runtime(config.country)?;
         let started = runtime
             .spawn(Gateway::start_with_clock(config, clock.clone()))
@@ -142,6 +150,11 @@ fn start_error(file: &Path, error: crate::gateway::StartError) -> anyhow::Error 
     }
 }
 
+/// Where the `i`th country's metrics listen.
+fn metrics_at(options: &DevOptions, i: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, options.metrics_port.saturating_add(i)))
+}
+
 /// Writes whatever is missing (PKI, configs, profiles) and returns the config files.
 pub fn prepare(options: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
     let countries: Vec<Country> = {
@@ -169,7 +182,7 @@ pub fn prepare(options: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
         })
         .collect();
     let mut files = Vec::new();
-    for country in &countries {
+    for (country, index) in countries.iter().zip(0u16..) {
         let folder = options.dir.join(country.as_str());
         let file = folder.join("gateway.toml");
         if !file.exists() {
@@ -177,10 +190,9 @@ pub fn prepare(options: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
             if !key.exists() {
                 crate::at_rest::write_new_key(&key)?;
             }
-            write(
-                &file,
-                &gateway_config(*country, &layout, &listen)?.to_toml()?,
-            )?;
+            let mut config = gateway_config(*country, &layout, &listen)?;
+            config.metrics.listen = metrics_at(options, index);
+            write(&file, &config.to_toml()?)?;
         }
         for role in ROLES {
             let profile_file = folder.join("profiles").join(format!("{role}.toml"));
@@ -251,6 +263,9 @@ fn gateway_config(
             points: crate::policy::dev_points(country),
         },
         alerts: crate::config::AlertSettings::default(),
+        metrics: Metrics::default(),
+        health: Health::default(),
+        log: Log::default(),
         delegations: dev_delegations(country, &listen.keys().copied().collect::<Vec<_>>())
             .into_iter()
             .map(|consulate_country| {
@@ -325,17 +340,23 @@ fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gat
         options.dir.display()
     );
     println!();
-    println!("  country  peer API          agency API        profiles");
+    println!(
+        "  country  peer API          agency API        metrics                              profiles"
+    );
     for gateway in gateways.clone() {
         let profiles = options
             .dir
             .join(gateway.country().as_str())
             .join("profiles");
+        let metrics = gateway
+            .metrics_addr()
+            .map_or_else(|| "off".to_owned(), crate::metrics::url);
         println!(
-            "  {:<7}  {:<16}  {:<16}  {}/{{{}}}.toml",
+            "  {:<7}  {:<16}  {:<16}  {:<35}  {}/{{{}}}.toml",
             gateway.country().as_str(),
             gateway.peer_addr(),
             gateway.agency_addr(),
+            metrics,
             profiles.display(),
             ROLES.join(",")
         );

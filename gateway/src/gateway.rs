@@ -23,9 +23,11 @@ use crate::{
     connections::{ConnectionRules, TrackCalls},
     country::Country,
     delivery::Courier,
+    health::{Checks, Reporters},
     identity::{Identity, Role},
     limits::{NameTheSizeLimit, RateLimiter, StreamSlots},
     links::Links,
+    metrics::{self, Metrics},
     operator_api::OperatorService,
     peer_api::{BATCH_BYTES, PeerService},
     policy,
@@ -80,6 +82,9 @@ pub struct Gateway {
     drain: watch::Sender<bool>,
     /// Alerts to webhooks; [`Gateway::alerts`] lets other checks raise theirs.
     alerts: Arc<Alerts>,
+    metrics: Metrics,
+    /// Where `GET /metrics` is served, if `[metrics]` enables it.
+    metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -145,9 +150,15 @@ impl Gateway {
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (drain, draining) = watch::channel(false);
-        // Health follows `draining` (a subscriber of `drain`); kept here for it.
-        drop(draining);
         let links = Arc::new(Links::new(config.peers.keys().copied()));
+        let metrics = Metrics::new();
+        let metrics_listener =
+            metrics::bind(&config.metrics)
+                .await
+                .map_err(|source| StartError::Bind {
+                    address: config.metrics.listen,
+                    source,
+                })?;
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
         let max = config.limits.max_message_bytes;
@@ -163,6 +174,7 @@ impl Gateway {
             rules: rules.clone(),
             streams: StreamSlots::new(config.limits.streams_per_peer),
             tls: credentials.clone(),
+            metrics: metrics.clone(),
             policy_refresh: Arc::new(
                 fetchers
                     .iter()
@@ -183,9 +195,11 @@ impl Gateway {
         let peer_server = PeerExchangeServer::new(peer_service)
             .max_decoding_message_size(max + BATCH_BYTES)
             .max_encoding_message_size(max + BATCH_BYTES);
+        let (peer_health, peer_health_service) = tonic_health::server::health_reporter();
         tasks.push(serve(
             server(&config.limits)
                 .layer(TrackCalls)
+                .add_service(peer_health_service)
                 .add_service(peer_server)
                 .serve_with_incoming_shutdown(peer_incoming, stopped(shutdown_rx.clone())),
         ));
@@ -202,6 +216,7 @@ impl Gateway {
                 config.limits.agency_submits_per_second,
                 config.limits.agency_submit_burst,
             )),
+            metrics: metrics.clone(),
         };
         let agency_incoming = tls::accept(
             agency_listener,
@@ -224,6 +239,8 @@ impl Gateway {
             tls: credentials.clone(),
             drain: drain.clone(),
         });
+        let (agency_health, agency_health_service) = tonic_health::server::health_reporter();
+        let (reflection_v1, reflection_v1alpha) = reflection()?;
         tasks.push(serve(
             server(&config.limits)
                 .layer(TrackCalls)
@@ -231,6 +248,9 @@ impl Gateway {
                     max,
                     refused: audit_oversized(store.clone()),
                 })
+                .add_service(agency_health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
                 .add_service(agency_server)
                 .add_service(operator_server)
                 .serve_with_incoming_shutdown(agency_incoming, stopped(shutdown_rx.clone())),
@@ -246,6 +266,7 @@ impl Gateway {
                 max_message_bytes: max,
                 shutdown: shutdown_rx.clone(),
                 links: links.clone(),
+                metrics: metrics.clone(),
             };
             tasks.push(tokio::spawn(courier.run()));
         }
@@ -268,8 +289,39 @@ impl Gateway {
         tasks.push(tokio::spawn(crate::retention::run(
             store.clone(),
             crate::retention::Policy::from(&config.storage),
+            metrics.clone(),
             shutdown_rx.clone(),
         )));
+        let checks = Checks {
+            store: store.clone(),
+            tls: credentials.clone(),
+            clock: rules.clock.clone(),
+            peers: config.peers.clone(),
+            settings: config.health.clone(),
+            metrics: metrics.clone(),
+            draining,
+        };
+        let reporters = Reporters {
+            peer: peer_health,
+            agency: agency_health,
+        };
+        tasks.push(checks.start(reporters, shutdown_rx.clone()).await);
+        let metrics_addr = match metrics_listener {
+            Some(listener) => {
+                let address = local_addr(&listener)?;
+                let sources = metrics::Sources {
+                    metrics: metrics.clone(),
+                    store: store.clone(),
+                    tls: credentials.clone(),
+                    peers: config.peers.keys().copied().collect(),
+                    clock: rules.clock.clone(),
+                };
+                tasks.push(metrics::serve(listener, sources, shutdown_rx.clone()));
+                tracing::info!(metrics = %metrics::url(address), "metrics listening");
+                Some(address)
+            }
+            None => None,
+        };
         tracing::info!(%country, %peer_addr, %agency_addr, peers = config.peers.len(), "gateway started");
         Ok(Gateway {
             country,
@@ -280,8 +332,39 @@ impl Gateway {
             shutdown,
             drain,
             alerts,
+            metrics,
+            metrics_addr,
             tasks,
         })
+    }
+
+    /// Drains the gateway (`on`) or ends the drain: while drained its
+    /// health says NOT_SERVING, so that a load balancer sends new work
+    /// elsewhere, and everything queued is still delivered.
+    pub fn set_draining(&self, on: bool) {
+        self.drain.send_replace(on);
+    }
+
+    /// Whether an operator drains the gateway.
+    pub fn draining(&self) -> bool {
+        *self.drain.borrow()
+    }
+
+    /// Where `GET /metrics` is served, if `[metrics]` enables it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The gateway's metrics, as a scrape would encode them (without the
+    /// values read at scrape time).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Makes the store's health probe fail (`on`) or work again: for tests
+    /// of the health checks only, see [`Store::danger_fail_probes`].
+    pub fn danger_fail_store_probes(&self, on: bool) {
+        self.store.danger_fail_probes(on);
     }
 
     /// The TLS material in use: its certificates, reloads and refused handshakes.
@@ -310,21 +393,10 @@ impl Gateway {
         self.store.findings()
     }
 
-    /// Drains the gateway (`on`: health reports NOT_SERVING so that a load
-    /// balancer takes it out; queued messages still go out) or resumes it.
-    pub fn set_draining(&self, on: bool) {
-        self.drain.send_replace(on);
-    }
-
     /// The gateway's alerts, for checks that raise their own
     /// ([`crate::alerts::Condition::StoreProbe`]).
     pub fn alerts(&self) -> &Arc<Alerts> {
         &self.alerts
-    }
-
-    /// Whether an operator has drained the gateway.
-    pub fn draining(&self) -> bool {
-        *self.drain.borrow()
     }
 
     /// How many envelopes wait for `peer` (for operators and tests).
@@ -460,6 +532,38 @@ fn server(limits: &Limits) -> Server {
     Server::builder()
         .http2_keepalive_interval(Some(keepalive.interval))
         .http2_keepalive_timeout(Some(keepalive.timeout))
+}
+
+/// gRPC reflection over the Agency API's descriptors (and health's), so
+/// that `grpcurl` can list and call it without the .proto files: both the
+/// `v1` service and the `v1alpha` one that older tools still ask for.
+fn reflection() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    StartError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(retorno_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let refused = |error: tonic_reflection::server::Error| {
+        StartError::Config(ConfigError::Invalid {
+            file: "(built in)".into(),
+            field: "reflection".into(),
+            problem: error.to_string(),
+        })
+    };
+    Ok((
+        builder().build_v1().map_err(refused)?,
+        builder().build_v1alpha().map_err(refused)?,
+    ))
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

@@ -37,6 +37,8 @@
 //! - [`links`]: what each courier saw of its peer, kept in memory for operators.
 //! - [`operator_api`]: the Operator API (`retorno-gateway ops`): where each message stands.
 //! - [`gateway`]: [`Gateway`], a running gateway.
+//! - [`health`]: `grpc.health.v1` on both listeners, from real checks, and draining.
+//! - [`metrics`]: the Prometheus metrics and their plain-HTTP listener.
 //! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
 //! - [`cli`]: the `retorno-gateway` program's commands.
 
@@ -58,9 +60,11 @@ pub mod dev;
 pub mod envelope;
 pub mod evidence;
 pub mod gateway;
+pub mod health;
 pub mod identity;
 pub mod limits;
 pub mod links;
+pub mod metrics;
 pub mod need_to_know;
 pub mod operator_api;
 pub mod peer_api;

@@ -26,6 +26,7 @@ use crate::{
     envelope,
     identity::{Identity, Role},
     limits::StreamSlots,
+    metrics::{self, Metrics, Outcome as Counted},
     reception::ArrivalRefresh,
     seal::{self, Verifier},
     store::{Arrival, Finding, FindingKind, MAX_LISTED_IDS, Received, Store},
@@ -56,6 +57,8 @@ pub struct PeerService {
     /// This gateway's TLS material: seals receipts, and holds the regional
     /// root that peers' seals must chain to.
     pub tls: Credentials,
+    /// Counts what became of each arriving message.
+    pub metrics: Metrics,
     /// Fetches a configured peer's policy when one of its deliveries claims a
     /// delegation that the policy known here does not list (yet).
     pub policy_refresh: Arc<BTreeMap<Country, ArrivalRefresh>>,
@@ -80,6 +83,8 @@ enum Outcome {
         cursor: u64,
         id: Uuid,
         receipt: Vec<u8>,
+        /// Whether the case rules refused it (it is stored, as evidence).
+        refused: bool,
     },
     Duplicate {
         id: Uuid,
@@ -209,11 +214,16 @@ impl PeerService {
             })
             .collect();
         let now = self.rules.now();
+        // Set at each run of the transaction; the last run is the one stored.
+        let refused: Vec<std::sync::atomic::AtomicBool> =
+            ready.iter().map(|_| Default::default()).collect();
         let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
             let checked = ready[index];
             let Some(payload) = checked.body.payload.as_ref() else {
+                refused[index].store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(Some("payload is required".to_owned()));
             };
+            refused[index].store(false, std::sync::atomic::Ordering::Relaxed);
             let step = case::Step {
                 body: &checked.body,
                 payload,
@@ -226,6 +236,7 @@ impl PeerService {
                 Ok(_) => Ok(None),
                 Err(refusal) => {
                     self.rules.record_refused(cases, &step, &refusal.message)?;
+                    refused[index].store(true, std::sync::atomic::Ordering::Relaxed);
                     Ok(Some(refusal.message))
                 }
             }
@@ -245,6 +256,7 @@ impl PeerService {
             .receive_all(&arrivals, case_step, receipt_for)
             .map_err(unavailable)?
             .into_iter();
+        let mut refused = refused.iter();
         checked
             .iter()
             .map(|checked| {
@@ -252,11 +264,15 @@ impl PeerService {
                     Ok(checked) => checked,
                     Err(rejection) => return Ok(Outcome::Rejected(rejection.clone())),
                 };
+                let was_refused = refused
+                    .next()
+                    .is_some_and(|r| r.load(std::sync::atomic::Ordering::Relaxed));
                 Ok(match stored.next() {
                     Some(Received::Stored { cursor, receipt }) => Outcome::Stored {
                         cursor,
                         id: checked.id,
                         receipt,
+                        refused: was_refused,
                     },
                     Some(Received::Duplicate { receipt }) => Outcome::Duplicate {
                         id: checked.id,
@@ -343,6 +359,11 @@ impl PeerService {
         peer: Country,
         batch: DeliveryBatch,
     ) -> Result<DeliveryResults, Status> {
+        let kinds: Vec<&'static str> = batch
+            .envelopes
+            .iter()
+            .map(|envelope| metrics::body_kind(&envelope.body))
+            .collect();
         let certificate = CertificateDer::from(batch.signer_certificate);
         let mut outcomes = match self.check_signer(peer, &certificate) {
             Ok(mut verifier) => {
@@ -411,6 +432,7 @@ impl PeerService {
         if let Some(cursor) = highest_cursor {
             self.store.publish_inbox(cursor);
         }
+        self.count(peer, &kinds, &outcomes);
         let results = outcomes
             .into_iter()
             .map(|outcome| to_result(peer, outcome))
@@ -420,6 +442,20 @@ impl PeerService {
             signer_certificates,
             position: None,
         })
+    }
+
+    /// Counts a stored batch: each envelope received, refused on arrival,
+    /// rejected or a duplicate, by kind.
+    fn count(&self, peer: Country, kinds: &[&'static str], outcomes: &[Outcome]) {
+        for (kind, outcome) in kinds.iter().zip(outcomes) {
+            let counted = match outcome {
+                Outcome::Stored { refused: false, .. } => Counted::Received,
+                Outcome::Stored { refused: true, .. } => Counted::RefusedOnArrival,
+                Outcome::Duplicate { .. } => Counted::Duplicate,
+                Outcome::Rejected(_) => Counted::RejectedOnArrival,
+            };
+            self.metrics.message(Some(peer), kind, counted);
+        }
     }
 
     /// Seals, with one signature, every receipt of the batch not sealed yet

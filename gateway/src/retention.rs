@@ -387,7 +387,12 @@ const FIRST_PURGE_AFTER: Duration = Duration::from_secs(60);
 /// `check_interval` if that is shorter), then every `check_interval`, until
 /// shutdown. Each purge runs on a blocking thread. A failed purge is logged
 /// and tried again at the next check; nothing it did not finish was changed.
-pub async fn run(store: Arc<Store>, policy: Policy, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<Store>,
+    policy: Policy,
+    metrics: crate::metrics::Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut wait = FIRST_PURGE_AFTER.min(policy.check_interval);
     loop {
         tokio::select! {
@@ -406,7 +411,10 @@ pub async fn run(store: Arc<Store>, policy: Policy, mut shutdown: watch::Receive
             Err(error) => Err(error),
         };
         match done {
-            Ok(report) => report.log(),
+            Ok(report) => {
+                metrics.purged(report.purged());
+                report.log();
+            }
             Err(error) => {
                 tracing::error!(%error, "retention: purge failed; trying again at the next check")
             }

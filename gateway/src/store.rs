@@ -17,6 +17,7 @@
 //! | `sequences` | see [`positions`] | per peer and direction, the highest sequence number seen, and sequence number -> message id |
 //! | `rollbacks` | UUIDv7 (detection order) | [`Finding`]: a gateway found gone back in time, until acknowledged |
 //! | `alerts` | `a/` + condition key; `q/` + webhook (u16 BE) + id (u64 BE) | a standing alert condition (JSON); an alert event (JSON) waiting for its webhook ([`crate::alerts`]) |
+//! | (default tree) | `health-probe` | when the health probe last wrote and flushed (i64 BE microseconds); see [`operations`] |
 //!
 //! With `storage.keys` set, the envelopes in `outbox` and `inbox` are sealed
 //! ([`crate::at_rest`]) when written and opened when read; callers only see
@@ -56,6 +57,7 @@ use uuid::Uuid;
 mod alerts;
 mod barrier;
 mod messages;
+mod operations;
 mod positions;
 
 use crate::at_rest::{AtRestError, Vault};
@@ -370,8 +372,6 @@ struct PeerQueue {
 
 /// The database of one gateway.
 pub struct Store {
-    /// The database itself, for its size on disk.
-    db: sled::Db,
     outbox: sled::Tree,
     sent: sled::Tree,
     inbox: sled::Tree,
@@ -411,6 +411,10 @@ pub struct Store {
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
     /// Writes for the writer thread ([`writer`]).
     writes: sync_mpsc::Sender<Write>,
+    /// The database itself, for the health probe and its size on disk ([`operations`]).
+    db: sled::Db,
+    /// A test's order that the health probe fail ([`Store::danger_fail_probes`]).
+    probe_fault: std::sync::atomic::AtomicBool,
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -518,6 +522,7 @@ impl Store {
             inbox_durable: watch::Sender::new(inbox_next - 1),
             flush_requests,
             writes,
+            probe_fault: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&store);
         std::thread::Builder::new()
@@ -1522,6 +1527,11 @@ impl Answer {
             id,
             outcome: AnswerOutcome::Rejected { rejection },
         }
+    }
+
+    /// Whether the peer stored the entry (rather than rejected it).
+    pub fn is_delivered(&self) -> bool {
+        matches!(self.outcome, AnswerOutcome::Delivered { .. })
     }
 }
 

@@ -22,7 +22,8 @@ use retorno_gateway::{
     Config, Country, Gateway,
     clock::Clock,
     config::{
-        CaseRules, Delegation, Delivery, Limits, Listen, PeerConfig, Reception, Storage, TlsPaths,
+        CaseRules, Delegation, Delivery, Health, Limits, Listen, Log, Metrics, PeerConfig,
+        Reception, Storage, TlsPaths,
     },
 };
 use retorno_proto::v1::{AdvanceNotice, InboxItem, SubmitRequest, submit_request::Payload};
@@ -221,6 +222,13 @@ impl Region {
                 points: retorno_gateway::policy::dev_points(cc),
             },
             alerts: retorno_gateway::config::AlertSettings::default(),
+            // Several gateways run in one test: each scrape endpoint on a free port.
+            metrics: Metrics {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ..Metrics::default()
+            },
+            health: Health::default(),
+            log: Log::default(),
             delegations: Vec::new(),
         }
     }
@@ -540,9 +548,13 @@ impl Proxy {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
                         // Both ends stay open and hear nothing more, as in a
-                        // partition that drops every packet, until the proxy goes.
+                        // partition that drops every packet, until the proxy goes
+                        // or cuts them.
                         _ = silenced.changed() => {
-                            let _ = closing.wait_for(|closing| *closing).await;
+                            tokio::select! {
+                                _ = closing.wait_for(|closing| *closing) => {}
+                                _ = cut.changed() => {}
+                            }
                         }
                     }
                 });
@@ -563,7 +575,7 @@ impl Proxy {
         self.address
     }
 
-    /// Drops every open connection.
+    /// Drops every open connection, silent ones too.
     pub fn cut(&self) {
         self.cut.send_modify(|cuts| *cuts += 1);
     }

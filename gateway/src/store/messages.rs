@@ -183,11 +183,6 @@ impl Store {
         Ok(self.sent_status(id)?.map(|sent| sent.accepted_at_micros))
     }
 
-    /// The database's size on disk, in bytes.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
-    }
-
     /// Puts a message the peer rejected back in its outbox, after what is
     /// queued now, under the peer's next sequence number; the same id, so
     /// that the peer's dedupe still holds. Recorded in the audit log as

@@ -54,6 +54,10 @@ pub struct CertificateInfo {
     pub not_after: String,
     /// The end of its validity, in seconds since the Unix epoch.
     pub not_after_unix: i64,
+    /// Who issued it, to match it with that issuer's revocation list.
+    pub issuer: String,
+    /// Its serial number as encoded, as a revocation list names it.
+    pub serial: Vec<u8>,
 }
 
 impl CertificateInfo {
@@ -68,6 +72,8 @@ impl CertificateInfo {
             subject: cert.subject().to_string(),
             not_after: not_after.to_string(),
             not_after_unix: not_after.timestamp(),
+            issuer: cert.issuer().to_string(),
+            serial: cert.raw_serial().to_vec(),
         })
     }
 
@@ -101,6 +107,11 @@ pub struct CrlInfo {
     /// Whether that date has passed. A stale list still revokes what it lists,
     /// but certificates revoked since are not in it.
     pub stale: bool,
+    /// When its issuer made it, in seconds since the Unix epoch (its age
+    /// is a metric: a list that stops being refreshed grows old).
+    pub this_update_unix: i64,
+    /// The serial numbers it revokes, as encoded.
+    pub revoked_serials: Vec<Vec<u8>>,
 }
 
 impl CrlInfo {
@@ -114,7 +125,17 @@ impl CrlInfo {
             revoked: crl.iter_revoked_certificates().count(),
             next_update: next_update.map(|time| time.to_string()),
             stale: next_update.is_some_and(|time| time.timestamp() < now()),
+            this_update_unix: crl.last_update().timestamp(),
+            revoked_serials: crl
+                .iter_revoked_certificates()
+                .map(|revoked| revoked.raw_serial().to_vec())
+                .collect(),
         })
+    }
+
+    /// Whether this list revokes `certificate` (same issuer, listed serial).
+    pub fn revokes(&self, certificate: &CertificateInfo) -> bool {
+        self.issuer == certificate.issuer && self.revoked_serials.contains(&certificate.serial)
     }
 }
 
@@ -156,6 +177,8 @@ mod tests {
             subject: "CN=x".into(),
             not_after: String::new(),
             not_after_unix,
+            issuer: "CN=ca".into(),
+            serial: vec![1],
         };
         let now = 1_800_000_000;
         assert_eq!(info(now + 30 * SECONDS_PER_DAY).days_left(now), 30);

@@ -108,6 +108,12 @@ struct Args {
     /// real gateway's), to measure what encryption at rest costs.
     #[arg(long)]
     no_at_rest_keys: bool,
+    /// After the main measurement, send --notices more in four equal
+    /// phases, alternately without and with a scraper reading both
+    /// gateways' /metrics every second (so that neither gets the emptier
+    /// database), and report the end-to-end throughput of each half.
+    #[arg(long)]
+    scrape_metrics: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +165,8 @@ struct Spec {
     config: PathBuf,
     log: PathBuf,
     data: PathBuf,
+    /// Where the gateway serves its metrics, if the bench scrapes them.
+    metrics: Option<SocketAddr>,
 }
 
 /// One closed-loop measurement of a server.
@@ -189,6 +197,81 @@ fn ms(since: Instant, until: Instant) -> Duration {
 
 fn per_k(total: f64, count: usize) -> f64 {
     total / count as f64 * 1000.0
+}
+
+/// One end-to-end measurement on gateways already warm: `count` notices
+/// until the last is in GT's inbox, with or without a scraper.
+struct Phase<'a> {
+    clients: &'a [Client],
+    tracker: &'a Tracker,
+    notice: Arc<AdvanceNotice>,
+    count: usize,
+    counter: Arc<AtomicUsize>,
+    deadline: Instant,
+    /// The metrics addresses to scrape every second meanwhile.
+    scrape: Option<[SocketAddr; 2]>,
+}
+
+impl Phase<'_> {
+    /// The end-to-end throughput (in GT's inbox) and the scrapes made.
+    async fn run(self, expected: &mut usize) -> Result<(f64, usize)> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let scraper = self.scrape.map(|targets| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut scrapes = 0;
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    for target in targets {
+                        if scrape(target).await.is_ok() {
+                            scrapes += 1;
+                        }
+                    }
+                }
+                scrapes
+            })
+        });
+        let start = Instant::now();
+        let work = Workload::new(self.notice.clone(), self.count);
+        closed_loop(
+            self.clients,
+            work,
+            None,
+            self.counter.clone(),
+            self.deadline,
+        )
+        .await?;
+        *expected += self.count;
+        ensure!(
+            self.tracker.wait_for(*expected, self.deadline).await,
+            "not every notice arrived at GT"
+        );
+        let secs = start.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let scrapes = match scraper {
+            Some(task) => task.await?,
+            None => 0,
+        };
+        Ok((self.count as f64 / secs, scrapes))
+    }
+}
+
+/// One `GET /metrics`, read to the end, as Prometheus scrapes.
+async fn scrape(address: SocketAddr) -> Result<usize> {
+    tokio::task::spawn_blocking(move || -> Result<usize> {
+        use std::io::{Read as _, Write as _};
+        let mut tcp = std::net::TcpStream::connect(address)?;
+        write!(
+            tcp,
+            "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer)?;
+        ensure!(answer.starts_with(b"HTTP/1.1 200"), "the scrape failed");
+        Ok(answer.len())
+    })
+    .await?
 }
 
 fn free_port() -> Result<SocketAddr> {
@@ -337,6 +420,14 @@ impl Bench {
             }
             config.storage.keys = vec![key];
         }
+        let metrics = if self.args.scrape_metrics {
+            let address = free_port()?;
+            config.metrics.listen = address;
+            Some(address)
+        } else {
+            config.metrics.enabled = false;
+            None
+        };
         let mut text = config.to_toml()?;
         if let Some(copy) = &self.kept_pki {
             let original = self.region.pki().dir().to_string_lossy().into_owned();
@@ -349,6 +440,7 @@ impl Bench {
             config: file,
             log: dir.join(format!("{code}.log")),
             data,
+            metrics,
         })
     }
 
@@ -428,6 +520,7 @@ impl Bench {
             config: PathBuf::new(),
             log: dir.join("baseline.log"),
             data: PathBuf::new(),
+            metrics: None,
         };
         self.up(&mut base_proc, &base_profile, &base_spec).await?;
         let base_clients = connections(&base_profile, c, deadline).await?;
@@ -537,6 +630,33 @@ impl Bench {
         );
         let accept_tput = n as f64 / ms(start, accepted_end).as_secs_f64();
         let secs = |end: Instant| ms(start, end).as_secs_f64();
+        let scraped = match (a.scrape_metrics, mx_spec.metrics, gt_spec.metrics) {
+            (true, Some(mx_metrics), Some(gt_metrics)) => {
+                let count = (n / 4).max(1);
+                let phase = |scrape: bool| Phase {
+                    clients: &clients,
+                    tracker: &tracker,
+                    notice: self.notice.clone(),
+                    count,
+                    counter: counter.clone(),
+                    deadline: self.deadline_for(count),
+                    scrape: scrape.then_some([mx_metrics, gt_metrics]),
+                };
+                // (seconds, scrapes) of the phases without and with the scraper.
+                let mut totals = [(0.0, 0); 2];
+                for scraped in [false, true, false, true] {
+                    eprintln!("run {run}: end to end, scraped every second: {scraped}");
+                    let (rate, scrapes) = phase(scraped).run(&mut expected).await?;
+                    let total = &mut totals[usize::from(scraped)];
+                    total.0 += count as f64 / rate;
+                    total.1 += scrapes;
+                }
+                let [(without, _), (with, scrapes)] = totals;
+                let notices = (2 * count) as f64;
+                Some(((notices / with, scrapes), (notices / without, 0)))
+            }
+            _ => None,
+        };
 
         // Offered load, open loop, against the gateway and then the baseline at the same rate.
         let mut levels = Vec::new();
@@ -649,6 +769,17 @@ impl Bench {
             base.latency,
             PLAIN,
         );
+        if let Some(((with, scrapes), (without, _))) = scraped {
+            const UNSCRAPED: &str = "the same gateways, not scraped (phases alternated)";
+            rows.push(
+                Row::new(
+                    format!("end-to-end throughput, /metrics of both scraped every 1 s ({scrapes} scrapes)"),
+                    Unit::Rate,
+                    with,
+                )
+                .against(without, UNSCRAPED),
+            );
+        }
         rows.extend([
             Row::new(
                 "MX receipt after last arrival at GT",

@@ -1,0 +1,278 @@
+//! `grpc.health.v1` on both listeners, computed from real checks.
+//!
+//! A load balancer, a peer or an agency asks a listener whether the gateway
+//! serves; the answer is what [`Checks::run`] last concluded, every
+//! `health.probe_interval_ms` and at once when an operator drains or
+//! resumes. The gateway is NOT_SERVING while any of these holds:
+//!
+//! - the store does not take a write and a flush ([`Store::probe`]);
+//! - its own certificate has expired, or a configured revocation list revokes it;
+//! - it went back in time and no operator has acknowledged what was lost
+//!   (README, "Backups and going back in time");
+//! - a peer's oldest queued message is older than `health.stuck_after_s`
+//!   while that peer answers its own health check as SERVING: a stuck
+//!   courier. A peer that is down is not this gateway's fault: it shows in
+//!   the per-peer metrics instead;
+//! - an operator drains it ([`crate::Gateway::set_draining`]): queued
+//!   messages still go out, new work goes elsewhere.
+//!
+//! Every service name a listener serves (`""` and its API's) gets the same
+//! status: each of the checks stops both APIs from keeping their promises.
+
+use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+
+use tokio::{sync::watch, task::JoinHandle};
+use tonic_health::{
+    ServingStatus,
+    pb::{HealthCheckRequest, health_check_response, health_client::HealthClient},
+    server::HealthReporter,
+};
+
+use crate::{
+    clock::Clock,
+    config::{self, PeerConfig},
+    country::Country,
+    metrics::Metrics,
+    store::Store,
+    tls::{self, Credentials},
+};
+
+/// The Peer API's service name, as health clients ask for it.
+pub const PEER_SERVICE: &str = "retorno.v1.PeerExchange";
+/// The Agency API's service name, as health clients ask for it.
+pub const AGENCY_SERVICE: &str = "retorno.v1.Agency";
+
+/// How long a peer may take to answer its health check.
+const PEER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One reason the gateway does not serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// An operator drains the gateway.
+    Draining,
+    /// The store did not take the probe's write and flush.
+    Store(String),
+    /// The gateway's own certificate has expired.
+    CertificateExpired {
+        /// When it expired, as written in it.
+        not_after: String,
+    },
+    /// A configured revocation list revokes the gateway's own certificate.
+    CertificateRevoked {
+        /// The list's issuer.
+        issuer: String,
+    },
+    /// The gateway went back in time and no operator acknowledged it.
+    WentBack,
+    /// A reachable peer's oldest queued message waits too long.
+    Stuck {
+        /// The peer.
+        peer: Country,
+        /// How long the message has waited, in seconds.
+        age_s: i64,
+    },
+}
+
+impl fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unhealthy::Draining => write!(f, "drained by an operator"),
+            Unhealthy::Store(error) => {
+                write!(f, "the store does not take a write and a flush: {error}")
+            }
+            Unhealthy::CertificateExpired { not_after } => {
+                write!(
+                    f,
+                    "this gateway's certificate expired on {not_after}: renew it"
+                )
+            }
+            Unhealthy::CertificateRevoked { issuer } => write!(
+                f,
+                "this gateway's certificate is revoked by the list of {issuer}: install a new one"
+            ),
+            Unhealthy::WentBack => write!(
+                f,
+                "this gateway went back in time and no operator has acknowledged it: `retorno-gateway rollback --config FILE`"
+            ),
+            Unhealthy::Stuck { peer, age_s } => write!(
+                f,
+                "{peer} answers, but the oldest message for it has waited {age_s} s"
+            ),
+        }
+    }
+}
+
+/// Where the checks' verdict is published: one reporter per listener.
+#[derive(Clone)]
+pub struct Reporters {
+    /// The Peer API listener's health service.
+    pub peer: HealthReporter,
+    /// The Agency API listener's health service.
+    pub agency: HealthReporter,
+}
+
+impl Reporters {
+    async fn publish(&self, status: ServingStatus) {
+        for name in ["", PEER_SERVICE] {
+            self.peer.set_service_status(name, status).await;
+        }
+        for name in ["", AGENCY_SERVICE] {
+            self.agency.set_service_status(name, status).await;
+        }
+    }
+}
+
+/// What the checks read.
+pub struct Checks {
+    /// Probed for a write and a flush; holds the findings and the outbox.
+    pub store: Arc<Store>,
+    /// The certificates and revocation lists in use.
+    pub tls: Credentials,
+    /// "Now" for certificate expiry: the case rules' clock
+    /// (the system's in production; tests move it past an expiry).
+    pub clock: Clock,
+    /// The peers, and where to ask them for their own health.
+    pub peers: BTreeMap<Country, PeerConfig>,
+    /// Intervals and thresholds.
+    pub settings: config::Health,
+    /// Where the verdict is shown besides the health services.
+    pub metrics: Metrics,
+    /// True while an operator drains the gateway.
+    pub draining: watch::Receiver<bool>,
+}
+
+impl Checks {
+    /// Every reason not to serve, now; empty when the gateway serves.
+    pub async fn run(&self) -> Vec<Unhealthy> {
+        let mut found = Vec::new();
+        if *self.draining.borrow() {
+            found.push(Unhealthy::Draining);
+        }
+        if let Err(error) = self.store.probe().await {
+            found.push(Unhealthy::Store(error.to_string()));
+        }
+        found.extend(self.certificate());
+        match self.store.went_back_unacknowledged() {
+            Ok(true) => found.push(Unhealthy::WentBack),
+            Ok(false) => {}
+            Err(error) => found.push(Unhealthy::Store(error.to_string())),
+        }
+        found.extend(self.stuck().await);
+        found
+    }
+
+    /// Whether the gateway's own certificate is expired or revoked.
+    fn certificate(&self) -> Vec<Unhealthy> {
+        let now = self.clock.now().as_second();
+        let crls = self.tls.crls();
+        let mut found = Vec::new();
+        let own = self.tls.certificates();
+        let own = own
+            .iter()
+            .filter(|c| c.role == tls::CertificateRole::Gateway);
+        for certificate in own {
+            if certificate.not_after_unix <= now {
+                found.push(Unhealthy::CertificateExpired {
+                    not_after: certificate.not_after.clone(),
+                });
+            }
+            if let Some(crl) = crls.iter().find(|crl| crl.revokes(certificate)) {
+                found.push(Unhealthy::CertificateRevoked {
+                    issuer: crl.issuer.clone(),
+                });
+            }
+        }
+        found
+    }
+
+    /// The peers whose oldest queued message is too old while they answer.
+    async fn stuck(&self) -> Vec<Unhealthy> {
+        // Acceptance times are the system's, whatever the case rules' clock says.
+        let now = crate::store::now_micros();
+        let limit = i64::try_from(self.settings.stuck_after_s).unwrap_or(i64::MAX);
+        let mut found = Vec::new();
+        for (peer, address) in &self.peers {
+            let age_s = match self.store.oldest_queued_micros(*peer) {
+                Ok(Some(accepted)) => (now - accepted) / 1_000_000,
+                Ok(None) => continue,
+                Err(error) => {
+                    found.push(Unhealthy::Store(error.to_string()));
+                    continue;
+                }
+            };
+            if age_s > limit && self.peer_serves(*peer, address).await {
+                found.push(Unhealthy::Stuck { peer: *peer, age_s });
+            }
+        }
+        found
+    }
+
+    /// Whether `peer` answers its own health check as SERVING, over the
+    /// same mutual TLS its courier uses.
+    async fn peer_serves(&self, peer: Country, address: &PeerConfig) -> bool {
+        let ask = async {
+            let keepalive = crate::config::Keepalive::default();
+            let (channel, _) = tls::connect_to_peer(peer, address, &self.tls, keepalive)
+                .await
+                .ok()?;
+            let request = HealthCheckRequest {
+                service: PEER_SERVICE.into(),
+            };
+            let answer = HealthClient::new(channel).check(request).await.ok()?;
+            Some(answer.into_inner().status() == health_check_response::ServingStatus::Serving)
+        };
+        tokio::time::timeout(PEER_CHECK_TIMEOUT, ask)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+    }
+
+    /// Runs the checks, publishes the verdict and logs each change of it.
+    async fn publish(&self, reporters: &Reporters, last: &mut Option<Vec<Unhealthy>>) {
+        let found = self.run().await;
+        let serving = found.is_empty();
+        self.metrics.health(serving, *self.draining.borrow());
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporters.publish(status).await;
+        if last.as_ref() != Some(&found) {
+            if serving {
+                tracing::info!("health: SERVING");
+            } else {
+                let reasons = found
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::warn!(%reasons, "health: NOT_SERVING");
+            }
+            *last = Some(found);
+        }
+    }
+
+    /// Publishes a first verdict now, then runs the checks every
+    /// `health.probe_interval_ms` and whenever draining changes, until shutdown.
+    pub async fn start(
+        mut self,
+        reporters: Reporters,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let mut last = None;
+        self.publish(&reporters, &mut last).await;
+        tokio::spawn(async move {
+            let interval = self.settings.probe_interval();
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    changed = self.draining.changed() => if changed.is_err() { return },
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+                self.publish(&reporters, &mut last).await;
+            }
+        })
+    }
+}
