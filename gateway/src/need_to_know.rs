@@ -297,6 +297,9 @@ pub fn facts(payload: &Payload) -> TimelineFacts {
     let fact = match payload {
         Payload::AdvanceNotice(notice) => Fact::AdvanceNotice(v1::AdvanceNotice {
             companionship: notice.companionship,
+            // Categories for statistics; a reader that may not see them
+            // (identity and travel only) gets a notice without them.
+            protection_concerns: notice.protection_concerns.clone(),
             risk_level: notice.risk_level,
             ..v1::AdvanceNotice::default()
         }),
