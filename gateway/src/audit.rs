@@ -79,6 +79,9 @@ pub enum Event {
     CaseRead = 8,
     /// An agency listed cases (`ListCases`).
     CasesListed = 9,
+    /// A statistics report was made with `[statistics] min_cell` below the
+    /// default: the detail says how low.
+    MinCellLowered = 10,
 }
 
 impl Event {
@@ -95,6 +98,7 @@ impl Event {
             Event::PeerRejected => "peer-rejected",
             Event::CaseRead => "case-read",
             Event::CasesListed => "cases-listed",
+            Event::MinCellLowered => "min-cell-lowered",
         }
     }
 }
@@ -215,6 +219,13 @@ impl Record {
     pub fn detail(mut self, detail: &str) -> Record {
         self.detail = capped(detail).to_owned();
         self
+    }
+
+    /// A statistics report made by `who` with a `min_cell` lowered to `k`.
+    pub fn min_cell_lowered(who: &str, k: u64) -> Record {
+        Record::new(Event::MinCellLowered, who).detail(&format!(
+            "statistics.min_cell = {k}, lower than the default 5"
+        ))
     }
 
     /// A submit accepted from `agency` (its URN).

@@ -204,6 +204,7 @@ fn gateway_config(
         reception: Reception {
             points: crate::policy::dev_points(country),
         },
+        statistics: crate::statistics::Rule::default(),
         delegations: dev_delegations(country, &listen.keys().copied().collect::<Vec<_>>())
             .into_iter()
             .map(|consulate_country| {

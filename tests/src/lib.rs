@@ -220,6 +220,7 @@ impl Region {
             reception: Reception {
                 points: retorno_gateway::policy::dev_points(cc),
             },
+            statistics: retorno_gateway::statistics::Rule::default(),
             delegations: Vec::new(),
         }
     }

@@ -82,6 +82,7 @@ pub enum Method {
 
 /// k and the method, as `[statistics]` sets them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Rule {
     /// k.
     pub min_cell: MinCell,

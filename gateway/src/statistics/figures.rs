@@ -262,7 +262,7 @@ pub fn counted(case: &CaseView, here: Country, as_of: jiff::Timestamp) -> Option
     })
 }
 
-fn fact<'a>(entry: &'a TimelineEntry) -> Option<&'a Fact> {
+fn fact(entry: &TimelineEntry) -> Option<&Fact> {
     entry
         .facts
         .as_ref()
