@@ -298,7 +298,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Stats { command } => stats(command),
+        Command::Stats { command } => stats(command).await,
         Command::Audit {
             command: AuditCommand::Verify { config },
         } => {
@@ -314,7 +314,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn stats(command: StatsCommand) -> anyhow::Result<()> {
+async fn stats(command: StatsCommand) -> anyhow::Result<()> {
     use crate::statistics::{self, merge, report};
     match command {
         StatsCommand::Report {
@@ -325,7 +325,7 @@ fn stats(command: StatsCommand) -> anyhow::Result<()> {
         } => {
             let config = Config::load(&config)?;
             let period = statistics::Period::new(from.parse()?, to.parse()?)?;
-            let written = statistics::write_report(&config, period, &out)?;
+            let written = statistics::write_report(&config, period, &out).await?;
             println!(
                 "wrote {}'s report for {} to {} to {} and {} CSV files next to it",
                 config.country,

@@ -153,7 +153,7 @@ fn draw(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(rows.len().max(1))
+        .x_labels(usize::try_from(x_max).unwrap_or(1))
         .x_label_formatter(&|x| {
             let index = usize::try_from(*x / slot).unwrap_or(usize::MAX);
             if *x % slot == 0 {

@@ -101,8 +101,9 @@ pub enum StatisticsError {
 
 /// Makes, signs and writes the report of the stopped gateway `config`
 /// describes for `period`, with its CSVs; returns the CSV files. A
-/// `min_cell` below the default is written to the audit log first.
-pub fn write_report(
+/// `min_cell` below the default is written to the audit log first, and
+/// flushed, so that no report with a lowered k exists without its entry.
+pub async fn write_report(
     config: &Config,
     period: Period,
     out: &Path,
@@ -118,6 +119,7 @@ pub fn write_report(
     if rule.min_cell.lowered() {
         let who = format!("operator:stats-report:{}", config.country);
         store.audit(&[Record::min_cell_lowered(&who, rule.min_cell.get())])?;
+        store.commit().await?;
     }
     let now = jiff::Timestamp::now();
     let tables = published(&store, config.country, period, rule, now)?;
