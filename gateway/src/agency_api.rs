@@ -55,6 +55,8 @@ pub struct AgencyService {
     pub rules: Arc<Rules>,
     /// Submits per agency.
     pub submit_limit: Arc<RateLimiter>,
+    /// Disclosure control of the statistics this API gives (`[statistics]`).
+    pub statistics: crate::statistics::Rule,
 }
 
 /// The agency behind a request: by admission, an agency of this gateway's
@@ -588,5 +590,23 @@ impl Agency for AgencyService {
         let listed = audit::Record::cases_listed(&who.urn, case::state_name(wanted), cases.len());
         self.store.audit(&[listed]).map_err(storage)?;
         Ok(Response::new(ListCasesResponse { cases }))
+    }
+
+    async fn get_statistics(
+        &self,
+        request: Request<v1::StatisticsRequest>,
+    ) -> Result<Response<v1::StatisticsResponse>, Status> {
+        let who = agency(&request, self.country)?;
+        need_to_know::may_read_statistics(&who.reader(self.country)).map_err(refused)?;
+        let period = crate::statistics::requested_period(request.get_ref())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (store, country, rule) = (self.store.clone(), self.country, self.statistics);
+        let now = self.rules.now();
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::statistics::answer(&store, country, period, rule, now)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("statistics failed: {e}")))?;
+        Ok(Response::new(answer.map_err(storage)?))
     }
 }

@@ -186,6 +186,7 @@ impl Gateway {
                 config.limits.agency_submits_per_second,
                 config.limits.agency_submit_burst,
             )),
+            statistics: config.statistics,
         };
         let agency_incoming = tls::accept(
             agency_listener,

@@ -135,6 +135,20 @@ impl Reader {
     }
 }
 
+/// Whether `reader` may have this gateway's statistics tables: the
+/// destination authority and child protection of this country. Not a
+/// consulate, its own or a delegated one: tables are about the country's
+/// children as a whole, which a consulate has no part in deciding.
+pub fn may_read_statistics(reader: &Reader) -> Result<(), Refusal> {
+    match (reader.role, reader.delegated) {
+        (Role::DestinationAuthority | Role::ChildProtection, None) => Ok(()),
+        _ => Err(Refusal {
+            rule: case::Rule::Permission,
+            message: "statistics are given to the destination authority and child protection, not to consulates".into(),
+        }),
+    }
+}
+
 /// What `audience` sees of a message's payload.
 pub fn payload(audience: Audience, payload: &Payload) -> Visibility<Payload> {
     match (audience, payload) {

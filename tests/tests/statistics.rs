@@ -340,3 +340,69 @@ async fn a_min_cell_below_three_is_refused_and_a_lowered_one_is_audited() {
         "no audit entry for the lowered min_cell"
     );
 }
+
+#[tokio::test]
+async fn the_agency_api_gives_the_tables_to_the_authority_and_child_protection_not_to_a_consulate()
+{
+    use retorno_proto::v1::{StatisticsRequest, agency_client::AgencyClient};
+    use retorno_tests::{agency_channel, notice_to};
+
+    let region = Region::new(&["MX", "GT"]);
+    let _mx = region.start("MX").await;
+    let _gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    for n in 0..6 {
+        inm.submit(notice_to("GT", &format!("MX-2026-{:04}", 900 + n)))
+            .await
+            .unwrap();
+    }
+    let month = retorno_gateway::statistics::Month::of(region.clock().now()).to_string();
+    let request = StatisticsRequest {
+        from: month.clone(),
+        to: month.clone(),
+    };
+    for role in ["destination-authority", "child-protection"] {
+        let mut client = AgencyClient::new(agency_channel(&region, "MX", role).await);
+        let answer = client
+            .get_statistics(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((answer.country.as_str(), answer.min_cell), ("MX", 5));
+        let by_month = answer
+            .tables
+            .iter()
+            .find(|t| t.name == "returned.by_notice_month")
+            .unwrap();
+        assert_eq!(by_month.rows, std::slice::from_ref(&month));
+        assert_eq!(by_month.columns, ["GT"]);
+        let cell = &by_month.cells[0].figures[0];
+        assert_eq!((cell.withheld, cell.count), (false, 6), "{role}");
+        // One notice's child is in one age band: fewer than 5 there.
+        let age_sex = answer
+            .tables
+            .iter()
+            .find(|t| t.name == "returned.age_sex")
+            .unwrap();
+        let figures = age_sex.cells.iter().flat_map(|row| &row.figures);
+        assert!(
+            figures
+                .clone()
+                .all(|f| f.withheld || f.count == 0 || f.count >= 5)
+        );
+    }
+    let mut consulate = AgencyClient::new(agency_channel(&region, "MX", "consulate").await);
+    let refused = consulate.get_statistics(request.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+
+    let mut inm = AgencyClient::new(agency_channel(&region, "MX", "destination-authority").await);
+    let bad = inm
+        .get_statistics(StatisticsRequest {
+            from: "2026-13".into(),
+            to: month,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().starts_with("from:"), "{}", bad.message());
+}

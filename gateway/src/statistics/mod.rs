@@ -128,6 +128,75 @@ pub async fn write_report(
     Ok(report::write(&signed, out)?)
 }
 
+/// Why an Agency API request for statistics names no period.
+#[derive(Debug, thiserror::Error)]
+pub enum BadPeriod {
+    /// A month does not read.
+    #[error("{field}: {source}")]
+    Month {
+        /// `from` or `to`.
+        field: &'static str,
+        /// Why.
+        source: figures::BadMonth,
+    },
+    /// The period runs backwards.
+    #[error("to: {0}")]
+    Backward(#[from] figures::BackwardPeriod),
+}
+
+/// The period an Agency API request asks for.
+pub fn requested_period(
+    request: &retorno_proto::v1::StatisticsRequest,
+) -> Result<Period, BadPeriod> {
+    let month = |field: &'static str, text: &str| {
+        text.parse::<Month>()
+            .map_err(|source| BadPeriod::Month { field, source })
+    };
+    Ok(Period::new(
+        month("from", &request.from)?,
+        month("to", &request.to)?,
+    )?)
+}
+
+/// The Agency API's answer: `here`'s tables for `period` under `rule`.
+pub fn answer(
+    store: &Store,
+    here: Country,
+    period: Period,
+    rule: Rule,
+    as_of: jiff::Timestamp,
+) -> Result<retorno_proto::v1::StatisticsResponse, StoreError> {
+    use retorno_proto::v1::{Figure, StatisticsResponse, StatisticsRow, StatisticsTable};
+    let figure = |value: &Option<u64>| Figure {
+        withheld: value.is_none(),
+        count: value.unwrap_or(0),
+    };
+    let row = |values: &[Option<u64>]| StatisticsRow {
+        figures: values.iter().map(figure).collect(),
+    };
+    let tables = published(store, here, period, rule, as_of)?
+        .into_iter()
+        .map(|table| StatisticsTable {
+            cells: table.cells.iter().map(|cells| row(cells)).collect(),
+            row_totals: Some(row(&table.row_totals)),
+            column_totals: Some(row(&table.column_totals)),
+            total: table.margins.then(|| figure(&table.total)),
+            margins: table.margins,
+            name: table.name,
+            title: table.title,
+            rows: table.rows,
+            columns: table.columns,
+        })
+        .collect();
+    Ok(StatisticsResponse {
+        country: here.to_string(),
+        from: period.from.to_string(),
+        to: period.to.to_string(),
+        min_cell: rule.min_cell.get(),
+        tables,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     //! A population written through the store's real write path (the Peer
