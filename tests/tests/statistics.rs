@@ -291,6 +291,12 @@ async fn the_merge_adds_the_countries_withholds_small_figures_again_and_draws_ea
             "returned-per-month lacks {series}: {per_month:?}"
         );
     }
+    // 0-4 and 5-11 are withheld in the sum: drawn as grey "fewer than 5" bars, not as nothing.
+    let drawn = std::fs::read_to_string(out.join("age-and-sex.svg")).unwrap();
+    assert!(
+        drawn.matches("fill=\"#BEBEBE\"").count() >= 4,
+        "withheld bars are drawn"
+    );
     let pyramid = svg_texts(&out.join("age-and-sex.svg"));
     for series in ["female", "male"] {
         assert!(

@@ -42,18 +42,24 @@ pub fn all(merged: &Merged) -> Vec<Chart> {
     let k = merged.rule.min_cell.get();
     let find = |name: &str| merged.tables.iter().find(|table| table.name == name);
     let mut charts = Vec::new();
-    let specs: [(&'static str, &str, String, bool); 4] = [
+    if let Some(table) = find("returned.age_sex") {
+        let title = "Children returned by age band and sex".to_owned();
+        let mut svg = String::new();
+        if let Err(error) = pyramid(&mut svg, table, &title, k) {
+            tracing::warn!(%error, chart = title, "a chart could not be drawn");
+        }
+        charts.push(Chart {
+            name: "age-and-sex",
+            title,
+            svg,
+        });
+    }
+    let specs: [(&'static str, &str, String, bool); 3] = [
         (
             "returned-per-month",
             super::merge::BY_COUNTRY_AND_MONTH,
             "Children returned per month, by returning country".into(),
             true,
-        ),
-        (
-            "age-and-sex",
-            "returned.age_sex",
-            "Children returned by age band and sex".into(),
-            false,
         ),
         (
             "handoff-on-time",
@@ -191,6 +197,82 @@ fn draw(
         let label = table.columns.get(series).cloned().unwrap_or_default();
         chart
             .draw_series(rectangles)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(0, 0), (0, 0)],
+            WITHHELD.filled(),
+        )))?
+        .label(format!("fewer than {k} (withheld)"))
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], WITHHELD.filled()));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The age-and-sex pyramid: one row per age band, girls to the left and
+/// boys to the right of the axis (other columns of the table are not drawn).
+fn pyramid(svg: &mut String, table: &Published, title: &str, k: u64) -> Drawn {
+    let column = |name: &str| table.columns.iter().position(|c| c == name);
+    let sides = [
+        (column("female"), -1i64, PALETTE[3]),
+        (column("male"), 1, PALETTE[0]),
+    ];
+    let height = |value: &Option<u64>| i64::try_from(value.unwrap_or(k)).unwrap_or(i64::MAX);
+    let widest = table
+        .cells
+        .iter()
+        .flatten()
+        .map(height)
+        .max()
+        .unwrap_or(0)
+        .max(i64::try_from(k).unwrap_or(0))
+        + 1;
+    let bands = i32::try_from(table.rows.len()).unwrap_or(0);
+    let root = SVGBackend::with_string(svg, (640, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(-widest..widest, 0..bands.max(1))?;
+    let labels = table.rows.clone();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(labels.len().max(1))
+        .y_label_formatter(&|y| {
+            labels
+                .get(usize::try_from(*y).unwrap_or(usize::MAX))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .x_label_formatter(&|x| x.abs().to_string())
+        .x_desc("children")
+        .draw()?;
+    for (index, sign, color) in sides {
+        let Some(index) = index else { continue };
+        let bars: Vec<_> = table
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(band, cells)| {
+                let value = cells.get(index).copied().flatten();
+                let fill = if value.is_none() { WITHHELD } else { color };
+                let y = i32::try_from(band).unwrap_or(0);
+                Rectangle::new([(0, y), (sign * height(&value), y + 1)], fill.filled())
+            })
+            .collect();
+        let label = table.columns.get(index).cloned().unwrap_or_default();
+        chart
+            .draw_series(bars)?
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
