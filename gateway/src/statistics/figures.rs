@@ -385,12 +385,22 @@ impl Tally {
     }
 }
 
+/// Where a table's row labels come from.
+enum Rows {
+    /// These, in this order (categories with a fixed list).
+    Fixed(Vec<String>),
+    /// The values seen, sorted (countries, points of entry, concerns).
+    Seen,
+    /// Every month of the period, so that an empty month reads 0.
+    Months,
+}
+
 /// One table's definition: its labels and which cell a case adds to.
 struct Definition {
     name: &'static str,
     title: &'static str,
-    /// Fixed row labels; when empty, the rows seen, sorted.
-    rows: Vec<String>,
+    /// Its row labels.
+    rows: Rows,
     /// Fixed column labels; when empty, the columns seen, sorted.
     columns: Vec<String>,
     margins: bool,
@@ -512,7 +522,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "by_notice_month",
             title: "children by month of the advance notice and the other country",
-            rows: Vec::new(),
+            rows: Rows::Months,
             columns: Vec::new(),
             margins: true,
             cells: |case, period| match case.notice_month {
@@ -523,7 +533,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "by_reception_month",
             title: "children by month of reception and the other country",
-            rows: Vec::new(),
+            rows: Rows::Months,
             columns: Vec::new(),
             margins: true,
             cells: |case, period| match case.received_month {
@@ -534,7 +544,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "age_sex",
             title: "children by age band at the notice and sex",
-            rows: labels(&AGE_BANDS),
+            rows: Rows::Fixed(labels(&AGE_BANDS)),
             columns: labels(&SEXES),
             margins: true,
             cells: |case, period| {
@@ -548,7 +558,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "age_companionship",
             title: "children by age group (0-11, 12-17) and companionship",
-            rows: labels(&["0-11", "12-17", "other or not stated"]),
+            rows: Rows::Fixed(labels(&["0-11", "12-17", "other or not stated"])),
             columns: labels(&COMPANIONSHIP),
             margins: true,
             cells: |case, period| {
@@ -562,7 +572,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "companionship_by_country",
             title: "children by the other country and companionship",
-            rows: Vec::new(),
+            rows: Rows::Seen,
             columns: labels(&COMPANIONSHIP),
             margins: true,
             cells: |case, period| {
@@ -576,7 +586,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "protection_concerns",
             title: "children with each protection concern, by companionship (a child with several concerns is in several rows: no totals)",
-            rows: Vec::new(),
+            rows: Rows::Seen,
             columns: labels(&COMPANIONSHIP),
             margins: false,
             cells: |case, period| {
@@ -596,7 +606,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "point_of_entry",
             title: "children with an agreed arrival by point of entry and age group",
-            rows: Vec::new(),
+            rows: Rows::Seen,
             columns: labels(&["0-11", "12-17", "other or not stated"]),
             margins: true,
             cells: |case, period| match &case.point {
@@ -611,7 +621,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "outcomes",
             title: "children by outcome and the other country",
-            rows: labels(&OUTCOMES),
+            rows: Rows::Fixed(labels(&OUTCOMES)),
             columns: Vec::new(),
             margins: true,
             cells: |case, period| {
@@ -625,7 +635,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "hours_of_notice",
             title: "children with an agreed arrival by hours from the notice to the arrival, and companionship",
-            rows: labels(&NOTICE_BANDS),
+            rows: Rows::Fixed(labels(&NOTICE_BANDS)),
             columns: labels(&COMPANIONSHIP),
             margins: true,
             cells: |case, period| match case.notice_hours {
@@ -642,7 +652,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "handoff_on_time",
             title: "children handed over by point of entry: on time, or flagged late after the agreed arrival",
-            rows: Vec::new(),
+            rows: Rows::Seen,
             columns: labels(&["on time", "late"]),
             margins: true,
             cells: |case, period| match (&case.point, case.handoff) {
@@ -656,7 +666,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "handoff_by",
             title: "children handed over by the other country and who acknowledged the handoff",
-            rows: Vec::new(),
+            rows: Rows::Seen,
             columns: labels(&["own consulate", "delegated consulate", "child protection"]),
             margins: true,
             cells: |case, period| match case.handoff {
@@ -674,7 +684,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "arrival_answers",
             title: "children by the other country and how their arrival proposals were answered",
-            rows: Vec::new(),
+            rows: Rows::Seen,
             columns: labels(&[
                 "declined for the reception hours",
                 "declined or countered otherwise",
@@ -695,7 +705,7 @@ fn definitions() -> Vec<Definition> {
         Definition {
             name: "follow_ups",
             title: "follow-ups due by the report's date, done or not, per milestone",
-            rows: labels(&["30 days", "90 days", "180 days"]),
+            rows: Rows::Fixed(labels(&["30 days", "90 days", "180 days"])),
             columns: labels(&["done", "due, not done"]),
             margins: true,
             cells: |case, period| {
@@ -766,12 +776,10 @@ fn table(side: Side, definition: &Definition, tally: &Tally, period: &Period) ->
         seen.dedup();
         seen
     };
-    let rows = if definition.name.ends_with("_month") {
-        period.months().iter().map(Month::to_string).collect()
-    } else if definition.rows.is_empty() {
-        seen(|(row, _)| row)
-    } else {
-        definition.rows.clone()
+    let rows = match &definition.rows {
+        Rows::Fixed(rows) => rows.clone(),
+        Rows::Seen => seen(|(row, _)| row),
+        Rows::Months => period.months().iter().map(Month::to_string).collect(),
     };
     let columns = if definition.columns.is_empty() {
         seen(|(_, column)| column)
