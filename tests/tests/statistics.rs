@@ -53,7 +53,17 @@ fn tables(scale: u64) -> Vec<Table> {
 
 /// `country`'s report signed by `signer`'s gateway.
 fn signed(region: &Region, country: &str, signer: &str, scale: u64) -> Report {
-    let rule = Rule::default();
+    signed_with(region, country, signer, tables(scale), Rule::default())
+}
+
+/// `country`'s report of `tables` under `rule`, signed by `signer`'s gateway.
+fn signed_with(
+    region: &Region,
+    country: &str,
+    signer: &str,
+    tables: Vec<Table>,
+    rule: Rule,
+) -> Report {
     let body = report::Body {
         format: report::FORMAT.into(),
         country: country.into(),
@@ -61,7 +71,7 @@ fn signed(region: &Region, country: &str, signer: &str, scale: u64) -> Report {
         to: "2026-12".into(),
         generated_at: jiff::Timestamp::now().to_string(),
         rule,
-        tables: tables(scale)
+        tables: tables
             .iter()
             .map(|table| disclosure::publish(table, rule))
             .collect(),
@@ -411,4 +421,72 @@ async fn the_agency_api_gives_the_tables_to_the_authority_and_child_protection_n
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().starts_with("from:"), "{}", bad.message());
+}
+
+#[tokio::test]
+async fn the_merge_withholds_again_under_the_largest_k_and_refuses_another_period() {
+    let region = Region::new(&["MX", "GT"]);
+    let roots = regional_roots(&region);
+    let table = |counts: Vec<Vec<u64>>| Table {
+        name: "returned.handoff_by".into(),
+        title: "returned: children handed over".into(),
+        rows: vec!["GT".into(), "HN".into()],
+        columns: vec!["own consulate".into(), "child protection".into()],
+        counts,
+        margins: true,
+    };
+    let three = Rule {
+        min_cell: MinCell::try_from(3).unwrap(),
+        ..Rule::default()
+    };
+    // MX publishes 3 under k = 3; GT has none there: the sum, 3, is under GT's k = 5.
+    let mx = signed_with(
+        &region,
+        "MX",
+        "MX",
+        vec![table(vec![vec![3, 20], vec![30, 40]])],
+        three,
+    );
+    assert_eq!(mx.body.tables[0].cells[0][0], Some(3));
+    let gt = signed_with(
+        &region,
+        "GT",
+        "GT",
+        vec![table(vec![vec![0, 10], vec![10, 10]])],
+        Rule::default(),
+    );
+    let merged = merge::merge(
+        &[
+            ("mx.json".to_owned(), mx.clone()),
+            ("gt.json".to_owned(), gt),
+        ],
+        &roots,
+    )
+    .unwrap();
+    assert_eq!(merged.rule.min_cell.get(), 5);
+    let handoff = merged
+        .tables
+        .iter()
+        .find(|t| t.name == "returned.handoff_by")
+        .unwrap();
+    assert_eq!(
+        handoff.cells[0][0], None,
+        "3 children is under the merge's k of 5"
+    );
+    assert_eq!(handoff.total, Some(123));
+
+    let mut later = signed(&region, "GT", "GT", 10);
+    later.body.from = "2027-01".into();
+    later.body.to = "2027-12".into();
+    let later = report::sign(later.body, &sealer(&region, "GT")).unwrap();
+    match merge::merge(
+        &[
+            ("mx.json".to_owned(), mx),
+            ("gt-2027.json".to_owned(), later),
+        ],
+        &roots,
+    ) {
+        Err(MergeError::Period { file, .. }) => assert_eq!(file, "gt-2027.json"),
+        other => panic!("reports of two periods were merged: {other:?}"),
+    }
 }
