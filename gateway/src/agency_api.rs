@@ -60,6 +60,8 @@ pub struct AgencyService {
     pub submit_limit: Arc<RateLimiter>,
     /// Counts what became of each submit.
     pub metrics: Metrics,
+    /// Disclosure control of the statistics this API gives (`[statistics]`).
+    pub statistics: crate::statistics::Rule,
 }
 
 /// The agency behind a request: by admission, an agency of this gateway's
@@ -660,5 +662,23 @@ impl Agency for AgencyService {
         let country =
             validate::country("country", &request.get_ref().country).map_err(invalid_argument)?;
         self.reception_policy(country).map(Response::new)
+    }
+
+    async fn get_statistics(
+        &self,
+        request: Request<v1::StatisticsRequest>,
+    ) -> Result<Response<v1::StatisticsResponse>, Status> {
+        let who = agency(&request, self.country)?;
+        need_to_know::may_read_statistics(&who.reader(self.country)).map_err(refused)?;
+        let period = crate::statistics::requested_period(request.get_ref())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (store, country, rule) = (self.store.clone(), self.country, self.statistics);
+        let now = self.rules.now();
+        let answer = tokio::task::spawn_blocking(move || {
+            crate::statistics::answer(&store, country, period, rule, now)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("statistics failed: {e}")))?;
+        Ok(Response::new(answer.map_err(storage)?))
     }
 }

@@ -90,6 +90,9 @@ pub enum Event {
     Requeued = 13,
     /// An operator drained or resumed the gateway.
     Drain = 14,
+    /// A statistics report was made with `[statistics] min_cell` below the
+    /// default: the detail says how low.
+    MinCellLowered = 15,
 }
 
 impl Event {
@@ -111,6 +114,7 @@ impl Event {
             Event::OperatorRead => "operator-read",
             Event::Requeued => "requeued",
             Event::Drain => "drain",
+            Event::MinCellLowered => "min-cell-lowered",
         }
     }
 }
@@ -231,6 +235,13 @@ impl Record {
     pub fn detail(mut self, detail: &str) -> Record {
         self.detail = capped(detail).to_owned();
         self
+    }
+
+    /// A statistics report made by `who` with a `min_cell` lowered to `k`.
+    pub fn min_cell_lowered(who: &str, k: u64) -> Record {
+        Record::new(Event::MinCellLowered, who).detail(&format!(
+            "statistics.min_cell = {k}, lower than the default 5"
+        ))
     }
 
     /// A submit accepted from `agency` (its URN).

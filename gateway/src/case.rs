@@ -593,6 +593,8 @@ impl Rules {
             family_group_id: notice.family_group_id.clone(),
             companionship: notice.companionship,
             best_interest_relaxed: relaxed,
+            age_band: age_band(notice.child.as_ref(), step.sent_at()) as i32,
+            sex: notice.child.as_ref().map_or(0, |child| child.sex),
             ..CaseView::default()
         };
         case.timeline
@@ -1272,6 +1274,37 @@ fn too_early(timing: Timing, earliest: jiff::Timestamp, time_zone: &str, why: St
 /// The timeline entry of a message: the same on both gateways but for
 /// delivery. It stores what its line is made from, not the line: each reader's
 /// line is rendered from what it may see ([`need_to_know::case`]).
+/// The child's age band at `at` (the notice), from its birth date or its
+/// estimated age: the band is what the case keeps for statistics, so that
+/// the birth date need not be kept outside the notice itself.
+pub fn age_band(child: Option<&v1::Child>, at: jiff::Timestamp) -> v1::AgeBand {
+    let years = match child.and_then(|child| child.age.as_ref()) {
+        Some(v1::child::Age::EstimatedAgeYears(years)) => Some(i64::from(*years)),
+        Some(v1::child::Age::BirthDate(born)) => years_at(born, at),
+        None => None,
+    };
+    match years {
+        Some(0..=4) => v1::AgeBand::UnderFive,
+        Some(5..=11) => v1::AgeBand::FiveToEleven,
+        Some(12..=17) => v1::AgeBand::TwelveToSeventeen,
+        Some(18..) => v1::AgeBand::Adult,
+        _ => v1::AgeBand::Unspecified,
+    }
+}
+
+/// Whole years from `born` to the UTC date of `at`; `None` for an invalid date.
+fn years_at(born: &v1::Date, at: jiff::Timestamp) -> Option<i64> {
+    let born = jiff::civil::Date::new(
+        i16::try_from(born.year).ok()?,
+        i8::try_from(born.month).ok()?,
+        i8::try_from(born.day).ok()?,
+    )
+    .ok()?;
+    let today = at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let before_birthday = (today.month(), today.day()) < (born.month(), born.day());
+    Some(i64::from(today.year() - born.year()) - i64::from(before_birthday))
+}
+
 fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
     TimelineEntry {
         message_id: step.body.message_id.clone(),

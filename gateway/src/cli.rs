@@ -79,6 +79,54 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Disaggregated statistics: a signed country report, its verification,
+    /// and the regional merge.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Write this country's tables for a period, under `[statistics]`
+    /// disclosure control and signed by the gateway's key, and a CSV per
+    /// table next to it (on a stopped gateway).
+    Report {
+        /// The gateway's TOML configuration.
+        #[arg(long, env = "RETORNO_CONFIG")]
+        config: PathBuf,
+        /// The first month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// The last month, YYYY-MM.
+        #[arg(long)]
+        to: String,
+        /// Where to write the report (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a report's signature with nothing but the regional root.
+    Verify {
+        /// The report.
+        file: PathBuf,
+        /// The regional root CA certificate (PEM).
+        #[arg(long)]
+        root: PathBuf,
+    },
+    /// Verify the countries' reports, add them, apply disclosure control
+    /// again, and write index.html, the CSVs and the SVG charts.
+    Merge {
+        /// The reports, one per country, of one period.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The regional root CA certificate (PEM).
+        #[arg(long)]
+        root: PathBuf,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -318,6 +366,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Stats { command } => stats(command).await,
         Command::Audit {
             command: AuditCommand::Verify { config },
         } => {
@@ -327,6 +376,68 @@ async fn run(command: Command) -> anyhow::Result<()> {
             anyhow::ensure!(
                 report.intact(),
                 "the audit log or a stored seal does not verify"
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn stats(command: StatsCommand) -> anyhow::Result<()> {
+    use crate::statistics::{self, merge, report};
+    match command {
+        StatsCommand::Report {
+            config,
+            from,
+            to,
+            out,
+        } => {
+            let config = Config::load(&config)?;
+            let period = statistics::Period::new(from.parse()?, to.parse()?)?;
+            let written = statistics::write_report(&config, period, &out).await?;
+            println!(
+                "wrote {}'s report for {} to {} to {} and {} CSV files next to it",
+                config.country,
+                period.from,
+                period.to,
+                out.display(),
+                written.len()
+            );
+            Ok(())
+        }
+        StatsCommand::Verify { file, root } => {
+            let report = report::read(&file)?;
+            let roots = crate::tls::load_certificates(&root)?;
+            let country = report::verify(&report, &roots)?;
+            println!(
+                "{}: a report of {country} for {} to {}, signed by {country}'s gateway under {}",
+                file.display(),
+                report.body.from,
+                report.body.to,
+                root.display()
+            );
+            Ok(())
+        }
+        StatsCommand::Merge { files, root, out } => {
+            let roots = crate::tls::load_certificates(&root)?;
+            let reports = files
+                .iter()
+                .map(|file| {
+                    let report = report::read(file)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    Ok((file.display().to_string(), report))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = merge::merge(&reports, &roots)?;
+            merge::write(&merged, &out)?;
+            println!(
+                "merged the reports of {} into {}",
+                merged
+                    .countries
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                out.join("index.html").display()
             );
             Ok(())
         }

@@ -67,6 +67,10 @@ pub struct Config {
     /// How the program writes its log (`[log]`).
     #[serde(default)]
     pub log: Log,
+    /// Disclosure control of statistics (`[statistics]`: `min_cell`, default
+    /// 5, never below 3; `method`, `suppress` or `round`).
+    #[serde(default)]
+    pub statistics: crate::statistics::Rule,
     /// Consulates of other countries that act for this one where it has
     /// none (`[[delegations]]`); published to peers with the reception
     /// policy, so that they accept what those consulates send through this

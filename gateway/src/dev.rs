@@ -266,6 +266,7 @@ fn gateway_config(
         metrics: Metrics::default(),
         health: Health::default(),
         log: Log::default(),
+        statistics: crate::statistics::Rule::default(),
         delegations: dev_delegations(country, &listen.keys().copied().collect::<Vec<_>>())
             .into_iter()
             .map(|consulate_country| {

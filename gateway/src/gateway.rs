@@ -217,6 +217,7 @@ impl Gateway {
                 config.limits.agency_submit_burst,
             )),
             metrics: metrics.clone(),
+            statistics: config.statistics,
         };
         let agency_incoming = tls::accept(
             agency_listener,

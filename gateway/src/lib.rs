@@ -30,6 +30,7 @@
 //! - [`envelope`]: building envelopes, issuing and checking receipts.
 //! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
 //! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
+//! - [`statistics`]: disaggregated figures under disclosure control, signed country reports, the regional merge.
 //! - [`agency_api`]: the Agency API (submit, subscribe, acknowledge, status).
 //! - [`peer_api`]: the Peer API (streaming delivery with receipts).
 //! - [`delivery`]: the courier that delivers one peer's outbox.
@@ -72,6 +73,7 @@ pub mod policy;
 pub mod reception;
 pub mod retention;
 pub mod seal;
+pub mod statistics;
 pub mod store;
 pub mod tls;
 pub mod validate;

@@ -141,6 +141,20 @@ impl Reader {
     }
 }
 
+/// Whether `reader` may have this gateway's statistics tables: the
+/// destination authority and child protection of this country. Not a
+/// consulate, its own or a delegated one: tables are about the country's
+/// children as a whole, which a consulate has no part in deciding.
+pub fn may_read_statistics(reader: &Reader) -> Result<(), Refusal> {
+    match (reader.role, reader.delegated) {
+        (Role::DestinationAuthority | Role::ChildProtection, None) => Ok(()),
+        _ => Err(Refusal {
+            rule: case::Rule::Permission,
+            message: "statistics are given to the destination authority and child protection, not to consulates".into(),
+        }),
+    }
+}
+
 /// What `audience` sees of a message's payload.
 pub fn payload(audience: Audience, payload: &Payload) -> Visibility<Payload> {
     match (audience, payload) {
@@ -322,6 +336,9 @@ pub fn facts(payload: &Payload) -> TimelineFacts {
     let fact = match payload {
         Payload::AdvanceNotice(notice) => Fact::AdvanceNotice(v1::AdvanceNotice {
             companionship: notice.companionship,
+            // Categories for statistics; a reader that may not see them
+            // (identity and travel only) gets a notice without them.
+            protection_concerns: notice.protection_concerns.clone(),
             risk_level: notice.risk_level,
             ..v1::AdvanceNotice::default()
         }),

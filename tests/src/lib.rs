@@ -229,6 +229,7 @@ impl Region {
             },
             health: Health::default(),
             log: Log::default(),
+            statistics: retorno_gateway::statistics::Rule::default(),
             delegations: Vec::new(),
         }
     }

@@ -139,7 +139,9 @@ const TABLE: &[Row] = &[
             &FOLLOW_UP,
             &FOLLOW_UP_NOTES,
         ],
+        // The notice's concerns are kept as categories for statistics.
         get_case: &[
+            &CONCERN,
             &RISK,
             &DECLINE_REASON,
             &PLACEMENT,
@@ -169,7 +171,9 @@ const TABLE: &[Row] = &[
             &WITHDRAWAL,
             &WITHDRAWAL_TEXT,
         ],
+        // The notice's concerns are kept as categories for statistics.
         get_case: &[
+            &CONCERN,
             &RISK,
             &DECLINE_REASON,
             &PLACEMENT,

@@ -86,6 +86,13 @@ impl Agency for Immediate {
     ) -> Result<Response<retorno_proto::v1::ReceptionPolicy>, Status> {
         Err(Status::unimplemented("baseline server"))
     }
+
+    async fn get_statistics(
+        &self,
+        _: Request<retorno_proto::v1::StatisticsRequest>,
+    ) -> Result<Response<retorno_proto::v1::StatisticsResponse>, Status> {
+        Err(Status::unimplemented("baseline server"))
+    }
 }
 
 /// Runs the baseline server until killed: `country`'s gateway certificate,
