@@ -1031,3 +1031,19 @@ pub async fn raw_streaming(
         .message()
         .await
 }
+
+/// Copies a directory tree: a stopped gateway's database (as an operator
+/// backs one up and restores it), or a PKI kept beside a bench's configs.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}

@@ -9,12 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::{
-    io::Read as _,
-    io::Write as _,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-};
+use std::{io::Read as _, io::Write as _, net::SocketAddr, path::PathBuf};
 
 use retorno_certs_dev::{Holder, Lifetime, renew, revoke};
 use retorno_client::tls;
@@ -174,20 +169,6 @@ async fn an_expired_or_revoked_certificate_is_not_serving_until_it_is_renewed() 
     mx.shutdown().await;
 }
 
-/// Copies a directory tree (a stopped gateway's database, as a backup).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Waits until MX has delivered everything it holds for GT.
 async fn mx_outbox_empty(mx: &Gateway) {
     eventually("MX's outbox for GT to empty", || async {
@@ -208,7 +189,7 @@ async fn a_gateway_that_went_back_in_time_is_not_serving_until_an_operator_ackno
     let config = region.config("MX");
     drop(open_store(&config).await);
     let backup = region.dir().join("mx-backup");
-    copy_dir(&config.data_dir, &backup);
+    retorno_tests::copy_dir(&config.data_dir, &backup).unwrap();
 
     // After the backup MX delivers one more; then it is restored from the backup.
     let mx = region.restart_with(watched(region.config("MX"))).await;
@@ -218,7 +199,7 @@ async fn a_gateway_that_went_back_in_time_is_not_serving_until_an_operator_ackno
     mx.shutdown().await;
     drop(open_store(&config).await);
     std::fs::remove_dir_all(&config.data_dir).unwrap();
-    copy_dir(&backup, &config.data_dir);
+    retorno_tests::copy_dir(&backup, &config.data_dir).unwrap();
     let mx = region.restart_with(watched(region.config("MX"))).await;
     mx_health_becomes(&region, ServingStatus::NotServing, "MX went back in time").await;
 

@@ -45,7 +45,7 @@ async fn delivered(region: &Region, id: &str) {
 async fn copy_stopped(region: &Region, code: &str, to: &Path) {
     let config = region.config(code);
     drop(open_store(&config).await);
-    copy_dir(&config.data_dir, to);
+    retorno_tests::copy_dir(&config.data_dir, to).unwrap();
 }
 
 /// Puts `backup` back as `code`'s database, as an operator restores one.
@@ -53,20 +53,7 @@ async fn restore(region: &Region, code: &str, backup: &Path) {
     let config = region.config(code);
     drop(open_store(&config).await);
     std::fs::remove_dir_all(&config.data_dir).unwrap();
-    copy_dir(backup, &config.data_dir);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    retorno_tests::copy_dir(backup, &config.data_dir).unwrap();
 }
 
 /// Waits until `gateway` has kept a finding of `kind`.

@@ -235,18 +235,3 @@ pub(crate) fn disk_usage(dir: &Path) -> u64 {
         })
         .sum()
 }
-
-/// Copies the folder `from` to `to` (permissions included: keys stay 0600).
-pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}

@@ -297,7 +297,7 @@ impl Bench {
         let kept_pki = match &args.dir {
             Some(_) => {
                 let copy = root.join("bench-certs");
-                procs::copy_dir(region.pki().dir(), &copy)?;
+                retorno_tests::copy_dir(region.pki().dir(), &copy)?;
                 Some(copy)
             }
             None => None,
