@@ -116,6 +116,14 @@ struct CertificateLabels {
     subject: String,
 }
 
+/// A finding of going back in time ([`crate::store::Finding`]): the peer
+/// compared with and what was found (`outbox_went_back`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    peer: String,
+    kind: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CrlLabels {
     issuer: String,
@@ -154,6 +162,8 @@ struct Inner {
     peer_certificate_expiry: Family<PeerLabels, Gauge>,
     crl_age: Family<CrlLabels, Gauge>,
     audit_height: Gauge,
+    /// Standing (unacknowledged) findings of going back in time.
+    went_back: Family<FindingLabels, Gauge>,
     store_size: Gauge,
     purges: Counter,
     serving: Gauge,
@@ -188,6 +198,7 @@ impl Metrics {
             peer_certificate_expiry: Family::default(),
             crl_age: Family::default(),
             audit_height: Gauge::default(),
+            went_back: Family::default(),
             store_size: Gauge::default(),
             purges: Counter::default(),
             serving: Gauge::default(),
@@ -372,6 +383,11 @@ fn register(registry: &mut Registry, inner: &Inner) {
         "retorno_audit_height",
         "Entries in the audit chain",
         inner.audit_height.clone(),
+    );
+    registry.register(
+        "retorno_went_back_findings",
+        "Standing findings that this gateway or a peer went back in time (a restored backup, a lost disk cache), per peer and kind, until an operator acknowledges them",
+        inner.went_back.clone(),
     );
     registry.register(
         "retorno_store_size_bytes",
@@ -581,6 +597,19 @@ impl Sources {
         metrics
             .audit_height
             .set(i64::try_from(self.store.audit_height()).unwrap_or(i64::MAX));
+        metrics.went_back.clear();
+        match self.store.findings() {
+            Ok(findings) => {
+                for finding in findings.iter().filter(|f| f.acknowledged_at_micros == 0) {
+                    let labels = FindingLabels {
+                        peer: finding.peer.clone(),
+                        kind: finding.kind().map_or("unknown", |kind| kind.label()),
+                    };
+                    metrics.went_back.get_or_create(&labels).inc();
+                }
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot read the findings"),
+        }
         match self.store.size_on_disk() {
             Ok(bytes) => {
                 metrics

@@ -202,6 +202,14 @@ async fn a_gateway_that_went_back_in_time_is_not_serving_until_an_operator_ackno
     retorno_tests::copy_dir(&backup, &config.data_dir).unwrap();
     let mx = region.restart_with(watched(region.config("MX"))).await;
     mx_health_becomes(&region, ServingStatus::NotServing, "MX went back in time").await;
+    let finding = "retorno_went_back_findings{peer=\"GT\",kind=\"outbox_went_back\"}";
+    assert_eq!(
+        sample(&scrape(&mx).await, finding),
+        1.0,
+        "the finding is counted"
+    );
+    let seen = "retorno_went_back_findings{peer=\"MX\",kind=\"peer_outbox_went_back\"}";
+    assert_eq!(sample(&scrape(&gt).await, seen), 1.0, "and GT's too");
 
     // The operator reads the findings and acknowledges them (`rollback --acknowledge`).
     mx.shutdown().await;
@@ -210,6 +218,11 @@ async fn a_gateway_that_went_back_in_time_is_not_serving_until_an_operator_ackno
     drop(store);
     let mx = region.restart_with(watched(region.config("MX"))).await;
     mx_health_becomes(&region, ServingStatus::Serving, "the loss acknowledged").await;
+    assert_eq!(
+        sample(&scrape(&mx).await, finding),
+        0.0,
+        "no longer standing"
+    );
     mx.shutdown().await;
     gt.shutdown().await;
 }

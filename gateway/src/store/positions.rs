@@ -94,6 +94,16 @@ impl Kind {
         matches!(self, Kind::OutboxWentBack | Kind::InboxWentBack)
     }
 
+    /// Its name in metrics and alerts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::OutboxWentBack => "outbox_went_back",
+            Kind::PeerOutboxWentBack => "peer_outbox_went_back",
+            Kind::InboxWentBack => "inbox_went_back",
+            Kind::PeerInboxWentBack => "peer_inbox_went_back",
+        }
+    }
+
     /// What it means, for an operator.
     pub fn describe(self, peer: &str) -> String {
         match self {
