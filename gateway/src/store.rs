@@ -713,9 +713,14 @@ impl Store {
                             results.push(result.map(Done::Submit));
                         }
                         Write::Answers { peer, answers, .. } => {
+                            let mut highest = positions::Highest::default();
                             for answer in answers {
                                 head = finish_in(*peer, answer, trees, head)?;
+                                if let AnswerOutcome::Delivered { .. } = answer.outcome {
+                                    highest.note(Direction::Out, *peer, answer.seq, answer.id);
+                                }
                             }
+                            highest.raise_in(sequences)?;
                             results.push(Ok(Done::Answers));
                         }
                         Write::Requeue {
@@ -973,10 +978,12 @@ impl Store {
                 let mut head = head.clone();
                 let mut cursor = first;
                 let mut received = Vec::with_capacity(arrivals.len());
+                let mut highest = positions::Highest::default();
                 for (index, arrival) in arrivals.iter().enumerate() {
                     let key = seen_key(arrival.sender, arrival.id);
                     let (sender, seq) = (arrival.sender, arrival.sequence);
-                    positions::done_in(sequences, Direction::In, sender, seq, arrival.id)?;
+                    positions::index_in(sequences, Direction::In, sender, seq, arrival.id)?;
+                    highest.note(Direction::In, sender, seq, arrival.id);
                     if let Some(bytes) = seen.get(key)? {
                         let earlier: SeenRecord = decode("seen", &bytes).map_err(abort)?;
                         received.push(if earlier.body_sha256 == arrival.body_sha256 {
@@ -1013,6 +1020,7 @@ impl Store {
                     received.push(Received::Stored { cursor, receipt });
                     cursor += 1;
                 }
+                highest.raise_in(sequences)?;
                 Ok(((received, cursor), head))
             })
         })?;
@@ -1552,7 +1560,7 @@ fn finish_in(
 ) -> Result<audit::Head, ConflictableTransactionError<StoreError>> {
     let message_id = answer.id.to_string();
     if let AnswerOutcome::Delivered { .. } = answer.outcome {
-        positions::done_in(sequences, Direction::Out, peer, answer.seq, answer.id)?;
+        positions::index_in(sequences, Direction::Out, peer, answer.seq, answer.id)?;
     }
     // An entry finished before (an answer applied twice) is not recorded again.
     let key = outbox_key(peer, answer.seq);

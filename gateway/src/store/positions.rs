@@ -222,11 +222,12 @@ pub(super) fn assigned_in(
     Ok(())
 }
 
-/// Records, inside a transaction, that message `id` at `seq` is done in
-/// `direction` with `peer` (its receipt kept, or it was stored): indexes it
-/// and raises the position. A sequence number already indexed under another
-/// id (a sender that went back gave it twice) keeps its first id.
-pub(super) fn done_in(
+/// Indexes, inside a transaction, message `id` at `seq` as done in
+/// `direction` with `peer` (its receipt kept, or it was stored). A sequence
+/// number already indexed under another id (a sender that went back gave it
+/// twice) keeps its first id. The position is raised once per transaction
+/// by [`Highest`], not per message.
+pub(super) fn index_in(
     tree: &TransactionalTree,
     direction: Direction,
     peer: Country,
@@ -246,19 +247,50 @@ pub(super) fn done_in(
             tree.insert(&key, id.as_bytes())?;
         }
     }
-    let mut position = position_in(tree, direction, peer)?;
-    if seq > position.done_upto {
-        position.done_upto = seq;
-        position.done_message_id = id.to_string();
-        if direction == Direction::Out {
-            position.assigned_upto = position.assigned_upto.max(seq);
-        }
-        tree.insert(
-            &position_key(direction, peer),
-            prost::Message::encode_to_vec(&position),
-        )?;
-    }
     Ok(())
+}
+
+/// The highest sequence number done per direction and peer in one
+/// transaction, so that each position is read and rewritten once per
+/// transaction rather than once per message.
+#[derive(Default)]
+pub(super) struct Highest(std::collections::BTreeMap<(u8, Country), (u64, Uuid)>);
+
+impl Highest {
+    /// Notes that message `id` at `seq` is done.
+    pub(super) fn note(&mut self, direction: Direction, peer: Country, seq: u64, id: Uuid) {
+        let entry = self.0.entry((direction.byte(), peer)).or_insert((0, id));
+        if seq > entry.0 {
+            *entry = (seq, id);
+        }
+    }
+
+    /// Raises each position noted to its highest, inside the transaction.
+    pub(super) fn raise_in(
+        &self,
+        tree: &TransactionalTree,
+    ) -> Result<(), ConflictableTransactionError<StoreError>> {
+        for (&(byte, peer), &(seq, id)) in &self.0 {
+            let direction = if byte == Direction::Out.byte() {
+                Direction::Out
+            } else {
+                Direction::In
+            };
+            let mut position = position_in(tree, direction, peer)?;
+            if seq > position.done_upto {
+                position.done_upto = seq;
+                position.done_message_id = id.to_string();
+                if direction == Direction::Out {
+                    position.assigned_upto = position.assigned_upto.max(seq);
+                }
+                tree.insert(
+                    &position_key(direction, peer),
+                    prost::Message::encode_to_vec(&position),
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Going back in time: what positions say and what an operator acknowledges.
