@@ -123,6 +123,7 @@ pub fn request(case_id: &str, to: Option<&str>, payload: Payload) -> SubmitReque
         case_id: case_id.to_owned(),
         recipient_country: to.unwrap_or_default().to_owned(),
         payload: Some(payload),
+        ..Default::default()
     }
 }
 

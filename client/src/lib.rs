@@ -8,7 +8,9 @@
 //! - [`notice`]: reading a notice or summary from JSON and checking it with the gateway's rules
 //!   (`retorno_proto::rules`), with errors that name the field as written in the file.
 //! - [`compose`]: building case messages from what a caseworker types (local times, short enum names).
+//! - [`refusal`]: a gateway's refusal as data (reason code, parameters), rendered in the reader's language.
 //! - [`error`]: the error type, [`ClientError`].
+//! - [`i18n`]: the reader's language (Spanish, English) and the Fluent messages in `locales/`.
 //!
 //! The `retorno` program (`src/main.rs`) is a thin command line over these.
 
@@ -18,9 +20,11 @@
 pub mod client;
 pub mod compose;
 pub mod error;
+pub mod i18n;
 pub mod notice;
 pub mod operator;
 pub mod profile;
+pub mod refusal;
 pub mod tls;
 
 pub use client::Client;

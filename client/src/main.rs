@@ -366,6 +366,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 case_id: case.unwrap_or_default(),
                 recipient_country: to,
                 payload: Some(Payload::AdvanceNotice(notice)),
+                ..Default::default()
             };
             let answer = client.submit(request).await?;
             show::accepted(&answer);

@@ -344,6 +344,7 @@ mod tests {
             agency: "MINEX".into(),
             role: Role::Consulate as i32,
             delegated_consulate_country: String::new(),
+            ..Default::default()
         };
         assert_eq!(sender_name(&sender), "HN MINEX (consulate)");
         sender.delegated_consulate_country = "GT".into();

@@ -178,6 +178,7 @@ impl AgencyService {
                     .delegated
                     .map(|acting| acting.to_string())
                     .unwrap_or_default(),
+                ..Default::default()
             }),
             recipient_country: recipient.to_string(),
             // The case rules' clock: both gateways time the step by it.

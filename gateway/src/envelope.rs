@@ -57,6 +57,7 @@ pub fn issue_receipt(
         received_at: Some(timestamp(received_at_micros)),
         body_sha256: body_sha256.to_vec(),
         case_refusal: case_refusal.to_owned(),
+        ..Default::default()
     };
     Receipt {
         body: body.encode_to_vec(),

@@ -45,6 +45,7 @@ pub fn notice_to(recipient: &str, case_id: &str) -> SubmitRequest {
         case_id: case_id.to_owned(),
         recipient_country: recipient.to_owned(),
         payload: Some(Payload::AdvanceNotice(notice())),
+        ..Default::default()
     }
 }
 
@@ -401,6 +402,7 @@ pub fn envelope(sender: &str, recipient: &str, case_id: &str) -> v1::Envelope {
             agency: "INM".to_owned(),
             role: v1::Role::DestinationAuthority as i32,
             delegated_consulate_country: String::new(),
+            ..Default::default()
         }),
         recipient_country: recipient.to_owned(),
         created_at: Some(pbjson_types::Timestamp {

@@ -533,6 +533,7 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
             agency: "INM".into(),
             role: Role::DestinationAuthority as i32,
             delegated_consulate_country: String::new(),
+            ..Default::default()
         }),
         recipient_country: "GT".into(),
         created_at: Some(compose::now()),
@@ -1004,6 +1005,7 @@ async fn handoff_by_guatemalas_consulate_delivered_by_honduras(
             agency: "MINEX".into(),
             role: Role::Consulate as i32,
             delegated_consulate_country: "GT".into(),
+            ..Default::default()
         }),
         recipient_country: recipient.into(),
         created_at: Some(region.created_at()),
@@ -1480,6 +1482,7 @@ async fn delivered_by_guatemala(
             agency: "SBS".into(),
             role: Role::ChildProtection as i32,
             delegated_consulate_country: String::new(),
+            ..Default::default()
         }),
         recipient_country: "MX".into(),
         created_at: Some(pbjson_types::Timestamp {

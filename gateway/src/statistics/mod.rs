@@ -542,6 +542,7 @@ mod tests {
                         agency: "A".into(),
                         role: planned.sender.1.to_proto() as i32,
                         delegated_consulate_country: String::new(),
+                        ..Default::default()
                     }),
                     created_at: Some(wire(planned.at)),
                     payload: Some(planned.payload.clone()),

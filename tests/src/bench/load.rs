@@ -92,6 +92,7 @@ impl Workload {
             case_id: format!("MX-BENCH{:04}-{i:09}", self.phase % 10_000),
             recipient_country: "GT".to_owned(),
             payload: Some(Payload::AdvanceNotice((*self.notice).clone())),
+            ..Default::default()
         }
     }
 }

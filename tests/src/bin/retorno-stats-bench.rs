@@ -260,6 +260,7 @@ fn write(cases: &sled::Tree, rules: &Rules, batch: &[Planned]) -> anyhow::Result
                 agency: "BENCH".into(),
                 role: planned.sender.1.to_proto() as i32,
                 delegated_consulate_country: String::new(),
+                ..Default::default()
             }),
             created_at: Some(wire(planned.at)),
             payload: Some(planned.payload.clone()),

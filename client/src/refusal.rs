@@ -1,0 +1,125 @@
+//! A gateway's refusal as data: a stable reason code and its named parameters,
+//! rendered in the reader's language from `locales/{es,en}/refusals.ftl`.
+//!
+//! The gateway sends every refusal of an Agency API call as a
+//! `google.rpc.ErrorInfo` detail (reason = code, domain = [`DOMAIN`],
+//! metadata = parameters) beside the English sentence in the status message,
+//! which stays for `grpcurl` and logs. A peer's refusal of a delivered message
+//! travels the same way in the receipt (`ReceiptBody.case_refusal_detail`).
+
+use std::collections::BTreeMap;
+
+use fluent_bundle::FluentValue;
+use retorno_proto::v1::RefusalDetail;
+use tonic_types::StatusExt;
+
+use crate::i18n::Lang;
+
+/// The `ErrorInfo` domain of retorno's reason codes.
+pub const DOMAIN: &str = "retorno.v1";
+
+/// The parameter that names the field a refusal is about, as the gateway's
+/// rules name it (`advance_notice.best_interest.determined_at`): the console
+/// shows the refusal next to that field.
+pub const FIELD: &str = "field";
+
+/// Why the gateway refused, as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The stable reason code, e.g. `outside-reception-hours`.
+    pub code: String,
+    /// Its named parameters, e.g. `field`, `earliest`.
+    pub params: BTreeMap<String, String>,
+    /// The gateway's English sentence (for logs, and when no translation exists).
+    pub message: String,
+}
+
+impl Refusal {
+    /// The refusal a status carries, if the gateway sent one as data. A status
+    /// without retorno's `ErrorInfo` (a transport failure, an older gateway)
+    /// gives `None`: show its message as it is.
+    pub fn from_status(status: &tonic::Status) -> Option<Refusal> {
+        let info = status.get_details_error_info()?;
+        (info.domain == DOMAIN).then(|| Refusal {
+            code: info.reason,
+            params: info.metadata.into_iter().collect(),
+            message: status.message().to_owned(),
+        })
+    }
+
+    /// The refusal a receipt or timeline carries.
+    pub fn from_detail(detail: &RefusalDetail) -> Refusal {
+        Refusal {
+            code: detail.code.clone(),
+            params: detail.params.clone().into_iter().collect(),
+            message: detail.message.clone(),
+        }
+    }
+
+    /// The field the refusal is about, if it names one.
+    pub fn field(&self) -> Option<&str> {
+        self.params.get(FIELD).map(String::as_str)
+    }
+
+    /// The Fluent message id of this refusal: `refused-<code>`.
+    pub fn message_id(&self) -> String {
+        format!("refused-{}", self.code)
+    }
+
+    /// The refusal in the reader's language. A code that the files do not
+    /// (yet) translate shows the gateway's English sentence.
+    pub fn render(&self, lang: Lang) -> String {
+        let id = self.message_id();
+        if !Lang::En.has(&id) {
+            return self.message.clone();
+        }
+        let args: Vec<(&str, FluentValue<'_>)> = self
+            .params
+            .iter()
+            .map(|(name, value)| (name.as_str(), FluentValue::from(value.as_str())))
+            .collect();
+        lang.text(&id, &args)
+    }
+}
+
+/// A failed call in the reader's language: the refusal if the gateway sent
+/// one as data, else the status message as it came.
+pub fn render_status(status: &tonic::Status, lang: Lang) -> String {
+    match Refusal::from_status(status) {
+        Some(refusal) => refusal.render(lang),
+        None => status.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_without_retornos_error_info_is_not_a_refusal() {
+        let plain = tonic::Status::invalid_argument("payload: is required");
+        assert_eq!(Refusal::from_status(&plain), None);
+        assert_eq!(render_status(&plain, Lang::Es), "payload: is required");
+    }
+
+    #[test]
+    fn a_refusal_survives_the_status_and_falls_back_to_the_gateways_sentence() {
+        let details = tonic_types::ErrorDetails::with_error_info(
+            "no-such-code-yet",
+            DOMAIN,
+            [("field".to_owned(), "advance_notice.child".to_owned())],
+        );
+        let status = tonic::Status::with_error_details(
+            tonic::Code::InvalidArgument,
+            "advance_notice.child: is required",
+            details,
+        );
+        let refusal = Refusal::from_status(&status).expect("an ErrorInfo was attached");
+        assert_eq!(refusal.code, "no-such-code-yet");
+        assert_eq!(refusal.field(), Some("advance_notice.child"));
+        assert_eq!(
+            refusal.render(Lang::Es),
+            "advance_notice.child: is required"
+        );
+    }
+}
