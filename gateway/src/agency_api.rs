@@ -138,9 +138,46 @@ fn refused(refusal: Refusal) -> Status {
     }
 }
 
+/// A submit request parsed once, at the boundary, into what the gateway
+/// sends: every later step reads these typed values, never the request's text.
+struct Submission {
+    /// The message id: the agency's (for an idempotent retry) or a new UUIDv7.
+    id: Uuid,
+    /// The case id: the agency's, or a new one for a notice that opens a case.
+    case_id: String,
+    /// The country to send to.
+    recipient: Country,
+    /// The checked payload, as the envelope carries it.
+    payload: Payload,
+}
+
+impl Submission {
+    /// The envelope body this submission becomes, sent by `who` from `here` at `created_at`.
+    fn body(&self, here: Country, who: &Caller, created_at: jiff::Timestamp) -> EnvelopeBody {
+        EnvelopeBody {
+            message_id: self.id.to_string(),
+            case_id: self.case_id.clone(),
+            sender: Some(v1::Sender {
+                country: here.to_string(),
+                agency: who.name.clone(),
+                role: who.role.to_proto() as i32,
+                delegated_consulate_country: who
+                    .delegated
+                    .map(|acting| acting.to_string())
+                    .unwrap_or_default(),
+                ..Default::default()
+            }),
+            recipient_country: self.recipient.to_string(),
+            // The case rules' clock: both gateways time the step by it.
+            created_at: Some(envelope::timestamp(created_at.as_microsecond())),
+            payload: Some(self.payload.clone()),
+        }
+    }
+}
+
 impl AgencyService {
-    /// Checks a submit request and builds the envelope body it asks for.
-    fn envelope_body(&self, who: &Caller, request: &SubmitRequest) -> Result<EnvelopeBody, Status> {
+    /// Checks a submit request once and parses it into a [`Submission`].
+    fn submission(&self, request: &SubmitRequest) -> Result<Submission, Status> {
         let size = request.encoded_len();
         if size > self.max_message_bytes {
             return Err(crate::limits::too_large(Some(size), self.max_message_bytes));
@@ -167,23 +204,11 @@ impl AgencyService {
             _ => request.case_id.clone(),
         };
         validate::case_id(&case_id).map_err(invalid_argument)?;
-        Ok(EnvelopeBody {
-            message_id: id.to_string(),
+        Ok(Submission {
+            id,
             case_id,
-            sender: Some(v1::Sender {
-                country: self.country.to_string(),
-                agency: who.name.clone(),
-                role: who.role.to_proto() as i32,
-                delegated_consulate_country: who
-                    .delegated
-                    .map(|acting| acting.to_string())
-                    .unwrap_or_default(),
-                ..Default::default()
-            }),
-            recipient_country: recipient.to_string(),
-            // The case rules' clock: both gateways time the step by it.
-            created_at: Some(envelope::timestamp(self.rules.now().as_microsecond())),
-            payload: Some(payload),
+            recipient,
+            payload,
         })
     }
 
@@ -217,15 +242,16 @@ impl AgencyService {
         &self,
         who: &Caller,
         request: &SubmitRequest,
-        body: EnvelopeBody,
+        submission: Submission,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let id = validate::message_id("message_id", &body.message_id).map_err(invalid_argument)?;
-        let recipient = validate::country("recipient_country", &body.recipient_country)
-            .map_err(invalid_argument)?;
-        let payload = body
-            .payload
-            .clone()
-            .ok_or_else(|| Status::invalid_argument("payload: is required"))?;
+        let now = self.rules.now();
+        let body = submission.body(self.country, who, now);
+        let Submission {
+            id,
+            recipient,
+            payload,
+            ..
+        } = submission;
         let sealed = envelope::seal(&body);
         let record = OutboxRecord {
             envelope: sealed.envelope,
@@ -237,7 +263,6 @@ impl AgencyService {
         let request_sha256 = envelope::digest(&request.encode_to_vec());
         let (rules, stepped, sender, role) =
             (self.rules.clone(), body.clone(), self.country, who.role);
-        let now = self.rules.now();
         let case_step: case::CaseStep = Box::new(move |cases| {
             let step = case::Step {
                 body: &stepped,
@@ -307,11 +332,11 @@ impl AgencyService {
                     who.urn
                 ))
             })?;
-        let body = self
-            .envelope_body(&who, request.get_ref())
+        let submission = self
+            .submission(request.get_ref())
             .inspect_err(|status| self.audit_invalid(&who, request.get_ref(), status))?;
-        let span = tracing::info_span!("submit", message_id = %body.message_id, case_id = %body.case_id, peer = %body.recipient_country);
-        self.accept(&who, request.get_ref(), body)
+        let span = tracing::info_span!("submit", message_id = %submission.id, case_id = %submission.case_id, peer = %submission.recipient);
+        self.accept(&who, request.get_ref(), submission)
             .instrument(span)
             .await
     }
