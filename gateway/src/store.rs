@@ -1597,7 +1597,14 @@ fn finish_in(
         sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
         let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
         for case_id in &status.case_ids {
-            case::record_delivery(cases, case_id, &message_id, delivery, peer_refused)?;
+            case::record_delivery(
+                cases,
+                case_id,
+                &message_id,
+                delivery,
+                peer_refused,
+                &status.receipt,
+            )?;
         }
         case_ids = status.case_ids;
     }
@@ -1849,6 +1856,9 @@ mod tests {
         Box::new(|_| {
             Ok(Err(Refusal {
                 rule: case::Rule::Order,
+                reason: retorno_proto::refusal::Reason::new(
+                    retorno_proto::refusal::Code::OutOfOrder,
+                ),
                 message: "refused".into(),
             }))
         })
@@ -1952,6 +1962,9 @@ mod tests {
                     Ok(if refused {
                         Err(Refusal {
                             rule: case::Rule::Order,
+                            reason: retorno_proto::refusal::Reason::new(
+                                retorno_proto::refusal::Code::OutOfOrder,
+                            ),
                             message: "refused".into(),
                         })
                     } else {

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use jiff::tz::TimeZone;
-use retorno_client::{Client, ClientError, compose};
+use retorno_client::{Client, ClientError, compose, i18n::Lang, refusal::Refusal};
 use retorno_proto::v1::{
     self, CaseState, CaseSummary, CaseView, DeterminingAuthority, Readers, Role, SubmitResponse,
     envelope_body::Payload as Body, submit_request::Payload,
@@ -179,6 +179,19 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
         )),
         "the same day's last slot is offered as well as the next days': {}",
         night.message()
+    );
+    // The same refusal as data: its code, the point's zone, and the slots as
+    // RFC 3339 times a reader formats, rendered in Spanish from the codes.
+    let data = Refusal::from_status(&night).expect("the refusal travels as data");
+    assert_eq!(data.code, "outside-reception-hours");
+    assert_eq!(data.params["time_zone"], GUATEMALA);
+    assert_eq!(data.params["night"], "yes");
+    assert_eq!(data.params["before"], format!("{day}T15:45:00-06:00"));
+    assert_eq!(data.params["slots"].split(", ").count(), 3, "{data:?}");
+    let spanish = data.render(Lang::Es);
+    assert!(
+        spanish.contains("arribo vespertino o nocturno, fuera del horario de recepción"),
+        "{spanish}"
     );
 
     let proposed = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 10:00")))
@@ -399,6 +412,14 @@ async fn a_bilateral_relaxation_shows_in_the_case_and_one_sided_relaxation_is_re
     );
     let timeline = inm.case("MX-2026-0201").await.unwrap().timeline;
     assert!(timeline[0].peer_refused.contains("not by migration"));
+    // As data too, from the peer's receipt, for a reader of any language.
+    let detail = status.case_refusal_detail.expect("the refusal as data");
+    assert_eq!(detail.code, "best-interest-authority");
+    assert_eq!(
+        detail.params["field"],
+        "advance_notice.best_interest.authority_kind"
+    );
+    assert_eq!(timeline[0].peer_refused_detail, Some(detail));
     let mut sbs = region.agency("GT", "child-protection").await;
     assert!(
         inbox_now(&mut sbs, 0).await.is_empty(),
@@ -502,6 +523,11 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
         "{}",
         twice.message()
     );
+    let data = Refusal::from_status(&twice).unwrap();
+    assert_eq!(
+        (data.code.as_str(), data.params["state"].as_str()),
+        ("out-of-order", "ARRIVAL_AGREED")
+    );
 
     // Anything after a withdrawal.
     wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
@@ -559,19 +585,22 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
         "{}",
         receipt.case_refusal
     );
+    let detail = receipt.case_refusal_detail.expect("the refusal as data");
+    assert_eq!(
+        (detail.code.as_str(), detail.params["state"].as_str()),
+        ("out-of-order", "WITHDRAWN")
+    );
     let at_gt = sbs.case(case).await.unwrap();
     assert_eq!(
         at_gt.state(),
         CaseState::Withdrawn,
         "the refused step changed nothing"
     );
-    assert!(
-        at_gt
-            .timeline
-            .last()
-            .unwrap()
-            .refused
-            .contains("is WITHDRAWN")
+    let refused = at_gt.timeline.last().unwrap();
+    assert!(refused.refused.contains("is WITHDRAWN"));
+    assert_eq!(
+        refused.refused_detail.as_ref().unwrap().code,
+        "out-of-order"
     );
     mx.shutdown().await;
     gt.shutdown().await;
