@@ -160,6 +160,10 @@ struct Submission {
     recipient: Country,
     /// The checked payload, as the envelope carries it.
     payload: Payload,
+    /// The official acting for the agency, as the agency names them
+    /// (checked for length and control characters only: no gateway can
+    /// check who they are). Empty when the agency named no one.
+    official: String,
 }
 
 impl Submission {
@@ -176,7 +180,7 @@ impl Submission {
                     .delegated
                     .map(|acting| acting.to_string())
                     .unwrap_or_default(),
-                ..Default::default()
+                official: self.official.clone(),
             }),
             recipient_country: self.recipient.to_string(),
             // The case rules' clock: both gateways time the step by it.
@@ -222,11 +226,13 @@ impl AgencyService {
             _ => request.case_id.clone(),
         };
         validate::case_id(&case_id).map_err(invalid_argument)?;
+        validate::official("official", &request.official).map_err(invalid_argument)?;
         Ok(Submission {
             id,
             case_id,
             recipient,
             payload,
+            official: request.official.clone(),
         })
     }
 
@@ -271,6 +277,7 @@ impl AgencyService {
             id,
             recipient,
             payload,
+            official,
             ..
         } = submission;
         let sealed = envelope::seal(&body);
@@ -297,7 +304,15 @@ impl AgencyService {
         });
         let outcome = self
             .store
-            .enqueue_by(&who.urn, recipient, id, request_sha256, record, case_step)
+            .enqueue_by(
+                &who.urn,
+                &official,
+                recipient,
+                id,
+                request_sha256,
+                record,
+                case_step,
+            )
             .await
             .map_err(|error| {
                 if let StoreError::Refused(refusal) = &error {

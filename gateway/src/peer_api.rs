@@ -211,6 +211,11 @@ impl PeerService {
                 envelope: &c.encoded,
                 body_sha256: &c.body_sha256,
                 sequence: c.sequence,
+                official: c
+                    .body
+                    .sender
+                    .as_ref()
+                    .map_or("", |sender| sender.official.as_str()),
             })
             .collect();
         let now = self.rules.now();

@@ -1596,3 +1596,92 @@ async fn the_order_of_time_is_enforced_again_on_arrival() {
     mx.shutdown().await;
     gt.shutdown().await;
 }
+
+/// Issue 11: the official acting for an agency, as the agency names them
+/// (the console's logged-in staff member), travels with the message: both
+/// countries' timelines and audit logs show the name. A name no timeline
+/// could show on one line is refused, naming the field, and nothing is sent.
+#[tokio::test]
+async fn the_official_named_by_the_agency_shows_in_both_timelines_and_audit_logs() {
+    use retorno_gateway::audit::{self, Event};
+
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let sbs = region.agency("GT", "child-protection").await;
+    let case = "MX-2026-0311";
+
+    for (name, code) in [
+        ("Ana\nPérez", "field-control-characters"),
+        (&*"A".repeat(121), "field-too-long"),
+    ] {
+        let refused = inm
+            .submit(v1::SubmitRequest {
+                official: name.to_owned(),
+                ..notice_to("GT", case)
+            })
+            .await
+            .unwrap_err();
+        let ClientError::Status(status) = refused else {
+            panic!("transport failure: {refused}");
+        };
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().starts_with("official: "),
+            "{}",
+            status.message()
+        );
+        let data = Refusal::from_status(&status).unwrap();
+        assert_eq!((data.code.as_str(), data.field()), (code, Some("official")));
+    }
+    assert!(
+        inm.case(case).await.is_err(),
+        "a refused official's name opened no case"
+    );
+
+    let accepted = inm
+        .submit(v1::SubmitRequest {
+            official: "Ana Pérez".to_owned(),
+            ..notice_to("GT", case)
+        })
+        .await
+        .unwrap();
+    let named = |view: &CaseView| {
+        view.timeline[0]
+            .sender
+            .as_ref()
+            .map(|sender| sender.official.clone())
+    };
+    let at_gt = wait_for_state(&sbs, case, CaseState::Notified).await;
+    assert_eq!(named(&at_gt).as_deref(), Some("Ana Pérez"));
+    assert_eq!(
+        named(&inm.case(case).await.unwrap()).as_deref(),
+        Some("Ana Pérez")
+    );
+    // MX's gateway has GT's receipt by now: GT stored the message before its case moved.
+    eventually("GT's receipt", || {
+        let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
+        async move { inm.status(&id).await.ok()?.receipt_body }
+    })
+    .await;
+    mx.shutdown().await;
+    gt.shutdown().await;
+
+    for (country, event) in [("MX", Event::SubmitAccepted), ("GT", Event::Delivered)] {
+        let store = retorno_tests::open_store(&region.config(country)).await;
+        let entries = audit::entries(&store).unwrap();
+        let entry = entries
+            .iter()
+            .find(|e| e.event == event as i32 && e.message_id == accepted.message_id)
+            .unwrap_or_else(|| panic!("{country}'s audit log records the message"));
+        assert_eq!(entry.official, "Ana Pérez", "{country}");
+        assert!(
+            entry
+                .describe()
+                .contains("official \"Ana Pérez\" (as named by the agency)"),
+            "{}",
+            entry.describe()
+        );
+    }
+}
