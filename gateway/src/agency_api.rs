@@ -485,7 +485,7 @@ impl AgencyService {
         let reader = who.reader(self.country);
         let case = self.store.read_case(case_id).map_err(storage)?;
         match (
-            case.map(|case| need_to_know::case(&reader, case)),
+            case.map(|case| need_to_know::case_for(&reader, case, &self.rules)),
             who.delegated,
         ) {
             (Some(Ok(case)), _) => Ok(case),

@@ -286,6 +286,24 @@ pub fn case(reader: &Reader, mut case: CaseView) -> Result<CaseView, Refusal> {
     Ok(case)
 }
 
+/// `case` as `reader` reads it ([`case`]) with what the case engine says
+/// of it for this reader: the steps its role may take now
+/// ([`case::Rules::allowed_steps`], asked as this reader's country and role)
+/// and the follow-ups the origin expects ([`case::Rules::follow_ups`]).
+pub fn case_for(reader: &Reader, case: CaseView, rules: &case::Rules) -> Result<CaseView, Refusal> {
+    let actor = case::Actor {
+        country: reader.country,
+        role: reader.role,
+        delegated: reader.delegated,
+    };
+    let allowed_steps = rules.allowed_steps(&case, &actor);
+    let follow_ups = rules.follow_ups(&case);
+    let mut case = self::case(reader, case)?;
+    case.allowed_steps = allowed_steps;
+    case.follow_ups = follow_ups;
+    Ok(case)
+}
+
 /// A case's ids, countries, state and times: what an operator sees. The
 /// family group, companionship and travel plans describe the child.
 fn case_metadata(case: CaseView) -> CaseView {

@@ -147,11 +147,22 @@ pub fn published(
     })
 }
 
+/// The follow-ups a timing expects, in days after the reception: as
+/// published, or the defaults from a gateway that predates the setting.
+pub fn follow_up_days(timing: &CaseTiming) -> Vec<u32> {
+    if timing.follow_up_days.is_empty() {
+        crate::config::DEFAULT_FOLLOW_UP_DAYS.to_vec()
+    } else {
+        timing.follow_up_days.clone()
+    }
+}
+
 /// The case timing a policy publishes, or the defaults for a gateway that
 /// publishes none (an older version).
 pub fn timing(policy: &ReceptionPolicy) -> CaseTiming {
     policy
         .timing
+        .clone()
         .unwrap_or_else(|| crate::config::CaseRules::default().timing())
 }
 

@@ -222,6 +222,10 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
     assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
     let agreed = wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
     let arrival = agreed_arrival(&agreed);
+    // Each reader is offered the steps its role may take now, by the case
+    // engine's own rules: the consul's handoff only once its time has come.
+    assert_eq!(agreed.allowed_steps, ["case_summary", "case_withdrawal"]);
+    assert!(consulate.case(case).await.unwrap().allowed_steps.is_empty());
 
     // Days before the child can have arrived, the handoff is refused with
     // its rule and the earliest time it is allowed: 12 hours before 11:00.
@@ -252,6 +256,10 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
 
     region.advance_to(arrival);
     assert_eq!(
+        consulate.case(case).await.unwrap().allowed_steps,
+        ["handoff_ack"]
+    );
+    assert_eq!(
         submit(&mut consulate, case, handoff)
             .await
             .unwrap()
@@ -265,7 +273,20 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
         submit(&mut sbs, case, received).await.unwrap().case_state(),
         CaseState::Received
     );
-    let reception = received_at(&sbs.case(case).await.unwrap());
+    let at_gt = sbs.case(case).await.unwrap();
+    let reception = received_at(&at_gt);
+    // The follow-ups Guatemala expects, with the earliest each is accepted.
+    let due: Vec<(u32, bool)> = at_gt
+        .follow_ups
+        .iter()
+        .map(|f| (f.days, f.reported))
+        .collect();
+    assert_eq!(due, [(30, false), (90, false), (180, false)]);
+    assert_eq!(
+        at_gt.allowed_steps,
+        ["case_summary"],
+        "no follow-up due yet"
+    );
 
     // The 30-day follow-up on the day of the reception: refused until 27
     // days after it (the default tolerance is 3 days).
@@ -284,6 +305,16 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
 
     let at_mx = wait_for_state(&inm, case, CaseState::FollowUp).await;
     let at_gt = sbs.case(case).await.unwrap();
+    let due: Vec<(u32, bool)> = at_gt
+        .follow_ups
+        .iter()
+        .map(|f| (f.days, f.reported))
+        .collect();
+    assert_eq!(due, [(30, true), (90, false), (180, false)]);
+    assert_eq!(
+        at_mx.follow_ups, at_gt.follow_ups,
+        "both gateways expect the origin's follow-ups"
+    );
     assert_eq!(
         shared_timeline(&at_mx),
         shared_timeline(&at_gt),
