@@ -276,7 +276,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("retorno: {error:#}");
+            eprintln!("retorno: {}", show::error(&error));
             ExitCode::FAILURE
         }
     }
@@ -516,12 +516,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if shown == 0 {
-                show::out!("no new messages");
+                show::said("cli-no-new-messages", &[]);
             }
         }
         Command::Ack { cursor } => {
             let cursor = client.acknowledge(cursor).await?;
-            show::out!("acknowledged up to {cursor}");
+            show::said("cli-acknowledged", &[("cursor", &cursor.to_string())]);
         }
         Command::Status { message_id } => {
             let status = client.status(&message_id).await?;
