@@ -32,7 +32,7 @@
 use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 
 use prost::Message as _;
-use retorno_proto::v1::{Envelope, EnvelopeBody, Receipt, ReceiptBody, Rejection, Seal};
+use retorno_proto::v1::{Envelope, EnvelopeBody, Rejection, Seal};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
@@ -41,6 +41,7 @@ use crate::{
     config::Config,
     country::Country,
     identity::Identity,
+    receipt,
     seal::{self, Verifier},
     store::{Store, StoreError, now_micros},
 };
@@ -685,14 +686,6 @@ impl Signers<'_> {
     }
 }
 
-fn micros_of(timestamp: Option<&pbjson_types::Timestamp>) -> i64 {
-    timestamp.map_or(0, |t| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos / 1000))
-    })
-}
-
 /// Checks every seal kept: the peers' seals over the envelopes in the inbox,
 /// the peers' seals over the receipts in the sent records, and this
 /// gateway's (`own`) seals over the receipts it gave.
@@ -764,7 +757,7 @@ pub fn verify_seals(
                 continue;
             }
         };
-        if Receipt::decode(receipt.as_slice()).is_ok_and(|r| r.seal.is_none()) {
+        if receipt::is_unsealed(&receipt) {
             seals.unsealed += 1;
             continue;
         }
@@ -786,13 +779,11 @@ fn check_receipt(
     encoded: &[u8],
     signer: &str,
 ) -> Result<Result<(), String>, StoreError> {
-    let receipt = match Receipt::decode(encoded) {
+    let receipt = match receipt::decode(encoded) {
         Ok(receipt) => receipt,
-        Err(error) => return Ok(Err(format!("the receipt does not decode: {error}"))),
+        Err(error) => return Ok(Err(error.to_string())),
     };
-    let at = ReceiptBody::decode(receipt.body.as_slice())
-        .map(|body| micros_of(body.received_at.as_ref()))
-        .unwrap_or(0);
+    let at = receipt::received_at_micros(&receipt);
     signers.check(
         seal::RECEIPTS,
         signer,

@@ -27,7 +27,8 @@
 //! - [`reception`]: keeping each peer's published reception policy.
 //! - [`limits`]: message size, submit rate per agency and delivery streams per peer.
 //! - [`connections`]: connections per identity, the idle timeout, and why a connection ended.
-//! - [`envelope`]: building envelopes, issuing and checking receipts.
+//! - [`envelope`]: building envelopes for the outbox.
+//! - [`receipt`]: issuing, sealing, checking and verifying receipts, with [`receipt::ReceiptError`].
 //! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
 //! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
 //! - [`statistics`]: disaggregated figures under disclosure control, signed country reports, the regional merge.
@@ -70,6 +71,7 @@ pub mod need_to_know;
 pub mod operator_api;
 pub mod peer_api;
 pub mod policy;
+pub mod receipt;
 pub mod reception;
 pub mod retention;
 pub mod seal;
