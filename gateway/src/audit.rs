@@ -40,7 +40,6 @@ use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 use crate::{
     config::Config,
     country::Country,
-    identity::Identity,
     receipt,
     seal::{self, Verifier},
     store::{Store, StoreError, now_micros},
@@ -674,15 +673,7 @@ impl Signers<'_> {
             )));
         };
         let at = UnixTime::since_unix_epoch(Duration::from_micros(at_micros.max(0).unsigned_abs()));
-        let certificate = CertificateDer::from(der.as_slice());
-        let country = match seal::certified_gateway(&certificate, self.roots, at) {
-            Ok(Identity::Gateway { country }) => country,
-            Ok(other) => return Ok(Err(format!("the signer's certificate names {other}"))),
-            Err(error) => return Ok(Err(error.to_string())),
-        };
-        Ok(Verifier::new(domain, &der)
-            .map(|verifier| (country, verifier))
-            .map_err(|e| e.to_string()))
+        Ok(seal::gateway_verifier(domain, &der, self.roots, at, None).map_err(|e| e.to_string()))
     }
 }
 

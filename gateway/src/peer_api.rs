@@ -29,7 +29,7 @@ use crate::{
     metrics::{self, Metrics, Outcome as Counted},
     receipt,
     reception::ArrivalRefresh,
-    seal::{self, Verifier},
+    seal::{self, SealError, Verifier},
     store::{Arrival, Finding, FindingKind, MAX_LISTED_IDS, Received, Store},
     tls::Credentials,
     tls::caller,
@@ -307,17 +307,21 @@ impl PeerService {
                 "the batch carries no seal certificate: envelopes must be sealed".into(),
             ));
         }
-        let signer =
-            seal::certified_gateway(certificate, &self.tls.regional_roots(), UnixTime::now())
-                .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))?;
-        if signer != (Identity::Gateway { country: peer }) {
-            return Err((
+        let roots = self.tls.regional_roots();
+        match seal::gateway_verifier(
+            seal::ENVELOPES,
+            certificate.as_ref(),
+            &roots,
+            UnixTime::now(),
+            Some(peer.as_str()),
+        ) {
+            Ok((_, verifier)) => Ok(verifier),
+            Err(SealError::NotThePeer { signer, .. }) => Err((
                 RejectionCode::ForgedSender,
                 format!("the batch is sealed by {signer}, but the delivering gateway is {peer}'s"),
-            ));
+            )),
+            Err(error) => Err((RejectionCode::Invalid, format!("seal: {error}"))),
         }
-        Verifier::new(seal::ENVELOPES, certificate)
-            .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))
     }
 
     /// Answers one batch of a delivery stream: envelopes, or the sender's

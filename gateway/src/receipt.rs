@@ -20,7 +20,6 @@ use uuid::Uuid;
 use crate::{
     country::Country,
     envelope,
-    identity::Identity,
     seal::{self, SealError, Sealer, Verifier},
 };
 
@@ -184,14 +183,13 @@ impl PeerReceipts {
     ) -> Result<Self, ReceiptError> {
         let mut verifiers = Vec::new();
         for der in certificates {
-            let certificate = CertificateDer::from(der.as_slice());
-            let signer = seal::certified_gateway(&certificate, roots, UnixTime::now())?;
-            if signer != (Identity::Gateway { country: peer }) {
-                return Err(ReceiptError::Seal(SealError::Certificate(format!(
-                    "names {signer}, not {peer}'s gateway"
-                ))));
-            }
-            let verifier = Verifier::new(seal::RECEIPTS, der)?;
+            let (_, verifier) = seal::gateway_verifier(
+                seal::RECEIPTS,
+                der,
+                roots,
+                UnixTime::now(),
+                Some(peer.as_str()),
+            )?;
             verifiers.push((seal::certificate_id(der), verifier));
         }
         Ok(PeerReceipts { verifiers })
