@@ -182,7 +182,7 @@ impl AgencyService {
             }),
             recipient_country: recipient.to_string(),
             // The case rules' clock: both gateways time the step by it.
-            created_at: Some(envelope::timestamp(self.rules.now().as_microsecond())),
+            created_at: Some(crate::clock::wire_micros(self.rules.now().as_microsecond())),
             payload: Some(payload),
         })
     }
@@ -478,7 +478,7 @@ fn inbox_item(
     body: EnvelopeBody,
     visibility: Visibility<EnvelopeBody>,
 ) -> Option<InboxItem> {
-    let received_at = Some(envelope::timestamp(record.received_at_micros));
+    let received_at = Some(crate::clock::wire_micros(record.received_at_micros));
     match visibility {
         Visibility::Full => Some(InboxItem {
             cursor,
@@ -614,7 +614,7 @@ impl Agency for AgencyService {
             state: DeliveryState::try_from(record.state).unwrap_or(DeliveryState::Unspecified)
                 as i32,
             recipient_country: record.recipient,
-            accepted_at: Some(envelope::timestamp(record.accepted_at_micros)),
+            accepted_at: Some(crate::clock::wire_micros(record.accepted_at_micros)),
             receipt,
             receipt_body,
             rejection: decode_optional::<Rejection>(&record.rejection)?,

@@ -29,11 +29,11 @@
 //! database. The [`Report`] prints the head (sequence and hash) so that an
 //! operator can keep it elsewhere and compare it later.
 
-use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc};
 
 use prost::Message as _;
 use retorno_proto::v1::{Envelope, EnvelopeBody, Rejection, Seal};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
@@ -42,7 +42,7 @@ use crate::{
     country::Country,
     receipt,
     seal::{self, Verifier},
-    store::{Store, StoreError, now_micros},
+    store::{Store, StoreError},
 };
 
 /// What an entry's hash covers before the entry itself, so that it can never
@@ -415,7 +415,7 @@ pub fn append_in(
 ) -> Result<Head, UnabortableTransactionError> {
     let mut entry = AuditEntry {
         seq: head.next_seq,
-        at_micros: now_micros(),
+        at_micros: crate::clock::system_micros(),
         event: record.event as i32,
         message_id: record.message_id.clone(),
         case_ids: record.case_ids.clone(),
@@ -672,7 +672,7 @@ impl Signers<'_> {
                 seal::hex(certificate_sha256)
             )));
         };
-        let at = UnixTime::since_unix_epoch(Duration::from_micros(at_micros.max(0).unsigned_abs()));
+        let at = crate::clock::unix_time(at_micros);
         Ok(seal::gateway_verifier(domain, &der, self.roots, at, None).map_err(|e| e.to_string()))
     }
 }

@@ -294,7 +294,7 @@ impl Step<'_> {
         self.body
             .created_at
             .as_ref()
-            .and_then(policy::timestamp)
+            .and_then(crate::clock::from_wire)
             .unwrap_or(self.now)
     }
 }
@@ -819,7 +819,7 @@ impl Rules {
             Some(Decision::Counter(counter)) => {
                 let companionships: Vec<Companionship> =
                     members.iter().map(CaseView::companionship).collect();
-                let arrival = counter.arrival.as_ref().and_then(policy::timestamp);
+                let arrival = counter.arrival.as_ref().and_then(crate::clock::from_wire);
                 if let Err(refusal) = self.check_window(
                     &case,
                     arrival,
@@ -918,7 +918,10 @@ impl Rules {
         case: CaseView,
         step: &Step<'_>,
     ) -> Result<Result<Applied, Refusal>, TxError> {
-        let handed = case.handed_over_at.as_ref().and_then(policy::timestamp);
+        let handed = case
+            .handed_over_at
+            .as_ref()
+            .and_then(crate::clock::from_wire);
         if let Some(handed) = handed
             && step.sent_at() < handed
         {
@@ -950,7 +953,7 @@ impl Rules {
         step: &Step<'_>,
         report: &v1::FollowUpReport,
     ) -> Result<Result<Applied, Refusal>, TxError> {
-        let received = case.received_at.as_ref().and_then(policy::timestamp);
+        let received = case.received_at.as_ref().and_then(crate::clock::from_wire);
         if let Some(received) = received {
             let timing = match self.origin_timing(&case, step) {
                 Ok(timing) => timing,
@@ -1206,7 +1209,7 @@ fn check_acting_for_origin(case: &CaseView, step: &Step<'_>) -> Result<(), Refus
 }
 
 fn proposal_arrival(proposal: &ArrivalProposal) -> Option<jiff::Timestamp> {
-    proposal.arrival.as_ref().and_then(policy::timestamp)
+    proposal.arrival.as_ref().and_then(crate::clock::from_wire)
 }
 
 /// A countered or declined proposal is closed: the case awaits a new one.
@@ -1253,11 +1256,7 @@ fn hours(count: u32) -> jiff::SignedDuration {
 
 /// An instant in a point's local time, with UTC for an unknown zone.
 fn local(at: jiff::Timestamp, time_zone: &str) -> String {
-    let at = pbjson_types::Timestamp {
-        seconds: at.as_second(),
-        nanos: at.subsec_nanosecond(),
-    };
-    need_to_know::local_time(Some(&at), time_zone)
+    need_to_know::local_time(Some(&crate::clock::wire(at)), time_zone)
 }
 
 /// A refusal for time: the rule, the earliest allowed instant, and why.

@@ -367,7 +367,7 @@ impl Courier {
             &answer.signer_certificates,
             &self.tls.regional_roots(),
         )?;
-        let now_micros = crate::store::now_micros();
+        let now_micros = crate::clock::system_micros();
         for certificate in &answer.signer_certificates {
             self.store.save_certificate(certificate)?;
             self.metrics.peer_certificate(self.peer, certificate);

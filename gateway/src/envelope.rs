@@ -4,7 +4,6 @@
 //! signature) is over the bytes as sent, never over a re-encoding. The receipt
 //! ([`crate::receipt`]) binds the message id to the SHA-256 of exactly those bytes.
 
-use pbjson_types::Timestamp;
 use prost::Message as _;
 use retorno_proto::v1::{Envelope, EnvelopeBody};
 use sha2::{Digest, Sha256};
@@ -12,23 +11,6 @@ use sha2::{Digest, Sha256};
 /// SHA-256 of an envelope body's bytes.
 pub fn digest(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
-}
-
-/// A timestamp from microseconds since the Unix epoch.
-pub fn timestamp(micros: i64) -> Timestamp {
-    Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0),
-    }
-}
-
-/// Microseconds since the Unix epoch of a timestamp (0 for none).
-pub fn micros_of(timestamp: Option<&Timestamp>) -> i64 {
-    timestamp.map_or(0, |t| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos / 1000))
-    })
 }
 
 /// An envelope ready for the outbox.

@@ -17,7 +17,7 @@ use crate::{
     country::Country,
     envelope,
     seal::{self, Verifier},
-    store::{Store, StoreError, now_micros},
+    store::{Store, StoreError},
 };
 
 /// Why evidence could not be exported.
@@ -70,7 +70,7 @@ pub fn export(
         envelope: Some(envelope),
         receipt: Some(receipt),
         exported_by: exported_by.to_string(),
-        exported_at: Some(envelope::timestamp(now_micros())),
+        exported_at: Some(crate::clock::wire_micros(crate::clock::system_micros())),
     })
 }
 
@@ -113,11 +113,12 @@ pub fn verify(bundle: &EvidenceBundle, roots: &[CertificateDer<'_>]) -> Vec<Chec
         return checks;
     };
     // Certificates are judged at the time the receiver stored the message.
-    let at = receipt_body.received_at.map_or_else(UnixTime::now, |t| {
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-            t.seconds.max(0).unsigned_abs(),
-        ))
-    });
+    let at = receipt_body
+        .received_at
+        .as_ref()
+        .map_or_else(UnixTime::now, |t| {
+            crate::clock::unix_time(crate::clock::micros_of(Some(t)))
+        });
     let sender = body.sender.clone().unwrap_or_default().country;
     let (certified, sealed) = signer_checks(
         seal::ENVELOPES,

@@ -20,7 +20,8 @@
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors
 //!   (the payload rules themselves are `retorno_proto::rules`, shared with the client).
-//! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests).
+//! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests),
+//!   and every conversion between instants (wire, microseconds, seconds, RFC 3339).
 //! - [`case`]: the case state machine and the region's safeguards.
 //! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.
 //! - [`policy`]: reception windows per point of entry, in local time.

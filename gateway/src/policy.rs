@@ -422,11 +422,6 @@ fn slot_on(
     (rounded < window.end_minute).then(|| at(rounded)).flatten()
 }
 
-/// Converts a wire timestamp.
-pub fn timestamp(value: &pbjson_types::Timestamp) -> Option<Timestamp> {
-    Timestamp::new(value.seconds, value.nanos).ok()
-}
-
 /// The local date of an instant at a point, as `YYYY-MM-DD`, for daily capacity.
 pub fn local_date(point: &PointOfEntry, arrival: Timestamp) -> String {
     TimeZone::get(&point.time_zone)

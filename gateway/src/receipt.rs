@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use crate::{
     country::Country,
-    envelope,
     seal::{self, SealError, Sealer, Verifier},
 };
 
@@ -73,7 +72,7 @@ pub fn issue(
     let body = ReceiptBody {
         message_id: message_id.to_owned(),
         receiving_country: receiving.to_string(),
-        received_at: Some(envelope::timestamp(received_at_micros)),
+        received_at: Some(crate::clock::wire_micros(received_at_micros)),
         body_sha256: body_sha256.to_vec(),
         case_refusal: case_refusal.to_owned(),
         ..Default::default()
@@ -103,7 +102,7 @@ pub fn is_unsealed(encoded: &[u8]) -> bool {
 /// epoch (0 if the body does not say): when its certificate must have been valid.
 pub fn received_at_micros(receipt: &Receipt) -> i64 {
     ReceiptBody::decode(receipt.body.as_slice())
-        .map(|body| envelope::micros_of(body.received_at.as_ref()))
+        .map(|body| crate::clock::micros_of(body.received_at.as_ref()))
         .unwrap_or(0)
 }
 
@@ -214,7 +213,7 @@ impl PeerReceipts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls;
+    use crate::{envelope, tls};
 
     #[test]
     fn a_receipt_checks_only_against_its_own_envelope() {
