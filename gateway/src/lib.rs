@@ -42,8 +42,10 @@
 //! - [`gateway`]: [`Gateway`], a running gateway.
 //! - [`health`]: `grpc.health.v1` on both listeners, from real checks, and draining.
 //! - [`metrics`]: the Prometheus metrics and their plain-HTTP listener.
-//! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
-//! - [`cli`]: the `retorno-gateway` program's commands.
+//! - [`dev`]: the files of a whole local region (PKI, configs, profiles) for `retorno-gateway dev`.
+//!
+//! The `retorno-gateway` program (`src/main.rs` and `src/main/`) parses
+//! arguments and calls this library; clap and anyhow are its dependencies only.
 
 // Tests may panic on a broken expectation; library code may not (STYLE.md 6).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -53,7 +55,6 @@ pub mod alerts;
 pub mod at_rest;
 pub mod audit;
 pub mod case;
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;

@@ -159,11 +159,11 @@ fn timestamp(text: &str) -> anyhow::Result<pbjson_types::Timestamp> {
     let at: jiff::Timestamp = text
         .parse()
         .map_err(|e| anyhow::anyhow!("--since: {text:?} is not an RFC 3339 time ({e})"))?;
-    Ok(crate::clock::wire(at))
+    Ok(retorno_gateway::clock::wire(at))
 }
 
 fn when(at: Option<&pbjson_types::Timestamp>) -> String {
-    at.and_then(crate::clock::from_wire).map_or_else(
+    at.and_then(retorno_gateway::clock::from_wire).map_or_else(
         || "-".into(),
         |at| at.round(jiff::Unit::Second).map_or(at, |r| r).to_string(),
     )
