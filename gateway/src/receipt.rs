@@ -254,7 +254,8 @@ mod tests {
         let gt = sealer(&layout, "GT");
         let gt_country: Country = "GT".parse().unwrap();
         let (one, two) = (Uuid::now_v7(), Uuid::now_v7());
-        let issued = |id: Uuid| decode(&issue(&id.to_string(), gt_country, 1, b"h", "", None)).unwrap();
+        let issued =
+            |id: Uuid| decode(&issue(&id.to_string(), gt_country, 1, b"h", "", None)).unwrap();
         let mut receipts = vec![(one, issued(one)), (two, issued(two)), (one, issued(one))];
         let sealed = seal_batch(&gt, &mut receipts).unwrap();
         assert_eq!(sealed.len(), 2, "one seal per message");
