@@ -2,3 +2,149 @@
 # Cada mensaje tiene su par en ../en/console.ftl, con los mismos parámetros.
 
 language-switch = Idioma
+skip-to-content = Ir al contenido
+nav-label = Secciones
+nav-inbox = Bandeja de entrada
+nav-cases = Casos
+nav-new-notice = Nuevo aviso previo
+log-out = Cerrar sesión
+log-in = Ingresar
+
+## Arranque
+
+listen-needs-tls = La consola no se inicia: { $address } no es una dirección local (loopback) y sin cifrado cualquiera en la red podría leer los casos y las contraseñas. Indique --tls-cert y --tls-key, o escuche en 127.0.0.1.
+
+## Ingreso
+
+login-title = Ingreso del personal
+login-login = Usuario
+login-password = Contraseña
+login-wrong = El usuario o la contraseña no son correctos.
+login-locked = Después de { $attempts } intentos fallidos seguidos, el ingreso queda bloqueado { $minutes } minutos. Intente más tarde o pida ayuda a quien administra la consola.
+login-failed-file = La consola no puede leer su lista de personal. Avise a quien la administra.
+login-failed-random = La consola no pudo abrir la sesión. Intente de nuevo.
+
+## Envíos rechazados por la consola
+
+post-refused-title = Envío rechazado
+post-refused-no-origin = El formulario llegó sin indicar de qué página viene. No se cambió nada. Vuelva a la página y envíe de nuevo.
+post-refused-other-origin = El formulario no viene de esta consola. No se cambió nada.
+post-refused-token = El formulario no lleva la clave de esta sesión (quizá la página es antigua o la sesión cambió). No se cambió nada. Vuelva a abrir la página y envíe de nuevo.
+gateway-refused-title = La pasarela no respondió como se esperaba
+gateway-unreachable = No se pudo hablar con la pasarela de su país: { $reason }
+not-found-title = Página no encontrada
+not-found = Esta página no existe.
+named-by-agency = { $official } (nombrado por la institución)
+
+## Bandeja de entrada
+
+inbox-title = Bandeja de entrada
+inbox-hint = Los mensajes nuevos aparecen aquí sin recargar la página.
+inbox-empty = No hay mensajes pendientes.
+inbox-ack = Marcar como atendido
+inbox-redacted = sin los datos que su función no necesita
+ack-bad-cursor = No se indicó qué mensaje marcar como atendido.
+
+## Tipos de mensaje
+
+kind-advance_notice = Aviso previo de repatriación
+kind-case_summary = Resumen del caso
+kind-arrival_proposal = Propuesta de arribo
+kind-arrival_response = Respuesta a la propuesta de arribo
+kind-handoff_ack = Acuse de entrega
+kind-reception_confirmation = Confirmación de recepción
+kind-follow_up_report = Informe de seguimiento
+kind-case_withdrawal = Desistimiento de la repatriación
+kind-unknown = Mensaje de un tipo desconocido
+
+## Pasos que el caso permite
+
+step-advance_notice = Enviar aviso previo
+step-case_summary = Redactar el resumen del caso
+step-arrival_proposal = Proponer arribo
+step-arrival_response = Responder a la propuesta
+step-handoff_ack = Acusar la entrega
+step-reception_confirmation = Confirmar la recepción
+step-follow_up_report = Informar el seguimiento
+step-case_withdrawal = Desistir de la repatriación
+
+## Estados del caso
+
+state-unspecified = sin estado
+state-notified = Notificado
+state-summary-shared = Resumen compartido
+state-arrival-proposed = Arribo propuesto
+state-awaiting-proposal = En espera de propuesta
+state-arrival-agreed = Arribo acordado
+state-handed-over = Entregado
+state-received = Recibido
+state-follow-up = En seguimiento
+state-withdrawn = Desistido
+
+companionship-unspecified = sin indicar
+companionship-unaccompanied = No acompañado
+companionship-separated = Separado
+companionship-with-family = Acompañado por su familia
+
+## Casos
+
+cases-title = Casos
+cases-counts = Casos por estado
+cases-none = Ningún caso cumple estos filtros.
+filter-state = Estado
+filter-any = Todos
+filter-point = Punto de recepción
+filter-arrival = Fecha de arribo
+filter-country = País
+filter-unaccompanied = Solo no acompañados
+filter-apply = Filtrar
+case-title = Caso
+case-id = Caso
+case-state = Estado
+case-countries = Países (destino → origen)
+case-companionship = Acompañamiento
+case-arrival = Arribo
+case-steps = Lo que usted puede hacer ahora
+case-no-steps = Por ahora su institución no tiene pasos pendientes en este caso.
+case-timeline = Historial del caso
+timeline-refused = Rechazado:
+
+## Fechas
+
+date-time = { $day } de { $month } de { $year }, { $time } (hora de { $zone })
+date-time-weekday = { $weekday } { $day } de { $month } de { $year }, { $time } (hora de { $zone })
+date-day = { $weekday } { $day } de { $month }
+date = { $day } de { $month } de { $year }
+month-1 = enero
+month-2 = febrero
+month-3 = marzo
+month-4 = abril
+month-5 = mayo
+month-6 = junio
+month-7 = julio
+month-8 = agosto
+month-9 = septiembre
+month-10 = octubre
+month-11 = noviembre
+month-12 = diciembre
+weekday-1 = lunes
+weekday-2 = martes
+weekday-3 = miércoles
+weekday-4 = jueves
+weekday-5 = viernes
+weekday-6 = sábado
+weekday-7 = domingo
+zone-America-Guatemala = Guatemala
+zone-America-Mexico_City = Ciudad de México
+zone-America-Tegucigalpa = Honduras
+zone-America-El_Salvador = El Salvador
+zone-America-Costa_Rica = Costa Rica
+zone-America-Managua = Nicaragua
+zone-America-Panama = Panamá
+zone-America-Belize = Belice
+zone-America-Los_Angeles = Los Ángeles
+zone-America-Tijuana = Tijuana
+
+## Program
+
+console-listening = La consola atiende en { $url } (Ctrl+C la detiene).
