@@ -40,9 +40,11 @@
 
 pub mod accounts;
 pub mod dates;
+mod forms;
 pub mod listen;
 mod pages;
 pub mod session;
+mod steps;
 mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};

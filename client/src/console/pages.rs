@@ -65,7 +65,7 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    fn new(lang: Lang, staff: Option<&Staff>) -> Frame {
+    pub(crate) fn new(lang: Lang, staff: Option<&Staff>) -> Frame {
         Frame {
             lang: lang.tag(),
             tr: Tr(lang),
@@ -85,14 +85,14 @@ impl Frame {
         }
     }
 
-    fn with_flash(mut self, text: String, ok: bool) -> Frame {
+    pub(crate) fn with_flash(mut self, text: String, ok: bool) -> Frame {
         self.flash = Some(Flash { text, ok });
         self
     }
 }
 
 /// Renders a template as a page, or a plain error if a template fails (it should not: they are checked at compile time).
-fn page(status: StatusCode, template: &impl Template) -> Response {
+pub(crate) fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(_) => (
@@ -132,7 +132,7 @@ fn message(
 }
 
 /// A POST refused by the CSRF or origin check: nothing was changed.
-fn post_refused(lang: Lang, staff: Option<&Staff>, refused: PostRefused) -> Response {
+pub(crate) fn post_refused(lang: Lang, staff: Option<&Staff>, refused: PostRefused) -> Response {
     message(
         StatusCode::FORBIDDEN,
         lang,
@@ -443,6 +443,12 @@ pub(crate) async fn inbox(
     )
 }
 
+/// `?sent=<kind>` after a step was accepted.
+#[derive(serde::Deserialize)]
+pub(crate) struct Sent {
+    sent: Option<String>,
+}
+
 #[derive(serde::Deserialize)]
 pub(crate) struct After {
     after: Option<u64>,
@@ -731,6 +737,7 @@ pub(crate) async fn case(
     Reader(lang): Reader,
     staff: Staff,
     Path(case_id): Path<String>,
+    Query(sent): Query<Sent>,
 ) -> Response {
     let mut client = state.client.clone();
     let view = match client.case(&case_id).await {
@@ -763,7 +770,14 @@ pub(crate) async fn case(
             href: step_href(&view.case_id, kind),
         })
         .collect();
-    let frame = Frame::new(lang, Some(&staff));
+    let mut frame = Frame::new(lang, Some(&staff));
+    if let Some(kind) = sent.sent.filter(|k| Lang::En.has(&format!("kind-{k}"))) {
+        let what = lang.text(&format!("kind-{kind}"), &[]);
+        frame = frame.with_flash(
+            lang.text("step-sent", &[("what", FluentValue::from(what))]),
+            true,
+        );
+    }
     page(
         StatusCode::OK,
         &CasePage {

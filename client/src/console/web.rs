@@ -21,6 +21,7 @@ use axum::{
 use super::{
     Agency, ConsoleConfig, pages,
     session::{self, PostRefused, Session, Sessions},
+    steps,
 };
 use crate::{Client, i18n::Lang};
 
@@ -84,6 +85,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/inbox/events", get(pages::inbox_events))
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))
+        .route("/notice/new", get(steps::new_notice))
+        .route("/notice", post(steps::send_notice))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
         .fallback(pages::not_found)
@@ -225,7 +228,6 @@ impl Fields {
     }
 
     /// Every value of `name`.
-    #[allow(dead_code)] // the notice form's checkboxes, next
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
@@ -235,7 +237,6 @@ impl Fields {
     }
 
     /// Whether the checkbox `name` was ticked.
-    #[allow(dead_code)] // the notice form's checkboxes, next
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
