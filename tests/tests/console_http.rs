@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{HeaderMap, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use retorno_client::console::{self, ConsoleConfig, accounts};
-use retorno_proto::v1::envelope_body::Payload;
+use retorno_proto::v1::{CaseState, envelope_body::Payload};
 use retorno_tests::{Region, eventually, inbox_now};
 
 /// A browser reduced to what the test needs: one cookie jar entry and an origin.
@@ -329,4 +329,306 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
     assert_eq!(logout.status, StatusCode::SEE_OTHER);
     assert_eq!(browser.get("/cases").await.status, StatusCode::SEE_OTHER);
     running.stop().await;
+}
+
+/// A console for `code`'s agency in `role`, with one account.
+async fn console_for(
+    region: &Region,
+    code: &str,
+    role: &str,
+    login: &str,
+    name: &str,
+) -> (console::Console, Browser) {
+    let users = region.dir().join(format!("users-{code}-{role}.toml"));
+    accounts::add(&users, login, name, "correct horse battery").unwrap();
+    let mut config = ConsoleConfig::new(region.profile(code, role), users);
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let running = console::start(config).await.unwrap();
+    let mut browser = Browser {
+        address: running.address(),
+        origin: running.url(),
+        cookie: None,
+    };
+    let login = browser
+        .post(
+            "/login",
+            &[("login", login), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    (running, browser)
+}
+
+/// Every `data-slot` value of a page.
+fn slots(page: &str) -> Vec<String> {
+    page.match_indices("data-slot=\"")
+        .map(|(at, marker)| {
+            let start = at + marker.len();
+            page[start..start + page[start..].find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_walks_through_three_consoles_from_notice_to_reception() {
+    let region = Region::new(&["MX", "GT"]);
+    let _mx = region.start("MX").await;
+    let _gt = region.start("GT").await;
+    let (inm_console, mut inm) = console_for(
+        &region,
+        "MX",
+        "destination-authority",
+        "aperez",
+        "Ana Pérez",
+    )
+    .await;
+    let (sbs_console, mut sbs) =
+        console_for(&region, "GT", "child-protection", "rcux", "Rosa Cux").await;
+    let (consul_console, mut consul) =
+        console_for(&region, "GT", "consulate", "jlopez", "José López").await;
+
+    // Guatemala's caseworker follows the live inbox before the notice is sent.
+    let events_stream = tokio::net::TcpStream::connect(sbs.address).await.unwrap();
+    let (mut events_sender, events_connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(events_stream))
+            .await
+            .unwrap();
+    tokio::spawn(events_connection);
+    let events_request = Request::get("/inbox/events?after=0")
+        .header(header::HOST, sbs.address.to_string())
+        .header(header::COOKIE, sbs.cookie.clone().unwrap())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let events = events_sender.send_request(events_request).await.unwrap();
+    assert_eq!(events.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut events = events.into_body();
+
+    let form = inm.get("/notice/new").await;
+    let token = csrf(&form.body);
+    let mut fields = notice_without_determination();
+    fields.extend([
+        ("best_interest.authority_kind", "child-protection"),
+        ("best_interest.authority_name", "PFPNNA"),
+        ("best_interest.date", "2026-11-20"),
+        ("best_interest.outcome", "return"),
+        ("csrf", &token),
+    ]);
+    let sent = inm.post("/notice", &fields).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let location = sent.headers[header::LOCATION].to_str().unwrap().to_owned();
+    let case_id = location
+        .strip_prefix("/cases/")
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // The notice arrives in the caseworker's open inbox as a ready <li>.
+    let item = tokio::time::timeout(retorno_tests::DEADLINE, async {
+        loop {
+            let frame = events.frame().await.unwrap().unwrap();
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let data = String::from_utf8(data.to_vec()).unwrap();
+            if data.contains("data-message-id=") {
+                break data;
+            }
+        }
+    })
+    .await
+    .expect("the notice arrives in the live inbox");
+
+    assert!(
+        item.contains(&case_id) && item.contains("data-ack"),
+        "{item}"
+    );
+
+    // A night arrival is refused with the allowed slots; the officer takes one.
+    let inm_token = token.clone();
+    let day = retorno_tests::weekday_ahead("America/Guatemala");
+    let night = format!("{day}T21:30");
+    let arrival_path = format!("/cases/{case_id}/arrival");
+    let proposal = [
+        ("csrf", inm_token.as_str()),
+        ("decision", "propose"),
+        ("proposal_id", "P1"),
+        ("point_of_entry", "GT-TECUN-UMAN"),
+        ("arrival", night.as_str()),
+        ("transport_mode", "land"),
+        ("transport_reference", "bus INM-0452"),
+        ("escort_officers[0].name", "Lucía Gómez"),
+        ("escort_officers[0].institution", "INM"),
+    ];
+    let refused = eventually(
+        "the origin's reception policy to be known in Mexico",
+        || {
+            let mut browser = Browser {
+                cookie: inm.cookie.clone(),
+                origin: inm.origin.clone(),
+                address: inm.address,
+            };
+            let arrival_path = arrival_path.clone();
+            async move {
+                let answer = browser.post(&arrival_path, &proposal).await;
+                (!answer.body.contains("not known here yet")).then_some(answer)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let offered = slots(&refused.body);
+    assert!(!offered.is_empty(), "slots are offered: {}", refused.body);
+    assert!(
+        !offered.contains(&format!("{day} 21:30")),
+        "the refused time is not offered"
+    );
+    assert!(
+        refused.body.contains("value=\"bus INM-0452\""),
+        "the typed values stay"
+    );
+    let slot = offered[0].replace(' ', "T");
+    let mut take = proposal.to_vec();
+    take[4] = ("arrival", slot.as_str());
+    let proposed = inm.post(&arrival_path, &take).await;
+    assert_eq!(proposed.status, StatusCode::SEE_OTHER, "{}", proposed.body);
+
+    // Guatemala's caseworker accepts from the arrival page, which shows the week of the point.
+    let sbs_case = wait_for_state_via(
+        &region,
+        "GT",
+        "child-protection",
+        &case_id,
+        CaseState::ArrivalProposed,
+    )
+    .await;
+    assert!(sbs_case.open_proposal.is_some());
+    let page = sbs.get(&arrival_path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"week\"") && page.body.contains("hora de Guatemala"),
+        "{}",
+        page.body
+    );
+    let sbs_token = csrf(&page.body);
+    let accepted = sbs
+        .post(
+            &arrival_path,
+            &[("csrf", &sbs_token), ("decision", "accept")],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    let agreed = wait_for_state_via(
+        &region,
+        "GT",
+        "consulate",
+        &case_id,
+        CaseState::ArrivalAgreed,
+    )
+    .await;
+    region.advance_to(retorno_tests::agreed_arrival(&agreed));
+
+    // The consul acknowledges the handoff on the phone page.
+    let handoff_path = format!("/cases/{case_id}/handoff");
+    let handoff = consul.get(&handoff_path).await;
+    assert!(
+        handoff.body.contains("<body class=\"phone\">"),
+        "{}",
+        handoff.body
+    );
+    let consul_token = csrf(&handoff.body);
+    let acknowledged = consul
+        .post(
+            &handoff_path,
+            &[
+                ("csrf", &consul_token),
+                ("step", "handoff_ack"),
+                ("received_by.name", "José López"),
+                ("received_by.institution", "Consulado de Guatemala"),
+                ("condition_notes", "cansada, sana"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        acknowledged.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        acknowledged.body
+    );
+
+    // The caseworker confirms reception; the follow-up at 30 days is due.
+    wait_for_state_via(
+        &region,
+        "GT",
+        "child-protection",
+        &case_id,
+        CaseState::HandedOver,
+    )
+    .await;
+    let reception_path = format!("/cases/{case_id}/reception");
+    let confirmed = sbs
+        .post(
+            &reception_path,
+            &[
+                ("csrf", &sbs_token),
+                ("step", "reception_confirmation"),
+                ("placement", "with-family"),
+                ("placement_detail", "abuela, Quetzaltenango"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        confirmed.body
+    );
+    let reception = sbs.get(&reception_path).await;
+    assert!(
+        reception
+            .body
+            .contains("data-days=\"30\" data-status=\"due\""),
+        "{}",
+        reception.body
+    );
+
+    // Mexico's timeline shows every step.
+    let mexico = wait_for_state_via(
+        &region,
+        "MX",
+        "destination-authority",
+        &case_id,
+        CaseState::Received,
+    )
+    .await;
+    let timeline = inm.get(&format!("/cases/{case_id}")).await;
+    for step in &mexico.timeline {
+        assert!(
+            timeline
+                .body
+                .contains(&format!("data-kind=\"{}\"", step.kind)),
+            "{}",
+            timeline.body
+        );
+    }
+    for running in [inm_console, sbs_console, consul_console] {
+        running.stop().await;
+    }
+}
+
+async fn wait_for_state_via(
+    region: &Region,
+    code: &str,
+    role: &str,
+    case_id: &str,
+    state: CaseState,
+) -> retorno_proto::v1::CaseView {
+    let client = region.agency(code, role).await;
+    retorno_tests::wait_for_state(&client, case_id, state).await
 }

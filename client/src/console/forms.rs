@@ -117,7 +117,6 @@ impl<'a> FormBuilder<'a> {
     }
 
     /// A select of given values and labels, without an empty choice.
-    #[allow(dead_code)] // the arrival page's points of entry
     pub fn choose(&mut self, name: &str, choices: Vec<(String, String)>) -> &mut Self {
         let mut input = self.input(name, "select");
         let chosen = input.value.clone();
@@ -172,6 +171,20 @@ impl<'a> FormBuilder<'a> {
                     return true;
                 }
             }
+        }
+        // A list refused as a whole (`escort_officers`): its first input.
+        let inside = |name: &str| {
+            name.strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'))
+        };
+        let first = self
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.inputs.iter_mut())
+            .find(|i| inside(&i.name));
+        if let Some(input) = first {
+            input.error = text.to_owned();
+            return true;
         }
         false
     }
@@ -229,10 +242,12 @@ mod tests {
             ),
             ("best_interest".to_owned(), "is required".to_owned()),
             ("payload".to_owned(), "elsewhere".to_owned()),
+            ("escort_officers".to_owned(), "name one".to_owned()),
         ]);
         assert_eq!(form.place_errors(errors), ["elsewhere"]);
         assert_eq!(form.groups[0].inputs[1].error, "not a country");
         assert_eq!(form.groups[1].error, "is required");
+        assert_eq!(form.groups[2].inputs[0].error, "name one");
         assert_eq!(
             label_id("child.documents[0].number"),
             "f-child-documents-0-number"

@@ -39,6 +39,8 @@
 //! - The case timeline is `#timeline`, one `<li data-kind="...">` per step.
 
 pub mod accounts;
+mod arrival;
+mod custody;
 pub mod dates;
 mod forms;
 pub mod listen;

@@ -111,6 +111,15 @@ struct MessagePage {
     back: Option<(String, String)>,
 }
 
+/// A page of a title and the frame's flash.
+pub(crate) fn message_page(frame: Frame, title: String) -> impl Template {
+    MessagePage {
+        frame,
+        title,
+        back: None,
+    }
+}
+
 /// A page that says one thing (a refusal, a missing page) with a way back.
 fn message(
     status: StatusCode,
@@ -154,7 +163,7 @@ pub(crate) fn gateway_failure(error: &ClientError, lang: Lang) -> String {
     }
 }
 
-fn gateway_page(lang: Lang, staff: &Staff, error: &ClientError) -> Response {
+pub(crate) fn gateway_page(lang: Lang, staff: &Staff, error: &ClientError) -> Response {
     let status = match error {
         ClientError::Status(s) if s.code() == tonic::Code::PermissionDenied => {
             StatusCode::FORBIDDEN

@@ -31,7 +31,6 @@ pub(crate) struct Refused {
     /// A refusal of the whole step, for the top of the page.
     pub top: Option<String>,
     /// Allowed arrival times the gateway offered instead (`YYYY-MM-DD HH:MM`, local).
-    #[allow(dead_code)] // the arrival page offers them
     pub slots: Vec<String>,
 }
 

@@ -19,7 +19,7 @@ use axum::{
 };
 
 use super::{
-    Agency, ConsoleConfig, pages,
+    Agency, ConsoleConfig, arrival, custody, pages,
     session::{self, PostRefused, Session, Sessions},
     steps,
 };
@@ -41,7 +41,6 @@ pub(crate) struct State {
     pub secure: bool,
     /// The origins a form post may come from.
     pub origins: Vec<String>,
-    #[allow(dead_code)] // read by the reception page, next
     pub follow_up_days: Vec<u32>,
     /// The agency the console acts as, if its certificate names one.
     #[allow(dead_code)] // read by the notice form, next
@@ -85,6 +84,22 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/inbox/events", get(pages::inbox_events))
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))
+        .route(
+            "/cases/{case_id}/arrival",
+            get(arrival::arrival).post(arrival::answer_arrival),
+        )
+        .route(
+            "/cases/{case_id}/handoff",
+            get(custody::handoff).post(custody::acknowledge_handoff),
+        )
+        .route(
+            "/cases/{case_id}/reception",
+            get(custody::reception).post(custody::confirm_reception),
+        )
+        .route(
+            "/cases/{case_id}/withdraw",
+            get(custody::withdraw).post(custody::withdraw_case),
+        )
         .route("/notice/new", get(steps::new_notice))
         .route("/notice", post(steps::send_notice))
         .route("/static/console.css", get(stylesheet))
