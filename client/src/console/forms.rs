@@ -235,6 +235,8 @@ mod tests {
             .field("child.nationalities", "text");
         form.group("best_interest")
             .field("best_interest.date", "date");
+        form.group("escort")
+            .field("escort_officers[0].name", "text");
         let errors = BTreeMap::from([
             (
                 "child.nationalities[1]".to_owned(),
