@@ -445,6 +445,56 @@ async fn a_return_walks_through_three_consoles_from_notice_to_reception() {
         "{item}"
     );
 
+    // Mexico shares a summary; Guatemala's child protection reads it section by
+    // section, the sections not sent marked withheld; the consul gets none.
+    let summary_path = format!("/cases/{case_id}/summary");
+    let shared = inm
+        .post(
+            &summary_path,
+            &[
+                ("csrf", &token),
+                (
+                    "best_interest_plan.plan",
+                    "Regreso con su abuela en Quetzaltenango",
+                ),
+                ("best_interest_plan.receiving_caregiver", "abuela"),
+                ("health.conditions", "ninguna"),
+            ],
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::SEE_OTHER, "{}", shared.body);
+    wait_for_state_via(
+        &region,
+        "GT",
+        "child-protection",
+        &case_id,
+        CaseState::SummaryShared,
+    )
+    .await;
+    let read = sbs.get(&summary_path).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(
+        read.body
+            .contains("Regreso con su abuela en Quetzaltenango"),
+        "{}",
+        read.body
+    );
+    assert!(
+        read.body
+            .contains("data-section=\"psychosocial\" data-withheld=\"true\""),
+        "{}",
+        read.body
+    );
+    let consul_view = consul.get(&summary_path).await;
+    assert_eq!(
+        consul_view.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        consul_view.body
+    );
+    assert!(!element_text(&consul_view.body, "refusal").is_empty());
+    assert!(!consul_view.body.contains("Quetzaltenango"));
+
     // A night arrival is refused with the allowed slots; the officer takes one.
     let inm_token = token.clone();
     let day = retorno_tests::weekday_ahead("America/Guatemala");

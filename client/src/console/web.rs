@@ -21,7 +21,7 @@ use axum::{
 use super::{
     Agency, ConsoleConfig, arrival, custody, pages,
     session::{self, PostRefused, Session, Sessions},
-    steps,
+    steps, summary,
 };
 use crate::{Client, i18n::Lang};
 
@@ -99,6 +99,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(
             "/cases/{case_id}/withdraw",
             get(custody::withdraw).post(custody::withdraw_case),
+        )
+        .route(
+            "/cases/{case_id}/summary",
+            get(summary::summary).post(summary::send_summary),
         )
         .route("/notice/new", get(steps::new_notice))
         .route("/notice", post(steps::send_notice))
