@@ -258,6 +258,7 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
 
     // Without a best-interest determination the gateway refuses, next to its group, and the form keeps what was typed.
     let mut without = notice_without_determination();
+    without[1] = ("child.given_names", "<script>alert(1)</script>");
     without.push(("csrf", &token));
     let refused = browser.post("/notice", &without).await;
     assert_eq!(
@@ -274,6 +275,14 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
     assert!(
         refused.body.contains("value=\"RENAP-1203-4567\""),
         "the typed values stay"
+    );
+    assert!(
+        refused
+            .body
+            .contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\"")
+            && !refused.body.contains("<script>alert(1)"),
+        "a child's name that looks like a script is shown as text: {}",
+        refused.body
     );
 
     let sent = browser.post("/notice", &with_token).await;

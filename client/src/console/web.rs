@@ -43,7 +43,6 @@ pub(crate) struct State {
     pub origins: Vec<String>,
     pub follow_up_days: Vec<u32>,
     /// The agency the console acts as, if its certificate names one.
-    #[allow(dead_code)] // read by the notice form, next
     pub agency: Option<Agency>,
     /// The time zone of times not tied to an arrival (the inbox).
     pub home_zone: String,
@@ -196,6 +195,8 @@ async fn frame(request: Request, next: Next) -> Response {
 pub(crate) struct Staff {
     pub session_id: String,
     pub session: Session,
+    /// The agency the console acts as, for the page header: `MX · INM`.
+    pub agency: String,
 }
 
 impl FromRequestParts<Arc<State>> for Staff {
@@ -221,9 +222,15 @@ impl FromRequestParts<Arc<State>> for Staff {
             state.sessions.close(&id);
             return Err(to_login());
         }
+        let agency = state
+            .agency
+            .as_ref()
+            .map(|a| format!("{} · {}", a.country, a.name))
+            .unwrap_or_default();
         Ok(Staff {
             session_id: id,
             session,
+            agency,
         })
     }
 }
