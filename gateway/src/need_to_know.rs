@@ -32,7 +32,6 @@ use crate::{
     case::{self, Kind, Refusal},
     country::Country,
     identity::Role,
-    policy,
 };
 
 /// An agency reading through its own gateway, as its certificate says.
@@ -150,6 +149,9 @@ pub fn may_read_statistics(reader: &Reader) -> Result<(), Refusal> {
         (Role::DestinationAuthority | Role::ChildProtection, None) => Ok(()),
         _ => Err(Refusal {
             rule: case::Rule::Permission,
+            reason: retorno_proto::refusal::Reason::new(
+                retorno_proto::refusal::Code::StatisticsNotAllowed,
+            ),
             message: "statistics are given to the destination authority and child protection, not to consulates".into(),
         }),
     }
@@ -436,7 +438,7 @@ fn category(name: &str, prefix: &str, separator: &str) -> String {
 }
 
 pub(crate) fn local_time(at: Option<&pbjson_types::Timestamp>, time_zone: &str) -> String {
-    let Some(at) = at.and_then(policy::timestamp) else {
+    let Some(at) = at.and_then(crate::clock::from_wire) else {
         return "?".into();
     };
     match jiff::tz::TimeZone::get(time_zone) {
