@@ -317,6 +317,11 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
     })
     .await;
     let body = received.body.unwrap();
+    assert_eq!(
+        body.sender.as_ref().unwrap().official,
+        "Ana Pérez",
+        "the logged-in official travels with the message"
+    );
     let Some(Payload::AdvanceNotice(notice)) = body.payload else {
         panic!("not a notice: {body:?}");
     };
@@ -667,6 +672,13 @@ async fn a_return_walks_through_three_consoles_from_notice_to_reception() {
     )
     .await;
     let timeline = inm.get(&format!("/cases/{case_id}")).await;
+    for official in ["Ana Pérez", "Rosa Cux", "José López"] {
+        assert!(
+            timeline.body.contains(official),
+            "{official} in {}",
+            timeline.body
+        );
+    }
     for step in &mexico.timeline {
         assert!(
             timeline
