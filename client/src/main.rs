@@ -7,6 +7,7 @@ use retorno_client::{Client, Profile, compose, notice::read_notice};
 use retorno_proto::v1::{CaseState, DeliveryState, SubmitRequest, submit_request::Payload};
 
 mod show;
+mod web_console;
 
 /// Talk to your own country's retorno gateway.
 #[derive(Parser)]
@@ -178,6 +179,65 @@ enum Command {
         #[command(subcommand)]
         command: CaseCommand,
     },
+    /// Run the web console for your agency's staff, or manage its accounts (`console user ...`).
+    Console(ConsoleArgs),
+}
+
+/// `retorno console`: serve the web console with the agency's profile.
+#[derive(Args)]
+struct ConsoleArgs {
+    /// Where to listen. Any address but loopback needs --tls-cert and --tls-key.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The console's HTTPS certificate (PEM), to serve over TLS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The staff accounts file (kept 0600; `retorno console user add` makes it).
+    #[arg(long, global = true, default_value = "console-users.toml")]
+    users: PathBuf,
+    /// Days after reception at which follow-ups are due.
+    #[arg(long, value_delimiter = ',', default_value = "30,90,180")]
+    follow_up_days: Vec<u32>,
+    /// Minutes without a request after which a session ends.
+    #[arg(long, default_value_t = 30)]
+    idle_minutes: u64,
+    /// The origin staff type in their browser when it is not --listen,
+    /// e.g. https://consola.sbs.gob.gt:8443 (forms must come from it).
+    #[arg(long)]
+    public_origin: Option<String>,
+    #[command(subcommand)]
+    user: Option<ConsoleCommand>,
+}
+
+#[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Manage the console's staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account; the password is read from standard input (not echoed on a terminal).
+    Add {
+        /// What the official types to log in, e.g. aperez.
+        login: String,
+        /// The name the other country reads in the timeline, e.g. "Ana Pérez".
+        #[arg(long)]
+        name: String,
+    },
+    /// Disable an account: it can no longer log in.
+    Disable {
+        /// The account's login.
+        login: String,
+    },
+    /// List the accounts (never their hashes).
+    List,
 }
 
 /// The case a message belongs to.
@@ -341,6 +401,9 @@ fn case_state(text: &str) -> anyhow::Result<CaseState> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Console(args) = &cli.command {
+        return web_console::run(&cli.connection, args).await;
+    }
     // Read the input before connecting, so that a bad file is reported first.
     if let Command::Send {
         kind: SendKind::Notice { file, .. },
@@ -471,6 +534,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = state.as_deref().map(case_state).transpose()?;
             show::case_list(&client.cases(state).await?);
         }
+        // Handled before connecting.
+        Command::Console(_) => {}
         Command::Inbox {
             follow,
             after,
