@@ -410,7 +410,8 @@ impl Browser {
 
     /// Fills a form's fields, each named by its path (`child.given_names`):
     /// text is typed, a select takes the option of that value, a checkbox
-    /// is ticked for `true`/`on` and cleared otherwise, a radio button of
+    /// is ticked for `true`/`on` and cleared otherwise (in a group of boxes
+    /// sharing the name, the box of that value is ticked), a radio button of
     /// that value is chosen, and a date or time is set as the browser
     /// stores it (`2026-12-04`, `10:00`), whatever the locale shows.
     pub async fn fill(&self, fields: &[(&str, &str)]) {
@@ -425,6 +426,13 @@ impl Browser {
         let kind = element.attr("type").await.unwrap().unwrap_or_default();
         match (tag.as_str(), kind.as_str()) {
             ("select", _) => element.select_by_value(value).await.unwrap(),
+            (_, "checkbox") if self.exists(&choice_css(path, value)).await => {
+                // One box of a group sharing the name (protection concerns).
+                let choice = self.wait_for(&choice_css(path, value)).await;
+                if !choice.is_selected().await.unwrap() {
+                    choice.click().await.unwrap();
+                }
+            }
             (_, "checkbox") => {
                 let checked = element.is_selected().await.unwrap();
                 if checked != matches!(value, "true" | "on" | "1") {
@@ -432,8 +440,7 @@ impl Browser {
                 }
             }
             (_, "radio") => {
-                let css = format!("{}[value=\"{value}\"]", field_css(path));
-                self.wait_for(&css).await.click().await.unwrap();
+                self.click(&choice_css(path, value)).await;
             }
             (_, "date" | "time" | "datetime-local" | "month" | "week") => {
                 self.set_value(&element, value).await;
@@ -619,6 +626,11 @@ where
 /// (`child.given_names`), which `#id` would read as classes.
 pub fn field_css(path: &str) -> String {
     format!("[name=\"{path}\"]")
+}
+
+/// The CSS selector of the box or button of value `value` among those named `path`.
+pub fn choice_css(path: &str, value: &str) -> String {
+    format!("{}[value=\"{value}\"]", field_css(path))
 }
 
 /// The CSS selector of the refusal shown next to the field `path`.
