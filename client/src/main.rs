@@ -20,6 +20,11 @@ mod web_console;
 struct Cli {
     #[command(flatten)]
     connection: Connection,
+    /// The official acting for your agency, e.g. "Ana Pérez": sent with each
+    /// message and shown in both countries' timelines and audit logs, as your
+    /// agency names them (no gateway can check it).
+    #[arg(long, env = "RETORNO_OFFICIAL", global = true, default_value = "")]
+    official: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -331,7 +336,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("retorno: {error:#}");
+            eprintln!("retorno: {}", show::error(&error));
             ExitCode::FAILURE
         }
     }
@@ -384,8 +389,16 @@ impl Connection {
 }
 
 /// Submits one case message and prints where the case stands.
-async fn submit(client: &mut Client, case: &CaseArg, payload: Payload) -> anyhow::Result<()> {
-    let request = compose::request(&case.case, case.to.as_deref(), payload);
+async fn submit(
+    client: &mut Client,
+    case: &CaseArg,
+    official: &str,
+    payload: Payload,
+) -> anyhow::Result<()> {
+    let request = SubmitRequest {
+        official: official.to_owned(),
+        ..compose::request(&case.case, case.to.as_deref(), payload)
+    };
     let answer = client.submit(request).await?;
     show::accepted(&answer);
     Ok(())
@@ -405,6 +418,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return web_console::run(&cli.connection, args).await;
     }
     // Read the input before connecting, so that a bad file is reported first.
+    retorno_proto::rules::official("--official", &cli.official)?;
+    let official = cli.official.as_str();
     if let Command::Send {
         kind: SendKind::Notice { file, .. },
     } = &cli.command
@@ -429,7 +444,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 case_id: case.unwrap_or_default(),
                 recipient_country: to,
                 payload: Some(Payload::AdvanceNotice(notice)),
-                ..Default::default()
+                official: official.to_owned(),
             };
             let answer = client.submit(request).await?;
             show::accepted(&answer);
@@ -443,7 +458,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             kind: SendKind::Summary { file, case },
         } => {
             let summary = retorno_client::notice::read_summary(&file)?;
-            submit(&mut client, &case, Payload::CaseSummary(summary)).await?;
+            submit(&mut client, &case, official, Payload::CaseSummary(summary)).await?;
         }
         Command::Propose {
             case,
@@ -468,7 +483,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reference: &reference,
                 escorts: &escort,
             };
-            submit(&mut client, &case, compose::proposal(&proposal)?).await?;
+            submit(&mut client, &case, official, compose::proposal(&proposal)?).await?;
         }
         Command::Respond {
             case,
@@ -484,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Decision::Decline { reason, text } => compose::decline(&proposal, &reason, &text)?,
             };
-            submit(&mut client, &case, payload).await?;
+            submit(&mut client, &case, official, payload).await?;
         }
         Command::Handoff {
             case,
@@ -496,6 +511,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             submit(
                 &mut client,
                 &case,
+                official,
                 compose::handoff(&point, &received_by, cases, &notes)?,
             )
             .await?;
@@ -505,7 +521,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             placement,
             detail,
         } => {
-            submit(&mut client, &case, compose::reception(&placement, &detail)?).await?;
+            submit(
+                &mut client,
+                &case,
+                official,
+                compose::reception(&placement, &detail)?,
+            )
+            .await?;
         }
         Command::FollowUp {
             case,
@@ -516,12 +538,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             submit(
                 &mut client,
                 &case,
+                official,
                 compose::follow_up(days, &status, &notes)?,
             )
             .await?;
         }
         Command::Withdraw { case, reason, text } => {
-            submit(&mut client, &case, compose::withdrawal(&reason, &text)?).await?;
+            submit(
+                &mut client,
+                &case,
+                official,
+                compose::withdrawal(&reason, &text)?,
+            )
+            .await?;
         }
         Command::Case {
             command: CaseCommand::Show { case },
@@ -552,12 +581,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if shown == 0 {
-                show::out!("no new messages");
+                show::said("cli-no-new-messages", &[]);
             }
         }
         Command::Ack { cursor } => {
             let cursor = client.acknowledge(cursor).await?;
-            show::out!("acknowledged up to {cursor}");
+            show::said("cli-acknowledged", &[("cursor", &cursor.to_string())]);
         }
         Command::Status { message_id } => {
             let status = client.status(&message_id).await?;

@@ -21,10 +21,61 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+use std::sync::OnceLock;
+
+use retorno_client::{
+    ClientError,
+    i18n::{Lang, t},
+    refusal::Refusal,
+};
 use retorno_proto::v1::{
     AdvanceNotice, ArrivalProposal, CaseView, Date, DeliveryState, InboxItem, Sender,
     StatusResponse, SubmitResponse, envelope_body::Payload,
 };
+
+/// The reader's language, from `LC_ALL`, `LC_MESSAGES` or `LANG` (English
+/// when unset or `C`), read once.
+pub fn lang() -> Lang {
+    static LANG: OnceLock<Lang> = OnceLock::new();
+    *LANG.get_or_init(Lang::from_env)
+}
+
+/// The sentence `id` of `client/locales/*/cli.ftl` in the reader's language.
+fn say(id: &str, args: &[(&str, &str)]) -> String {
+    let args: Vec<(&str, fluent_bundle::FluentValue<'_>)> = args
+        .iter()
+        .map(|(name, value)| (*name, (*value).into()))
+        .collect();
+    t(lang(), id, &args)
+}
+
+/// A failed command, as the program prints it after `retorno: `. A refusal
+/// by the gateway is rendered from its reason code in the reader's
+/// language; in English it keeps the gateway's own sentence, which names
+/// every detail (and is what the README shows).
+pub fn error(error: &anyhow::Error) -> String {
+    let refusal = match error.downcast_ref::<ClientError>() {
+        Some(ClientError::Status(status)) if lang() != Lang::En => {
+            Refusal::from_status(status).map(|refusal| (status.code(), refusal))
+        }
+        _ => None,
+    };
+    match refusal {
+        Some((code, refusal)) => say(
+            "cli-refused",
+            &[
+                ("status", &format!("{code:?}")),
+                ("reason", &refusal.render(lang())),
+            ],
+        ),
+        None => format!("{error:#}"),
+    }
+}
+
+/// Prints a line of the program's own, in the reader's language.
+pub fn said(id: &str, args: &[(&str, &str)]) {
+    out!("{}", say(id, args));
+}
 
 /// Prints one inbox item, as a summary or as JSON.
 pub fn inbox_item(item: &InboxItem, json: bool) -> anyhow::Result<()> {
@@ -107,14 +158,19 @@ fn notice_summary(notice: &AdvanceNotice) -> String {
 /// Who sent a message, e.g. `GT SBS (child-protection)`, or for a consulate
 /// acting for another country under a delegation
 /// `GT MINEX (consulate of GT acting for HN, under HN's delegation)`.
+/// The official the agency named follows: `MX INM (destination-authority), Ana Pérez`.
 fn sender_name(sender: &Sender) -> String {
     let role = words(sender.role().as_str_name(), "ROLE_").replace(' ', "-");
-    match sender.delegated_consulate_country.as_str() {
+    let agency = match sender.delegated_consulate_country.as_str() {
         "" => format!("{} {} ({role})", sender.country, sender.agency),
         acting => format!(
             "{acting} {} ({role} of {acting} acting for {}, under {}'s delegation)",
             sender.agency, sender.country, sender.country
         ),
+    };
+    match sender.official.as_str() {
+        "" => agency,
+        official => format!("{agency}, {official}"),
     }
 }
 
@@ -242,17 +298,18 @@ fn state(case: &CaseView) -> String {
 
 /// Prints what a submit did.
 pub fn accepted(answer: &SubmitResponse) {
-    let again = if answer.duplicate {
-        " (it had been accepted before)"
-    } else {
-        ""
-    };
     let state = retorno_proto::v1::CaseState::try_from(answer.case_state).unwrap_or_default();
-    out!(
-        "accepted{again}: message {}, case {} is now {}",
-        answer.message_id,
-        answer.case_id,
-        state.as_str_name().trim_start_matches("CASE_STATE_")
+    said(
+        "cli-accepted",
+        &[
+            ("duplicate", if answer.duplicate { "yes" } else { "no" }),
+            ("message_id", &answer.message_id),
+            ("case", &answer.case_id),
+            (
+                "state",
+                state.as_str_name().trim_start_matches("CASE_STATE_"),
+            ),
+        ],
     );
 }
 
@@ -267,7 +324,7 @@ pub fn case(case: &CaseView) {
         words(case.companionship().as_str_name(), "COMPANIONSHIP_")
     );
     if !case.family_group_id.is_empty() {
-        out!("family group: {}", case.family_group_id);
+        said("cli-family-group", &[("group", &case.family_group_id)]);
     }
     if case.best_interest_relaxed {
         out!(
@@ -275,24 +332,26 @@ pub fn case(case: &CaseView) {
         );
     }
     if let Some(open) = &case.open_proposal {
-        out!("open proposal: {}", proposal(open));
+        said("cli-open-proposal", &[("proposal", &proposal(open))]);
     }
     if let Some(agreed) = &case.agreed_arrival {
-        out!(
-            "agreed arrival: {} for {}",
-            proposal(agreed),
-            agreed.case_ids.join(", ")
+        said(
+            "cli-agreed-arrival",
+            &[
+                ("proposal", &proposal(agreed)),
+                ("cases", &agreed.case_ids.join(", ")),
+            ],
         );
     }
-    out!("timeline:");
+    said("cli-timeline", &[]);
     for entry in &case.timeline {
         let sender = entry.sender.clone().unwrap_or_default();
         let delivery = match entry.delivery() {
-            DeliveryState::Queued => "queued",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Rejected => "REJECTED by the peer",
-            DeliveryState::Received => "received",
-            DeliveryState::Unspecified => "?",
+            DeliveryState::Queued => say("cli-delivery-queued", &[]),
+            DeliveryState::Delivered => say("cli-delivery-delivered", &[]),
+            DeliveryState::Rejected => say("cli-delivery-rejected", &[]),
+            DeliveryState::Received => say("cli-delivery-received", &[]),
+            DeliveryState::Unspecified => "?".to_owned(),
         };
         out!(
             "  {}  {}  {}  [{delivery}]",
@@ -304,21 +363,32 @@ pub fn case(case: &CaseView) {
             out!("      {}", entry.flag);
         }
         if !entry.refused.is_empty() {
-            out!("      REFUSED here: {}", entry.refused);
+            let reason = refusal_text(&entry.refused, entry.refused_detail.as_ref());
+            out!("      {}", say("cli-refused-here", &[("reason", &reason)]));
         }
         if !entry.peer_refused.is_empty() {
+            let reason = refusal_text(&entry.peer_refused, entry.peer_refused_detail.as_ref());
             out!(
-                "      REFUSED by the other country's gateway: {}",
-                entry.peer_refused
+                "      {}",
+                say("cli-refused-by-peer", &[("reason", &reason)])
             );
         }
+    }
+}
+
+/// A refusal kept in a timeline: the gateway's sentence in English, else
+/// rendered from its reason code where one was kept.
+fn refusal_text(sentence: &str, detail: Option<&retorno_proto::v1::RefusalDetail>) -> String {
+    match detail {
+        Some(detail) if lang() != Lang::En => Refusal::from_detail(detail).render(lang()),
+        _ => sentence.to_owned(),
     }
 }
 
 /// Prints one line per case.
 pub fn case_list(cases: &[CaseView]) {
     if cases.is_empty() {
-        out!("no cases");
+        said("cli-no-cases", &[]);
     }
     for case in cases {
         out!(

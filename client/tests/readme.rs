@@ -200,6 +200,10 @@ fn run(dir: &Path, command: &str) -> Vec<String> {
     let args = words(command);
     let output = Command::new(env!("CARGO_BIN_EXE_retorno"))
         .args(&args[1..])
+        // The README shows the program in English: whatever the machine's locale.
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
         .current_dir(dir)
         .output()
         .unwrap();
@@ -438,4 +442,118 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
         }
     }
     mx.shutdown().await;
+}
+
+/// Runs `retorno ARGS` in `dir` under the locale `lang`; stdout, then stderr.
+fn run_in(dir: &Path, lang: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_retorno"))
+        .args(args)
+        .env("LANG", lang)
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+/// Issue 11: the program follows LANG. The README's refused 21:30 arrival,
+/// asked with `LANG=es_GT.UTF-8`, is told in Spanish, in the region's own
+/// words, with the allowed slots; the program's own sentences follow too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = dev::DevOptions {
+        dir: dir.path().join(".retorno-dev"),
+        countries: vec!["MX".parse().unwrap(), "GT".parse().unwrap()],
+        peer_port: free_ports(2),
+        agency_port: free_ports(2),
+        metrics_port: free_ports(2),
+        danger_clock_ahead_days: 0,
+    };
+    let mut gateways = Vec::new();
+    for file in dev::prepare(&options).unwrap() {
+        gateways.push(Gateway::start(Config::load(&file).unwrap()).await.unwrap());
+    }
+    let inm = ".retorno-dev/MX/profiles/destination-authority.toml";
+    let notice = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/notice-mx-gt.json");
+    let sent = run_in(
+        dir.path(),
+        "es_GT.UTF-8",
+        &[
+            "--profile",
+            inm,
+            "send",
+            "notice",
+            notice.to_str().unwrap(),
+            "--to",
+            "GT",
+            "--case",
+            "MX-2026-0001",
+        ],
+    );
+    assert!(
+        sent.starts_with("aceptado: mensaje ") && sent.contains("está ahora en NOTIFIED"),
+        "{sent}"
+    );
+    let at = format!("{} 21:30", walkthrough_day());
+    let propose = [
+        "--profile",
+        inm,
+        "propose",
+        "--case",
+        "MX-2026-0001",
+        "--proposal",
+        "P1",
+        "--point",
+        "GT-TECUN-UMAN",
+        "--at",
+        &at,
+        "--tz",
+        "America/Guatemala",
+        "--escort",
+        "Lucía Gómez/INM",
+    ];
+    // Until Mexico's gateway has Guatemala's published policy, the refusal is another.
+    let started = Instant::now();
+    let refused = loop {
+        let said = run_in(dir.path(), "es_GT.UTF-8", &propose);
+        if said.contains("horario de recepción") || started.elapsed() > DEADLINE {
+            break said;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused.starts_with(
+            "retorno: la pasarela rechazó la solicitud (InvalidArgument): El arribo a las "
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, America/Guatemala)"),
+        "{refused}"
+    );
+    let day = walkthrough_day();
+    let next_days = [1, 3, 4].map(|n| {
+        format!(
+            "{}T08:00:00-06:00",
+            day.checked_add(jiff::Span::new().days(n)).unwrap()
+        )
+    });
+    assert!(
+        refused.contains(&format!(
+            "Horarios permitidos: {day}T15:45:00-06:00 {}",
+            next_days.join(", ")
+        )),
+        "the slot before and the next three: {refused}"
+    );
+    // The same refusal under LANG=C is the gateway's own English sentence, as the README shows.
+    let english = run_in(dir.path(), "C", &propose);
+    assert!(
+        english.starts_with("retorno: the gateway refused the request (InvalidArgument): arrival "),
+        "{english}"
+    );
+    for gateway in gateways {
+        gateway.shutdown().await;
+    }
 }

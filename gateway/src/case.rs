@@ -39,6 +39,7 @@ use std::{
 };
 
 use prost::Message as _;
+use retorno_proto::refusal::{Code, Reason};
 use retorno_proto::v1::{
     self, ArrivalProposal, CaseState, CaseView, Companionship, DeliveryState, EnvelopeBody,
     ReceptionPolicy, TimelineEntry, arrival_response::Decision, envelope_body::Payload,
@@ -81,6 +82,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order of a case.
+    pub const ALL: [Kind; 8] = [
+        Kind::Notice,
+        Kind::Summary,
+        Kind::Proposal,
+        Kind::Response,
+        Kind::Handoff,
+        Kind::Reception,
+        Kind::FollowUp,
+        Kind::Withdrawal,
+    ];
+
     /// The kind of a payload.
     pub fn of(payload: &Payload) -> Kind {
         match payload {
@@ -179,6 +192,9 @@ pub fn state_name(state: CaseState) -> &'static str {
 pub struct Refusal {
     /// Which kind of rule.
     pub rule: Rule,
+    /// The rule as data: its reason code and named parameters, so that each
+    /// reader sees the refusal in their own language.
+    pub reason: Reason,
     /// What is wrong and what would be allowed, for a caseworker.
     pub message: String,
 }
@@ -227,9 +243,17 @@ impl Timing {
     }
 }
 
-fn refuse(rule: Rule, message: impl Into<String>) -> Refusal {
+impl Refusal {
+    /// The refusal as a receipt or timeline carries it.
+    pub fn detail(&self) -> v1::RefusalDetail {
+        self.reason.detail(&self.message)
+    }
+}
+
+fn refuse(rule: Rule, reason: Reason, message: impl Into<String>) -> Refusal {
     Refusal {
         rule,
+        reason,
         message: message.into(),
     }
 }
@@ -244,6 +268,11 @@ fn out_of_order(case: &CaseView, kind: Kind) -> Refusal {
     };
     refuse(
         Rule::Order,
+        Reason::new(Code::OutOfOrder)
+            .with("case", &case.case_id)
+            .with("state", state_name(state))
+            .with("step", kind.name())
+            .with("allowed", next.join(", ")),
         format!(
             "case {} is {}: {} is not allowed now; allowed next: {allowed}",
             case.case_id,
@@ -288,7 +317,28 @@ pub struct Step<'a> {
     pub now: jiff::Timestamp,
 }
 
+/// Who takes a step: an agency of a country in a role, or a consulate of
+/// another country acting for it under a delegation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The country the step is taken for: the sending gateway's.
+    pub country: Country,
+    /// The agency's role.
+    pub role: Role,
+    /// The consulate's own country when it acts for `country` under a delegation.
+    pub delegated: Option<Country>,
+}
+
 impl Step<'_> {
+    /// Who takes this step, as authenticated and as the body states a delegation.
+    fn actor(&self) -> Result<Actor, Refusal> {
+        Ok(Actor {
+            country: self.sender,
+            role: self.role,
+            delegated: delegated_consulate(self.body)?,
+        })
+    }
+
     /// When the message was created: the instant its step is timed at.
     fn sent_at(&self) -> jiff::Timestamp {
         self.body
@@ -362,17 +412,26 @@ fn family_members(
 }
 
 /// Records on the sending side how a message of the case was delivered, and
-/// the peer's case refusal if its rules refused it.
+/// the peer's case refusal if its rules refused it, in words and, from the
+/// peer's `receipt` (encoded; empty for none), as data.
 pub fn record_delivery(
     tx: &TransactionalTree,
     case_id: &str,
     message_id: &str,
     delivery: DeliveryState,
     peer_refused: &str,
+    receipt: &[u8],
 ) -> Result<(), TxError> {
     let Some(mut case) = load(tx, case_id)? else {
         return Ok(());
     };
+    // The receipt was verified before it was stored; one that does not
+    // decode here leaves the refusal in words only.
+    let detail = v1::Receipt::decode(receipt)
+        .ok()
+        .and_then(|receipt| v1::ReceiptBody::decode(receipt.body.as_slice()).ok())
+        .and_then(|body| body.case_refusal_detail)
+        .filter(|_| !peer_refused.is_empty());
     for entry in case
         .timeline
         .iter_mut()
@@ -380,6 +439,7 @@ pub fn record_delivery(
     {
         entry.delivery = delivery as i32;
         entry.peer_refused = peer_refused.to_owned();
+        entry.peer_refused_detail = detail.clone();
     }
     save(tx, &case)
 }
@@ -405,18 +465,11 @@ impl Rules {
         step: &Step<'_>,
     ) -> Result<Result<Applied, Refusal>, TxError> {
         let kind = Kind::of(step.payload);
-        if !may_send(step.role, kind) {
-            return Ok(Err(refuse(
-                Rule::Permission,
-                format!(
-                    "a {} agency may not send {}; it is sent by a {} agency",
-                    step.role.as_str(),
-                    kind.name(),
-                    roles_for(kind)
-                ),
-            )));
-        }
-        if let Err(refusal) = self.check_delegation(step) {
+        let actor = match step.actor() {
+            Ok(actor) => actor,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Err(refusal) = self.may_send_as(&actor, kind) {
             return Ok(Err(refusal));
         }
         if let Payload::AdvanceNotice(notice) = step.payload {
@@ -425,23 +478,24 @@ impl Rules {
         let Some(case) = load(tx, &step.body.case_id)? else {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::NoSuchCase).with("case", &step.body.case_id),
                 format!(
                     "there is no case {} here: a case starts with an advance_notice from the destination",
                     step.body.case_id
                 ),
             )));
         };
-        if let Err(refusal) = check_parties(&case, step, kind) {
+        if let Err(refusal) = self.may_take(&case, &actor, step.recipient, kind, step.sent_at()) {
             return Ok(Err(refusal));
-        }
-        if let Err(refusal) = check_acting_for_origin(&case, step) {
-            return Ok(Err(refusal));
-        }
-        if !allowed_next(case.state()).contains(&kind) {
-            return Ok(Err(out_of_order(&case, kind)));
         }
         match step.payload {
-            Payload::AdvanceNotice(_) => Ok(Err(refuse(Rule::Order, "unreachable"))),
+            Payload::AdvanceNotice(_) => Ok(Err(refuse(
+                Rule::Order,
+                Reason::new(Code::CaseExists)
+                    .with("case", &case.case_id)
+                    .with("state", state_name(case.state())),
+                "an advance notice opens a case once",
+            ))),
             Payload::CaseSummary(_) => self.move_one(tx, case, step, |case| {
                 if case.state() == CaseState::Notified {
                     case.state = CaseState::SummaryShared as i32;
@@ -477,25 +531,32 @@ impl Rules {
 
     /// A message sent by a consulate acting for the sending country: only a
     /// consulate, and only under a delegation that country has recorded.
-    fn check_delegation(&self, step: &Step<'_>) -> Result<(), Refusal> {
-        let Some(acting) = delegated_consulate(step.body)? else {
+    fn check_delegation(&self, actor: &Actor) -> Result<(), Refusal> {
+        let Some(acting) = actor.delegated else {
             return Ok(());
         };
-        let country = step.sender;
+        let country = actor.country;
         if acting == country {
             return Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::DelegationOwnCountry)
+                    .with("field", "sender.delegated_consulate_country")
+                    .with("country", acting),
                 format!(
                     "sender.delegated_consulate_country: {acting} is the sender's own country; a delegation is to another country's consulate"
                 ),
             ));
         }
-        if step.role != Role::Consulate {
+        if actor.role != Role::Consulate {
             return Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::DelegationNotConsulate)
+                    .with("acting", acting)
+                    .with("country", country)
+                    .with("role", actor.role.as_str()),
                 format!(
                     "a delegation lets {acting}'s consulate act for {country}; a {} agency of {acting} may not act for {country}",
-                    step.role.as_str()
+                    actor.role.as_str()
                 ),
             ));
         }
@@ -503,12 +564,16 @@ impl Rules {
             Some(true) => Ok(()),
             Some(false) => Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::DelegationNotListed)
+                    .with("acting", acting)
+                    .with("country", country),
                 format!(
                     "{country}'s gateway does not list a delegation to {acting}'s consulate, so {acting}'s consulate may not act for {country}; {country} must add [[delegations]] consulate_country = \"{acting}\" (with {acting}'s agency CA) to its gateway config"
                 ),
             )),
             None => Err(refuse(
                 Rule::Order,
+                Reason::new(Code::PolicyUnknownFinal).with("country", country),
                 format!(
                     "{country}'s reception policy, which lists its delegations, is not known here: it could not be fetched from {country}'s gateway, even on this message's arrival. This message is refused for good; once {country}'s gateway answers, send the handoff again as a new message"
                 ),
@@ -537,11 +602,12 @@ impl Rules {
         &self,
         tx: &TransactionalTree,
         step: &Step<'_>,
-        reason: &str,
+        refusal: &Refusal,
     ) -> Result<(), TxError> {
         if let Some(mut case) = load(tx, &step.body.case_id)? {
             let mut entry = timeline_entry(step, DeliveryState::Received);
-            entry.refused = reason.to_owned();
+            entry.refused = refusal.message.clone();
+            entry.refused_detail = Some(refusal.detail());
             case.timeline.push(entry);
             save(tx, &case)?;
         }
@@ -560,6 +626,10 @@ impl Rules {
         if !id.starts_with(&prefix) {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::CaseIdPrefix)
+                    .with("field", "case_id")
+                    .with("country", step.sender)
+                    .with("prefix", &prefix),
                 format!(
                     "case_id: a case opened by {} must start with {prefix}, e.g. {prefix}2026-0001",
                     step.sender
@@ -569,6 +639,9 @@ impl Rules {
         if let Some(existing) = load(tx, id)? {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::CaseExists)
+                    .with("case", id)
+                    .with("state", state_name(existing.state())),
                 format!(
                     "case {id} exists already ({}): an advance notice opens a case once",
                     state_name(existing.state())
@@ -628,6 +701,10 @@ impl Rules {
             _ => {
                 return Err(refuse(
                     Rule::Content,
+                    Reason::new(Code::BestInterestAuthority)
+                        .with("field", "advance_notice.best_interest.authority_kind")
+                        .with("country", self.country)
+                        .with("other", other),
                     format!(
                         "advance_notice.best_interest.authority_kind: the best-interest determination must be made by a child-protection or judicial authority, not by migration; no agreement between {} and {other} relaxes this",
                         self.country
@@ -641,6 +718,8 @@ impl Rules {
             }
             _ => Err(refuse(
                 Rule::Content,
+                Reason::new(Code::BestInterestOutcome)
+                    .with("field", "advance_notice.best_interest.outcome"),
                 "advance_notice.best_interest.outcome: the determination does not find return in the child's best interest, so no return can be notified",
             )),
         }
@@ -707,10 +786,16 @@ impl Rules {
         if listed != together {
             let missing: Vec<&str> = together.difference(&listed).map(String::as_str).collect();
             let extra: Vec<&str> = listed.difference(&together).map(String::as_str).collect();
+            let members = together.iter().cloned().collect::<Vec<_>>().join(", ");
+            let reason = Reason::new(Code::FamilySplit)
+                .with("field", field)
+                .with("group", &case.family_group_id)
+                .with("members", &members)
+                .with("missing", missing.join(", "))
+                .with("extra", extra.join(", "));
             let mut problem = format!(
                 "{field}: families travel together: family group {} is {} (withdrawn children excepted)",
-                case.family_group_id,
-                together.iter().cloned().collect::<Vec<_>>().join(", ")
+                case.family_group_id, members
             );
             if !missing.is_empty() {
                 problem.push_str(&format!("; missing {}", missing.join(", ")));
@@ -718,7 +803,7 @@ impl Rules {
             if !extra.is_empty() {
                 problem.push_str(&format!("; not of this group {}", extra.join(", ")));
             }
-            return Ok(Err(refuse(Rule::Content, problem)));
+            return Ok(Err(refuse(Rule::Content, reason, problem)));
         }
         let mut members = Vec::new();
         for id in &listed {
@@ -727,6 +812,9 @@ impl Rules {
                 None => {
                     return Ok(Err(refuse(
                         Rule::Order,
+                        Reason::new(Code::NoSuchCase)
+                            .with("field", field)
+                            .with("case", id),
                         format!("{field}: there is no case {id} here"),
                     )));
                 }
@@ -786,6 +874,7 @@ impl Rules {
         let Some(open) = case.open_proposal.clone() else {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::NoOpenProposal).with("case", &case.case_id),
                 format!(
                     "case {} has no open proposal: it was countered or declined; wait for the destination's new arrival_proposal",
                     case.case_id
@@ -795,6 +884,11 @@ impl Rules {
         if response.proposal_id != open.proposal_id {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::ProposalIdMismatch)
+                    .with("field", "arrival_response.proposal_id")
+                    .with("case", &case.case_id)
+                    .with("open", &open.proposal_id)
+                    .with("given", &response.proposal_id),
                 format!(
                     "arrival_response.proposal_id: the open proposal of case {} is {:?}, not {:?}",
                     case.case_id, open.proposal_id, response.proposal_id
@@ -854,7 +948,7 @@ impl Rules {
         {
             return Ok(Err(out_of_order(member, Kind::Handoff)));
         }
-        let flag = match self.check_handoff_time(&case, step) {
+        let flag = match self.check_handoff_time(&case, step.sender, step.sent_at()) {
             Ok(flag) => flag,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -866,8 +960,8 @@ impl Rules {
     }
 
     /// The origin's case timing: both gateways apply the origin's.
-    fn origin_timing(&self, case: &CaseView, step: &Step<'_>) -> Result<v1::CaseTiming, Refusal> {
-        self.origin_policy(case, step)
+    fn origin_timing(&self, case: &CaseView, sender: Country) -> Result<v1::CaseTiming, Refusal> {
+        self.origin_policy(case, sender)
             .map(|policy| policy::timing(&policy))
     }
 
@@ -875,12 +969,16 @@ impl Rules {
     /// arrival. Much later than the arrival it is still accepted (the child
     /// is in custody; refusing the record would not undo that) and the
     /// returned flag says how late, for both timelines.
-    fn check_handoff_time(&self, case: &CaseView, step: &Step<'_>) -> Result<String, Refusal> {
+    fn check_handoff_time(
+        &self,
+        case: &CaseView,
+        sender: Country,
+        at: jiff::Timestamp,
+    ) -> Result<String, Refusal> {
         let Some((arrival, time_zone)) = agreed_arrival(case) else {
             return Ok(String::new());
         };
-        let timing = self.origin_timing(case, step)?;
-        let at = step.sent_at();
+        let timing = self.origin_timing(case, sender)?;
         let margin = hours(timing.handoff_margin_hours);
         let earliest = arrival.checked_sub(margin).unwrap_or(arrival);
         if at < earliest {
@@ -911,34 +1009,138 @@ impl Rules {
         Ok(String::new())
     }
 
-    /// A reception is confirmed no earlier than the handoff it follows.
+    /// Confirms a reception ([`check_reception_time`] has passed in [`Rules::may_take`]).
     fn receive(
         &self,
         tx: &TransactionalTree,
         case: CaseView,
         step: &Step<'_>,
     ) -> Result<Result<Applied, Refusal>, TxError> {
-        let handed = case.handed_over_at.as_ref().and_then(policy::timestamp);
-        if let Some(handed) = handed
-            && step.sent_at() < handed
-        {
-            let time_zone = agreed_arrival(&case).map(|(_, tz)| tz).unwrap_or_default();
-            return Ok(Err(too_early(
-                Timing::ReceptionAfterHandoff,
-                handed,
-                &time_zone,
-                format!(
-                    "reception_confirmation: case {} was handed over at {}; a reception is confirmed no earlier than the handoff",
-                    case.case_id,
-                    local(handed, &time_zone)
-                ),
-            )));
-        }
         let at = step.body.created_at;
         self.move_one(tx, case, step, |member| {
             member.state = CaseState::Received as i32;
             member.received_at = at;
         })
+    }
+
+    /// Whether `actor` may take a step of `kind` on `case` at `at`: the role
+    /// matrix, a delegation, the case's parties and sides, the state machine
+    /// and, for a handoff and a reception, the time rules. Every step passes
+    /// here in [`Rules::apply`], and [`Rules::allowed_steps`] asks it of every
+    /// kind, so that the steps a reader is offered and the steps refused
+    /// cannot disagree. What depends on the message itself (a proposal's
+    /// window and family, an answer's proposal id, a follow-up's days) is
+    /// checked by `apply` alone.
+    pub fn may_take(
+        &self,
+        case: &CaseView,
+        actor: &Actor,
+        recipient: Country,
+        kind: Kind,
+        at: jiff::Timestamp,
+    ) -> Result<(), Refusal> {
+        self.may_send_as(actor, kind)?;
+        check_parties(case, actor.country, recipient, kind)?;
+        if let Some(acting) = actor.delegated {
+            delegated_may_see(case, actor.country, acting)?;
+        }
+        if !allowed_next(case.state()).contains(&kind) {
+            return Err(out_of_order(case, kind));
+        }
+        match kind {
+            Kind::Handoff => self
+                .check_handoff_time(case, actor.country, at)
+                .map(|_late| ()),
+            Kind::Reception => check_reception_time(case, at),
+            _ => Ok(()),
+        }
+    }
+
+    /// The role matrix and, for a consulate acting for another country, the delegation.
+    fn may_send_as(&self, actor: &Actor, kind: Kind) -> Result<(), Refusal> {
+        if !may_send(actor.role, kind) {
+            return Err(refuse(
+                Rule::Permission,
+                Reason::new(Code::RoleMayNotSend)
+                    .with("role", actor.role.as_str())
+                    .with("step", kind.name())
+                    .with("roles", roles_for(kind)),
+                format!(
+                    "a {} agency may not send {}; it is sent by a {} agency",
+                    actor.role.as_str(),
+                    kind.name(),
+                    roles_for(kind)
+                ),
+            ));
+        }
+        self.check_delegation(actor)
+    }
+
+    /// The steps `actor` may take on `case` now, as payload kind names
+    /// (`arrival_response`): every kind asked of [`Rules::may_take`] at
+    /// [`Rules::now`], so a step refused only for being too early now is not
+    /// listed. A follow-up is listed once one the origin expects is due
+    /// within its tolerance, or once every expected one is reported.
+    pub fn allowed_steps(&self, case: &CaseView, actor: &Actor) -> Vec<String> {
+        let now = self.now();
+        let other = if case.destination_country == actor.country.as_str() {
+            &case.origin_country
+        } else {
+            &case.destination_country
+        };
+        let Ok(recipient) = other.parse::<Country>() else {
+            return Vec::new();
+        };
+        Kind::ALL
+            .iter()
+            .filter(|kind| self.may_take(case, actor, recipient, **kind, now).is_ok())
+            .filter(|kind| **kind != Kind::FollowUp || self.follow_up_open(case, now))
+            .map(|kind| kind.name().to_owned())
+            .collect()
+    }
+
+    /// The follow-ups the origin expects of a received case: for each of its
+    /// `follow_up_days`, the due instant, the earliest a report is accepted
+    /// (the rule [`Rules::follow_up`] applies) and whether one was reported.
+    /// Empty before the reception or while the origin's policy is unknown.
+    pub fn follow_ups(&self, case: &CaseView) -> Vec<v1::FollowUpDue> {
+        let Some(received) = case.received_at.as_ref().and_then(policy::timestamp) else {
+            return Vec::new();
+        };
+        let Ok(timing) = self.origin_timing(case, self.country) else {
+            return Vec::new();
+        };
+        let reported = reported_follow_ups(case);
+        let wire = |at: jiff::Timestamp| crate::envelope::timestamp(at.as_microsecond());
+        policy::follow_up_days(&timing)
+            .into_iter()
+            .map(|days| v1::FollowUpDue {
+                days,
+                due: Some(wire(
+                    received
+                        .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(days)))
+                        .unwrap_or(received),
+                )),
+                earliest: Some(wire(follow_up_earliest(received, days, &timing))),
+                reported: reported.contains(&days),
+            })
+            .collect()
+    }
+
+    /// Whether a follow-up is worth offering now: one the origin expects is
+    /// unreported and within its tolerance, or every one is reported (a
+    /// further report is still accepted).
+    fn follow_up_open(&self, case: &CaseView, now: jiff::Timestamp) -> bool {
+        let expected = self.follow_ups(case);
+        let open = |due: &v1::FollowUpDue| {
+            !due.reported
+                && due
+                    .earliest
+                    .as_ref()
+                    .and_then(policy::timestamp)
+                    .is_some_and(|earliest| earliest <= now)
+        };
+        expected.iter().all(|due| due.reported) || expected.iter().any(open)
     }
 
     /// A follow-up at N days comes no earlier than N days after the
@@ -952,15 +1154,11 @@ impl Rules {
     ) -> Result<Result<Applied, Refusal>, TxError> {
         let received = case.received_at.as_ref().and_then(policy::timestamp);
         if let Some(received) = received {
-            let timing = match self.origin_timing(&case, step) {
+            let timing = match self.origin_timing(&case, step.sender) {
                 Ok(timing) => timing,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let days =
-                i64::from(report.days_since_return) - i64::from(timing.follow_up_tolerance_days);
-            let earliest = received
-                .checked_add(jiff::SignedDuration::from_hours(24 * days.max(0)))
-                .unwrap_or(received);
+            let earliest = follow_up_earliest(received, report.days_since_return, &timing);
             if step.sent_at() < earliest {
                 let time_zone = agreed_arrival(&case).map(|(_, tz)| tz).unwrap_or_default();
                 return Ok(Err(too_early(
@@ -1023,25 +1221,35 @@ impl Rules {
     /// The reception policy of the case's origin: this gateway's own, or the
     /// peer's as published. Without it, a submit may be tried again later; a
     /// message that arrived is refused for good (its dedupe record stays).
-    fn origin_policy(&self, case: &CaseView, step: &Step<'_>) -> Result<ReceptionPolicy, Refusal> {
+    fn origin_policy(&self, case: &CaseView, sender: Country) -> Result<ReceptionPolicy, Refusal> {
         if case.origin_country == self.country.as_str() {
             return Ok(self.own_policy.clone());
         }
-        let origin: Country = case
-            .origin_country
-            .parse()
-            .map_err(|_| refuse(Rule::Content, "the case's origin is not a country"))?;
+        let origin: Country = case.origin_country.parse().map_err(|_| {
+            refuse(
+                Rule::Content,
+                Reason::new(Code::CaseOriginInvalid),
+                "the case's origin is not a country",
+            )
+        })?;
         let policies = self.peer_policies.read().unwrap_or_else(|e| e.into_inner());
         policies.get(&origin).cloned().ok_or_else(|| {
             let unknown = format!(
                 "{origin}'s reception policy is not known here yet ({origin}'s gateway has not been reachable since this gateway started)"
             );
-            let what_to_do = if step.sender == self.country {
-                "try again once it is"
+            let (code, what_to_do) = if sender == self.country {
+                (Code::PolicyUnknown, "try again once it is")
             } else {
-                "this message is refused for good; once it is known, send it again as a new message"
+                (
+                    Code::PolicyUnknownFinal,
+                    "this message is refused for good; once it is known, send it again as a new message",
+                )
             };
-            refuse(Rule::Order, format!("{unknown}: {what_to_do}"))
+            refuse(
+                Rule::Order,
+                Reason::new(code).with("country", origin),
+                format!("{unknown}: {what_to_do}"),
+            )
         })
     }
 
@@ -1054,11 +1262,16 @@ impl Rules {
         companionships: &[Companionship],
         step: &Step<'_>,
     ) -> Result<(), Refusal> {
-        let policy = self.origin_policy(case, step)?;
+        let policy = self.origin_policy(case, step.sender)?;
         let point = policy::point(&policy, point_code).ok_or_else(|| {
             let known: Vec<&str> = policy.points.iter().map(|p| p.code.as_str()).collect();
             refuse(
                 Rule::Content,
+                Reason::new(Code::UnknownPointOfEntry)
+                    .with("field", "point_of_entry")
+                    .with("point", point_code)
+                    .with("country", &case.origin_country)
+                    .with("known", known.join(", ")),
                 format!(
                     "point_of_entry: {point_code:?} is not a point of entry of {} (known: {})",
                     case.origin_country,
@@ -1066,10 +1279,15 @@ impl Rules {
                 ),
             )
         })?;
-        let arrival =
-            arrival.ok_or_else(|| refuse(Rule::Content, "arrival: a valid instant is required"))?;
+        let arrival = arrival.ok_or_else(|| {
+            refuse(
+                Rule::Content,
+                Reason::new(Code::FieldRequired).with("field", "arrival"),
+                "arrival: a valid instant is required",
+            )
+        })?;
         policy::check_arrival(point, arrival, time_zone, companionships, step.now)
-            .map_err(|outside| refuse(Rule::Content, outside.to_string()))
+            .map_err(|outside| refuse(Rule::Content, outside.refusal.clone(), outside.to_string()))
     }
 
     /// The origin counts the children agreed per point and local day.
@@ -1086,6 +1304,10 @@ impl Rules {
         let Some(point) = policy::point(&self.own_policy, &proposal.point_of_entry) else {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::UnknownPointOfEntry)
+                    .with("field", "point_of_entry")
+                    .with("point", &proposal.point_of_entry)
+                    .with("country", self.country),
                 format!(
                     "point_of_entry {} is not in this country's policy",
                     proposal.point_of_entry
@@ -1095,6 +1317,7 @@ impl Rules {
         let Some(arrival) = proposal_arrival(proposal) else {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::FieldRequired).with("field", "arrival"),
                 "arrival: a valid instant is required",
             )));
         };
@@ -1105,6 +1328,11 @@ impl Rules {
         if wanted > u64::from(point.capacity_per_day) {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::CapacityFull)
+                    .with("point", &point.code)
+                    .with("date", &date)
+                    .with("capacity", point.capacity_per_day)
+                    .with("taken", taken),
                 format!(
                     "{} can receive {} children on {date}; {taken} are agreed already",
                     point.code, point.capacity_per_day
@@ -1138,6 +1366,53 @@ impl Rules {
     }
 }
 
+/// The earliest instant a follow-up at `days` is accepted: `days` after the
+/// reception, less the origin's tolerance. [`Rules::follow_up`] refuses an
+/// earlier report; [`Rules::follow_ups`] shows the instant in advance.
+fn follow_up_earliest(
+    received: jiff::Timestamp,
+    days: u32,
+    timing: &v1::CaseTiming,
+) -> jiff::Timestamp {
+    let days = i64::from(days) - i64::from(timing.follow_up_tolerance_days);
+    received
+        .checked_add(jiff::SignedDuration::from_hours(24 * days.max(0)))
+        .unwrap_or(received)
+}
+
+/// The follow-up days that applied reports in the timeline give.
+fn reported_follow_ups(case: &CaseView) -> BTreeSet<u32> {
+    case.timeline
+        .iter()
+        .filter(|entry| entry.refused.is_empty())
+        .filter_map(|entry| match entry.facts.as_ref()?.payload.as_ref()? {
+            v1::timeline_facts::Payload::FollowUpReport(report) => Some(report.days_since_return),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A reception is confirmed no earlier than the handoff it follows.
+fn check_reception_time(case: &CaseView, at: jiff::Timestamp) -> Result<(), Refusal> {
+    let handed = case.handed_over_at.as_ref().and_then(policy::timestamp);
+    if let Some(handed) = handed
+        && at < handed
+    {
+        let time_zone = agreed_arrival(case).map(|(_, tz)| tz).unwrap_or_default();
+        return Err(too_early(
+            Timing::ReceptionAfterHandoff,
+            handed,
+            &time_zone,
+            format!(
+                "reception_confirmation: case {} was handed over at {}; a reception is confirmed no earlier than the handoff",
+                case.case_id,
+                local(handed, &time_zone)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The places agreed so far under a capacity key.
 fn places_taken(tx: &TransactionalTree, key: &[u8]) -> Result<u64, TxError> {
     Ok(tx.get(key)?.map_or(0u64, |b| {
@@ -1160,6 +1435,9 @@ pub fn delegated_consulate(body: &EnvelopeBody) -> Result<Option<Country>, Refus
     code.parse().map(Some).map_err(|bad| {
         refuse(
             Rule::Content,
+            Reason::new(Code::FieldNotCountry)
+                .with("field", "sender.delegated_consulate_country")
+                .with("value", code),
             format!("sender.delegated_consulate_country: {bad}"),
         )
     })
@@ -1179,6 +1457,11 @@ pub fn delegated_may_see(
     if case.origin_country != origin.as_str() {
         return Err(refuse(
             Rule::Permission,
+            Reason::new(Code::DelegatedNotOrigin)
+                .with("acting", delegated)
+                .with("country", origin)
+                .with("case", &case.case_id)
+                .with("case_origin", &case.origin_country),
             format!(
                 "{delegated}'s consulate acts for {origin} only in cases of which {origin} is the origin; case {} returns a child to {}",
                 case.case_id, case.origin_country
@@ -1188,6 +1471,10 @@ pub fn delegated_may_see(
     if case.destination_country == delegated.as_str() {
         return Err(refuse(
             Rule::Permission,
+            Reason::new(Code::DelegatedIsDestination)
+                .with("acting", delegated)
+                .with("country", origin)
+                .with("case", &case.case_id),
             format!(
                 "{delegated} is the destination of case {}; its consulate cannot take custody for {origin}, nor read the case on {origin}'s behalf",
                 case.case_id
@@ -1195,14 +1482,6 @@ pub fn delegated_may_see(
         ));
     }
     Ok(())
-}
-
-/// A step by a delegated consulate passes [`delegated_may_see`].
-fn check_acting_for_origin(case: &CaseView, step: &Step<'_>) -> Result<(), Refusal> {
-    match delegated_consulate(step.body)? {
-        Some(acting) => delegated_may_see(case, step.sender, acting),
-        None => Ok(()),
-    }
 }
 
 fn proposal_arrival(proposal: &ArrivalProposal) -> Option<jiff::Timestamp> {
@@ -1231,6 +1510,13 @@ fn check_escort(members: &[CaseView], proposal: &ArrivalProposal) -> Result<(), 
     match alone {
         Some(child) if !named => Err(refuse(
             Rule::Content,
+            Reason::new(Code::EscortRequired)
+                .with("field", "arrival_proposal.escort_officers")
+                .with("case", &child.case_id)
+                .with(
+                    "companionship",
+                    need_to_know::words(child.companionship().as_str_name(), "COMPANIONSHIP_"),
+                ),
             format!(
                 "arrival_proposal.escort_officers: case {} is of a child travelling {}: the proposal must name at least one escort officer (name/institution)",
                 child.case_id,
@@ -1264,6 +1550,10 @@ fn local(at: jiff::Timestamp, time_zone: &str) -> String {
 fn too_early(timing: Timing, earliest: jiff::Timestamp, time_zone: &str, why: String) -> Refusal {
     refuse(
         Rule::TooEarly { timing, earliest },
+        Reason::new(Code::TooEarly)
+            .with("rule", timing.name())
+            .with("earliest", policy::rfc3339(earliest, time_zone))
+            .with("time_zone", time_zone),
         format!(
             "{why}; too early now: the earliest allowed is {} ({earliest})",
             local(earliest, time_zone)
@@ -1317,36 +1607,58 @@ fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
         peer_refused: String::new(),
         flag: String::new(),
         facts: Some(need_to_know::facts(step.payload)),
+        refused_detail: None,
+        peer_refused_detail: None,
     }
 }
 
 /// Checks that the sender and recipient are the case's two countries, each in its part.
-fn check_parties(case: &CaseView, step: &Step<'_>, kind: Kind) -> Result<(), Refusal> {
+fn check_parties(
+    case: &CaseView,
+    sender: Country,
+    recipient: Country,
+    kind: Kind,
+) -> Result<(), Refusal> {
     let (destination, origin) = (
         case.destination_country.as_str(),
         case.origin_country.as_str(),
     );
-    let parties = [step.sender.as_str(), step.recipient.as_str()];
+    let parties = [sender.as_str(), recipient.as_str()];
     if !(parties.contains(&destination) && parties.contains(&origin)) {
         return Err(refuse(
             Rule::Permission,
+            Reason::new(Code::NotAParty)
+                .with("case", &case.case_id)
+                .with("country", sender)
+                .with("destination", destination)
+                .with("origin", origin),
             format!(
                 "case {} is between {destination} and {origin}; {} may not write to it",
-                case.case_id, step.sender
+                case.case_id, sender
             ),
         ));
     }
     match kind.sent_by_destination() {
-        Some(true) if step.sender.as_str() != destination => Err(refuse(
+        Some(true) if sender.as_str() != destination => Err(refuse(
             Rule::Permission,
+            Reason::new(Code::WrongSide)
+                .with("step", kind.name())
+                .with("side", "destination")
+                .with("country", destination)
+                .with("case", &case.case_id),
             format!(
                 "{} is sent by the destination ({destination}) of case {}",
                 kind.name(),
                 case.case_id
             ),
         )),
-        Some(false) if step.sender.as_str() != origin => Err(refuse(
+        Some(false) if sender.as_str() != origin => Err(refuse(
             Rule::Permission,
+            Reason::new(Code::WrongSide)
+                .with("step", kind.name())
+                .with("side", "origin")
+                .with("country", origin)
+                .with("case", &case.case_id),
             format!(
                 "{} is sent by the origin ({origin}) of case {}",
                 kind.name(),
@@ -1421,7 +1733,7 @@ mod tests {
             now: jiff::Timestamp::now(),
         };
         let submit = rules
-            .origin_policy(&case, &step(mx, Role::DestinationAuthority))
+            .origin_policy(&case, step(mx, Role::DestinationAuthority).sender)
             .unwrap_err();
         assert!(
             submit.message.ends_with("try again once it is"),
@@ -1429,7 +1741,7 @@ mod tests {
             submit.message
         );
         let arrival = rules
-            .origin_policy(&case, &step(gt, Role::ChildProtection))
+            .origin_policy(&case, step(gt, Role::ChildProtection).sender)
             .unwrap_err();
         assert!(
             arrival.message.contains("refused for good")
@@ -1468,6 +1780,185 @@ mod tests {
             "agreed twice"
         );
         assert!(!allowed_next(CaseState::HandedOver).contains(&Kind::Withdrawal));
+    }
+}
+
+#[cfg(test)]
+mod allowed_steps {
+    //! The steps offered to each reader, state by state: what
+    //! [`Rules::may_take`] lets each role of each country do now.
+
+    use super::*;
+
+    fn rules(now: &str) -> Rules {
+        let gt: Country = "GT".parse().unwrap();
+        let gt_policy = policy::published(gt, &policy::dev_points(gt)).unwrap();
+        let clock = Clock::adjustable();
+        clock.advance_to(now.parse().unwrap()).unwrap();
+        Rules {
+            country: "MX".parse().unwrap(),
+            relaxed_best_interest: BTreeSet::new(),
+            own_policy: ReceptionPolicy::default(),
+            peer_policies: RwLock::new(BTreeMap::from([(gt, gt_policy)])),
+            clock,
+        }
+    }
+
+    fn wire(at: &str) -> Option<pbjson_types::Timestamp> {
+        let at: jiff::Timestamp = at.parse().unwrap();
+        Some(pbjson_types::Timestamp {
+            seconds: at.as_second(),
+            nanos: 0,
+        })
+    }
+
+    /// A case from MX to GT in `state`, agreed to arrive on 2027-01-12 at
+    /// 10:00 in Guatemala, handed over then, received an hour later.
+    fn case(state: CaseState) -> CaseView {
+        let agreed = ArrivalProposal {
+            proposal_id: "P1".into(),
+            point_of_entry: "GT-TECUN-UMAN".into(),
+            arrival: wire("2027-01-12T16:00:00Z"),
+            time_zone: "America/Guatemala".into(),
+            ..Default::default()
+        };
+        let later = |s: CaseState| state as i32 >= s as i32 && state != CaseState::Withdrawn;
+        CaseView {
+            case_id: "MX-1".into(),
+            destination_country: "MX".into(),
+            origin_country: "GT".into(),
+            state: state as i32,
+            open_proposal: (state == CaseState::ArrivalProposed).then(|| agreed.clone()),
+            agreed_arrival: later(CaseState::ArrivalAgreed).then_some(agreed),
+            handed_over_at: later(CaseState::HandedOver)
+                .then(|| wire("2027-01-12T16:00:00Z"))
+                .flatten(),
+            received_at: later(CaseState::Received)
+                .then(|| wire("2027-01-12T17:00:00Z"))
+                .flatten(),
+            ..CaseView::default()
+        }
+    }
+
+    fn actor(country: &str, role: Role) -> Actor {
+        Actor {
+            country: country.parse().unwrap(),
+            role,
+            delegated: None,
+        }
+    }
+
+    #[test]
+    fn each_reader_is_offered_only_what_the_case_allows_its_role_now() {
+        use CaseState::*;
+        // 40 days after the reception: the handoff margin and the 30-day follow-up have come.
+        let rules = rules("2027-02-21T17:00:00Z");
+        let inm = actor("MX", Role::DestinationAuthority);
+        let sbs = actor("GT", Role::ChildProtection);
+        let consul = actor("GT", Role::Consulate);
+        let dif = actor("MX", Role::ChildProtection);
+        type Steps = &'static [&'static str];
+        let table: &[(CaseState, Steps, Steps, Steps)] = &[
+            // (state, INM of MX, SBS of GT, GT's consulate)
+            (
+                Notified,
+                &["case_summary", "arrival_proposal", "case_withdrawal"],
+                &["case_summary"],
+                &[],
+            ),
+            (
+                SummaryShared,
+                &["case_summary", "arrival_proposal", "case_withdrawal"],
+                &["case_summary"],
+                &[],
+            ),
+            (
+                ArrivalProposed,
+                &["case_summary", "arrival_proposal", "case_withdrawal"],
+                &["case_summary", "arrival_response"],
+                &[],
+            ),
+            (
+                AwaitingProposal,
+                &["case_summary", "arrival_proposal", "case_withdrawal"],
+                &["case_summary"],
+                &[],
+            ),
+            (
+                ArrivalAgreed,
+                &["case_summary", "case_withdrawal"],
+                &["case_summary", "handoff_ack"],
+                &["handoff_ack"],
+            ),
+            (
+                HandedOver,
+                &["case_summary"],
+                &["case_summary", "reception_confirmation"],
+                &[],
+            ),
+            (
+                Received,
+                &["case_summary"],
+                &["case_summary", "follow_up_report"],
+                &[],
+            ),
+            (
+                FollowUp,
+                &["case_summary"],
+                &["case_summary", "follow_up_report"],
+                &[],
+            ),
+            (Withdrawn, &[], &[], &[]),
+        ];
+        for (state, by_inm, by_sbs, by_consul) in table {
+            let case = case(*state);
+            let steps = |who: &Actor| rules.allowed_steps(&case, who);
+            assert_eq!(steps(&inm), *by_inm, "INM in {state:?}");
+            assert_eq!(steps(&sbs), *by_sbs, "SBS in {state:?}");
+            assert_eq!(steps(&consul), *by_consul, "the consul in {state:?}");
+            // MX's child protection sends the origin's steps, and MX is not the origin.
+            let by_dif: Vec<String> = steps(&dif);
+            assert!(
+                by_dif.iter().all(|step| step == "case_summary"),
+                "DIF in {state:?}: {by_dif:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_that_is_only_too_early_now_is_not_offered() {
+        let consul = actor("GT", Role::Consulate);
+        let sbs = actor("GT", Role::ChildProtection);
+        // A day before the agreed arrival: more than the 12-hour margin.
+        let early = rules("2027-01-11T16:00:00Z");
+        let agreed = case(CaseState::ArrivalAgreed);
+        assert!(early.allowed_steps(&agreed, &consul).is_empty());
+        let refusal = early
+            .may_take(
+                &agreed,
+                &consul,
+                "MX".parse().unwrap(),
+                Kind::Handoff,
+                early.now(),
+            )
+            .unwrap_err();
+        assert_eq!(refusal.reason.code, Code::TooEarly);
+        // Ten days after the reception: no follow-up is due within its tolerance yet.
+        let soon = rules("2027-01-22T17:00:00Z");
+        assert_eq!(
+            soon.allowed_steps(&case(CaseState::Received), &sbs),
+            ["case_summary"]
+        );
+        let follow_ups = soon.follow_ups(&case(CaseState::Received));
+        let days: Vec<u32> = follow_ups.iter().map(|due| due.days).collect();
+        assert_eq!(days, [30, 90, 180]);
+        assert_eq!(
+            follow_ups[0].earliest,
+            wire("2027-02-08T17:00:00Z"),
+            "30 days less the 3-day tolerance"
+        );
+        assert_eq!(follow_ups[0].due, wire("2027-02-11T17:00:00Z"));
+        assert!(follow_ups.iter().all(|due| !due.reported));
     }
 }
 

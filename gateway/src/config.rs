@@ -99,6 +99,9 @@ pub const DEFAULT_HANDOFF_MARGIN_HOURS: u32 = 12;
 pub const DEFAULT_HANDOFF_LATE_AFTER_HOURS: u32 = 48;
 /// Default days by which a follow-up at N days may come before the N days are up.
 pub const DEFAULT_FOLLOW_UP_TOLERANCE_DAYS: u32 = 3;
+/// Default follow-ups after a reception, in days: the region's practice of a
+/// visit after one, three and six months.
+pub const DEFAULT_FOLLOW_UP_DAYS: [u32; 3] = [30, 90, 180];
 
 /// Case rules set per country.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -120,6 +123,10 @@ pub struct CaseRules {
     /// A follow-up report "at N days" comes no earlier than N days after the
     /// reception, less this many days (a visit is planned around a date).
     pub follow_up_tolerance_days: u32,
+    /// The follow-ups this country expects after receiving a child, in days
+    /// after the reception (each at least 1, at most 3650): the console lists
+    /// them as due and overdue. Published with the reception policy.
+    pub follow_up_days: Vec<u32>,
 }
 
 impl Default for CaseRules {
@@ -129,6 +136,7 @@ impl Default for CaseRules {
             handoff_margin_hours: DEFAULT_HANDOFF_MARGIN_HOURS,
             handoff_late_after_hours: DEFAULT_HANDOFF_LATE_AFTER_HOURS,
             follow_up_tolerance_days: DEFAULT_FOLLOW_UP_TOLERANCE_DAYS,
+            follow_up_days: DEFAULT_FOLLOW_UP_DAYS.to_vec(),
         }
     }
 }
@@ -140,6 +148,7 @@ impl CaseRules {
             handoff_margin_hours: self.handoff_margin_hours,
             handoff_late_after_hours: self.handoff_late_after_hours,
             follow_up_tolerance_days: self.follow_up_tolerance_days,
+            follow_up_days: self.follow_up_days.clone(),
         }
     }
 
@@ -159,6 +168,18 @@ impl CaseRules {
             return Err((
                 "case.handoff_late_after_hours",
                 format!("must be at least 1 hour (default {DEFAULT_HANDOFF_LATE_AFTER_HOURS})"),
+            ));
+        }
+        if let Some(days) = self
+            .follow_up_days
+            .iter()
+            .find(|days| !(1..=3650).contains(*days))
+        {
+            return Err((
+                "case.follow_up_days",
+                format!(
+                    "{days} is not a number of days from 1 to 3650 after the reception (default {DEFAULT_FOLLOW_UP_DAYS:?})"
+                ),
             ));
         }
         if self.follow_up_tolerance_days > 14 {

@@ -6,7 +6,7 @@
 
 use pbjson_types::Timestamp;
 use prost::Message as _;
-use retorno_proto::v1::{Envelope, EnvelopeBody, Receipt, ReceiptBody};
+use retorno_proto::v1::{Envelope, EnvelopeBody, Receipt, ReceiptBody, RefusalDetail};
 use sha2::{Digest, Sha256};
 
 use crate::country::Country;
@@ -43,13 +43,14 @@ pub fn seal(body: &EnvelopeBody) -> Sealed {
 }
 
 /// Issues the receipt for a stored envelope (encoded), with the case rules'
-/// refusal if they refused it.
+/// refusal if they refused it, in words and as data.
 pub fn issue_receipt(
     message_id: &str,
     receiving: Country,
     received_at_micros: i64,
     body_sha256: &[u8],
     case_refusal: &str,
+    case_refusal_detail: Option<RefusalDetail>,
 ) -> Vec<u8> {
     let body = ReceiptBody {
         message_id: message_id.to_owned(),
@@ -57,7 +58,7 @@ pub fn issue_receipt(
         received_at: Some(timestamp(received_at_micros)),
         body_sha256: body_sha256.to_vec(),
         case_refusal: case_refusal.to_owned(),
-        ..Default::default()
+        case_refusal_detail,
     };
     Receipt {
         body: body.encode_to_vec(),
@@ -101,9 +102,10 @@ mod tests {
     fn a_receipt_checks_only_against_its_own_envelope() {
         let gt: Country = "GT".parse().unwrap();
         let hash = digest(b"body");
-        let receipt =
-            Receipt::decode(issue_receipt("id-1", gt, 1_700_000_000_123_456, &hash, "").as_slice())
-                .unwrap();
+        let receipt = Receipt::decode(
+            issue_receipt("id-1", gt, 1_700_000_000_123_456, &hash, "", None).as_slice(),
+        )
+        .unwrap();
         let body = check_receipt(&receipt, "id-1", gt, &hash).unwrap();
         assert_eq!(body.received_at.unwrap().nanos, 123_456_000);
         assert!(check_receipt(&receipt, "id-2", gt, &hash).is_err());

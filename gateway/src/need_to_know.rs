@@ -150,6 +150,9 @@ pub fn may_read_statistics(reader: &Reader) -> Result<(), Refusal> {
         (Role::DestinationAuthority | Role::ChildProtection, None) => Ok(()),
         _ => Err(Refusal {
             rule: case::Rule::Permission,
+            reason: retorno_proto::refusal::Reason::new(
+                retorno_proto::refusal::Code::StatisticsNotAllowed,
+            ),
             message: "statistics are given to the destination authority and child protection, not to consulates".into(),
         }),
     }
@@ -280,6 +283,24 @@ pub fn case(reader: &Reader, mut case: CaseView) -> Result<CaseView, Refusal> {
         .into_iter()
         .map(|entry| entry_for(audience, entry))
         .collect();
+    Ok(case)
+}
+
+/// `case` as `reader` reads it ([`case`]) with what the case engine says
+/// of it for this reader: the steps its role may take now
+/// ([`case::Rules::allowed_steps`], asked as this reader's country and role)
+/// and the follow-ups the origin expects ([`case::Rules::follow_ups`]).
+pub fn case_for(reader: &Reader, case: CaseView, rules: &case::Rules) -> Result<CaseView, Refusal> {
+    let actor = case::Actor {
+        country: reader.country,
+        role: reader.role,
+        delegated: reader.delegated,
+    };
+    let allowed_steps = rules.allowed_steps(&case, &actor);
+    let follow_ups = rules.follow_ups(&case);
+    let mut case = self::case(reader, case)?;
+    case.allowed_steps = allowed_steps;
+    case.follow_ups = follow_ups;
     Ok(case)
 }
 
