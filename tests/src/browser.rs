@@ -421,7 +421,7 @@ impl Browser {
     }
 
     async fn set_field(&self, path: &str, value: &str) {
-        let element = self.wait_for(&field_css(path)).await;
+        let element = self.visible_field(path).await;
         let tag = element.tag_name().await.unwrap().to_lowercase();
         let kind = element.attr("type").await.unwrap().unwrap_or_default();
         match (tag.as_str(), kind.as_str()) {
@@ -450,6 +450,21 @@ impl Browser {
                 element.send_keys(value).await.unwrap();
             }
         }
+    }
+
+    /// The first input named `path` that a person can see (a page may also
+    /// carry hidden inputs of that name, e.g. in the offered slots' forms).
+    async fn visible_field(&self, path: &str) -> Element {
+        let css = field_css(path);
+        self.poll(&format!("a visible field `{css}`"), || async {
+            for element in self.client.find_all(Locator::Css(&css)).await.ok()? {
+                if element.is_displayed().await.ok()? {
+                    return Some(element);
+                }
+            }
+            None
+        })
+        .await
     }
 
     /// Sets an input's value as a script would, with the events a person's
