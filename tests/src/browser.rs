@@ -15,7 +15,8 @@
 //! Where Chromium or ChromeDriver is missing, [`Browser::launch`] gives `None`
 //! and prints one line (once per test binary) saying the browser tests were
 //! skipped and how to run them; with `RETORNO_REQUIRE_BROWSER=1` (as CI sets)
-//! a missing browser fails the test instead.
+//! a missing browser fails the test instead. `RETORNO_CHROMIUM` and
+//! `RETORNO_CHROMEDRIVER` name other paths than Debian's.
 
 use std::{
     future::Future,
@@ -87,9 +88,19 @@ impl Viewport {
     }
 }
 
+/// Chromium's path: `RETORNO_CHROMIUM` if set (another system's build), else [`CHROMIUM`].
+pub fn chromium() -> String {
+    std::env::var("RETORNO_CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned())
+}
+
+/// ChromeDriver's path: `RETORNO_CHROMEDRIVER` if set, else [`CHROMEDRIVER`].
+pub fn chromedriver() -> String {
+    std::env::var("RETORNO_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.to_owned())
+}
+
 /// Which of the two programs is missing, if one is.
-pub fn missing() -> Option<&'static str> {
-    [CHROMIUM, CHROMEDRIVER]
+pub fn missing() -> Option<String> {
+    [chromium(), chromedriver()]
         .into_iter()
         .find(|program| !Path::new(program).exists())
 }
@@ -133,14 +144,14 @@ struct ChromeDriver {
 impl ChromeDriver {
     /// Starts ChromeDriver on a free loopback port and waits until it is ready.
     async fn start() -> ChromeDriver {
-        let mut child = Command::new(CHROMEDRIVER)
+        let mut child = Command::new(chromedriver())
             .args(["--port=0", "--allowed-ips=127.0.0.1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver()));
         let stdout = child.stdout.take().unwrap();
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         // Reads the port from the start-up line, then keeps draining the
@@ -156,7 +167,7 @@ impl ChromeDriver {
         let port = tokio::task::spawn_blocking(move || port_rx.recv_timeout(DEADLINE))
             .await
             .unwrap()
-            .unwrap_or_else(|_| panic!("{CHROMEDRIVER} did not say which port it took"));
+            .unwrap_or_else(|_| panic!("{} did not say which port it took", chromedriver()));
         let driver = ChromeDriver { child, port };
         poll("ChromeDriver's /status to say ready", || driver.ready()).await;
         driver
@@ -261,7 +272,7 @@ impl Browser {
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": CHROMIUM,
+                "binary": chromium(),
                 "args": args,
                 "prefs": { "intl.accept_languages": language },
             },
