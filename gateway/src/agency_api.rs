@@ -184,7 +184,7 @@ impl Submission {
             }),
             recipient_country: self.recipient.to_string(),
             // The case rules' clock: both gateways time the step by it.
-            created_at: Some(envelope::timestamp(created_at.as_microsecond())),
+            created_at: Some(crate::clock::wire_micros(created_at.as_microsecond())),
             payload: Some(self.payload.clone()),
         }
     }
@@ -571,7 +571,7 @@ fn inbox_item(
     body: EnvelopeBody,
     visibility: Visibility<EnvelopeBody>,
 ) -> Option<InboxItem> {
-    let received_at = Some(envelope::timestamp(record.received_at_micros));
+    let received_at = Some(crate::clock::wire_micros(record.received_at_micros));
     match visibility {
         Visibility::Full => Some(InboxItem {
             cursor,
@@ -720,7 +720,7 @@ impl Agency for AgencyService {
             state: DeliveryState::try_from(record.state).unwrap_or(DeliveryState::Unspecified)
                 as i32,
             recipient_country: record.recipient,
-            accepted_at: Some(envelope::timestamp(record.accepted_at_micros)),
+            accepted_at: Some(crate::clock::wire_micros(record.accepted_at_micros)),
             receipt,
             receipt_body,
             rejection: decode_optional::<Rejection>(&record.rejection)?,

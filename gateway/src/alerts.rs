@@ -34,7 +34,7 @@ use crate::{
     config::AlertSettings,
     country::Country,
     links::Links,
-    store::{LogState, Store, StoreError, now_micros, state_of},
+    store::{LogState, Store, StoreError, state_of},
     tls::Credentials,
 };
 
@@ -167,10 +167,6 @@ pub struct Event {
     pub repeat: bool,
 }
 
-fn rfc3339(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map_or_else(|_| String::new(), |t| t.to_string())
-}
-
 /// Why an alert could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
@@ -219,7 +215,7 @@ impl Alerts {
     pub fn raise(&self, condition: &Condition, summary: &str) -> Result<(), AlertError> {
         let _one = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
         let key = condition.key();
-        let now = now_micros();
+        let now = crate::clock::system_micros();
         let standing: Option<Standing> = self
             .store
             .alert_standing(&key)?
@@ -272,8 +268,8 @@ impl Alerts {
             key: key.to_owned(),
             labels: state.labels.clone(),
             summary: state.summary.clone(),
-            since: rfc3339(state.since_micros),
-            at: rfc3339(now_micros()),
+            since: crate::clock::rfc3339(state.since_micros),
+            at: crate::clock::rfc3339(crate::clock::system_micros()),
             repeat,
         };
         tracing::warn!(alert = %event.alert, status, key, "{}", event.summary);
@@ -368,7 +364,7 @@ impl Watched {
     /// The peers unreachable for longer than allowed, and the keys of every
     /// peer unreachable now.
     fn unreachable(&self) -> (Vec<(Condition, String)>, BTreeSet<String>) {
-        let now = now_micros();
+        let now = crate::clock::system_micros();
         let after = secs_micros(self.alerts.settings.peer_unreachable_after_s);
         let mut holding = Vec::new();
         let mut down = BTreeSet::new();
@@ -381,7 +377,7 @@ impl Watched {
             if now - since > after {
                 let summary = format!(
                     "{peer}'s gateway has been unreachable since {}: messages for it wait in the outbox",
-                    rfc3339(since)
+                    crate::clock::rfc3339(since)
                 );
                 holding.push((condition, summary));
             }
@@ -390,7 +386,7 @@ impl Watched {
     }
 
     fn stuck(&self) -> Result<Vec<(Condition, String)>, AlertError> {
-        let now = now_micros();
+        let now = crate::clock::system_micros();
         let age = secs_micros(self.alerts.settings.queue_age_s);
         let mut holding = Vec::new();
         for peer in &self.peers {
@@ -399,7 +395,7 @@ impl Watched {
             {
                 let summary = format!(
                     "the oldest message queued for {peer} was accepted at {} and is not delivered yet",
-                    rfc3339(accepted)
+                    crate::clock::rfc3339(accepted)
                 );
                 holding.push((Condition::QueueStuck(*peer), summary));
             }

@@ -29,20 +29,20 @@
 //! database. The [`Report`] prints the head (sequence and hash) so that an
 //! operator can keep it elsewhere and compare it later.
 
-use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc};
 
 use prost::Message as _;
-use retorno_proto::v1::{Envelope, EnvelopeBody, Receipt, ReceiptBody, Rejection, Seal};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use retorno_proto::v1::{Envelope, EnvelopeBody, Rejection, Seal};
+use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
 use crate::{
     config::Config,
     country::Country,
-    identity::Identity,
+    receipt,
     seal::{self, Verifier},
-    store::{Store, StoreError, now_micros},
+    store::{Store, StoreError},
 };
 
 /// What an entry's hash covers before the entry itself, so that it can never
@@ -434,7 +434,7 @@ pub fn append_in(
 ) -> Result<Head, UnabortableTransactionError> {
     let mut entry = AuditEntry {
         seq: head.next_seq,
-        at_micros: now_micros(),
+        at_micros: crate::clock::system_micros(),
         event: record.event as i32,
         message_id: record.message_id.clone(),
         case_ids: record.case_ids.clone(),
@@ -692,25 +692,9 @@ impl Signers<'_> {
                 seal::hex(certificate_sha256)
             )));
         };
-        let at = UnixTime::since_unix_epoch(Duration::from_micros(at_micros.max(0).unsigned_abs()));
-        let certificate = CertificateDer::from(der.as_slice());
-        let country = match seal::certified_gateway(&certificate, self.roots, at) {
-            Ok(Identity::Gateway { country }) => country,
-            Ok(other) => return Ok(Err(format!("the signer's certificate names {other}"))),
-            Err(error) => return Ok(Err(error.to_string())),
-        };
-        Ok(Verifier::new(domain, &der)
-            .map(|verifier| (country, verifier))
-            .map_err(|e| e.to_string()))
+        let at = crate::clock::unix_time(at_micros);
+        Ok(seal::gateway_verifier(domain, &der, self.roots, at, None).map_err(|e| e.to_string()))
     }
-}
-
-fn micros_of(timestamp: Option<&pbjson_types::Timestamp>) -> i64 {
-    timestamp.map_or(0, |t| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos / 1000))
-    })
 }
 
 /// Checks every seal kept: the peers' seals over the envelopes in the inbox,
@@ -784,7 +768,7 @@ pub fn verify_seals(
                 continue;
             }
         };
-        if Receipt::decode(receipt.as_slice()).is_ok_and(|r| r.seal.is_none()) {
+        if receipt::is_unsealed(&receipt) {
             seals.unsealed += 1;
             continue;
         }
@@ -806,13 +790,11 @@ fn check_receipt(
     encoded: &[u8],
     signer: &str,
 ) -> Result<Result<(), String>, StoreError> {
-    let receipt = match Receipt::decode(encoded) {
+    let receipt = match receipt::decode(encoded) {
         Ok(receipt) => receipt,
-        Err(error) => return Ok(Err(format!("the receipt does not decode: {error}"))),
+        Err(error) => return Ok(Err(error.to_string())),
     };
-    let at = ReceiptBody::decode(receipt.body.as_slice())
-        .map(|body| micros_of(body.received_at.as_ref()))
-        .unwrap_or(0);
+    let at = receipt::received_at_micros(&receipt);
     signers.check(
         seal::RECEIPTS,
         signer,

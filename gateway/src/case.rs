@@ -344,7 +344,7 @@ impl Step<'_> {
         self.body
             .created_at
             .as_ref()
-            .and_then(policy::timestamp)
+            .and_then(crate::clock::from_wire)
             .unwrap_or(self.now)
     }
 }
@@ -913,7 +913,7 @@ impl Rules {
             Some(Decision::Counter(counter)) => {
                 let companionships: Vec<Companionship> =
                     members.iter().map(CaseView::companionship).collect();
-                let arrival = counter.arrival.as_ref().and_then(policy::timestamp);
+                let arrival = counter.arrival.as_ref().and_then(crate::clock::from_wire);
                 if let Err(refusal) = self.check_window(
                     &case,
                     arrival,
@@ -1104,14 +1104,14 @@ impl Rules {
     /// (the rule [`Rules::follow_up`] applies) and whether one was reported.
     /// Empty before the reception or while the origin's policy is unknown.
     pub fn follow_ups(&self, case: &CaseView) -> Vec<v1::FollowUpDue> {
-        let Some(received) = case.received_at.as_ref().and_then(policy::timestamp) else {
+        let Some(received) = case.received_at.as_ref().and_then(crate::clock::from_wire) else {
             return Vec::new();
         };
         let Ok(timing) = self.origin_timing(case, self.country) else {
             return Vec::new();
         };
         let reported = reported_follow_ups(case);
-        let wire = |at: jiff::Timestamp| crate::envelope::timestamp(at.as_microsecond());
+        let wire = |at: jiff::Timestamp| crate::clock::wire(at);
         policy::follow_up_days(&timing)
             .into_iter()
             .map(|days| v1::FollowUpDue {
@@ -1137,7 +1137,7 @@ impl Rules {
                 && due
                     .earliest
                     .as_ref()
-                    .and_then(policy::timestamp)
+                    .and_then(crate::clock::from_wire)
                     .is_some_and(|earliest| earliest <= now)
         };
         expected.iter().all(|due| due.reported) || expected.iter().any(open)
@@ -1152,7 +1152,7 @@ impl Rules {
         step: &Step<'_>,
         report: &v1::FollowUpReport,
     ) -> Result<Result<Applied, Refusal>, TxError> {
-        let received = case.received_at.as_ref().and_then(policy::timestamp);
+        let received = case.received_at.as_ref().and_then(crate::clock::from_wire);
         if let Some(received) = received {
             let timing = match self.origin_timing(&case, step.sender) {
                 Ok(timing) => timing,
@@ -1394,7 +1394,10 @@ fn reported_follow_ups(case: &CaseView) -> BTreeSet<u32> {
 
 /// A reception is confirmed no earlier than the handoff it follows.
 fn check_reception_time(case: &CaseView, at: jiff::Timestamp) -> Result<(), Refusal> {
-    let handed = case.handed_over_at.as_ref().and_then(policy::timestamp);
+    let handed = case
+        .handed_over_at
+        .as_ref()
+        .and_then(crate::clock::from_wire);
     if let Some(handed) = handed
         && at < handed
     {
@@ -1485,7 +1488,7 @@ pub fn delegated_may_see(
 }
 
 fn proposal_arrival(proposal: &ArrivalProposal) -> Option<jiff::Timestamp> {
-    proposal.arrival.as_ref().and_then(policy::timestamp)
+    proposal.arrival.as_ref().and_then(crate::clock::from_wire)
 }
 
 /// A countered or declined proposal is closed: the case awaits a new one.
@@ -1539,11 +1542,7 @@ fn hours(count: u32) -> jiff::SignedDuration {
 
 /// An instant in a point's local time, with UTC for an unknown zone.
 fn local(at: jiff::Timestamp, time_zone: &str) -> String {
-    let at = pbjson_types::Timestamp {
-        seconds: at.as_second(),
-        nanos: at.subsec_nanosecond(),
-    };
-    need_to_know::local_time(Some(&at), time_zone)
+    need_to_know::local_time(Some(&crate::clock::wire(at)), time_zone)
 }
 
 /// A refusal for time: the rule, the earliest allowed instant, and why.
@@ -1552,7 +1551,7 @@ fn too_early(timing: Timing, earliest: jiff::Timestamp, time_zone: &str, why: St
         Rule::TooEarly { timing, earliest },
         Reason::new(Code::TooEarly)
             .with("rule", timing.name())
-            .with("earliest", policy::rfc3339(earliest, time_zone))
+            .with("earliest", crate::clock::rfc3339_in(earliest, time_zone))
             .with("time_zone", time_zone),
         format!(
             "{why}; too early now: the earliest allowed is {} ({earliest})",

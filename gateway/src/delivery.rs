@@ -16,7 +16,6 @@ use retorno_proto::v1::{
     DeliveryBatch, DeliveryResults, Envelope, ReceiptedButLost, delivery_result,
     peer_exchange_client::PeerExchangeClient,
 };
-use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument as _;
@@ -25,12 +24,11 @@ use uuid::Uuid;
 use crate::{
     config::{Delivery, PeerConfig},
     country::Country,
-    envelope,
-    identity::Identity,
     links::{Links, Rejected},
     metrics::{self, Metrics, Outcome},
     peer_api::BATCH_BYTES,
-    seal::{self, Verifier},
+    receipt::{self, PeerReceipts, ReceiptError},
+    seal,
     store::{Answer, Direction, Finding, FindingKind, OutboxItem, Store, StoreError},
     tls,
 };
@@ -52,6 +50,8 @@ enum SessionError {
     Silent { silent_ms: u64 },
     #[error("peer broke the protocol: {0}")]
     Protocol(String),
+    #[error("peer broke the protocol: {0}")]
+    Receipt(#[from] ReceiptError),
 }
 
 /// A stream that failed on a connection silent for longer than a keepalive
@@ -362,12 +362,12 @@ impl Courier {
                 items.len()
             )));
         }
-        let mut receipts = ReceiptCheck::new(
+        let mut receipts = PeerReceipts::new(
             self.peer,
             &answer.signer_certificates,
             &self.tls.regional_roots(),
         )?;
-        let now_micros = crate::store::now_micros();
+        let now_micros = crate::clock::system_micros();
         for certificate in &answer.signer_certificates {
             self.store.save_certificate(certificate)?;
             self.metrics.peer_certificate(self.peer, certificate);
@@ -380,13 +380,12 @@ impl Courier {
                 .map_err(|e| SessionError::Protocol(format!("outbox entry has a bad id: {e}")))?;
             match result.result {
                 Some(delivery_result::Result::Receipt(receipt)) => {
-                    let checked = envelope::check_receipt(
+                    let checked = receipt::check(
                         &receipt,
                         &item.record.message_id,
                         self.peer,
                         &item.record.body_sha256,
-                    )
-                    .map_err(SessionError::Protocol)?;
+                    )?;
                     receipts.verify(&receipt)?;
                     if !checked.case_refusal.is_empty() {
                         tracing::warn!(message_id = %id, "stored by the peer, but refused by its case rules");
@@ -473,57 +472,6 @@ impl Courier {
     }
 }
 
-/// Checks receipts' seals against the certificates the peer sent with them:
-/// each must be the peer's, under the regional root.
-struct ReceiptCheck {
-    verifiers: Vec<(Vec<u8>, Verifier)>,
-}
-
-impl ReceiptCheck {
-    fn new(
-        peer: Country,
-        certificates: &[Vec<u8>],
-        roots: &[CertificateDer<'_>],
-    ) -> Result<Self, SessionError> {
-        let mut verifiers = Vec::new();
-        for der in certificates {
-            let certificate = CertificateDer::from(der.as_slice());
-            let signer = seal::certified_gateway(&certificate, roots, UnixTime::now())
-                .map_err(|e| SessionError::Protocol(format!("receipt seal: {e}")))?;
-            if signer != (Identity::Gateway { country: peer }) {
-                return Err(SessionError::Protocol(format!(
-                    "receipts sealed by {signer}, not by {peer}"
-                )));
-            }
-            let verifier = Verifier::new(seal::RECEIPTS, der)
-                .map_err(|e| SessionError::Protocol(format!("receipt seal: {e}")))?;
-            verifiers.push((seal::certificate_id(der), verifier));
-        }
-        Ok(ReceiptCheck { verifiers })
-    }
-
-    /// A receipt that does not verify is refused: the entry stays in the outbox.
-    fn verify(&mut self, receipt: &retorno_proto::v1::Receipt) -> Result<(), SessionError> {
-        let named = receipt
-            .seal
-            .as_ref()
-            .map(|s| s.certificate_sha256.as_slice())
-            .unwrap_or_default();
-        let (_, verifier) = self
-            .verifiers
-            .iter_mut()
-            .find(|(id, _)| id.as_slice() == named)
-            .ok_or_else(|| {
-                SessionError::Protocol(
-                    "a receipt is sealed by a certificate the peer did not send".into(),
-                )
-            })?;
-        verifier
-            .verify(&receipt.body, receipt.seal.as_ref())
-            .map_err(|e| SessionError::Protocol(format!("receipt seal: {e}")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,74 +488,5 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next() <= Duration::from_millis(100));
-    }
-}
-
-#[cfg(test)]
-mod receipt_tests {
-    use retorno_proto::v1::Receipt;
-
-    use super::*;
-
-    fn pki() -> (tempfile::TempDir, retorno_certs_dev::Layout) {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = retorno_certs_dev::generate(&retorno_certs_dev::Options {
-            out: dir.path().to_owned(),
-            countries: vec!["GT".into(), "HN".into()],
-            force: false,
-        })
-        .unwrap();
-        (dir, layout)
-    }
-
-    fn sealer(layout: &retorno_certs_dev::Layout, cc: &str) -> seal::Sealer {
-        let own = tls::KeyedChain::load(&layout.gateway_cert(cc), &layout.gateway_key(cc)).unwrap();
-        seal::Sealer {
-            certificate: own.chain[0].clone(),
-            key: rustls::crypto::ring::sign::any_ecdsa_type(&own.key).unwrap(),
-        }
-    }
-
-    #[test]
-    fn the_courier_accepts_only_receipts_sealed_by_its_peer_over_the_bytes_sent() {
-        let (_dir, layout) = pki();
-        let roots = tls::load_certificates(&layout.root_ca()).unwrap();
-        let gt = sealer(&layout, "GT");
-        let bodies: [&[u8]; 2] = [b"receipt one", b"receipt two"];
-        let seals = gt.seal(seal::RECEIPTS, &bodies).unwrap();
-        let receipt = |body: &[u8], seal: &retorno_proto::v1::Seal| Receipt {
-            body: body.to_vec(),
-            seal: Some(seal.clone()),
-        };
-        let certificates = vec![gt.certificate.to_vec()];
-        let gt_country: Country = "GT".parse().unwrap();
-        let mut check = ReceiptCheck::new(gt_country, &certificates, &roots).unwrap();
-        check.verify(&receipt(bodies[0], &seals[0])).unwrap();
-        check.verify(&receipt(bodies[1], &seals[1])).unwrap();
-        assert!(
-            check.verify(&receipt(b"receipt 0ne", &seals[0])).is_err(),
-            "altered body"
-        );
-        assert!(
-            check
-                .verify(&Receipt {
-                    body: bodies[0].to_vec(),
-                    seal: None
-                })
-                .is_err(),
-            "no seal"
-        );
-
-        // Receipts sealed by Honduras do not pass for Guatemala's.
-        let hn = sealer(&layout, "HN");
-        let hn_certificates = vec![hn.certificate.to_vec()];
-        assert!(ReceiptCheck::new(gt_country, &hn_certificates, &roots).is_err());
-        // A seal made for envelopes is not a receipt seal.
-        let envelope_seals = gt.seal(seal::ENVELOPES, &bodies).unwrap();
-        assert!(
-            check
-                .verify(&receipt(bodies[0], &envelope_seals[0]))
-                .is_err()
-        );
     }
 }

@@ -188,7 +188,7 @@ impl Checks {
     /// The peers whose oldest queued message is too old while they answer.
     async fn stuck(&self) -> Vec<Unhealthy> {
         // Acceptance times are the system's, whatever the case rules' clock says.
-        let now = crate::store::now_micros();
+        let now = crate::clock::system_micros();
         let limit = i64::try_from(self.settings.stuck_after_s).unwrap_or(i64::MAX);
         let mut found = Vec::new();
         for (peer, address) in &self.peers {

@@ -20,14 +20,16 @@
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
 //! - [`validate`]: the checks on submitted and delivered messages, with field-naming errors
 //!   (the payload rules themselves are `retorno_proto::rules`, shared with the client).
-//! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests).
+//! - [`clock`]: [`clock::Clock`], the one source of "now" for the case rules (movable in tests),
+//!   and every conversion between instants (wire, microseconds, seconds, RFC 3339).
 //! - [`case`]: the case state machine and the region's safeguards.
 //! - [`need_to_know`]: what an agency may see of a case and of a message, for every read path.
 //! - [`policy`]: reception windows per point of entry, in local time.
 //! - [`reception`]: keeping each peer's published reception policy.
 //! - [`limits`]: message size, submit rate per agency and delivery streams per peer.
 //! - [`connections`]: connections per identity, the idle timeout, and why a connection ended.
-//! - [`envelope`]: building envelopes, issuing and checking receipts.
+//! - [`envelope`]: building envelopes for the outbox.
+//! - [`receipt`]: issuing, sealing, checking and verifying receipts, with [`receipt::ReceiptError`].
 //! - [`seal`]: the gateways' batch signatures (Merkle proofs) over envelopes and receipts.
 //! - [`evidence`]: exporting one exchange and verifying it offline with the regional root.
 //! - [`statistics`]: disaggregated figures under disclosure control, signed country reports, the regional merge.
@@ -40,8 +42,10 @@
 //! - [`gateway`]: [`Gateway`], a running gateway.
 //! - [`health`]: `grpc.health.v1` on both listeners, from real checks, and draining.
 //! - [`metrics`]: the Prometheus metrics and their plain-HTTP listener.
-//! - [`dev`]: `retorno-gateway dev`, a whole local region in one process.
-//! - [`cli`]: the `retorno-gateway` program's commands.
+//! - [`dev`]: the files of a whole local region (PKI, configs, profiles) for `retorno-gateway dev`.
+//!
+//! The `retorno-gateway` program (`src/main.rs` and `src/main/`) parses
+//! arguments and calls this library; clap and anyhow are its dependencies only.
 
 // Tests may panic on a broken expectation; library code may not (STYLE.md 6).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -51,7 +55,6 @@ pub mod alerts;
 pub mod at_rest;
 pub mod audit;
 pub mod case;
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -70,6 +73,7 @@ pub mod need_to_know;
 pub mod operator_api;
 pub mod peer_api;
 pub mod policy;
+pub mod receipt;
 pub mod reception;
 pub mod retention;
 pub mod seal;

@@ -14,7 +14,7 @@ use std::{
     sync::Mutex,
 };
 
-use crate::{country::Country, store::now_micros};
+use crate::{clock::system_micros as now_micros, country::Country};
 
 /// Events kept per peer; older ones are dropped first.
 const EVENTS_PER_PEER: usize = 512;

@@ -547,7 +547,7 @@ impl Sources {
         let metrics = &self.metrics.inner;
         // Acceptance times are the system's; certificate expiry is measured
         // on the gateway's clock, as health measures it.
-        let now_micros = crate::store::now_micros();
+        let now_micros = crate::clock::system_micros();
         let now = self.clock.now().as_second();
         for peer in &self.peers {
             let labels = peer_labels(*peer);

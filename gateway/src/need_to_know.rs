@@ -32,7 +32,6 @@ use crate::{
     case::{self, Kind, Refusal},
     country::Country,
     identity::Role,
-    policy,
 };
 
 /// An agency reading through its own gateway, as its certificate says.
@@ -457,7 +456,7 @@ fn category(name: &str, prefix: &str, separator: &str) -> String {
 }
 
 pub(crate) fn local_time(at: Option<&pbjson_types::Timestamp>, time_zone: &str) -> String {
-    let Some(at) = at.and_then(policy::timestamp) else {
+    let Some(at) = at.and_then(crate::clock::from_wire) else {
         return "?".into();
     };
     match jiff::tz::TimeZone::get(time_zone) {

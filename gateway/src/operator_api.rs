@@ -25,12 +25,11 @@ use uuid::Uuid;
 use crate::{
     audit::{self, Record},
     country::Country,
-    envelope,
     identity::{Identity, Role},
     links::Links,
     store::{
         Finding, FindingKind, LogState, MessageFilter, NotRequeueable, Requeued, SentRecord, Store,
-        StoreError, now_micros, requeueable, state_of,
+        StoreError, requeueable, state_of,
     },
     tls::{Credentials, caller},
     validate,
@@ -78,7 +77,7 @@ fn storage(error: StoreError) -> Status {
 }
 
 fn timestamp(micros: i64) -> Option<pbjson_types::Timestamp> {
-    (micros > 0).then(|| envelope::timestamp(micros))
+    (micros > 0).then(|| crate::clock::wire_micros(micros))
 }
 
 fn message_id(field: &str, text: &str) -> Result<Uuid, Status> {
@@ -243,7 +242,7 @@ impl OperatorService {
             from = requeue.at_micros;
         }
         let until = match record.answered_at_micros {
-            0 => now_micros(),
+            0 => crate::clock::system_micros(),
             answered => answered,
         };
         events.extend(self.attempts(peer, from, until));
@@ -286,10 +285,7 @@ impl OperatorService {
         };
         let since_micros = match &request.since {
             None => 0,
-            Some(since) => since
-                .seconds
-                .checked_mul(1_000_000)
-                .and_then(|s| s.checked_add(i64::from(since.nanos / 1000)))
+            Some(since) => crate::clock::checked_micros(since)
                 .ok_or_else(|| Status::invalid_argument("since: out of range"))?,
         };
         let limit = match request.page_size {
@@ -315,7 +311,7 @@ impl Operator for OperatorService {
     ) -> Result<Response<GatewayStatus>, Status> {
         let who = operator(&request, self.country)?;
         self.audit(Record::operator_read(&who, "gateway status"))?;
-        let now = now_micros();
+        let now = crate::clock::system_micros();
         let peers = self
             .peers
             .iter()

@@ -27,8 +27,9 @@ use crate::{
     identity::{Identity, Role},
     limits::StreamSlots,
     metrics::{self, Metrics, Outcome as Counted},
+    receipt,
     reception::ArrivalRefresh,
-    seal::{self, Verifier},
+    seal::{self, SealError, Verifier},
     store::{Arrival, Finding, FindingKind, MAX_LISTED_IDS, Received, Store},
     tls::Credentials,
     tls::caller,
@@ -263,7 +264,7 @@ impl PeerService {
         };
         let receipt_for = |index: usize, at: i64, refused: &str| {
             let checked = ready[index];
-            envelope::issue_receipt(
+            receipt::issue(
                 &checked.body.message_id,
                 self.country,
                 at,
@@ -327,17 +328,21 @@ impl PeerService {
                 "the batch carries no seal certificate: envelopes must be sealed".into(),
             ));
         }
-        let signer =
-            seal::certified_gateway(certificate, &self.tls.regional_roots(), UnixTime::now())
-                .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))?;
-        if signer != (Identity::Gateway { country: peer }) {
-            return Err((
+        let roots = self.tls.regional_roots();
+        match seal::gateway_verifier(
+            seal::ENVELOPES,
+            certificate.as_ref(),
+            &roots,
+            UnixTime::now(),
+            Some(peer.as_str()),
+        ) {
+            Ok((_, verifier)) => Ok(verifier),
+            Err(SealError::NotThePeer { signer, .. }) => Err((
                 RejectionCode::ForgedSender,
                 format!("the batch is sealed by {signer}, but the delivering gateway is {peer}'s"),
-            ));
+            )),
+            Err(error) => Err((RejectionCode::Invalid, format!("seal: {error}"))),
         }
-        Verifier::new(seal::ENVELOPES, certificate)
-            .map_err(|e| (RejectionCode::Invalid, format!("seal: {e}")))
     }
 
     /// Answers one batch of a delivery stream: envelopes, or the sender's
@@ -487,42 +492,24 @@ impl PeerService {
         peer: Country,
         outcomes: &mut [Outcome],
     ) -> Result<Vec<Vec<u8>>, Status> {
-        let mut receipts: Vec<(usize, Uuid, Receipt)> = Vec::new();
+        let mut indices = Vec::new();
+        let mut receipts: Vec<(Uuid, Receipt)> = Vec::new();
         for (index, outcome) in outcomes.iter().enumerate() {
             if let Outcome::Stored { id, receipt, .. } | Outcome::Duplicate { id, receipt } =
                 outcome
             {
-                let receipt = Receipt::decode(receipt.as_slice())
+                let receipt = receipt::decode(receipt)
                     .map_err(|e| Status::internal(format!("stored receipt is corrupt: {e}")))?;
-                receipts.push((index, *id, receipt));
+                indices.push(index);
+                receipts.push((*id, receipt));
             }
         }
-        // A message delivered twice in one batch gets one receipt, sealed once.
         let sealer = self.tls.sealer();
-        let mut unsealed: Vec<usize> = Vec::new();
-        for (i, (_, id, receipt)) in receipts.iter().enumerate() {
-            if receipt.seal.is_none() && !unsealed.iter().any(|j| receipts[*j].1 == *id) {
-                unsealed.push(i);
-            }
-        }
-        let bodies: Vec<&[u8]> = unsealed
-            .iter()
-            .map(|i| receipts[*i].2.body.as_slice())
+        let kept: Vec<(Country, Uuid, Vec<u8>)> = receipt::seal_batch(&sealer, &mut receipts)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .into_iter()
+            .map(|(id, sealed)| (peer, id, sealed))
             .collect();
-        let seals = sealer
-            .seal(seal::RECEIPTS, &bodies)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let mut kept = Vec::new();
-        for (i, seal) in unsealed.into_iter().zip(seals) {
-            receipts[i].2.seal = Some(seal);
-            kept.push((peer, receipts[i].1, receipts[i].2.encode_to_vec()));
-        }
-        for (_, id, receipt) in receipts.iter_mut().filter(|(_, _, r)| r.seal.is_none()) {
-            if let Some((_, _, sealed)) = kept.iter().find(|(_, kept_id, _)| kept_id == id) {
-                *receipt = Receipt::decode(sealed.as_slice())
-                    .map_err(|e| Status::internal(e.to_string()))?;
-            }
-        }
         if !kept.is_empty() {
             self.store
                 .save_certificate(&sealer.certificate)
@@ -530,7 +517,7 @@ impl PeerService {
             self.store.seal_receipts(&kept).map_err(unavailable)?;
         }
         let mut certificates: Vec<Vec<u8>> = Vec::new();
-        for (index, _, receipt) in receipts {
+        for (index, (_, receipt)) in indices.into_iter().zip(receipts) {
             let named = receipt
                 .seal
                 .as_ref()

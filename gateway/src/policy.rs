@@ -200,11 +200,14 @@ impl OutsidePolicy {
         before: Option<ZonedDateTime>,
         nearest: Vec<ZonedDateTime>,
     ) -> OutsidePolicy {
-        let slots: Vec<String> = nearest.iter().map(rfc3339_zoned).collect();
+        let slots: Vec<String> = nearest.iter().map(crate::clock::rfc3339_zoned).collect();
         let refusal = refusal
             .with(
                 "before",
-                before.as_ref().map(rfc3339_zoned).unwrap_or_default(),
+                before
+                    .as_ref()
+                    .map(crate::clock::rfc3339_zoned)
+                    .unwrap_or_default(),
             )
             .with("slots", slots.join(", "));
         OutsidePolicy {
@@ -214,17 +217,6 @@ impl OutsidePolicy {
             nearest: nearest.iter().map(describe).collect(),
         }
     }
-}
-
-/// An instant as RFC 3339 in its zone's offset, e.g. `2026-12-04T10:00:00-06:00`:
-/// how refusals carry times, beside the zone's name, for a reader to format.
-pub fn rfc3339(at: Timestamp, time_zone: &str) -> String {
-    let tz = TimeZone::get(time_zone).unwrap_or(TimeZone::UTC);
-    rfc3339_zoned(&at.to_zoned_datetime(tz))
-}
-
-fn rfc3339_zoned(at: &ZonedDateTime) -> String {
-    at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 impl std::fmt::Display for OutsidePolicy {
@@ -314,7 +306,7 @@ pub fn check_arrival(
         Reason::new(code)
             .with("point", &point.code)
             .with("time_zone", &point.time_zone)
-            .with("arrival", rfc3339_zoned(&local))
+            .with("arrival", crate::clock::rfc3339_zoned(&local))
     };
     let around = |refusal: Reason, reason: String| {
         OutsidePolicy::offering(
@@ -508,11 +500,6 @@ fn slot_on(
         u32::try_from(i32::from(from_local.hour()) * 60 + i32::from(from_local.minute())).ok()?;
     let rounded = minute.div_ceil(15) * 15;
     (rounded < window.end_minute).then(|| at(rounded)).flatten()
-}
-
-/// Converts a wire timestamp.
-pub fn timestamp(value: &pbjson_types::Timestamp) -> Option<Timestamp> {
-    Timestamp::new(value.seconds, value.nanos).ok()
 }
 
 /// The local date of an instant at a point, as `YYYY-MM-DD`, for daily capacity.

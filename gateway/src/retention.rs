@@ -42,7 +42,6 @@ use crate::{
     case::{self, Kind},
     config::{Config, Storage},
     country::Country,
-    policy,
     store::{Store, StoreError},
 };
 
@@ -197,7 +196,7 @@ fn closing(case: &CaseView, policy: &Policy) -> Option<(Timestamp, SignedDuratio
         .iter()
         .rev()
         .find(|e| e.kind == kind.name() && e.refused.is_empty())?;
-    Some((policy::timestamp(entry.at.as_ref()?)?, period))
+    Some((crate::clock::from_wire(entry.at.as_ref()?)?, period))
 }
 
 /// A closed case whose period has passed, and the latest arrival a message

@@ -18,7 +18,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256};
 use webpki::{EndEntityCert, KeyUsage, anchor_from_trusted_cert};
 
-use crate::identity::Identity;
+use crate::{country::Country, identity::Identity};
 
 /// What an envelope seal signs, before the root.
 pub const ENVELOPES: &[u8] = b"retorno.v1 envelope batch\0";
@@ -55,6 +55,14 @@ pub enum SealError {
     /// The certificate does not chain to the root, or names no retorno gateway.
     #[error("the signer's certificate {0}")]
     Certificate(String),
+    /// The certificate is another gateway's than the one expected.
+    #[error("the signer's certificate names {signer}, but {expected}'s gateway was expected")]
+    NotThePeer {
+        /// Who the certificate names.
+        signer: Identity,
+        /// The country expected (the peer, or the one a record names).
+        expected: String,
+    },
     /// This gateway could not sign.
     #[error("signing failed: {0}")]
     Signing(String),
@@ -250,6 +258,38 @@ impl Verifier {
             Err(SealError::BadSignature)
         }
     }
+}
+
+/// Checks that `certificate` (DER) is a gateway's under `roots` at `time`
+/// (`expected`'s, if given), and builds the verifier of its seals under
+/// `domain`: the one check every reader of a peer's seals makes (the Peer
+/// API, the courier, the audit and the evidence export). Returns the
+/// certificate's country with the verifier.
+pub fn gateway_verifier(
+    domain: &'static [u8],
+    certificate: &[u8],
+    roots: &[CertificateDer<'_>],
+    time: UnixTime,
+    expected: Option<&str>,
+) -> Result<(Country, Verifier), SealError> {
+    if certificate.is_empty() {
+        return Err(SealError::Missing("the signer's certificate"));
+    }
+    let signer = match certified_gateway(&CertificateDer::from(certificate), roots, time)? {
+        Identity::Gateway { country } => country,
+        other => {
+            return Err(SealError::Certificate(format!(
+                "names {other}, not a gateway"
+            )));
+        }
+    };
+    if let Some(expected) = expected.filter(|expected| *expected != signer.as_str()) {
+        return Err(SealError::NotThePeer {
+            signer: Identity::Gateway { country: signer },
+            expected: expected.to_owned(),
+        });
+    }
+    Ok((signer, Verifier::new(domain, certificate)?))
 }
 
 /// Checks that `certificate` chains to one of `roots` at `time` and names a

@@ -44,7 +44,6 @@ use std::{
     collections::HashMap,
     path::Path,
     sync::{Arc, Mutex, MutexGuard, Weak, mpsc as sync_mpsc},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use sled::{
@@ -421,13 +420,6 @@ pub struct Store {
     probe_fault: std::sync::atomic::AtomicBool,
 }
 
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 fn outbox_key(peer: Country, seq: u64) -> [u8; 10] {
     let mut key = [0u8; 10];
     key[..2].copy_from_slice(&peer.as_bytes());
@@ -798,7 +790,7 @@ impl Store {
         outbox.insert(&key, record)?;
         let status = SentRecord {
             recipient: submit.peer.to_string(),
-            accepted_at_micros: now_micros(),
+            accepted_at_micros: crate::clock::system_micros(),
             state: retorno_proto::v1::DeliveryState::Queued as i32,
             request_sha256: submit.request_sha256.clone(),
             case_ids: applied.cases.clone(),
@@ -983,7 +975,7 @@ impl Store {
         }
         let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
         let first = *next;
-        let received_at = now_micros();
+        let received_at = crate::clock::system_micros();
         let trees = (
             &self.inbox,
             &self.seen,
@@ -1611,7 +1603,7 @@ fn finish_in(
             }
         }
         if was_waiting {
-            status.answered_at_micros = now_micros();
+            status.answered_at_micros = crate::clock::system_micros();
         }
         sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
         let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();

@@ -114,7 +114,7 @@ pub struct Log {
 }
 
 /// The shape of a log line; both carry the same fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// One line of text per event, for a terminal.

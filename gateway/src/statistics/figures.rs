@@ -16,7 +16,7 @@ use retorno_proto::v1::{
     timeline_facts::Payload as Fact,
 };
 
-use crate::{country::Country, policy};
+use crate::country::Country;
 
 /// A calendar month, `YYYY-MM`, the unit of a report's period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -232,13 +232,13 @@ pub fn counted(case: &CaseView, here: Country, as_of: jiff::Timestamp) -> Option
         .iter()
         .find(|entry| entry.kind == "advance_notice")
         .and_then(|entry| entry.at.as_ref())
-        .and_then(policy::timestamp);
-    let received_at = case.received_at.as_ref().and_then(policy::timestamp);
+        .and_then(crate::clock::from_wire);
+    let received_at = case.received_at.as_ref().and_then(crate::clock::from_wire);
     let arrival = case
         .agreed_arrival
         .as_ref()
         .and_then(|agreed| agreed.arrival.as_ref())
-        .and_then(policy::timestamp);
+        .and_then(crate::clock::from_wire);
     Some(Counted {
         side,
         other: other.clone(),

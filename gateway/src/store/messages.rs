@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     FinishTrees, OutboxRecord, RequeuedRecord, SentRecord, Store, StoreError, Write, abort, decode,
-    now_micros, outbox_key,
+    outbox_key,
 };
 use crate::{
     audit::{self, Record},
@@ -239,7 +239,7 @@ impl Store {
         let key = outbox_key(peer, seq);
         outbox.insert(&key, self.encode_at_rest(&key, held).map_err(abort)?)?;
         record.requeued.push(RequeuedRecord {
-            at_micros: now_micros(),
+            at_micros: crate::clock::system_micros(),
             operator: operator.to_owned(),
             rejection: std::mem::take(&mut record.rejection),
             rejected_at_micros: std::mem::take(&mut record.answered_at_micros),

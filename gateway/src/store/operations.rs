@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use uuid::Uuid;
 
-use super::{OutboxRecord, SentRecord, Store, StoreError, decode, now_micros};
+use super::{OutboxRecord, SentRecord, Store, StoreError, decode};
 use crate::country::Country;
 
 /// The key the probe writes in sled's default tree.
@@ -25,7 +25,7 @@ impl Store {
             ))));
         }
         self.db
-            .insert(PROBE_KEY, &now_micros().to_be_bytes())
+            .insert(PROBE_KEY, &crate::clock::system_micros().to_be_bytes())
             .map_err(StoreError::from)?;
         self.commit().await
     }

@@ -21,7 +21,7 @@ use retorno_proto::v1::{ReceiverPosition, SenderPosition};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use uuid::Uuid;
 
-use super::{Store, StoreError, abort, decode, now_micros};
+use super::{Store, StoreError, abort, decode};
 use crate::country::Country;
 
 /// At most this many message ids go in one answer or finding; the count is always exact.
@@ -164,7 +164,7 @@ impl Finding {
         ids: Vec<String>,
     ) -> Self {
         Finding {
-            detected_at_micros: now_micros(),
+            detected_at_micros: crate::clock::system_micros(),
             peer: peer.to_string(),
             kind: kind as i32,
             ours,
@@ -429,7 +429,7 @@ impl Store {
 
     /// Marks every standing finding acknowledged now; returns how many.
     pub fn acknowledge_findings(&self) -> Result<usize, StoreError> {
-        let now = now_micros();
+        let now = crate::clock::system_micros();
         let mut count = 0;
         for item in self.rollbacks.iter() {
             let (key, bytes) = item?;

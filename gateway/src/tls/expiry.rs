@@ -4,10 +4,7 @@
 //! webpki already refuses an expired certificate at every handshake; this
 //! module exists so that nobody learns of an expiry from a refused handshake.
 
-use std::{
-    path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::path::{Path, PathBuf};
 
 use x509_parser::{
     prelude::{FromDer, X509Certificate},
@@ -84,12 +81,12 @@ impl CertificateInfo {
 
     /// Whole days until expiry from the current time.
     pub fn days_left_now(&self) -> i64 {
-        self.days_left(now())
+        self.days_left(crate::clock::system_seconds())
     }
 
     /// Whether the certificate's validity has ended.
     pub fn expired(&self) -> bool {
-        self.not_after_unix <= now()
+        self.not_after_unix <= crate::clock::system_seconds()
     }
 }
 
@@ -124,7 +121,8 @@ impl CrlInfo {
             issuer: crl.issuer().to_string(),
             revoked: crl.iter_revoked_certificates().count(),
             next_update: next_update.map(|time| time.to_string()),
-            stale: next_update.is_some_and(|time| time.timestamp() < now()),
+            stale: next_update
+                .is_some_and(|time| time.timestamp() < crate::clock::system_seconds()),
             this_update_unix: crl.last_update().timestamp(),
             revoked_serials: crl
                 .iter_revoked_certificates()
@@ -139,18 +137,11 @@ impl CrlInfo {
     }
 }
 
-/// The current time in seconds since the Unix epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64)
-}
-
 /// Logs each certificate that has expired (error) or has fewer than
 /// `warning_days` left (warning), naming the file, the subject and the days
 /// left; and each revocation list past its next update.
 pub(crate) fn warn(certificates: &[CertificateInfo], crls: &[CrlInfo], warning_days: u32) {
-    let now = now();
+    let now = crate::clock::system_seconds();
     for cert in certificates {
         let days_left = cert.days_left(now);
         let (file, subject, role) = (cert.file.display(), &cert.subject, cert.role.as_str());

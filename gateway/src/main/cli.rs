@@ -4,13 +4,31 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::{
+use retorno_gateway::{
     config::{Config, LogFormat},
-    dev,
     gateway::Gateway,
 };
 
-mod ops;
+use crate::{dev, ops};
+
+/// How log lines are written (`--log-format`); the configuration's
+/// [`LogFormat`] without clap in the library.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    /// One line of text per event, for a terminal.
+    Text,
+    /// One JSON object per line, for a log shipper.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(arg: LogFormatArg) -> LogFormat {
+        match arg {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
 
 /// One country's retorno gateway.
 #[derive(Parser)]
@@ -19,7 +37,7 @@ struct Cli {
     /// How log lines are written: `text` for people, `json` (one object
     /// per line, the same fields) for log shippers. Overrides `[log] format`.
     #[arg(long, global = true, value_enum)]
-    log_format: Option<LogFormat>,
+    log_format: Option<LogFormatArg>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,7 +60,7 @@ enum Command {
         peers: bool,
     },
     /// Run a whole local region (dev PKI, one gateway per country) in one process.
-    Dev(dev::DevOptions),
+    Dev(dev::DevArgs),
     /// Purge the personal data of closed cases once, on a stopped gateway
     /// (a running one does it every storage.retention_check_interval_s).
     /// Prints case ids and counts only.
@@ -170,6 +188,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(
         cli.log_format
+            .map(LogFormat::from)
             .or_else(|| configured_log_format(&cli.command))
             .unwrap_or_default(),
     );
@@ -263,7 +282,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let config = Config::load_with_files(&file)?;
             // The same checks as at start and at every reload.
-            let credentials = crate::tls::Credentials::load_with_delegations(
+            let credentials = retorno_gateway::tls::Credentials::load_with_delegations(
                 config.country,
                 &config.tls,
                 &config.delegations,
@@ -285,7 +304,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Dev(options) => dev::run(options).await,
+        Command::Dev(options) => dev::run(options.into()).await,
         Command::Ops(options) => ops::run(options).await,
         Command::Evidence {
             command:
@@ -298,24 +317,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load_with_files(&config)?;
             let id = uuid::Uuid::try_parse(&message_id)
                 .map_err(|_| anyhow::anyhow!("{message_id:?} is not a message id (a UUID)"))?;
-            let store =
-                crate::store::Store::open(&config.data_dir, &config.storage).map_err(|e| {
+            let store = retorno_gateway::store::Store::open(&config.data_dir, &config.storage)
+                .map_err(|e| {
                     anyhow::anyhow!(
                         "{}: {e} (is the gateway running? stop it, then export)",
                         config.data_dir.display()
                     )
                 })?;
-            let bundle = crate::evidence::export(&store, id, config.country)?;
-            crate::evidence::write(&bundle, &out)?;
+            let bundle = retorno_gateway::evidence::export(&store, id, config.country)?;
+            retorno_gateway::evidence::write(&bundle, &out)?;
             println!("wrote the evidence of message {id} to {}", out.display());
             Ok(())
         }
         Command::Evidence {
             command: EvidenceCommand::Verify { file, root },
         } => {
-            let bundle = crate::evidence::read(&file).map_err(|e| anyhow::anyhow!(e))?;
-            let roots = crate::tls::load_certificates(&root)?;
-            let checks = crate::evidence::verify(&bundle, &roots);
+            let bundle = retorno_gateway::evidence::read(&file).map_err(|e| anyhow::anyhow!(e))?;
+            let roots = retorno_gateway::tls::load_certificates(&root)?;
+            let checks = retorno_gateway::evidence::verify(&bundle, &roots);
             let mut failed = 0;
             for check in &checks {
                 match &check.outcome {
@@ -341,11 +360,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Purge { config, dry_run } => {
             let config = Config::load_with_files(&config)?;
             let mode = if dry_run {
-                crate::retention::Mode::DryRun
+                retorno_gateway::retention::Mode::DryRun
             } else {
-                crate::retention::Mode::Purge
+                retorno_gateway::retention::Mode::Purge
             };
-            print!("{}", crate::retention::purge_once(&config, mode).await?);
+            print!(
+                "{}",
+                retorno_gateway::retention::purge_once(&config, mode).await?
+            );
             Ok(())
         }
         Command::Rollback {
@@ -353,13 +375,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             acknowledge,
         } => {
             let config = Config::load(&config)?;
-            let store = crate::Store::open(&config.data_dir, &config.storage).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: {e} (stop the gateway first: its database is open)",
-                    config.data_dir.display()
-                )
-            })?;
-            print!("{}", crate::store::findings_report(&store.findings()?));
+            let store =
+                retorno_gateway::Store::open(&config.data_dir, &config.storage).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: {e} (stop the gateway first: its database is open)",
+                        config.data_dir.display()
+                    )
+                })?;
+            print!(
+                "{}",
+                retorno_gateway::store::findings_report(&store.findings()?)
+            );
             if acknowledge {
                 let count = store.acknowledge_findings()?;
                 println!("acknowledged {count} finding(s)");
@@ -371,7 +397,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: AuditCommand::Verify { config },
         } => {
             let config = Config::load_with_files(&config)?;
-            let report = crate::audit::verify_stopped(&config).await?;
+            let report = retorno_gateway::audit::verify_stopped(&config).await?;
             print!("{report}");
             anyhow::ensure!(
                 report.intact(),
@@ -383,7 +409,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn stats(command: StatsCommand) -> anyhow::Result<()> {
-    use crate::statistics::{self, merge, report};
+    use retorno_gateway::statistics::{self, merge, report};
     match command {
         StatsCommand::Report {
             config,
@@ -406,7 +432,7 @@ async fn stats(command: StatsCommand) -> anyhow::Result<()> {
         }
         StatsCommand::Verify { file, root } => {
             let report = report::read(&file)?;
-            let roots = crate::tls::load_certificates(&root)?;
+            let roots = retorno_gateway::tls::load_certificates(&root)?;
             let country = report::verify(&report, &roots)?;
             println!(
                 "{}: a report of {country} for {} to {}, signed by {country}'s gateway under {}",
@@ -418,7 +444,7 @@ async fn stats(command: StatsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         StatsCommand::Merge { files, root, out } => {
-            let roots = crate::tls::load_certificates(&root)?;
+            let roots = retorno_gateway::tls::load_certificates(&root)?;
             let reports = files
                 .iter()
                 .map(|file| {
@@ -446,7 +472,7 @@ async fn stats(command: StatsCommand) -> anyhow::Result<()> {
 
 /// Prints each certificate's expiry and each revocation list, so that an
 /// operator sees what to renew before a peer refuses it.
-fn print_certificates(credentials: &crate::tls::Credentials, warning_days: u32) {
+fn print_certificates(credentials: &retorno_gateway::tls::Credentials, warning_days: u32) {
     println!("certificates:");
     for cert in credentials.certificates() {
         let days_left = cert.days_left_now();
@@ -488,7 +514,10 @@ fn print_certificates(credentials: &crate::tls::Credentials, warning_days: u32) 
 /// A delegation whose country's agency CA has no revocation list in
 /// `tls.crls`: a consulate certificate that country has revoked would
 /// still be admitted.
-fn delegation_warnings(config: &Config, credentials: &crate::tls::Credentials) -> Vec<String> {
+fn delegation_warnings(
+    config: &Config,
+    credentials: &retorno_gateway::tls::Credentials,
+) -> Vec<String> {
     let certificates = credentials.certificates();
     let crls = credentials.crls();
     let mut warnings = Vec::new();
@@ -526,26 +555,27 @@ enum PeerCheck {
 
 /// Tries one peer's Peer API as the courier would, and reads its policy.
 async fn check_peer(
-    country: crate::Country,
-    peer: &crate::config::PeerConfig,
-    credentials: &crate::tls::Credentials,
+    country: retorno_gateway::Country,
+    peer: &retorno_gateway::config::PeerConfig,
+    credentials: &retorno_gateway::tls::Credentials,
 ) -> PeerCheck {
     use retorno_client::tls::{TlsError, TransportCause};
     use retorno_proto::v1::{ReceptionPolicyRequest, peer_exchange_client::PeerExchangeClient};
     // One short call: the default keepalive only guards against a hang.
-    let keepalive = crate::config::Keepalive::default();
-    let channel = match crate::tls::connect_to_peer(country, peer, credentials, keepalive).await {
-        Ok((channel, _)) => channel,
-        Err(
-            error @ TlsError::Transport {
-                cause: TransportCause::NothingListens,
-                ..
-            },
-        ) => {
-            return PeerCheck::NotReachable(error.to_string());
-        }
-        Err(error) => return PeerCheck::Reachable(error.to_string()),
-    };
+    let keepalive = retorno_gateway::config::Keepalive::default();
+    let channel =
+        match retorno_gateway::tls::connect_to_peer(country, peer, credentials, keepalive).await {
+            Ok((channel, _)) => channel,
+            Err(
+                error @ TlsError::Transport {
+                    cause: TransportCause::NothingListens,
+                    ..
+                },
+            ) => {
+                return PeerCheck::NotReachable(error.to_string());
+            }
+            Err(error) => return PeerCheck::Reachable(error.to_string()),
+        };
     let mut client = PeerExchangeClient::new(channel);
     let call = client.get_reception_policy(ReceptionPolicyRequest {});
     match tokio::time::timeout(std::time::Duration::from_secs(10), call).await {
@@ -560,7 +590,10 @@ async fn check_peer(
 }
 
 /// `check-config --peers`: one line per peer; an error if any is not ready.
-async fn check_peers(config: &Config, credentials: &crate::tls::Credentials) -> anyhow::Result<()> {
+async fn check_peers(
+    config: &Config,
+    credentials: &retorno_gateway::tls::Credentials,
+) -> anyhow::Result<()> {
     println!("peers:");
     let mut failed = 0;
     for (country, peer) in &config.peers {

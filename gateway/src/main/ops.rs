@@ -159,18 +159,14 @@ fn timestamp(text: &str) -> anyhow::Result<pbjson_types::Timestamp> {
     let at: jiff::Timestamp = text
         .parse()
         .map_err(|e| anyhow::anyhow!("--since: {text:?} is not an RFC 3339 time ({e})"))?;
-    Ok(pbjson_types::Timestamp {
-        seconds: at.as_second(),
-        nanos: at.subsec_nanosecond(),
-    })
+    Ok(retorno_gateway::clock::wire(at))
 }
 
 fn when(at: Option<&pbjson_types::Timestamp>) -> String {
-    at.and_then(|at| jiff::Timestamp::new(at.seconds, at.nanos).ok())
-        .map_or_else(
-            || "-".into(),
-            |at| at.round(jiff::Unit::Second).map_or(at, |r| r).to_string(),
-        )
+    at.and_then(retorno_gateway::clock::from_wire).map_or_else(
+        || "-".into(),
+        |at| at.round(jiff::Unit::Second).map_or(at, |r| r).to_string(),
+    )
 }
 
 fn age(seconds: i64) -> String {
