@@ -258,6 +258,7 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
 
     // Without a best-interest determination the gateway refuses, next to its group, and the form keeps what was typed.
     let mut without = notice_without_determination();
+    without[1] = ("child.given_names", "<script>alert(1)</script>");
     without.push(("csrf", &token));
     let refused = browser.post("/notice", &without).await;
     assert_eq!(
@@ -274,6 +275,14 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
     assert!(
         refused.body.contains("value=\"RENAP-1203-4567\""),
         "the typed values stay"
+    );
+    assert!(
+        refused
+            .body
+            .contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\"")
+            && !refused.body.contains("<script>alert(1)"),
+        "a child's name that looks like a script is shown as text: {}",
+        refused.body
     );
 
     let sent = browser.post("/notice", &with_token).await;
@@ -308,6 +317,11 @@ async fn an_officer_sends_a_notice_through_the_console_and_guatemala_receives_it
     })
     .await;
     let body = received.body.unwrap();
+    assert_eq!(
+        body.sender.as_ref().unwrap().official,
+        "Ana Pérez",
+        "the logged-in official travels with the message"
+    );
     let Some(Payload::AdvanceNotice(notice)) = body.payload else {
         panic!("not a notice: {body:?}");
     };
@@ -444,6 +458,56 @@ async fn a_return_walks_through_three_consoles_from_notice_to_reception() {
         item.contains(&case_id) && item.contains("data-ack"),
         "{item}"
     );
+
+    // Mexico shares a summary; Guatemala's child protection reads it section by
+    // section, the sections not sent marked withheld; the consul gets none.
+    let summary_path = format!("/cases/{case_id}/summary");
+    let shared = inm
+        .post(
+            &summary_path,
+            &[
+                ("csrf", &token),
+                (
+                    "best_interest_plan.plan",
+                    "Regreso con su abuela en Quetzaltenango",
+                ),
+                ("best_interest_plan.receiving_caregiver", "abuela"),
+                ("health.conditions", "ninguna"),
+            ],
+        )
+        .await;
+    assert_eq!(shared.status, StatusCode::SEE_OTHER, "{}", shared.body);
+    wait_for_state_via(
+        &region,
+        "GT",
+        "child-protection",
+        &case_id,
+        CaseState::SummaryShared,
+    )
+    .await;
+    let read = sbs.get(&summary_path).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(
+        read.body
+            .contains("Regreso con su abuela en Quetzaltenango"),
+        "{}",
+        read.body
+    );
+    assert!(
+        read.body
+            .contains("data-section=\"psychosocial\" data-withheld=\"true\""),
+        "{}",
+        read.body
+    );
+    let consul_view = consul.get(&summary_path).await;
+    assert_eq!(
+        consul_view.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        consul_view.body
+    );
+    assert!(!element_text(&consul_view.body, "refusal").is_empty());
+    assert!(!consul_view.body.contains("Quetzaltenango"));
 
     // A night arrival is refused with the allowed slots; the officer takes one.
     let inm_token = token.clone();
@@ -608,6 +672,13 @@ async fn a_return_walks_through_three_consoles_from_notice_to_reception() {
     )
     .await;
     let timeline = inm.get(&format!("/cases/{case_id}")).await;
+    for official in ["Ana Pérez", "Rosa Cux", "José López"] {
+        assert!(
+            timeline.body.contains(official),
+            "{official} in {}",
+            timeline.body
+        );
+    }
     for step in &mexico.timeline {
         assert!(
             timeline

@@ -47,6 +47,7 @@ pub mod listen;
 mod pages;
 pub mod session;
 mod steps;
+mod summary;
 mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};

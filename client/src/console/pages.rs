@@ -46,6 +46,8 @@ pub(crate) struct LangLink {
 /// The logged-in official, as the page frame shows them.
 pub(crate) struct StaffView {
     pub name: String,
+    /// The agency the console acts as: `MX · INM`.
+    pub agency: String,
     pub csrf: String,
 }
 
@@ -79,6 +81,7 @@ impl Frame {
                 .collect(),
             staff: staff.map(|s| StaffView {
                 name: s.session.display_name.clone(),
+                agency: s.agency.clone(),
                 csrf: s.session.csrf.clone(),
             }),
             flash: None,
@@ -413,7 +416,19 @@ fn inbox_line(item: &InboxItem, lang: Lang, zone: &str) -> InboxLine {
         message_id: body.message_id.clone(),
         case_id: body.case_id.clone(),
         kind: kind.to_owned(),
-        what: lang.text(&format!("kind-{kind}"), &[]),
+        what: match &body.payload {
+            // The caseworker needs to know who: the child's name, as the gateway let this agency see it.
+            Some(envelope_body::Payload::AdvanceNotice(notice)) => {
+                let child = notice.child.clone().unwrap_or_default();
+                format!(
+                    "{}: {} {}",
+                    lang.text("kind-advance_notice", &[]),
+                    child.given_names,
+                    child.family_names
+                )
+            }
+            _ => lang.text(&format!("kind-{kind}"), &[]),
+        },
         sender: sender_line(body.sender.as_ref(), lang),
         received: instant(item.received_at.as_ref())
             .map(|at| dates::date_time(at, zone, lang))
@@ -544,6 +559,8 @@ pub(crate) struct CaseRow {
     pub companionship: String,
     pub arrival: String,
     pub point: String,
+    /// The next follow-up due after reception, if received.
+    pub follow_up: String,
 }
 
 #[derive(Template)]
@@ -631,7 +648,29 @@ fn case_row(case: &CaseView, lang: Lang) -> CaseRow {
         point: arrival
             .map(|a| a.point_of_entry.clone())
             .unwrap_or_default(),
+        follow_up: String::new(),
     }
+}
+
+/// The first follow-up not yet past its due day, from the reception (the
+/// list has no timeline to tell which were reported; the reception page does).
+fn next_follow_up(case: &CaseView, days: &[u32], zone: &str, lang: Lang) -> String {
+    let Some(received) = instant(case.received_at.as_ref()) else {
+        return String::new();
+    };
+    let now = jiff::Timestamp::now();
+    days.iter()
+        .filter_map(|&n| {
+            let due = received
+                .checked_add(jiff::SignedDuration::from_hours(i64::from(n) * 24))
+                .ok()?;
+            (due >= now).then(|| {
+                let due = dates::date(dates::zoned(due, zone).date(), lang);
+                lang.text("follow-up-due", &[("days", n.into()), ("due", due.into())])
+            })
+        })
+        .next()
+        .unwrap_or_default()
 }
 
 pub(crate) async fn cases(
@@ -656,7 +695,15 @@ pub(crate) async fn cases(
     let rows = all
         .iter()
         .filter(|c| filter.keeps(c))
-        .map(|c| case_row(c, lang))
+        .map(|c| CaseRow {
+            follow_up: next_follow_up(
+                c,
+                &state.follow_up_days,
+                &case_zone(c, &state.home_zone),
+                lang,
+            ),
+            ..case_row(c, lang)
+        })
         .collect();
     let states = ALL_STATES
         .iter()

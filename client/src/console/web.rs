@@ -21,7 +21,7 @@ use axum::{
 use super::{
     Agency, ConsoleConfig, arrival, custody, pages,
     session::{self, PostRefused, Session, Sessions},
-    steps,
+    steps, summary,
 };
 use crate::{Client, i18n::Lang};
 
@@ -43,7 +43,6 @@ pub(crate) struct State {
     pub origins: Vec<String>,
     pub follow_up_days: Vec<u32>,
     /// The agency the console acts as, if its certificate names one.
-    #[allow(dead_code)] // read by the notice form, next
     pub agency: Option<Agency>,
     /// The time zone of times not tied to an arrival (the inbox).
     pub home_zone: String,
@@ -99,6 +98,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(
             "/cases/{case_id}/withdraw",
             get(custody::withdraw).post(custody::withdraw_case),
+        )
+        .route(
+            "/cases/{case_id}/summary",
+            get(summary::summary).post(summary::send_summary),
         )
         .route("/notice/new", get(steps::new_notice))
         .route("/notice", post(steps::send_notice))
@@ -192,6 +195,8 @@ async fn frame(request: Request, next: Next) -> Response {
 pub(crate) struct Staff {
     pub session_id: String,
     pub session: Session,
+    /// The agency the console acts as, for the page header: `MX · INM`.
+    pub agency: String,
 }
 
 impl FromRequestParts<Arc<State>> for Staff {
@@ -217,9 +222,15 @@ impl FromRequestParts<Arc<State>> for Staff {
             state.sessions.close(&id);
             return Err(to_login());
         }
+        let agency = state
+            .agency
+            .as_ref()
+            .map(|a| format!("{} · {}", a.country, a.name))
+            .unwrap_or_default();
         Ok(Staff {
             session_id: id,
             session,
+            agency,
         })
     }
 }
