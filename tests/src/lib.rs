@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod browser;
+
 use std::{
     collections::{BTreeMap, HashMap},
     future::Future,
