@@ -218,7 +218,7 @@ impl PeerService {
         // Set at each run of the transaction; the last run is the one stored.
         let refused: Vec<std::sync::atomic::AtomicBool> =
             ready.iter().map(|_| Default::default()).collect();
-        let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
+        let case_step = |index: usize, cases: &dyn crate::storage::CasesTx| {
             let checked = ready[index];
             let Some(payload) = checked.body.payload.as_ref() else {
                 refused[index].store(true, std::sync::atomic::Ordering::Relaxed);
