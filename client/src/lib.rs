@@ -7,6 +7,7 @@
 //! - [`operator`]: [`Operations`], the typed Operator API client (`retorno-gateway ops`).
 //! - [`notice`]: reading a notice or summary from JSON and checking it with the gateway's rules
 //!   (`retorno_proto::rules`), with errors that name the field as written in the file.
+//! - [`console`]: `retorno console`, the web console for an agency's staff (axum, askama).
 //! - [`compose`]: building case messages from what a caseworker types (local times, short enum names).
 //! - [`refusal`]: a gateway's refusal as data (reason code, parameters), rendered in the reader's language.
 //! - [`error`]: the error type, [`ClientError`].
@@ -19,6 +20,7 @@
 
 pub mod client;
 pub mod compose;
+pub mod console;
 pub mod error;
 pub mod i18n;
 pub mod notice;

@@ -7,6 +7,7 @@ use retorno_client::{Client, Profile, compose, notice::read_notice};
 use retorno_proto::v1::{CaseState, DeliveryState, SubmitRequest, submit_request::Payload};
 
 mod show;
+mod web_console;
 
 /// Talk to your own country's retorno gateway.
 #[derive(Parser)]
@@ -19,6 +20,11 @@ mod show;
 struct Cli {
     #[command(flatten)]
     connection: Connection,
+    /// The official acting for your agency, e.g. "Ana Pérez": sent with each
+    /// message and shown in both countries' timelines and audit logs, as your
+    /// agency names them (no gateway can check it).
+    #[arg(long, env = "RETORNO_OFFICIAL", global = true, default_value = "")]
+    official: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,6 +184,65 @@ enum Command {
         #[command(subcommand)]
         command: CaseCommand,
     },
+    /// Run the web console for your agency's staff, or manage its accounts (`console user ...`).
+    Console(ConsoleArgs),
+}
+
+/// `retorno console`: serve the web console with the agency's profile.
+#[derive(Args)]
+struct ConsoleArgs {
+    /// Where to listen. Any address but loopback needs --tls-cert and --tls-key.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The console's HTTPS certificate (PEM), to serve over TLS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The staff accounts file (kept 0600; `retorno console user add` makes it).
+    #[arg(long, global = true, default_value = "console-users.toml")]
+    users: PathBuf,
+    /// Days after reception at which follow-ups are due.
+    #[arg(long, value_delimiter = ',', default_value = "30,90,180")]
+    follow_up_days: Vec<u32>,
+    /// Minutes without a request after which a session ends.
+    #[arg(long, default_value_t = 30)]
+    idle_minutes: u64,
+    /// The origin staff type in their browser when it is not --listen,
+    /// e.g. https://consola.sbs.gob.gt:8443 (forms must come from it).
+    #[arg(long)]
+    public_origin: Option<String>,
+    #[command(subcommand)]
+    user: Option<ConsoleCommand>,
+}
+
+#[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Manage the console's staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account; the password is read from standard input (not echoed on a terminal).
+    Add {
+        /// What the official types to log in, e.g. aperez.
+        login: String,
+        /// The name the other country reads in the timeline, e.g. "Ana Pérez".
+        #[arg(long)]
+        name: String,
+    },
+    /// Disable an account: it can no longer log in.
+    Disable {
+        /// The account's login.
+        login: String,
+    },
+    /// List the accounts (never their hashes).
+    List,
 }
 
 /// The case a message belongs to.
@@ -324,8 +389,16 @@ impl Connection {
 }
 
 /// Submits one case message and prints where the case stands.
-async fn submit(client: &mut Client, case: &CaseArg, payload: Payload) -> anyhow::Result<()> {
-    let request = compose::request(&case.case, case.to.as_deref(), payload);
+async fn submit(
+    client: &mut Client,
+    case: &CaseArg,
+    official: &str,
+    payload: Payload,
+) -> anyhow::Result<()> {
+    let request = SubmitRequest {
+        official: official.to_owned(),
+        ..compose::request(&case.case, case.to.as_deref(), payload)
+    };
     let answer = client.submit(request).await?;
     show::accepted(&answer);
     Ok(())
@@ -341,7 +414,12 @@ fn case_state(text: &str) -> anyhow::Result<CaseState> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Console(args) = &cli.command {
+        return web_console::run(&cli.connection, args).await;
+    }
     // Read the input before connecting, so that a bad file is reported first.
+    retorno_proto::rules::official("--official", &cli.official)?;
+    let official = cli.official.as_str();
     if let Command::Send {
         kind: SendKind::Notice { file, .. },
     } = &cli.command
@@ -366,7 +444,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 case_id: case.unwrap_or_default(),
                 recipient_country: to,
                 payload: Some(Payload::AdvanceNotice(notice)),
-                ..Default::default()
+                official: official.to_owned(),
             };
             let answer = client.submit(request).await?;
             show::accepted(&answer);
@@ -380,7 +458,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             kind: SendKind::Summary { file, case },
         } => {
             let summary = retorno_client::notice::read_summary(&file)?;
-            submit(&mut client, &case, Payload::CaseSummary(summary)).await?;
+            submit(&mut client, &case, official, Payload::CaseSummary(summary)).await?;
         }
         Command::Propose {
             case,
@@ -405,7 +483,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reference: &reference,
                 escorts: &escort,
             };
-            submit(&mut client, &case, compose::proposal(&proposal)?).await?;
+            submit(&mut client, &case, official, compose::proposal(&proposal)?).await?;
         }
         Command::Respond {
             case,
@@ -421,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Decision::Decline { reason, text } => compose::decline(&proposal, &reason, &text)?,
             };
-            submit(&mut client, &case, payload).await?;
+            submit(&mut client, &case, official, payload).await?;
         }
         Command::Handoff {
             case,
@@ -433,6 +511,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             submit(
                 &mut client,
                 &case,
+                official,
                 compose::handoff(&point, &received_by, cases, &notes)?,
             )
             .await?;
@@ -442,7 +521,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             placement,
             detail,
         } => {
-            submit(&mut client, &case, compose::reception(&placement, &detail)?).await?;
+            submit(
+                &mut client,
+                &case,
+                official,
+                compose::reception(&placement, &detail)?,
+            )
+            .await?;
         }
         Command::FollowUp {
             case,
@@ -453,12 +538,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             submit(
                 &mut client,
                 &case,
+                official,
                 compose::follow_up(days, &status, &notes)?,
             )
             .await?;
         }
         Command::Withdraw { case, reason, text } => {
-            submit(&mut client, &case, compose::withdrawal(&reason, &text)?).await?;
+            submit(
+                &mut client,
+                &case,
+                official,
+                compose::withdrawal(&reason, &text)?,
+            )
+            .await?;
         }
         Command::Case {
             command: CaseCommand::Show { case },
@@ -471,6 +563,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = state.as_deref().map(case_state).transpose()?;
             show::case_list(&client.cases(state).await?);
         }
+        // Handled before connecting.
+        Command::Console(_) => {}
         Command::Inbox {
             follow,
             after,

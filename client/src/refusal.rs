@@ -123,3 +123,26 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod every_code {
+    use retorno_proto::refusal::Code;
+
+    use super::*;
+
+    /// A code the gateway can send and a language cannot say would show the
+    /// gateway's English sentence to a Spanish reader: refused here instead.
+    #[test]
+    fn every_reason_code_has_a_message_in_every_language() {
+        let mut missing = Vec::new();
+        for code in Code::ALL {
+            let id = format!("refused-{}", code.as_str());
+            for lang in Lang::ALL {
+                if !lang.has(&id) {
+                    missing.push(format!("{}/refusals.ftl: {id}", lang.tag()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing messages: {missing:#?}");
+    }
+}

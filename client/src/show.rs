@@ -107,14 +107,19 @@ fn notice_summary(notice: &AdvanceNotice) -> String {
 /// Who sent a message, e.g. `GT SBS (child-protection)`, or for a consulate
 /// acting for another country under a delegation
 /// `GT MINEX (consulate of GT acting for HN, under HN's delegation)`.
+/// The official the agency named follows: `MX INM (destination-authority), Ana Pérez`.
 fn sender_name(sender: &Sender) -> String {
     let role = words(sender.role().as_str_name(), "ROLE_").replace(' ', "-");
-    match sender.delegated_consulate_country.as_str() {
+    let agency = match sender.delegated_consulate_country.as_str() {
         "" => format!("{} {} ({role})", sender.country, sender.agency),
         acting => format!(
             "{acting} {} ({role} of {acting} acting for {}, under {}'s delegation)",
             sender.agency, sender.country, sender.country
         ),
+    };
+    match sender.official.as_str() {
+        "" => agency,
+        official => format!("{agency}, {official}"),
     }
 }
 

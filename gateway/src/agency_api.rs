@@ -11,6 +11,7 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use prost::Message as _;
+use retorno_proto::refusal::{Code as RefusalCode, Reason};
 use retorno_proto::v1::{
     self, AcknowledgeRequest, AcknowledgeResponse, CaseState, CaseView, DeliveryState, Envelope,
     EnvelopeBody, GetCaseRequest, GetReceptionPolicyRequest, InboxItem, ListCasesRequest,
@@ -99,14 +100,18 @@ fn agency<T>(request: &Request<T>, here: Country) -> Result<Caller, Status> {
             urn: identity.urn(),
             delegated: (*country != here).then_some(*country),
         }),
-        other => Err(Status::permission_denied(format!(
-            "{other} is not an agency"
-        ))),
+        other => Err(Reason::new(RefusalCode::NotAnAgency).status(
+            tonic::Code::PermissionDenied,
+            format!("{other} is not an agency"),
+        )),
     }
 }
 
+/// A field rule's refusal: `InvalidArgument`, naming the field, as data too.
 fn invalid_argument(invalid: Invalid) -> Status {
-    Status::invalid_argument(invalid.to_string())
+    invalid
+        .reason()
+        .status(tonic::Code::InvalidArgument, invalid.to_string())
 }
 
 fn storage(error: StoreError) -> Status {
@@ -119,14 +124,19 @@ fn storage(error: StoreError) -> Status {
     }
 }
 
-/// The status code of a case refusal, chosen by the kind of rule broken.
+/// The one place a case refusal becomes a status: the code chosen by the
+/// kind of rule broken, the English sentence as the message, and the reason
+/// code with its parameters as a `google.rpc.ErrorInfo` detail.
 fn refused(refusal: Refusal) -> Status {
+    let code = match refusal.rule {
+        Rule::Order | Rule::TooEarly { .. } => tonic::Code::FailedPrecondition,
+        Rule::Content => tonic::Code::InvalidArgument,
+        Rule::Permission => tonic::Code::PermissionDenied,
+    };
+    let status = refusal.reason.status(code, refusal.message);
     match refusal.rule {
-        Rule::Order => Status::failed_precondition(refusal.message),
-        Rule::Content => Status::invalid_argument(refusal.message),
-        Rule::Permission => Status::permission_denied(refusal.message),
         Rule::TooEarly { timing, earliest } => {
-            let mut status = Status::failed_precondition(refusal.message);
+            let mut status = status;
             // The rule and the earliest allowed instant as data, for a client to show or schedule.
             let metadata = status.metadata_mut();
             metadata.insert("retorno-rule", MetadataValue::from_static(timing.name()));
@@ -135,12 +145,54 @@ fn refused(refusal: Refusal) -> Status {
             }
             status
         }
+        _ => status,
+    }
+}
+
+/// A submit request parsed once, at the boundary, into what the gateway
+/// sends: every later step reads these typed values, never the request's text.
+struct Submission {
+    /// The message id: the agency's (for an idempotent retry) or a new UUIDv7.
+    id: Uuid,
+    /// The case id: the agency's, or a new one for a notice that opens a case.
+    case_id: String,
+    /// The country to send to.
+    recipient: Country,
+    /// The checked payload, as the envelope carries it.
+    payload: Payload,
+    /// The official acting for the agency, as the agency names them
+    /// (checked for length and control characters only: no gateway can
+    /// check who they are). Empty when the agency named no one.
+    official: String,
+}
+
+impl Submission {
+    /// The envelope body this submission becomes, sent by `who` from `here` at `created_at`.
+    fn body(&self, here: Country, who: &Caller, created_at: jiff::Timestamp) -> EnvelopeBody {
+        EnvelopeBody {
+            message_id: self.id.to_string(),
+            case_id: self.case_id.clone(),
+            sender: Some(v1::Sender {
+                country: here.to_string(),
+                agency: who.name.clone(),
+                role: who.role.to_proto() as i32,
+                delegated_consulate_country: who
+                    .delegated
+                    .map(|acting| acting.to_string())
+                    .unwrap_or_default(),
+                official: self.official.clone(),
+            }),
+            recipient_country: self.recipient.to_string(),
+            // The case rules' clock: both gateways time the step by it.
+            created_at: Some(crate::clock::wire_micros(created_at.as_microsecond())),
+            payload: Some(self.payload.clone()),
+        }
     }
 }
 
 impl AgencyService {
-    /// Checks a submit request and builds the envelope body it asks for.
-    fn envelope_body(&self, who: &Caller, request: &SubmitRequest) -> Result<EnvelopeBody, Status> {
+    /// Checks a submit request once and parses it into a [`Submission`].
+    fn submission(&self, request: &SubmitRequest) -> Result<Submission, Status> {
         let size = request.encoded_len();
         if size > self.max_message_bytes {
             return Err(crate::limits::too_large(Some(size), self.max_message_bytes));
@@ -153,11 +205,18 @@ impl AgencyService {
         let recipient = self.recipient(request)?;
         if !self.peers.contains(&recipient) {
             let known: Vec<&str> = self.peers.iter().map(Country::as_str).collect();
-            return Err(Status::invalid_argument(format!(
-                "recipient_country: {recipient} is not a peer of {}'s gateway (peers: {})",
-                self.country,
-                known.join(", ")
-            )));
+            let reason = Reason::new(RefusalCode::NotAPeer)
+                .with("field", "recipient_country")
+                .with("country", recipient)
+                .with("peers", known.join(", "));
+            return Err(reason.status(
+                tonic::Code::InvalidArgument,
+                format!(
+                    "recipient_country: {recipient} is not a peer of {}'s gateway (peers: {})",
+                    self.country,
+                    known.join(", ")
+                ),
+            ));
         }
         let payload =
             validate::submitted_payload(request.payload.as_ref()).map_err(invalid_argument)?;
@@ -167,23 +226,13 @@ impl AgencyService {
             _ => request.case_id.clone(),
         };
         validate::case_id(&case_id).map_err(invalid_argument)?;
-        Ok(EnvelopeBody {
-            message_id: id.to_string(),
+        validate::official("official", &request.official).map_err(invalid_argument)?;
+        Ok(Submission {
+            id,
             case_id,
-            sender: Some(v1::Sender {
-                country: self.country.to_string(),
-                agency: who.name.clone(),
-                role: who.role.to_proto() as i32,
-                delegated_consulate_country: who
-                    .delegated
-                    .map(|acting| acting.to_string())
-                    .unwrap_or_default(),
-                ..Default::default()
-            }),
-            recipient_country: recipient.to_string(),
-            // The case rules' clock: both gateways time the step by it.
-            created_at: Some(crate::clock::wire_micros(self.rules.now().as_microsecond())),
-            payload: Some(payload),
+            recipient,
+            payload,
+            official: request.official.clone(),
         })
     }
 
@@ -199,9 +248,12 @@ impl AgencyService {
             id => self.store.read_case(id).map_err(storage)?,
         };
         let Some(case) = case else {
-            return Err(Status::invalid_argument(
-                "recipient_country: is required (or give the case_id of a case this gateway knows)",
-            ));
+            return Err(Reason::new(RefusalCode::FieldRequired)
+                .with("field", "recipient_country")
+                .status(
+                    tonic::Code::InvalidArgument,
+                    "recipient_country: is required (or give the case_id of a case this gateway knows)",
+                ));
         };
         let other = if case.destination_country == self.country.as_str() {
             &case.origin_country
@@ -217,15 +269,17 @@ impl AgencyService {
         &self,
         who: &Caller,
         request: &SubmitRequest,
-        body: EnvelopeBody,
+        submission: Submission,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let id = validate::message_id("message_id", &body.message_id).map_err(invalid_argument)?;
-        let recipient = validate::country("recipient_country", &body.recipient_country)
-            .map_err(invalid_argument)?;
-        let payload = body
-            .payload
-            .clone()
-            .ok_or_else(|| Status::invalid_argument("payload: is required"))?;
+        let now = self.rules.now();
+        let body = submission.body(self.country, who, now);
+        let Submission {
+            id,
+            recipient,
+            payload,
+            official,
+            ..
+        } = submission;
         let sealed = envelope::seal(&body);
         let record = OutboxRecord {
             envelope: sealed.envelope,
@@ -237,7 +291,6 @@ impl AgencyService {
         let request_sha256 = envelope::digest(&request.encode_to_vec());
         let (rules, stepped, sender, role) =
             (self.rules.clone(), body.clone(), self.country, who.role);
-        let now = self.rules.now();
         let case_step: case::CaseStep = Box::new(move |cases| {
             let step = case::Step {
                 body: &stepped,
@@ -251,7 +304,15 @@ impl AgencyService {
         });
         let outcome = self
             .store
-            .enqueue_by(&who.urn, recipient, id, request_sha256, record, case_step)
+            .enqueue_by(
+                &who.urn,
+                &official,
+                recipient,
+                id,
+                request_sha256,
+                record,
+                case_step,
+            )
             .await
             .map_err(|error| {
                 if let StoreError::Refused(refusal) = &error {
@@ -285,10 +346,16 @@ impl AgencyService {
             Enqueued::Conflict => {
                 let reason = "message_id was accepted before with different content";
                 self.audit_refusal(who, &body.message_id, &body.case_id, reason);
-                Err(Status::already_exists(format!(
-                    "message_id {} was accepted before with different content; leave message_id empty or use a new UUIDv7",
-                    body.message_id
-                )))
+                Err(Reason::new(RefusalCode::MessageIdConflict)
+                    .with("field", "message_id")
+                    .with("message_id", &body.message_id)
+                    .status(
+                        tonic::Code::AlreadyExists,
+                        format!(
+                            "message_id {} was accepted before with different content; leave message_id empty or use a new UUIDv7",
+                            body.message_id
+                        ),
+                    ))
             }
         }
     }
@@ -302,16 +369,21 @@ impl AgencyService {
         self.submit_limit
             .take(&who.urn, std::time::Instant::now())
             .map_err(|retry_ms| {
-                Status::resource_exhausted(format!(
-                    "{} is over its submit rate (limits.agency_submits_per_second); retry in {retry_ms} ms",
-                    who.urn
-                ))
+                Reason::new(RefusalCode::RateLimited)
+                    .with("retry_ms", retry_ms)
+                    .status(
+                        tonic::Code::ResourceExhausted,
+                        format!(
+                            "{} is over its submit rate (limits.agency_submits_per_second); retry in {retry_ms} ms",
+                            who.urn
+                        ),
+                    )
             })?;
-        let body = self
-            .envelope_body(&who, request.get_ref())
+        let submission = self
+            .submission(request.get_ref())
             .inspect_err(|status| self.audit_invalid(&who, request.get_ref(), status))?;
-        let span = tracing::info_span!("submit", message_id = %body.message_id, case_id = %body.case_id, peer = %body.recipient_country);
-        self.accept(&who, request.get_ref(), body)
+        let span = tracing::info_span!("submit", message_id = %submission.id, case_id = %submission.case_id, peer = %submission.recipient);
+        self.accept(&who, request.get_ref(), submission)
             .instrument(span)
             .await
     }
@@ -325,10 +397,18 @@ impl AgencyService {
             return Ok(self.rules.own_policy.clone());
         }
         if !self.peers.contains(&country) {
-            return Err(Status::not_found(format!(
-                "country: {country} is not a peer of {}'s gateway",
-                self.country
-            )));
+            let known: Vec<&str> = self.peers.iter().map(Country::as_str).collect();
+            return Err(Reason::new(RefusalCode::NotAPeer)
+                .with("field", "country")
+                .with("country", country)
+                .with("peers", known.join(", "))
+                .status(
+                    tonic::Code::NotFound,
+                    format!(
+                        "country: {country} is not a peer of {}'s gateway",
+                        self.country
+                    ),
+                ));
         }
         let policies = self
             .rules
@@ -336,9 +416,14 @@ impl AgencyService {
             .read()
             .unwrap_or_else(|e| e.into_inner());
         policies.get(&country).cloned().ok_or_else(|| {
-            Status::unavailable(format!(
-                "{country}'s reception policy is not known here yet ({country}'s gateway has not been reachable since this gateway started); try again once it is"
-            ))
+            Reason::new(RefusalCode::PolicyUnknown)
+                .with("country", country)
+                .status(
+                    tonic::Code::Unavailable,
+                    format!(
+                        "{country}'s reception policy is not known here yet ({country}'s gateway has not been reachable since this gateway started); try again once it is"
+                    ),
+                )
         })
     }
 
@@ -405,10 +490,12 @@ impl AgencyService {
         ) {
             (Some(Ok(case)), _) => Ok(case),
             (_, Some(acting)) => Err(self.not_shown(acting, &format!("case {case_id:?}"))),
-            (None, None) => Err(Status::not_found(format!(
-                "{}'s gateway knows no case {case_id:?}",
-                self.country
-            ))),
+            (None, None) => Err(Reason::new(RefusalCode::CaseUnknown)
+                .with("case", case_id)
+                .status(
+                    tonic::Code::NotFound,
+                    format!("{}'s gateway knows no case {case_id:?}", self.country),
+                )),
             (Some(Err(refusal)), None) => Err(refused(refusal)),
         }
     }
@@ -417,9 +504,15 @@ impl AgencyService {
     /// whether or not it exists.
     fn not_shown(&self, acting: Country, what: &str) -> Status {
         let here = self.country;
-        Status::permission_denied(format!(
-            "{here}'s gateway shows {acting}'s consulate, acting for {here}, no {what}: under {here}'s delegation it reads only cases held here of which {here} is the origin and {acting} is not the destination"
-        ))
+        Reason::new(RefusalCode::NotShownToDelegate)
+            .with("acting", acting)
+            .with("country", here)
+            .status(
+                tonic::Code::PermissionDenied,
+                format!(
+                    "{here}'s gateway shows {acting}'s consulate, acting for {here}, no {what}: under {here}'s delegation it reads only cases held here of which {here} is the origin and {acting} is not the destination"
+                ),
+            )
     }
 
     /// Streams inbox items after `after` until the subscriber leaves or, with
@@ -563,9 +656,14 @@ impl Agency for AgencyService {
         let cursor = request.get_ref().cursor;
         let head = self.store.inbox_head();
         if cursor > head {
-            return Err(Status::invalid_argument(format!(
-                "cursor: {cursor} is beyond the last inbox item ({head})"
-            )));
+            return Err(Reason::new(RefusalCode::CursorBeyond)
+                .with("field", "cursor")
+                .with("cursor", cursor)
+                .with("head", head)
+                .status(
+                    tonic::Code::InvalidArgument,
+                    format!("cursor: {cursor} is beyond the last inbox item ({head})"),
+                ));
         }
         let cursor = self
             .store
@@ -581,8 +679,14 @@ impl Agency for AgencyService {
     ) -> Result<Response<StatusResponse>, Status> {
         let who = agency(&request, self.country)?;
         let text = &request.get_ref().message_id;
-        let id = Uuid::try_parse(text)
-            .map_err(|_| Status::invalid_argument(format!("message_id: {text:?} is not a UUID")))?;
+        let id = Uuid::try_parse(text).map_err(|_| {
+            Reason::new(RefusalCode::FieldNotUuid)
+                .with("field", "message_id")
+                .status(
+                    tonic::Code::InvalidArgument,
+                    format!("message_id: {text:?} is not a UUID"),
+                )
+        })?;
         let record = self.store.sent_status(id).map_err(storage)?;
         let case_id = record
             .as_ref()
@@ -596,10 +700,12 @@ impl Agency for AgencyService {
                 .ok_or_else(|| self.not_shown(acting, &format!("message {id}")))?,
             (Some(record), None) => record,
             (None, None) => {
-                return Err(Status::not_found(format!(
-                    "{}'s gateway has accepted no message {id}",
-                    self.country
-                )));
+                return Err(Reason::new(RefusalCode::MessageUnknown)
+                    .with("message_id", id)
+                    .status(
+                        tonic::Code::NotFound,
+                        format!("{}'s gateway has accepted no message {id}", self.country),
+                    ));
             }
         };
         let read = audit::Record::status_read(&who.urn, &id.to_string());

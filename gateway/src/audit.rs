@@ -142,6 +142,11 @@ pub struct AuditEntry {
     /// Why, for a refusal: the rule or the field, never a value.
     #[prost(string, tag = "7")]
     pub detail: String,
+    /// The official the agency named for a submit, or the sending agency
+    /// named for a delivered message (`Sender.official`): as named, never
+    /// checked by any gateway. Empty when none was named.
+    #[prost(string, tag = "10")]
+    pub official: String,
     /// The hash of the entry before (zeros for the first).
     #[prost(bytes = "vec", tag = "8")]
     pub prev_hash: Vec<u8>,
@@ -186,6 +191,12 @@ impl AuditEntry {
         if !self.party.is_empty() {
             text.push_str(&format!(", party {}", self.party));
         }
+        if !self.official.is_empty() {
+            text.push_str(&format!(
+                ", official {:?} (as named by the agency)",
+                self.official
+            ));
+        }
         text
     }
 }
@@ -203,6 +214,8 @@ pub struct Record {
     pub party: String,
     /// Why, for a refusal; no personal data (see the module doc).
     pub detail: String,
+    /// The official an agency named for a message (see [`AuditEntry::official`]).
+    pub official: String,
 }
 
 impl Record {
@@ -227,6 +240,12 @@ impl Record {
             .map(|id| id.as_ref().to_owned())
             .filter(|id| !id.is_empty())
             .collect();
+        self
+    }
+
+    /// Sets the official named for the message, cut to [`MAX_DETAIL`] bytes.
+    pub fn official(mut self, name: &str) -> Record {
+        self.official = capped(name).to_owned();
         self
     }
 
@@ -417,6 +436,7 @@ pub fn append_in(tx: &dyn AuditTx, head: &Head, record: &Record) -> Result<Head,
         case_ids: record.case_ids.clone(),
         party: record.party.clone(),
         detail: record.detail.clone(),
+        official: record.official.clone(),
         prev_hash: head.last_hash.to_vec(),
         hash: Vec::new(),
     };
@@ -995,6 +1015,7 @@ mod tests {
                     store
                         .enqueue_by(
                             &agency,
+                            "",
                             gt,
                             id,
                             id.as_bytes().to_vec(),

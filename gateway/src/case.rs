@@ -40,6 +40,7 @@ use std::{
 };
 
 use prost::Message as _;
+use retorno_proto::refusal::{Code, Reason};
 use retorno_proto::v1::{
     self, ArrivalProposal, CaseState, CaseView, Companionship, DeliveryState, EnvelopeBody,
     ReceptionPolicy, TimelineEntry, arrival_response::Decision, envelope_body::Payload,
@@ -180,6 +181,9 @@ pub fn state_name(state: CaseState) -> &'static str {
 pub struct Refusal {
     /// Which kind of rule.
     pub rule: Rule,
+    /// The rule as data: its reason code and named parameters, so that each
+    /// reader sees the refusal in their own language.
+    pub reason: Reason,
     /// What is wrong and what would be allowed, for a caseworker.
     pub message: String,
 }
@@ -228,9 +232,17 @@ impl Timing {
     }
 }
 
-fn refuse(rule: Rule, message: impl Into<String>) -> Refusal {
+impl Refusal {
+    /// The refusal as a receipt or timeline carries it.
+    pub fn detail(&self) -> v1::RefusalDetail {
+        self.reason.detail(&self.message)
+    }
+}
+
+fn refuse(rule: Rule, reason: Reason, message: impl Into<String>) -> Refusal {
     Refusal {
         rule,
+        reason,
         message: message.into(),
     }
 }
@@ -245,6 +257,11 @@ fn out_of_order(case: &CaseView, kind: Kind) -> Refusal {
     };
     refuse(
         Rule::Order,
+        Reason::new(Code::OutOfOrder)
+            .with("case", &case.case_id)
+            .with("state", state_name(state))
+            .with("step", kind.name())
+            .with("allowed", next.join(", ")),
         format!(
             "case {} is {}: {} is not allowed now; allowed next: {allowed}",
             case.case_id,
@@ -363,17 +380,26 @@ fn family_members(
 }
 
 /// Records on the sending side how a message of the case was delivered, and
-/// the peer's case refusal if its rules refused it.
+/// the peer's case refusal if its rules refused it, in words and, from the
+/// peer's `receipt` (encoded; empty for none), as data.
 pub fn record_delivery(
     tx: &dyn CasesTx,
     case_id: &str,
     message_id: &str,
     delivery: DeliveryState,
     peer_refused: &str,
+    receipt: &[u8],
 ) -> Result<(), TxError> {
     let Some(mut case) = load(tx, case_id)? else {
         return Ok(());
     };
+    // The receipt was verified before it was stored; one that does not
+    // decode here leaves the refusal in words only.
+    let detail = v1::Receipt::decode(receipt)
+        .ok()
+        .and_then(|receipt| v1::ReceiptBody::decode(receipt.body.as_slice()).ok())
+        .and_then(|body| body.case_refusal_detail)
+        .filter(|_| !peer_refused.is_empty());
     for entry in case
         .timeline
         .iter_mut()
@@ -381,6 +407,7 @@ pub fn record_delivery(
     {
         entry.delivery = delivery as i32;
         entry.peer_refused = peer_refused.to_owned();
+        entry.peer_refused_detail = detail.clone();
     }
     save(tx, &case)
 }
@@ -409,6 +436,10 @@ impl Rules {
         if !may_send(step.role, kind) {
             return Ok(Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::RoleMayNotSend)
+                    .with("role", step.role.as_str())
+                    .with("step", kind.name())
+                    .with("roles", roles_for(kind)),
                 format!(
                     "a {} agency may not send {}; it is sent by a {} agency",
                     step.role.as_str(),
@@ -426,6 +457,7 @@ impl Rules {
         let Some(case) = load(tx, &step.body.case_id)? else {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::NoSuchCase).with("case", &step.body.case_id),
                 format!(
                     "there is no case {} here: a case starts with an advance_notice from the destination",
                     step.body.case_id
@@ -442,7 +474,13 @@ impl Rules {
             return Ok(Err(out_of_order(&case, kind)));
         }
         match step.payload {
-            Payload::AdvanceNotice(_) => Ok(Err(refuse(Rule::Order, "unreachable"))),
+            Payload::AdvanceNotice(_) => Ok(Err(refuse(
+                Rule::Order,
+                Reason::new(Code::CaseExists)
+                    .with("case", &case.case_id)
+                    .with("state", state_name(case.state())),
+                "an advance notice opens a case once",
+            ))),
             Payload::CaseSummary(_) => self.move_one(tx, case, step, |case| {
                 if case.state() == CaseState::Notified {
                     case.state = CaseState::SummaryShared as i32;
@@ -486,6 +524,9 @@ impl Rules {
         if acting == country {
             return Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::DelegationOwnCountry)
+                    .with("field", "sender.delegated_consulate_country")
+                    .with("country", acting),
                 format!(
                     "sender.delegated_consulate_country: {acting} is the sender's own country; a delegation is to another country's consulate"
                 ),
@@ -494,6 +535,10 @@ impl Rules {
         if step.role != Role::Consulate {
             return Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::DelegationNotConsulate)
+                    .with("acting", acting)
+                    .with("country", country)
+                    .with("role", step.role.as_str()),
                 format!(
                     "a delegation lets {acting}'s consulate act for {country}; a {} agency of {acting} may not act for {country}",
                     step.role.as_str()
@@ -504,12 +549,16 @@ impl Rules {
             Some(true) => Ok(()),
             Some(false) => Err(refuse(
                 Rule::Permission,
+                Reason::new(Code::DelegationNotListed)
+                    .with("acting", acting)
+                    .with("country", country),
                 format!(
                     "{country}'s gateway does not list a delegation to {acting}'s consulate, so {acting}'s consulate may not act for {country}; {country} must add [[delegations]] consulate_country = \"{acting}\" (with {acting}'s agency CA) to its gateway config"
                 ),
             )),
             None => Err(refuse(
                 Rule::Order,
+                Reason::new(Code::PolicyUnknownFinal).with("country", country),
                 format!(
                     "{country}'s reception policy, which lists its delegations, is not known here: it could not be fetched from {country}'s gateway, even on this message's arrival. This message is refused for good; once {country}'s gateway answers, send the handoff again as a new message"
                 ),
@@ -538,11 +587,12 @@ impl Rules {
         &self,
         tx: &dyn CasesTx,
         step: &Step<'_>,
-        reason: &str,
+        refusal: &Refusal,
     ) -> Result<(), TxError> {
         if let Some(mut case) = load(tx, &step.body.case_id)? {
             let mut entry = timeline_entry(step, DeliveryState::Received);
-            entry.refused = reason.to_owned();
+            entry.refused = refusal.message.clone();
+            entry.refused_detail = Some(refusal.detail());
             case.timeline.push(entry);
             save(tx, &case)?;
         }
@@ -561,6 +611,10 @@ impl Rules {
         if !id.starts_with(&prefix) {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::CaseIdPrefix)
+                    .with("field", "case_id")
+                    .with("country", step.sender)
+                    .with("prefix", &prefix),
                 format!(
                     "case_id: a case opened by {} must start with {prefix}, e.g. {prefix}2026-0001",
                     step.sender
@@ -570,6 +624,9 @@ impl Rules {
         if let Some(existing) = load(tx, id)? {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::CaseExists)
+                    .with("case", id)
+                    .with("state", state_name(existing.state())),
                 format!(
                     "case {id} exists already ({}): an advance notice opens a case once",
                     state_name(existing.state())
@@ -629,6 +686,10 @@ impl Rules {
             _ => {
                 return Err(refuse(
                     Rule::Content,
+                    Reason::new(Code::BestInterestAuthority)
+                        .with("field", "advance_notice.best_interest.authority_kind")
+                        .with("country", self.country)
+                        .with("other", other),
                     format!(
                         "advance_notice.best_interest.authority_kind: the best-interest determination must be made by a child-protection or judicial authority, not by migration; no agreement between {} and {other} relaxes this",
                         self.country
@@ -642,6 +703,8 @@ impl Rules {
             }
             _ => Err(refuse(
                 Rule::Content,
+                Reason::new(Code::BestInterestOutcome)
+                    .with("field", "advance_notice.best_interest.outcome"),
                 "advance_notice.best_interest.outcome: the determination does not find return in the child's best interest, so no return can be notified",
             )),
         }
@@ -708,10 +771,16 @@ impl Rules {
         if listed != together {
             let missing: Vec<&str> = together.difference(&listed).map(String::as_str).collect();
             let extra: Vec<&str> = listed.difference(&together).map(String::as_str).collect();
+            let members = together.iter().cloned().collect::<Vec<_>>().join(", ");
+            let reason = Reason::new(Code::FamilySplit)
+                .with("field", field)
+                .with("group", &case.family_group_id)
+                .with("members", &members)
+                .with("missing", missing.join(", "))
+                .with("extra", extra.join(", "));
             let mut problem = format!(
                 "{field}: families travel together: family group {} is {} (withdrawn children excepted)",
-                case.family_group_id,
-                together.iter().cloned().collect::<Vec<_>>().join(", ")
+                case.family_group_id, members
             );
             if !missing.is_empty() {
                 problem.push_str(&format!("; missing {}", missing.join(", ")));
@@ -719,7 +788,7 @@ impl Rules {
             if !extra.is_empty() {
                 problem.push_str(&format!("; not of this group {}", extra.join(", ")));
             }
-            return Ok(Err(refuse(Rule::Content, problem)));
+            return Ok(Err(refuse(Rule::Content, reason, problem)));
         }
         let mut members = Vec::new();
         for id in &listed {
@@ -728,6 +797,9 @@ impl Rules {
                 None => {
                     return Ok(Err(refuse(
                         Rule::Order,
+                        Reason::new(Code::NoSuchCase)
+                            .with("field", field)
+                            .with("case", id),
                         format!("{field}: there is no case {id} here"),
                     )));
                 }
@@ -787,6 +859,7 @@ impl Rules {
         let Some(open) = case.open_proposal.clone() else {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::NoOpenProposal).with("case", &case.case_id),
                 format!(
                     "case {} has no open proposal: it was countered or declined; wait for the destination's new arrival_proposal",
                     case.case_id
@@ -796,6 +869,11 @@ impl Rules {
         if response.proposal_id != open.proposal_id {
             return Ok(Err(refuse(
                 Rule::Order,
+                Reason::new(Code::ProposalIdMismatch)
+                    .with("field", "arrival_response.proposal_id")
+                    .with("case", &case.case_id)
+                    .with("open", &open.proposal_id)
+                    .with("given", &response.proposal_id),
                 format!(
                     "arrival_response.proposal_id: the open proposal of case {} is {:?}, not {:?}",
                     case.case_id, open.proposal_id, response.proposal_id
@@ -1031,21 +1109,31 @@ impl Rules {
         if case.origin_country == self.country.as_str() {
             return Ok(self.own_policy.clone());
         }
-        let origin: Country = case
-            .origin_country
-            .parse()
-            .map_err(|_| refuse(Rule::Content, "the case's origin is not a country"))?;
+        let origin: Country = case.origin_country.parse().map_err(|_| {
+            refuse(
+                Rule::Content,
+                Reason::new(Code::CaseOriginInvalid),
+                "the case's origin is not a country",
+            )
+        })?;
         let policies = self.peer_policies.read().unwrap_or_else(|e| e.into_inner());
         policies.get(&origin).cloned().ok_or_else(|| {
             let unknown = format!(
                 "{origin}'s reception policy is not known here yet ({origin}'s gateway has not been reachable since this gateway started)"
             );
-            let what_to_do = if step.sender == self.country {
-                "try again once it is"
+            let (code, what_to_do) = if step.sender == self.country {
+                (Code::PolicyUnknown, "try again once it is")
             } else {
-                "this message is refused for good; once it is known, send it again as a new message"
+                (
+                    Code::PolicyUnknownFinal,
+                    "this message is refused for good; once it is known, send it again as a new message",
+                )
             };
-            refuse(Rule::Order, format!("{unknown}: {what_to_do}"))
+            refuse(
+                Rule::Order,
+                Reason::new(code).with("country", origin),
+                format!("{unknown}: {what_to_do}"),
+            )
         })
     }
 
@@ -1063,6 +1151,11 @@ impl Rules {
             let known: Vec<&str> = policy.points.iter().map(|p| p.code.as_str()).collect();
             refuse(
                 Rule::Content,
+                Reason::new(Code::UnknownPointOfEntry)
+                    .with("field", "point_of_entry")
+                    .with("point", point_code)
+                    .with("country", &case.origin_country)
+                    .with("known", known.join(", ")),
                 format!(
                     "point_of_entry: {point_code:?} is not a point of entry of {} (known: {})",
                     case.origin_country,
@@ -1070,10 +1163,15 @@ impl Rules {
                 ),
             )
         })?;
-        let arrival =
-            arrival.ok_or_else(|| refuse(Rule::Content, "arrival: a valid instant is required"))?;
+        let arrival = arrival.ok_or_else(|| {
+            refuse(
+                Rule::Content,
+                Reason::new(Code::FieldRequired).with("field", "arrival"),
+                "arrival: a valid instant is required",
+            )
+        })?;
         policy::check_arrival(point, arrival, time_zone, companionships, step.now)
-            .map_err(|outside| refuse(Rule::Content, outside.to_string()))
+            .map_err(|outside| refuse(Rule::Content, outside.refusal.clone(), outside.to_string()))
     }
 
     /// The origin counts the children agreed per point and local day.
@@ -1090,6 +1188,10 @@ impl Rules {
         let Some(point) = policy::point(&self.own_policy, &proposal.point_of_entry) else {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::UnknownPointOfEntry)
+                    .with("field", "point_of_entry")
+                    .with("point", &proposal.point_of_entry)
+                    .with("country", self.country),
                 format!(
                     "point_of_entry {} is not in this country's policy",
                     proposal.point_of_entry
@@ -1099,6 +1201,7 @@ impl Rules {
         let Some(arrival) = proposal_arrival(proposal) else {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::FieldRequired).with("field", "arrival"),
                 "arrival: a valid instant is required",
             )));
         };
@@ -1109,6 +1212,11 @@ impl Rules {
         if wanted > u64::from(point.capacity_per_day) {
             return Ok(Err(refuse(
                 Rule::Content,
+                Reason::new(Code::CapacityFull)
+                    .with("point", &point.code)
+                    .with("date", &date)
+                    .with("capacity", point.capacity_per_day)
+                    .with("taken", taken),
                 format!(
                     "{} can receive {} children on {date}; {taken} are agreed already",
                     point.code, point.capacity_per_day
@@ -1164,6 +1272,9 @@ pub fn delegated_consulate(body: &EnvelopeBody) -> Result<Option<Country>, Refus
     code.parse().map(Some).map_err(|bad| {
         refuse(
             Rule::Content,
+            Reason::new(Code::FieldNotCountry)
+                .with("field", "sender.delegated_consulate_country")
+                .with("value", code),
             format!("sender.delegated_consulate_country: {bad}"),
         )
     })
@@ -1183,6 +1294,11 @@ pub fn delegated_may_see(
     if case.origin_country != origin.as_str() {
         return Err(refuse(
             Rule::Permission,
+            Reason::new(Code::DelegatedNotOrigin)
+                .with("acting", delegated)
+                .with("country", origin)
+                .with("case", &case.case_id)
+                .with("case_origin", &case.origin_country),
             format!(
                 "{delegated}'s consulate acts for {origin} only in cases of which {origin} is the origin; case {} returns a child to {}",
                 case.case_id, case.origin_country
@@ -1192,6 +1308,10 @@ pub fn delegated_may_see(
     if case.destination_country == delegated.as_str() {
         return Err(refuse(
             Rule::Permission,
+            Reason::new(Code::DelegatedIsDestination)
+                .with("acting", delegated)
+                .with("country", origin)
+                .with("case", &case.case_id),
             format!(
                 "{delegated} is the destination of case {}; its consulate cannot take custody for {origin}, nor read the case on {origin}'s behalf",
                 case.case_id
@@ -1235,6 +1355,13 @@ fn check_escort(members: &[CaseView], proposal: &ArrivalProposal) -> Result<(), 
     match alone {
         Some(child) if !named => Err(refuse(
             Rule::Content,
+            Reason::new(Code::EscortRequired)
+                .with("field", "arrival_proposal.escort_officers")
+                .with("case", &child.case_id)
+                .with(
+                    "companionship",
+                    need_to_know::words(child.companionship().as_str_name(), "COMPANIONSHIP_"),
+                ),
             format!(
                 "arrival_proposal.escort_officers: case {} is of a child travelling {}: the proposal must name at least one escort officer (name/institution)",
                 child.case_id,
@@ -1264,6 +1391,10 @@ fn local(at: jiff::Timestamp, time_zone: &str) -> String {
 fn too_early(timing: Timing, earliest: jiff::Timestamp, time_zone: &str, why: String) -> Refusal {
     refuse(
         Rule::TooEarly { timing, earliest },
+        Reason::new(Code::TooEarly)
+            .with("rule", timing.name())
+            .with("earliest", policy::rfc3339(earliest, time_zone))
+            .with("time_zone", time_zone),
         format!(
             "{why}; too early now: the earliest allowed is {} ({earliest})",
             local(earliest, time_zone)
@@ -1317,6 +1448,8 @@ fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
         peer_refused: String::new(),
         flag: String::new(),
         facts: Some(need_to_know::facts(step.payload)),
+        refused_detail: None,
+        peer_refused_detail: None,
     }
 }
 
@@ -1330,6 +1463,11 @@ fn check_parties(case: &CaseView, step: &Step<'_>, kind: Kind) -> Result<(), Ref
     if !(parties.contains(&destination) && parties.contains(&origin)) {
         return Err(refuse(
             Rule::Permission,
+            Reason::new(Code::NotAParty)
+                .with("case", &case.case_id)
+                .with("country", step.sender)
+                .with("destination", destination)
+                .with("origin", origin),
             format!(
                 "case {} is between {destination} and {origin}; {} may not write to it",
                 case.case_id, step.sender
@@ -1339,6 +1477,11 @@ fn check_parties(case: &CaseView, step: &Step<'_>, kind: Kind) -> Result<(), Ref
     match kind.sent_by_destination() {
         Some(true) if step.sender.as_str() != destination => Err(refuse(
             Rule::Permission,
+            Reason::new(Code::WrongSide)
+                .with("step", kind.name())
+                .with("side", "destination")
+                .with("country", destination)
+                .with("case", &case.case_id),
             format!(
                 "{} is sent by the destination ({destination}) of case {}",
                 kind.name(),
@@ -1347,6 +1490,11 @@ fn check_parties(case: &CaseView, step: &Step<'_>, kind: Kind) -> Result<(), Ref
         )),
         Some(false) if step.sender.as_str() != origin => Err(refuse(
             Rule::Permission,
+            Reason::new(Code::WrongSide)
+                .with("step", kind.name())
+                .with("side", "origin")
+                .with("country", origin)
+                .with("case", &case.case_id),
             format!(
                 "{} is sent by the origin ({origin}) of case {}",
                 kind.name(),

@@ -19,12 +19,21 @@ use crate::{country::Country, identity::Identity, tls::PeerInfo};
 
 /// The answer to a message of `size` bytes over `max`, wherever it is caught.
 pub fn too_large(size: Option<usize>, max: usize) -> Status {
+    let reason = retorno_proto::refusal::Reason::new(retorno_proto::refusal::Code::MessageTooLarge)
+        .with("max", max);
+    let reason = match size {
+        Some(size) => reason.with("size", size),
+        None => reason,
+    };
     let size = size
         .map(|size| format!("{size} bytes, "))
         .unwrap_or_default();
-    Status::invalid_argument(format!(
-        "message is {size}over this gateway's limit of {max} bytes (limits.max_message_bytes)"
-    ))
+    reason.status(
+        tonic::Code::InvalidArgument,
+        format!(
+            "message is {size}over this gateway's limit of {max} bytes (limits.max_message_bytes)"
+        ),
+    )
 }
 
 /// Gives tonic's own refusal of an oversized request (`OUT_OF_RANGE`,

@@ -149,6 +149,9 @@ pub fn may_read_statistics(reader: &Reader) -> Result<(), Refusal> {
         (Role::DestinationAuthority | Role::ChildProtection, None) => Ok(()),
         _ => Err(Refusal {
             rule: case::Rule::Permission,
+            reason: retorno_proto::refusal::Reason::new(
+                retorno_proto::refusal::Code::StatisticsNotAllowed,
+            ),
             message: "statistics are given to the destination authority and child protection, not to consulates".into(),
         }),
     }

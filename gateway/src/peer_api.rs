@@ -212,19 +212,38 @@ impl PeerService {
                 envelope: &c.encoded,
                 body_sha256: &c.body_sha256,
                 sequence: c.sequence,
+                official: c
+                    .body
+                    .sender
+                    .as_ref()
+                    .map_or("", |sender| sender.official.as_str()),
             })
             .collect();
         let now = self.rules.now();
         // Set at each run of the transaction; the last run is the one stored.
         let refused: Vec<std::sync::atomic::AtomicBool> =
             ready.iter().map(|_| Default::default()).collect();
+        // The refusal as data, for the receipt; set at each run like `refused`.
+        let details: Vec<std::sync::Mutex<Option<retorno_proto::v1::RefusalDetail>>> =
+            ready.iter().map(|_| Default::default()).collect();
+        let set_detail = |index: usize, detail: Option<retorno_proto::v1::RefusalDetail>| {
+            if let Ok(mut slot) = details[index].lock() {
+                *slot = detail;
+            }
+        };
         let case_step = |index: usize, cases: &dyn crate::storage::CasesTx| {
             let checked = ready[index];
             let Some(payload) = checked.body.payload.as_ref() else {
                 refused[index].store(true, std::sync::atomic::Ordering::Relaxed);
+                let reason = retorno_proto::refusal::Reason::new(
+                    retorno_proto::refusal::Code::FieldRequired,
+                )
+                .with("field", "payload");
+                set_detail(index, Some(reason.detail("payload is required")));
                 return Ok(Some("payload is required".to_owned()));
             };
             refused[index].store(false, std::sync::atomic::Ordering::Relaxed);
+            set_detail(index, None);
             let step = case::Step {
                 body: &checked.body,
                 payload,
@@ -236,8 +255,9 @@ impl PeerService {
             match self.rules.apply(cases, &step)? {
                 Ok(_) => Ok(None),
                 Err(refusal) => {
-                    self.rules.record_refused(cases, &step, &refusal.message)?;
+                    self.rules.record_refused(cases, &step, &refusal)?;
                     refused[index].store(true, std::sync::atomic::Ordering::Relaxed);
+                    set_detail(index, Some(refusal.detail()));
                     Ok(Some(refusal.message))
                 }
             }
@@ -250,6 +270,7 @@ impl PeerService {
                 at,
                 &checked.body_sha256,
                 refused,
+                details[index].lock().ok().and_then(|detail| detail.clone()),
             )
         };
         let mut stored = self

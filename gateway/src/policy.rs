@@ -13,6 +13,8 @@ use jiff::{
 use retorno_proto::v1::{CaseTiming, Companionship, HourWindow, PointOfEntry, ReceptionPolicy};
 use serde::{Deserialize, Serialize};
 
+use retorno_proto::refusal::{Code, Reason};
+
 use crate::country::Country;
 
 /// How many alternatives a refusal offers.
@@ -158,6 +160,9 @@ pub fn timing(policy: &ReceptionPolicy) -> CaseTiming {
 pub struct OutsidePolicy {
     /// Why, in words a caseworker reads.
     pub reason: String,
+    /// Why, as data: the reason code, with the arrival, the point's hours
+    /// and the offered slots as RFC 3339 times and the point's `time_zone`.
+    pub refusal: Reason,
     /// The latest allowed arrival before the one proposed (still after the
     /// minimum notice), if any: an earlier slot may suit as well as a later
     /// one, and listing only later ones would hide it.
@@ -168,13 +173,47 @@ pub struct OutsidePolicy {
 }
 
 impl OutsidePolicy {
-    fn new(reason: String) -> OutsidePolicy {
+    fn new(refusal: Reason, reason: String) -> OutsidePolicy {
         OutsidePolicy {
             reason,
+            refusal,
             before: None,
             nearest: Vec::new(),
         }
     }
+
+    /// The refusal offering `before` and `nearest` as alternatives.
+    fn offering(
+        refusal: Reason,
+        reason: String,
+        before: Option<ZonedDateTime>,
+        nearest: Vec<ZonedDateTime>,
+    ) -> OutsidePolicy {
+        let slots: Vec<String> = nearest.iter().map(rfc3339_zoned).collect();
+        let refusal = refusal
+            .with(
+                "before",
+                before.as_ref().map(rfc3339_zoned).unwrap_or_default(),
+            )
+            .with("slots", slots.join(", "));
+        OutsidePolicy {
+            reason,
+            refusal,
+            before: before.as_ref().map(describe),
+            nearest: nearest.iter().map(describe).collect(),
+        }
+    }
+}
+
+/// An instant as RFC 3339 in its zone's offset, e.g. `2026-12-04T10:00:00-06:00`:
+/// how refusals carry times, beside the zone's name, for a reader to format.
+pub fn rfc3339(at: Timestamp, time_zone: &str) -> String {
+    let tz = TimeZone::get(time_zone).unwrap_or(TimeZone::UTC);
+    rfc3339_zoned(&at.to_zoned_datetime(tz))
+}
+
+fn rfc3339_zoned(at: &ZonedDateTime) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 impl std::fmt::Display for OutsidePolicy {
@@ -250,42 +289,65 @@ pub fn check_arrival(
     now: Timestamp,
 ) -> Result<(), OutsidePolicy> {
     let tz = TimeZone::get(&point.time_zone).map_err(|e| {
-        OutsidePolicy::new(format!(
-            "the point's time zone {} is unknown: {e}",
-            point.time_zone
-        ))
+        OutsidePolicy::new(
+            Reason::new(Code::UnknownTimeZone)
+                .with("point", &point.code)
+                .with("time_zone", &point.time_zone),
+            format!("the point's time zone {} is unknown: {e}", point.time_zone),
+        )
     })?;
     let local = arrival.to_zoned_datetime(tz.clone());
     let earliest = earliest_allowed(point, now);
     // Both sides of the proposed arrival, never earlier than the minimum notice allows.
-    let around = |reason: String| OutsidePolicy {
-        reason,
-        before: latest_slot_before(point, companionships, arrival, earliest, &tz),
-        nearest: nearest_slots(point, companionships, earliest.max(arrival), &tz),
+    let data = |code: Code| {
+        Reason::new(code)
+            .with("point", &point.code)
+            .with("time_zone", &point.time_zone)
+            .with("arrival", rfc3339_zoned(&local))
+    };
+    let around = |refusal: Reason, reason: String| {
+        OutsidePolicy::offering(
+            refusal,
+            reason,
+            latest_slot_before(point, companionships, arrival, earliest, &tz),
+            nearest_slots(point, companionships, earliest.max(arrival), &tz),
+        )
     };
     if stated_time_zone != point.time_zone {
-        return Err(OutsidePolicy::new(format!(
-            "time_zone is {stated_time_zone:?} but {} is in {}",
-            point.code, point.time_zone
-        )));
+        return Err(OutsidePolicy::new(
+            Reason::new(Code::TimeZoneMismatch)
+                .with("field", "time_zone")
+                .with("given", stated_time_zone)
+                .with("point", &point.code)
+                .with("time_zone", &point.time_zone),
+            format!(
+                "time_zone is {stated_time_zone:?} but {} is in {}",
+                point.code, point.time_zone
+            ),
+        ));
     }
     if arrival < earliest {
-        return Err(OutsidePolicy {
-            nearest: nearest_slots(point, companionships, earliest, &tz),
-            ..OutsidePolicy::new(format!(
+        return Err(OutsidePolicy::offering(
+            data(Code::MinimumNotice).with("hours", point.minimum_notice_hours),
+            format!(
                 "arrival {} is less than the minimum notice of {} hours at {} away",
                 describe(&local),
                 point.minimum_notice_hours,
                 point.code
-            ))
-        });
+            ),
+            None,
+            nearest_slots(point, companionships, earliest, &tz),
+        ));
     }
     if !point.weekdays.contains(&iso_weekday(&local)) {
-        return Err(around(format!(
-            "{} receives no children on {:?}",
-            point.code,
-            local.weekday()
-        )));
+        return Err(around(
+            data(Code::NoReceptionOnWeekday),
+            format!(
+                "{} receives no children on {:?}",
+                point.code,
+                local.weekday()
+            ),
+        ));
     }
     let (window, who) = applicable_window(point, companionships);
     let minute =
@@ -296,13 +358,28 @@ pub fn check_arrival(
         } else {
             ""
         };
-        return Err(around(format!(
-            "arrival {} is an {night}arrival outside the reception hours for {who} at {} ({}-{} local time)",
-            describe(&local),
-            point.code,
-            hhmm(window.start_minute),
-            hhmm(window.end_minute)
-        )));
+        let refusal = data(Code::OutsideReceptionHours)
+            .with("start", hhmm(window.start_minute))
+            .with("end", hhmm(window.end_minute))
+            .with("night", if night.is_empty() { "no" } else { "yes" })
+            .with(
+                "alone",
+                if who.starts_with("unaccompanied") {
+                    "yes"
+                } else {
+                    "no"
+                },
+            );
+        return Err(around(
+            refusal,
+            format!(
+                "arrival {} is an {night}arrival outside the reception hours for {who} at {} ({}-{} local time)",
+                describe(&local),
+                point.code,
+                hhmm(window.start_minute),
+                hhmm(window.end_minute)
+            ),
+        ));
     }
     Ok(())
 }
@@ -320,13 +397,13 @@ pub fn nearest_slots(
     companionships: &[Companionship],
     from: Timestamp,
     tz: &TimeZone,
-) -> Vec<String> {
+) -> Vec<ZonedDateTime> {
     let (window, _) = applicable_window(point, companionships);
     let mut slots = Vec::new();
     let mut day: Date = from.to_zoned_datetime(tz.clone()).date();
     for _ in 0..60 {
         if let Some(slot) = slot_on(day, window, point, from, tz) {
-            slots.push(describe(&slot));
+            slots.push(slot);
             if slots.len() == SLOTS_OFFERED {
                 break;
             }
@@ -347,7 +424,7 @@ pub fn latest_slot_before(
     arrival: Timestamp,
     earliest: Timestamp,
     tz: &TimeZone,
-) -> Option<String> {
+) -> Option<ZonedDateTime> {
     let (window, _) = applicable_window(point, companionships);
     let first_day = earliest.to_zoned_datetime(tz.clone()).date();
     let mut day = arrival.to_zoned_datetime(tz.clone()).date();
@@ -355,7 +432,7 @@ pub fn latest_slot_before(
         if let Some(slot) = last_slot_on(day, window, point, arrival, tz)
             && slot.timestamp() >= earliest
         {
-            return Some(describe(&slot));
+            return Some(slot);
         }
         day = day.yesterday().ok()?;
     }

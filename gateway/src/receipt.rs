@@ -13,7 +13,7 @@
 //! audit and the evidence export cannot disagree on what a good receipt is.
 
 use prost::Message as _;
-use retorno_proto::v1::{Receipt, ReceiptBody};
+use retorno_proto::v1::{Receipt, ReceiptBody, RefusalDetail};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use uuid::Uuid;
 
@@ -61,13 +61,14 @@ pub enum ReceiptError {
 }
 
 /// Issues the receipt (encoded, not sealed yet) for a stored envelope, with
-/// the case rules' refusal if they refused it.
+/// the case rules' refusal if they refused it, in words and as data.
 pub fn issue(
     message_id: &str,
     receiving: Country,
     received_at_micros: i64,
     body_sha256: &[u8],
     case_refusal: &str,
+    case_refusal_detail: Option<RefusalDetail>,
 ) -> Vec<u8> {
     let body = ReceiptBody {
         message_id: message_id.to_owned(),
@@ -75,7 +76,7 @@ pub fn issue(
         received_at: Some(crate::clock::wire_micros(received_at_micros)),
         body_sha256: body_sha256.to_vec(),
         case_refusal: case_refusal.to_owned(),
-        ..Default::default()
+        case_refusal_detail,
     };
     Receipt {
         body: body.encode_to_vec(),
@@ -219,7 +220,7 @@ mod tests {
     fn a_receipt_checks_only_against_its_own_envelope() {
         let gt: Country = "GT".parse().unwrap();
         let hash = envelope::digest(b"body");
-        let receipt = decode(&issue("id-1", gt, 1_700_000_000_123_456, &hash, "")).unwrap();
+        let receipt = decode(&issue("id-1", gt, 1_700_000_000_123_456, &hash, "", None)).unwrap();
         let body = check(&receipt, "id-1", gt, &hash).unwrap();
         assert_eq!(body.received_at.unwrap().nanos, 123_456_000);
         assert_eq!(received_at_micros(&receipt), 1_700_000_000_123_456);
@@ -253,7 +254,8 @@ mod tests {
         let gt = sealer(&layout, "GT");
         let gt_country: Country = "GT".parse().unwrap();
         let (one, two) = (Uuid::now_v7(), Uuid::now_v7());
-        let issued = |id: Uuid| decode(&issue(&id.to_string(), gt_country, 1, b"h", "")).unwrap();
+        let issued =
+            |id: Uuid| decode(&issue(&id.to_string(), gt_country, 1, b"h", "", None)).unwrap();
         let mut receipts = vec![(one, issued(one)), (two, issued(two)), (one, issued(one))];
         let sealed = seal_batch(&gt, &mut receipts).unwrap();
         assert_eq!(sealed.len(), 2, "one seal per message");

@@ -149,6 +149,8 @@ pub struct Arrival<'a> {
     pub body_sha256: &'a [u8],
     /// Its place in the sender's outbox for this gateway (0 if not given).
     pub sequence: u64,
+    /// The official its sender named (`Sender.official`), for the audit log.
+    pub official: &'a str,
 }
 
 /// At most this many writes share one transaction...
@@ -205,6 +207,8 @@ type Written = Result<Done, StoreError>;
 /// A submit waiting for the writer thread.
 struct Submit {
     agency: String,
+    /// The official the agency named, for the audit log.
+    official: String,
     peer: Country,
     id: Uuid,
     request_sha256: Vec<u8>,
@@ -490,21 +494,32 @@ impl Store {
         + Sync
         + 'static,
     ) -> Result<Enqueued, StoreError> {
-        self.enqueue_by("", peer, id, request_sha256, record, Box::new(case_step))
-            .await
+        self.enqueue_by(
+            "",
+            "",
+            peer,
+            id,
+            request_sha256,
+            record,
+            Box::new(case_step),
+        )
+        .await
     }
 
-    /// [`Store::enqueue`] for a submit by `agency` (its URN), whom the audit
-    /// entry of the accepted submit names; the entry is written in the same
-    /// transaction as the outbox entry.
+    /// [`Store::enqueue`] for a submit by `agency` (its URN) and the
+    /// `official` it names (empty for none), whom the audit entry of the
+    /// accepted submit names; the entry is written in the same transaction
+    /// as the outbox entry.
     ///
     /// The writer thread applies every submit waiting at the time in one
     /// transaction and one flush; the answer comes once the flush covering
     /// this submit is done, and the delivery task sees the entry then too,
     /// even if the caller has stopped waiting.
+    #[allow(clippy::too_many_arguments)]
     pub async fn enqueue_by(
         &self,
         agency: &str,
+        official: &str,
         peer: Country,
         id: Uuid,
         request_sha256: Vec<u8>,
@@ -515,6 +530,7 @@ impl Store {
         self.writes
             .send(Write::Submit(Submit {
                 agency: agency.to_owned(),
+                official: official.to_owned(),
                 peer,
                 id,
                 request_sha256,
@@ -682,6 +698,7 @@ impl Store {
         };
         sent.insert(submit.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
         let entry = Record::submit_accepted(&submit.agency)
+            .official(&submit.official)
             .message(submit.id.to_string())
             .cases(&applied.cases);
         *head = audit::append_in(&SledTx(log), head, &entry)?;
@@ -827,6 +844,7 @@ impl Store {
             envelope,
             body_sha256,
             sequence: 0,
+            official: "",
         };
         let mut received = self.receive_all(
             &[arrival],
@@ -885,6 +903,7 @@ impl Store {
                     let refused = case_step(index, &SledTx(cases))?.unwrap_or_default();
                     let receipt = receipt_for(index, received_at, &refused);
                     let entry = Record::stored(arrival.sender, &refused)
+                        .official(arrival.official)
                         .message(arrival.id.to_string())
                         .cases(&[arrival.case_id]);
                     head = audit::append_in(&SledTx(log), &head, &entry)?;
@@ -1504,7 +1523,14 @@ fn finish_in(
         sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
         let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
         for case_id in &status.case_ids {
-            case::record_delivery(&SledTx(cases), case_id, &message_id, delivery, peer_refused)?;
+            case::record_delivery(
+                &SledTx(cases),
+                case_id,
+                &message_id,
+                delivery,
+                peer_refused,
+                &status.receipt,
+            )?;
         }
         case_ids = status.case_ids;
     }
@@ -1740,6 +1766,7 @@ mod tests {
     fn submit(id: Uuid, request: &[u8], step: CaseStep) -> Write {
         let (answer, _) = oneshot::channel();
         Write::Submit(Submit {
+            official: String::new(),
             agency: String::new(),
             peer: "GT".parse().unwrap(),
             id,
@@ -1754,6 +1781,9 @@ mod tests {
         Box::new(|_| {
             Ok(Err(Refusal {
                 rule: case::Rule::Order,
+                reason: retorno_proto::refusal::Reason::new(
+                    retorno_proto::refusal::Code::OutOfOrder,
+                ),
                 message: "refused".into(),
             }))
         })
@@ -1857,6 +1887,9 @@ mod tests {
                     Ok(if refused {
                         Err(Refusal {
                             rule: case::Rule::Order,
+                            reason: retorno_proto::refusal::Reason::new(
+                                retorno_proto::refusal::Code::OutOfOrder,
+                            ),
                             message: "refused".into(),
                         })
                     } else {

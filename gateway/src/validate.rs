@@ -11,7 +11,7 @@
 //! ids, [`Country`] values, the routing of an envelope body).
 
 pub use retorno_proto::rules::{
-    Invalid, advance_notice, case_id, payload_content, submitted_payload,
+    Fault, Invalid, advance_notice, case_id, official, payload_content, submitted_payload,
 };
 use retorno_proto::rules::{required_timestamp, unknown_payload};
 use retorno_proto::v1::{self, EnvelopeBody};
@@ -19,17 +19,18 @@ use uuid::Uuid;
 
 use crate::country::Country;
 
-fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Invalid {
-    Invalid::new(field, rule)
+fn invalid(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Invalid {
+    Invalid::new(field, fault, rule)
 }
 
 /// Parses a message id: a hyphenated UUID of version 7.
 pub fn message_id(field: &str, text: &str) -> Result<Uuid, Invalid> {
-    let id =
-        Uuid::try_parse(text).map_err(|_| invalid(field, format!("{text:?} is not a UUID")))?;
+    let id = Uuid::try_parse(text)
+        .map_err(|_| invalid(field, Fault::NotUuid, format!("{text:?} is not a UUID")))?;
     if id.get_version_num() != 7 {
         return Err(invalid(
             field,
+            Fault::NotUuidV7,
             format!("{text:?} is not a UUIDv7 (time-ordered)"),
         ));
     }
@@ -38,8 +39,15 @@ pub fn message_id(field: &str, text: &str) -> Result<Uuid, Invalid> {
 
 /// Parses a country code field.
 pub fn country(field: &str, text: &str) -> Result<Country, Invalid> {
-    text.parse()
-        .map_err(|e: crate::country::BadCountry| invalid(field, e.to_string()))
+    text.parse().map_err(|e: crate::country::BadCountry| {
+        invalid(
+            field,
+            Fault::NotCountry {
+                value: text.to_owned(),
+            },
+            e.to_string(),
+        )
+    })
 }
 
 /// The routing facts of a checked envelope body.
@@ -60,13 +68,17 @@ pub fn envelope_body(body: &EnvelopeBody) -> Result<Routing, Invalid> {
     let sender = body
         .sender
         .as_ref()
-        .ok_or_else(|| invalid("sender", "is required"))?;
+        .ok_or_else(|| invalid("sender", Fault::Required, "is required"))?;
     let sender_country = country("sender.country", &sender.country)?;
     if sender.agency.is_empty() {
-        return Err(invalid("sender.agency", "is required"));
+        return Err(invalid("sender.agency", Fault::Required, "is required"));
     }
     if sender.role == v1::Role::Unspecified as i32 || v1::Role::try_from(sender.role).is_err() {
-        return Err(invalid("sender.role", "must be a known role"));
+        return Err(invalid(
+            "sender.role",
+            Fault::UnknownValue { value: sender.role },
+            "must be a known role",
+        ));
     }
     if !sender.delegated_consulate_country.is_empty() {
         country(
@@ -77,6 +89,7 @@ pub fn envelope_body(body: &EnvelopeBody) -> Result<Routing, Invalid> {
     let recipient = country("recipient_country", &body.recipient_country)?;
     required_timestamp("created_at", body.created_at.as_ref())?;
     payload_content(body.payload.as_ref().ok_or_else(unknown_payload)?)?;
+    official("sender.official", &sender.official)?;
     Ok(Routing {
         id,
         sender: sender_country,

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`v1`]: messages, the `PeerExchange` and `Agency` services' clients and servers.
 //! - [`rules`]: what each payload's fields must hold, checked by both gateways and the client.
+//! - [`refusal`]: the reason codes of every refusal, with their parameters, shared with the client.
 //! - [`FILE_DESCRIPTOR_SET`]: the compiled descriptors, for reflection.
 //! - [`codec`]: the services' codec, which answers undecodable bytes with `INVALID_ARGUMENT`.
 
@@ -22,6 +23,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/retorno.v1.serde.rs"));
 }
 
+pub mod refusal;
 pub mod rules;
 
 /// The encoded `FileDescriptorSet` of every `retorno.v1` file.

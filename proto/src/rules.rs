@@ -12,7 +12,10 @@ use std::fmt;
 
 use pbjson_types::Timestamp;
 
-use crate::v1::{self, AdvanceNotice, envelope_body::Payload, submit_request};
+use crate::{
+    refusal::{Code, Reason},
+    v1::{self, AdvanceNotice, envelope_body::Payload, submit_request},
+};
 
 /// How a [`v1::Date`] is written in a JSON file, shown when one is missing or wrong.
 pub const DATE_SHAPE: &str = r#"{"year": 2026, "month": 12, "day": 4}"#;
@@ -31,8 +34,80 @@ pub const TIMESTAMP_MAX_SECONDS: i64 = 253_402_300_799;
 pub struct Invalid {
     /// The proto field path, e.g. `advance_notice.child.given_names`.
     pub field: String,
-    /// What the value must be.
+    /// Which kind of rule the value breaks, as data (its reason code).
+    pub fault: Fault,
+    /// What the value must be, in English.
     pub rule: String,
+}
+
+/// The kinds of field rule, each with what a reader needs to fix the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Missing, blank or unspecified.
+    Required,
+    /// Longer than `max` characters.
+    TooLong {
+        /// The most characters allowed.
+        max: usize,
+    },
+    /// An enum number this version does not know.
+    UnknownValue {
+        /// The number given.
+        value: i32,
+    },
+    /// Not a UUID.
+    NotUuid,
+    /// A UUID, but not a time-ordered UUIDv7.
+    NotUuidV7,
+    /// Not a two-letter country code.
+    NotCountry {
+        /// The text given.
+        value: String,
+    },
+    /// A timestamp that `google.protobuf.Timestamp` cannot hold.
+    TimestampOutOfRange,
+    /// Not a real calendar date from 1900 to 2200.
+    BadDate,
+    /// An estimated age of 18 or more.
+    NotAChild {
+        /// The age given.
+        years: u32,
+    },
+    /// Not a case id of 1 to 128 allowed characters.
+    BadCaseId,
+    /// A case summary without a section.
+    NoSection,
+    /// A summary section that names no role as its readers.
+    NoReaders,
+    /// Control characters (a line break, a tab) in a one-line text.
+    ControlCharacters,
+    /// A payload missing or of an unknown kind.
+    UnknownPayload,
+    /// A notice without a best-interest determination.
+    BestInterestMissing,
+}
+
+impl Fault {
+    /// The reason code of this kind of rule.
+    pub fn code(&self) -> Code {
+        match self {
+            Fault::Required => Code::FieldRequired,
+            Fault::TooLong { .. } => Code::FieldTooLong,
+            Fault::UnknownValue { .. } => Code::FieldUnknownValue,
+            Fault::NotUuid => Code::FieldNotUuid,
+            Fault::NotUuidV7 => Code::FieldNotUuidV7,
+            Fault::NotCountry { .. } => Code::FieldNotCountry,
+            Fault::TimestampOutOfRange => Code::FieldTimestampOutOfRange,
+            Fault::BadDate => Code::FieldBadDate,
+            Fault::NotAChild { .. } => Code::FieldNotAChild,
+            Fault::BadCaseId => Code::FieldBadCaseId,
+            Fault::NoSection => Code::FieldNoSection,
+            Fault::NoReaders => Code::FieldNoReaders,
+            Fault::ControlCharacters => Code::FieldControlCharacters,
+            Fault::UnknownPayload => Code::FieldUnknownPayload,
+            Fault::BestInterestMissing => Code::BestInterestMissing,
+        }
+    }
 }
 
 impl fmt::Display for Invalid {
@@ -44,11 +119,24 @@ impl fmt::Display for Invalid {
 impl std::error::Error for Invalid {}
 
 impl Invalid {
-    /// A refusal of `field` for breaking `rule`.
-    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Invalid {
+    /// A refusal of `field` for breaking `rule`, a rule of kind `fault`.
+    pub fn new(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Invalid {
         Invalid {
             field: field.into(),
+            fault,
             rule: rule.into(),
+        }
+    }
+
+    /// The refusal as data: its code, with `field` and the fault's values.
+    pub fn reason(&self) -> Reason {
+        let reason = Reason::new(self.fault.code()).with("field", &self.field);
+        match &self.fault {
+            Fault::TooLong { max } => reason.with("max", max),
+            Fault::UnknownValue { value } => reason.with("value", value),
+            Fault::NotCountry { value } => reason.with("value", value),
+            Fault::NotAChild { years } => reason.with("years", years),
+            _ => reason,
         }
     }
 
@@ -92,8 +180,8 @@ fn lower_camel_case(segment: &str) -> String {
     out
 }
 
-fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Invalid {
-    Invalid::new(field, rule)
+fn invalid(field: impl Into<String>, fault: Fault, rule: impl Into<String>) -> Invalid {
+    Invalid::new(field, fault, rule)
 }
 
 /// The result of a check.
@@ -105,6 +193,7 @@ pub fn case_id(text: &str) -> Checked {
     if text.is_empty() || text.len() > 128 || !text.chars().all(allowed) {
         return Err(invalid(
             "case_id",
+            Fault::BadCaseId,
             "must be 1 to 128 characters of letters, digits and - _ . : /",
         ));
     }
@@ -117,6 +206,9 @@ pub fn country_code(field: &str, text: &str) -> Checked {
         [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => Ok(()),
         _ => Err(invalid(
             field,
+            Fault::NotCountry {
+                value: text.to_owned(),
+            },
             format!(
                 "{text:?} is not a country code: expected two letters of ISO 3166-1 alpha-2, such as GT or MX"
             ),
@@ -130,6 +222,7 @@ pub fn timestamp(field: &str, value: &Timestamp) -> Checked {
     if !(0..=999_999_999).contains(&value.nanos) {
         return Err(invalid(
             format!("{field}.nanos"),
+            Fault::TimestampOutOfRange,
             format!(
                 "{} is not 0 to 999999999 (google.protobuf.Timestamp)",
                 value.nanos
@@ -139,6 +232,7 @@ pub fn timestamp(field: &str, value: &Timestamp) -> Checked {
     if !(TIMESTAMP_MIN_SECONDS..=TIMESTAMP_MAX_SECONDS).contains(&value.seconds) {
         return Err(invalid(
             format!("{field}.seconds"),
+            Fault::TimestampOutOfRange,
             format!(
                 "{} is not between 0001-01-01 and 9999-12-31 (google.protobuf.Timestamp)",
                 value.seconds
@@ -153,10 +247,38 @@ pub fn required_timestamp(field: &str, value: Option<&Timestamp>) -> Checked {
     let value = value.ok_or_else(|| {
         invalid(
             field,
+            Fault::Required,
             format!("is required (a time; in JSON, e.g. {TIMESTAMP_SHAPE})"),
         )
     })?;
     timestamp(field, value)
+}
+
+/// The most characters of an official's name ([`official`]).
+pub const OFFICIAL_MAX_CHARS: usize = 120;
+
+/// Checks the name of the official acting for an agency
+/// (`SubmitRequest.official`): optional, at most [`OFFICIAL_MAX_CHARS`]
+/// characters, on one line. The agency names them; no gateway can check who
+/// they are.
+pub fn official(field: &str, name: &str) -> Checked {
+    if name.chars().count() > OFFICIAL_MAX_CHARS {
+        return Err(invalid(
+            field,
+            Fault::TooLong {
+                max: OFFICIAL_MAX_CHARS,
+            },
+            format!("is longer than {OFFICIAL_MAX_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid(
+            field,
+            Fault::ControlCharacters,
+            "holds control characters (a line break, a tab): give the name on one line",
+        ));
+    }
+    Ok(())
 }
 
 /// Turns a submitted payload into the envelope's payload, checking it.
@@ -181,6 +303,7 @@ pub fn submitted_payload(payload: Option<&submit_request::Payload>) -> Result<Pa
 pub fn unknown_payload() -> Invalid {
     invalid(
         "payload",
+        Fault::UnknownPayload,
         "missing, or of a kind this gateway does not know (retorno.v1 here knows: advance_notice, case_summary, arrival_proposal, arrival_response, handoff_ack, reception_confirmation, follow_up_report, case_withdrawal)",
     )
 }
@@ -216,6 +339,7 @@ fn readers(at: &str, readers: Option<&v1::Readers>) -> Checked {
     if readers.roles.is_empty() {
         return Err(invalid(
             format!("{field}.roles"),
+            Fault::NoReaders,
             "name at least one role that may read this section",
         ));
     }
@@ -282,7 +406,11 @@ pub fn case_summary(at: &str, summary: &v1::CaseSummary) -> Checked {
         ),
     ];
     if !sections.iter().any(|(_, _, present)| *present) {
-        return Err(invalid(at, "has no section: give at least one"));
+        return Err(invalid(
+            at,
+            Fault::NoSection,
+            "has no section: give at least one",
+        ));
     }
     for (name, section_readers, present) in sections {
         if present {
@@ -294,7 +422,7 @@ pub fn case_summary(at: &str, summary: &v1::CaseSummary) -> Checked {
 
 fn case_ids(field: &str, ids: &[String]) -> Checked {
     for (i, id) in ids.iter().enumerate() {
-        case_id(id).map_err(|e| invalid(format!("{field}[{i}]"), e.rule))?;
+        case_id(id).map_err(|e| invalid(format!("{field}[{i}]"), e.fault, e.rule))?;
     }
     Ok(())
 }
@@ -352,15 +480,19 @@ fn handoff_ack(at: &str, handoff: &v1::HandoffAck) -> Checked {
 }
 
 fn required<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, Invalid> {
-    value.ok_or_else(|| invalid(field, "is required"))
+    value.ok_or_else(|| invalid(field, Fault::Required, "is required"))
 }
 
 fn text(field: &str, value: &str, max: usize) -> Checked {
     if value.trim().is_empty() {
-        return Err(invalid(field, "is required"));
+        return Err(invalid(field, Fault::Required, "is required"));
     }
     if value.chars().count() > max {
-        return Err(invalid(field, format!("is longer than {max} characters")));
+        return Err(invalid(
+            field,
+            Fault::TooLong { max },
+            format!("is longer than {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -368,11 +500,19 @@ fn text(field: &str, value: &str, max: usize) -> Checked {
 /// Checks an enum field: set, and a value this version knows.
 fn known<E: TryFrom<i32>>(field: &str, value: i32) -> Checked {
     if value == 0 {
-        return Err(invalid(field, "is required (it is unspecified)"));
+        return Err(invalid(
+            field,
+            Fault::Required,
+            "is required (it is unspecified)",
+        ));
     }
-    E::try_from(value)
-        .map(|_| ())
-        .map_err(|_| invalid(field, format!("{value} is not a known value")))
+    E::try_from(value).map(|_| ()).map_err(|_| {
+        invalid(
+            field,
+            Fault::UnknownValue { value },
+            format!("{value} is not a known value"),
+        )
+    })
 }
 
 /// Checks a date that must be present and valid.
@@ -380,6 +520,7 @@ fn required_date(field: &str, value: Option<&v1::Date>) -> Checked {
     let value = value.ok_or_else(|| {
         invalid(
             field,
+            Fault::Required,
             format!("is required (a date; in JSON, e.g. {DATE_SHAPE})"),
         )
     })?;
@@ -397,6 +538,7 @@ fn date(field: &str, value: &v1::Date) -> Checked {
         _ => {
             return Err(invalid(
                 field,
+                Fault::BadDate,
                 format!(
                     "month {} is not 1 to 12 (a date is written {DATE_SHAPE})",
                     value.month
@@ -407,6 +549,7 @@ fn date(field: &str, value: &v1::Date) -> Checked {
     if !(1900..=2200).contains(&value.year) || !(1..=days_in_month).contains(&value.day) {
         return Err(invalid(
             field,
+            Fault::BadDate,
             format!(
                 "{}-{:02}-{:02} is not a valid date from 1900 to 2200",
                 value.year, value.month, value.day
@@ -430,11 +573,16 @@ pub fn advance_notice(at: &str, notice: &AdvanceNotice) -> Checked {
     if notice.family_group_id.len() > 128 {
         return Err(invalid(
             format!("{at}.family_group_id"),
+            Fault::TooLong { max: 128 },
             "is longer than 128 characters",
         ));
     }
     let field = format!("{at}.best_interest");
-    best_interest(&field, required(&field, notice.best_interest.as_ref())?)?;
+    let determination = notice
+        .best_interest
+        .as_ref()
+        .ok_or_else(|| invalid(&field, Fault::BestInterestMissing, "is required"))?;
+    best_interest(&field, determination)?;
     if let Some(interview) = &notice.consular_interview {
         text(
             &format!("{at}.consular_interview.consulate"),
@@ -459,12 +607,14 @@ fn child(at: &str, child: &v1::Child) -> Checked {
         Some(v1::child::Age::EstimatedAgeYears(years)) => {
             return Err(invalid(
                 format!("{at}.estimated_age_years"),
+                Fault::NotAChild { years: *years },
                 format!("{years} is not the age of a child (under 18)"),
             ));
         }
         None => {
             return Err(invalid(
                 format!("{at}.age"),
+                Fault::Required,
                 "give birth_date or estimated_age_years",
             ));
         }
@@ -473,6 +623,7 @@ fn child(at: &str, child: &v1::Child) -> Checked {
     if child.nationalities.is_empty() {
         return Err(invalid(
             format!("{at}.nationalities"),
+            Fault::Required,
             "needs at least one country code",
         ));
     }
@@ -689,7 +840,9 @@ mod tests {
 
     #[test]
     fn fields_are_named_as_json_writes_them() {
-        let name = |field: &str| Invalid::new(field, "is required").json_field("advance_notice");
+        let name = |field: &str| {
+            Invalid::new(field, Fault::Required, "is required").json_field("advance_notice")
+        };
         assert_eq!(name("advance_notice.best_interest"), "bestInterest");
         assert_eq!(
             name("advance_notice.child.nationalities[1]"),
@@ -701,7 +854,8 @@ mod tests {
         );
         assert_eq!(name("advance_notice"), "");
         assert_eq!(
-            Invalid::new("case_summary.health.readers.roles", "x").json_field("case_summary"),
+            Invalid::new("case_summary.health.readers.roles", Fault::NoReaders, "x")
+                .json_field("case_summary"),
             "health.readers.roles"
         );
     }

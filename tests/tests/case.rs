@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use jiff::tz::TimeZone;
-use retorno_client::{Client, ClientError, compose};
+use retorno_client::{Client, ClientError, compose, i18n::Lang, refusal::Refusal};
 use retorno_proto::v1::{
     self, CaseState, CaseSummary, CaseView, DeterminingAuthority, Readers, Role, SubmitResponse,
     envelope_body::Payload as Body, submit_request::Payload,
@@ -179,6 +179,19 @@ async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
         )),
         "the same day's last slot is offered as well as the next days': {}",
         night.message()
+    );
+    // The same refusal as data: its code, the point's zone, and the slots as
+    // RFC 3339 times a reader formats, rendered in Spanish from the codes.
+    let data = Refusal::from_status(&night).expect("the refusal travels as data");
+    assert_eq!(data.code, "outside-reception-hours");
+    assert_eq!(data.params["time_zone"], GUATEMALA);
+    assert_eq!(data.params["night"], "yes");
+    assert_eq!(data.params["before"], format!("{day}T15:45:00-06:00"));
+    assert_eq!(data.params["slots"].split(", ").count(), 3, "{data:?}");
+    let spanish = data.render(Lang::Es);
+    assert!(
+        spanish.contains("arribo vespertino o nocturno, fuera del horario de recepción"),
+        "{spanish}"
     );
 
     let proposed = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 10:00")))
@@ -399,6 +412,14 @@ async fn a_bilateral_relaxation_shows_in_the_case_and_one_sided_relaxation_is_re
     );
     let timeline = inm.case("MX-2026-0201").await.unwrap().timeline;
     assert!(timeline[0].peer_refused.contains("not by migration"));
+    // As data too, from the peer's receipt, for a reader of any language.
+    let detail = status.case_refusal_detail.expect("the refusal as data");
+    assert_eq!(detail.code, "best-interest-authority");
+    assert_eq!(
+        detail.params["field"],
+        "advance_notice.best_interest.authority_kind"
+    );
+    assert_eq!(timeline[0].peer_refused_detail, Some(detail));
     let mut sbs = region.agency("GT", "child-protection").await;
     assert!(
         inbox_now(&mut sbs, 0).await.is_empty(),
@@ -502,6 +523,11 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
         "{}",
         twice.message()
     );
+    let data = Refusal::from_status(&twice).unwrap();
+    assert_eq!(
+        (data.code.as_str(), data.params["state"].as_str()),
+        ("out-of-order", "ARRIVAL_AGREED")
+    );
 
     // Anything after a withdrawal.
     wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
@@ -559,19 +585,22 @@ async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
         "{}",
         receipt.case_refusal
     );
+    let detail = receipt.case_refusal_detail.expect("the refusal as data");
+    assert_eq!(
+        (detail.code.as_str(), detail.params["state"].as_str()),
+        ("out-of-order", "WITHDRAWN")
+    );
     let at_gt = sbs.case(case).await.unwrap();
     assert_eq!(
         at_gt.state(),
         CaseState::Withdrawn,
         "the refused step changed nothing"
     );
-    assert!(
-        at_gt
-            .timeline
-            .last()
-            .unwrap()
-            .refused
-            .contains("is WITHDRAWN")
+    let refused = at_gt.timeline.last().unwrap();
+    assert!(refused.refused.contains("is WITHDRAWN"));
+    assert_eq!(
+        refused.refused_detail.as_ref().unwrap().code,
+        "out-of-order"
     );
     mx.shutdown().await;
     gt.shutdown().await;
@@ -1566,4 +1595,93 @@ async fn the_order_of_time_is_enforced_again_on_arrival() {
     );
     mx.shutdown().await;
     gt.shutdown().await;
+}
+
+/// Issue 11: the official acting for an agency, as the agency names them
+/// (the console's logged-in staff member), travels with the message: both
+/// countries' timelines and audit logs show the name. A name no timeline
+/// could show on one line is refused, naming the field, and nothing is sent.
+#[tokio::test]
+async fn the_official_named_by_the_agency_shows_in_both_timelines_and_audit_logs() {
+    use retorno_gateway::audit::{self, Event};
+
+    let region = Region::new(&["MX", "GT"]);
+    let mx = region.start("MX").await;
+    let gt = region.start("GT").await;
+    let mut inm = region.agency("MX", "destination-authority").await;
+    let sbs = region.agency("GT", "child-protection").await;
+    let case = "MX-2026-0311";
+
+    for (name, code) in [
+        ("Ana\nPérez", "field-control-characters"),
+        (&*"A".repeat(121), "field-too-long"),
+    ] {
+        let refused = inm
+            .submit(v1::SubmitRequest {
+                official: name.to_owned(),
+                ..notice_to("GT", case)
+            })
+            .await
+            .unwrap_err();
+        let ClientError::Status(status) = refused else {
+            panic!("transport failure: {refused}");
+        };
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().starts_with("official: "),
+            "{}",
+            status.message()
+        );
+        let data = Refusal::from_status(&status).unwrap();
+        assert_eq!((data.code.as_str(), data.field()), (code, Some("official")));
+    }
+    assert!(
+        inm.case(case).await.is_err(),
+        "a refused official's name opened no case"
+    );
+
+    let accepted = inm
+        .submit(v1::SubmitRequest {
+            official: "Ana Pérez".to_owned(),
+            ..notice_to("GT", case)
+        })
+        .await
+        .unwrap();
+    let named = |view: &CaseView| {
+        view.timeline[0]
+            .sender
+            .as_ref()
+            .map(|sender| sender.official.clone())
+    };
+    let at_gt = wait_for_state(&sbs, case, CaseState::Notified).await;
+    assert_eq!(named(&at_gt).as_deref(), Some("Ana Pérez"));
+    assert_eq!(
+        named(&inm.case(case).await.unwrap()).as_deref(),
+        Some("Ana Pérez")
+    );
+    // MX's gateway has GT's receipt by now: GT stored the message before its case moved.
+    eventually("GT's receipt", || {
+        let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
+        async move { inm.status(&id).await.ok()?.receipt_body }
+    })
+    .await;
+    mx.shutdown().await;
+    gt.shutdown().await;
+
+    for (country, event) in [("MX", Event::SubmitAccepted), ("GT", Event::Delivered)] {
+        let store = retorno_tests::open_store(&region.config(country)).await;
+        let entries = audit::entries(&store).unwrap();
+        let entry = entries
+            .iter()
+            .find(|e| e.event == event as i32 && e.message_id == accepted.message_id)
+            .unwrap_or_else(|| panic!("{country}'s audit log records the message"));
+        assert_eq!(entry.official, "Ana Pérez", "{country}");
+        assert!(
+            entry
+                .describe()
+                .contains("official \"Ana Pérez\" (as named by the agency)"),
+            "{}",
+            entry.describe()
+        );
+    }
 }

@@ -560,6 +560,7 @@ mod tests {
                     envelope: b"envelope",
                     body_sha256: b"sha",
                     sequence: 0,
+                    official: "",
                 })
                 .collect();
             let refused = RwLock::new(Vec::new());
