@@ -1,5 +1,5 @@
 //! The audit log: what this gateway did, in order, append-only and
-//! hash-chained, in the sled tree `audit`.
+//! hash-chained, kept by the storage engine (the sled tree `audit`).
 //!
 //! One [`AuditEntry`] for every accepted submit, every envelope stored from
 //! a peer, every verified receipt recorded, every refusal (a submit refused by
@@ -12,9 +12,9 @@
 //! envelopes in the inbox, the receipts received and given) against the
 //! certificates kept and the regional root.
 //!
-//! An entry that records a write is appended in the same sled transaction as
-//! the write ([`append_in`], called by [`Store`]), so the log and the data
-//! never disagree: a crash takes back both or neither. Refusals and reads
+//! An entry that records a write is appended in the same transaction as the
+//! write ([`append_in`] on the engine's [`AuditTx`], called by the store), so
+//! the log and the data never disagree: a crash takes back both or neither. Refusals and reads
 //! write nothing else and are appended in a small transaction of their own,
 //! made durable by the next group commit or sled's own flush (500 ms); a
 //! crash can lose the last of those, never leave a gap in the chain.
@@ -29,20 +29,19 @@
 //! database. The [`Report`] prints the head (sequence and hash) so that an
 //! operator can keep it elsewhere and compare it later.
 
-use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, fmt, path::PathBuf};
 
 use prost::Message as _;
 use retorno_proto::v1::{Envelope, EnvelopeBody, Rejection, Seal};
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
-use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
 use crate::{
     config::Config,
     country::Country,
     receipt,
     seal::{self, Verifier},
-    store::{Store, StoreError},
+    storage::{AuditTx, Records, StoreError, TxError},
 };
 
 /// What an entry's hash covers before the entry itself, so that it can never
@@ -397,9 +396,10 @@ pub struct Head {
 }
 
 impl Head {
-    /// Reads the head from the last entry of the `audit` tree.
-    pub fn load(tree: &sled::Tree) -> Result<Head, StoreError> {
-        let Some((key, value)) = tree.last()? else {
+    /// The head after the log's last entry (sequence key, encoded entry), or
+    /// the first head if the log is empty.
+    pub fn after(last: Option<(&[u8], &[u8])>) -> Result<Head, StoreError> {
+        let Some((key, value)) = last else {
             return Ok(Head {
                 next_seq: 1,
                 last_hash: GENESIS,
@@ -409,8 +409,8 @@ impl Head {
             tree: "audit",
             reason: format!("the last entry {reason}; run `retorno-gateway audit verify`"),
         };
-        let seq = sequence(&key).ok_or_else(|| corrupt("has no sequence number".into()))?;
-        let entry = AuditEntry::decode(value.as_ref()).map_err(|e| corrupt(e.to_string()))?;
+        let seq = sequence(key).ok_or_else(|| corrupt("has no sequence number".into()))?;
+        let entry = AuditEntry::decode(value).map_err(|e| corrupt(e.to_string()))?;
         let last_hash = <[u8; 32]>::try_from(entry.hash.as_slice())
             .map_err(|_| corrupt("has no 32-byte hash".into()))?;
         Ok(Head {
@@ -426,12 +426,8 @@ fn sequence(key: &[u8]) -> Option<u64> {
 
 /// Appends `record` after `head` inside a transaction on the `audit` tree
 /// and returns the head it leaves; the caller keeps that head only if the
-/// transaction commits (sled may run the closure again, with the same head).
-pub fn append_in(
-    tx: &TransactionalTree,
-    head: &Head,
-    record: &Record,
-) -> Result<Head, UnabortableTransactionError> {
+/// transaction commits (the engine may run it again, with the same head).
+pub fn append_in(tx: &dyn AuditTx, head: &Head, record: &Record) -> Result<Head, TxError> {
     let mut entry = AuditEntry {
         seq: head.next_seq,
         at_micros: crate::clock::system_micros(),
@@ -446,7 +442,7 @@ pub fn append_in(
     };
     let hash = entry.expected_hash();
     entry.hash = hash.to_vec();
-    tx.insert(&head.next_seq.to_be_bytes(), entry.encode_to_vec())?;
+    tx.append(head.next_seq, entry.encode_to_vec())?;
     Ok(Head {
         next_seq: head.next_seq + 1,
         last_hash: hash,
@@ -454,7 +450,7 @@ pub fn append_in(
 }
 
 /// Every entry of the log in order; an entry that does not decode is left out.
-pub fn entries(store: &Store) -> Result<Vec<AuditEntry>, StoreError> {
+pub fn entries(store: &impl Records) -> Result<Vec<AuditEntry>, StoreError> {
     let mut entries = Vec::new();
     for item in store.audit_log() {
         let (_, value) = item?;
@@ -546,7 +542,7 @@ pub struct Chain {
 }
 
 /// Walks the chain from the first entry and stops at the first that breaks it.
-pub fn verify_chain(store: &Store) -> Result<Chain, StoreError> {
+pub fn verify_chain(store: &impl Records) -> Result<Chain, StoreError> {
     let mut chain = Chain::default();
     let mut last_hash = GENESIS;
     let mut expected = 1u64;
@@ -638,7 +634,7 @@ pub struct Seals {
 /// against the regional root: a record re-sealed with a key of one's own
 /// does not pass for a gateway's.
 struct Signers<'a> {
-    store: &'a Store,
+    store: &'a dyn Records,
     roots: &'a [CertificateDer<'a>],
     known: HashMap<(Vec<u8>, &'static [u8]), Signer>,
 }
@@ -701,7 +697,7 @@ impl Signers<'_> {
 /// the peers' seals over the receipts in the sent records, and this
 /// gateway's (`own`) seals over the receipts it gave.
 pub fn verify_seals(
-    store: &Store,
+    store: &impl Records,
     roots: &[CertificateDer<'_>],
     own: Country,
 ) -> Result<Seals, StoreError> {
@@ -881,7 +877,7 @@ impl fmt::Display for Report {
 /// Walks the chain and checks every seal; `roots` are the regional roots
 /// that certificates must chain to, `own` this gateway's country.
 pub fn verify(
-    store: &Store,
+    store: &impl Records,
     roots: &[CertificateDer<'_>],
     own: Country,
 ) -> Result<Report, StoreError> {
@@ -922,13 +918,17 @@ pub enum AuditError {
 pub async fn verify_stopped(config: &Config) -> Result<Report, AuditError> {
     let roots = crate::tls::load_certificates(&config.tls.regional_root)?;
     let dir = config.data_dir.clone();
-    let store = Store::open(&dir, &config.storage).map_err(|source| AuditError::Open {
+    let store = crate::storage::open(&dir, &config.storage).map_err(|source| AuditError::Open {
         dir: dir.clone(),
         source,
     })?;
     let report = verify(&store, &roots, config.country)
         .map_err(|source| AuditError::Read { dir, source })?;
-    alert_outcome(&store, config, &report).await;
+    let alerts = crate::alerts::Alerts::new(config.country, store.clone(), config.alerts.clone());
+    alert_outcome(&alerts, &report);
+    if let Err(error) = store.commit().await {
+        tracing::error!(%error, "the audit verification alert could not be flushed");
+    }
     Ok(report)
 }
 
@@ -936,8 +936,7 @@ pub async fn verify_stopped(config: &Config) -> Result<Report, AuditError> {
 /// gateway's store, from which the gateway posts it to its webhooks when
 /// it runs: a failed verification must reach the operators even if no one
 /// reads this report.
-async fn alert_outcome(store: &Arc<Store>, config: &Config, report: &Report) {
-    let alerts = crate::alerts::Alerts::new(config.country, store.clone(), config.alerts.clone());
+fn alert_outcome(alerts: &crate::alerts::Alerts, report: &Report) {
     let condition = crate::alerts::Condition::AuditVerification;
     let recorded = if report.intact() {
         alerts.clear(&condition)
@@ -950,14 +949,12 @@ async fn alert_outcome(store: &Arc<Store>, config: &Config, report: &Report) {
     if let Err(error) = recorded {
         tracing::error!(%error, "the audit verification alert could not be recorded");
     }
-    if let Err(error) = store.commit().await {
-        tracing::error!(%error, "the audit verification alert could not be flushed");
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
 
     #[test]
     fn only_the_field_of_a_validation_message_is_kept() {
@@ -982,16 +979,16 @@ mod tests {
     }
 
     fn no_case(
-        _: &sled::transaction::TransactionalTree,
-    ) -> Result<Result<crate::case::Applied, crate::case::Refusal>, crate::case::TxError> {
+        _: &dyn crate::storage::CasesTx,
+    ) -> Result<Result<crate::case::Applied, crate::case::Refusal>, crate::storage::TxError> {
         Ok(Ok(crate::case::Applied {
             cases: vec!["MX-1".into()],
             state: retorno_proto::v1::CaseState::Notified,
         }))
     }
 
-    fn outbox_record(id: uuid::Uuid) -> crate::store::OutboxRecord {
-        crate::store::OutboxRecord {
+    fn outbox_record(id: uuid::Uuid) -> crate::storage::OutboxRecord {
+        crate::storage::OutboxRecord {
             envelope: b"envelope".to_vec(),
             body_sha256: vec![0; 32],
             message_id: id.to_string(),

@@ -22,7 +22,8 @@
 //! nothing and answers `FailedPrecondition`, `InvalidArgument` or
 //! `PermissionDenied`); the receiving gateway runs it again on delivery (a
 //! refusal there is recorded in the case and returned to the sender inside the
-//! receipt). It runs inside the sled transaction that stores the message, so a
+//! receipt). It runs inside the transaction that stores the message
+//! ([`crate::storage::CasesTx`]), so a
 //! case never moves without its message being stored, and the reverse.
 //!
 //! The region's safeguards live here: the best-interest gate, reception
@@ -44,21 +45,21 @@ use retorno_proto::v1::{
     self, ArrivalProposal, CaseState, CaseView, Companionship, DeliveryState, EnvelopeBody,
     ReceptionPolicy, TimelineEntry, arrival_response::Decision, envelope_body::Payload,
 };
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::{
-    clock::Clock, country::Country, identity::Role, need_to_know, policy, store::StoreError,
+    clock::Clock,
+    country::Country,
+    identity::Role,
+    need_to_know, policy,
+    storage::{CasesTx, StoreError, TxError},
 };
-
-/// A storage error inside a case transaction.
-pub type TxError = ConflictableTransactionError<StoreError>;
 
 /// A case step run inside the transaction that stores its message:
 /// `Ok(Err(refusal))` when the case rules refuse it, having written nothing.
 /// It owns what it needs, because the store's writer thread runs it, and it
-/// may run more than once (sled retries a transaction after a conflict).
+/// may run more than once (the engine runs a transaction again after a conflict).
 pub type CaseStep =
-    Box<dyn Fn(&TransactionalTree) -> Result<Result<Applied, Refusal>, TxError> + Send + Sync>;
+    Box<dyn Fn(&dyn CasesTx) -> Result<Result<Applied, Refusal>, TxError> + Send + Sync>;
 
 /// The kinds of message of a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,30 +379,30 @@ struct Family {
 }
 
 fn corrupt(what: &str, error: prost::DecodeError) -> TxError {
-    ConflictableTransactionError::Abort(StoreError::Corrupt {
+    TxError::Abort(StoreError::Corrupt {
         tree: "cases",
         reason: format!("{what}: {error}"),
     })
 }
 
 /// Reads a case inside a transaction.
-pub fn load(tx: &TransactionalTree, id: &str) -> Result<Option<CaseView>, TxError> {
-    tx.get(case_key(id))?
+pub fn load(tx: &dyn CasesTx, id: &str) -> Result<Option<CaseView>, TxError> {
+    tx.get(&case_key(id))?
         .map(|bytes| CaseView::decode(bytes.as_ref()).map_err(|e| corrupt(id, e)))
         .transpose()
 }
 
-fn save(tx: &TransactionalTree, case: &CaseView) -> Result<(), TxError> {
-    tx.insert(case_key(&case.case_id), case.encode_to_vec())?;
+fn save(tx: &dyn CasesTx, case: &CaseView) -> Result<(), TxError> {
+    tx.insert(&case_key(&case.case_id), case.encode_to_vec())?;
     Ok(())
 }
 
 fn family_members(
-    tx: &TransactionalTree,
+    tx: &dyn CasesTx,
     destination: &str,
     group: &str,
 ) -> Result<Vec<String>, TxError> {
-    Ok(match tx.get(family_key(destination, group))? {
+    Ok(match tx.get(&family_key(destination, group))? {
         Some(bytes) => {
             Family::decode(bytes.as_ref())
                 .map_err(|e| corrupt(group, e))?
@@ -415,7 +416,7 @@ fn family_members(
 /// the peer's case refusal if its rules refused it, in words and, from the
 /// peer's `receipt` (encoded; empty for none), as data.
 pub fn record_delivery(
-    tx: &TransactionalTree,
+    tx: &dyn CasesTx,
     case_id: &str,
     message_id: &str,
     delivery: DeliveryState,
@@ -461,7 +462,7 @@ impl Rules {
     /// gives one back), all in the same transaction.
     pub fn apply(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         step: &Step<'_>,
     ) -> Result<Result<Applied, Refusal>, TxError> {
         let kind = Kind::of(step.payload);
@@ -584,7 +585,7 @@ impl Rules {
     /// Withdraws a case; an agreed arrival gives its place back at the origin.
     fn withdraw(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
     ) -> Result<Result<Applied, Refusal>, TxError> {
@@ -600,7 +601,7 @@ impl Rules {
     /// so that the receiving side's timeline shows it.
     pub fn record_refused(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         step: &Step<'_>,
         refusal: &Refusal,
     ) -> Result<(), TxError> {
@@ -617,7 +618,7 @@ impl Rules {
     /// Opens a case with an advance notice: the best-interest gate and family group.
     fn open(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         step: &Step<'_>,
         notice: &v1::AdvanceNotice,
     ) -> Result<Result<Applied, Refusal>, TxError> {
@@ -656,7 +657,7 @@ impl Rules {
             let key = family_key(step.sender.as_str(), &notice.family_group_id);
             let mut members = family_members(tx, step.sender.as_str(), &notice.family_group_id)?;
             members.push(id.clone());
-            tx.insert(key, Family { case_ids: members }.encode_to_vec())?;
+            tx.insert(&key, Family { case_ids: members }.encode_to_vec())?;
         }
         let mut case = CaseView {
             case_id: id.clone(),
@@ -736,7 +737,7 @@ impl Rules {
     /// Moves only the message's own case.
     fn move_one(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
         change: impl Fn(&mut CaseView),
@@ -752,7 +753,7 @@ impl Rules {
     /// The children a family group sends together: every member not withdrawn.
     fn travelling_together(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: &CaseView,
     ) -> Result<BTreeSet<String>, TxError> {
         if case.family_group_id.is_empty() {
@@ -772,7 +773,7 @@ impl Rules {
     /// Checks that `listed` is exactly the group travelling together.
     fn whole_group(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: &CaseView,
         listed: &[String],
         field: &str,
@@ -825,7 +826,7 @@ impl Rules {
 
     fn propose(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
         proposal: &ArrivalProposal,
@@ -866,7 +867,7 @@ impl Rules {
 
     fn respond(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
         response: &v1::ArrivalResponse,
@@ -932,7 +933,7 @@ impl Rules {
 
     fn hand_over(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
         handoff: &v1::HandoffAck,
@@ -1012,7 +1013,7 @@ impl Rules {
     /// Confirms a reception ([`check_reception_time`] has passed in [`Rules::may_take`]).
     fn receive(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
     ) -> Result<Result<Applied, Refusal>, TxError> {
@@ -1147,7 +1148,7 @@ impl Rules {
     /// reception, less the origin's tolerance.
     fn follow_up(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: CaseView,
         step: &Step<'_>,
         report: &v1::FollowUpReport,
@@ -1185,7 +1186,7 @@ impl Rules {
     /// Applies the same change to every member and records the message in each timeline.
     fn move_all(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         members: Vec<CaseView>,
         step: &Step<'_>,
         change: impl Fn(&mut CaseView),
@@ -1196,7 +1197,7 @@ impl Rules {
     /// [`Rules::move_all`], with a remark of the rules on each timeline entry.
     fn move_all_flagged(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         members: Vec<CaseView>,
         step: &Step<'_>,
         flag: &str,
@@ -1293,7 +1294,7 @@ impl Rules {
     /// The origin counts the children agreed per point and local day.
     fn reserve_capacity(
         &self,
-        tx: &TransactionalTree,
+        tx: &dyn CasesTx,
         case: &CaseView,
         proposal: &ArrivalProposal,
         children: usize,
@@ -1339,14 +1340,14 @@ impl Rules {
                 ),
             )));
         }
-        tx.insert(key, wanted.to_be_bytes().to_vec())?;
+        tx.insert(&key, wanted.to_be_bytes().to_vec())?;
         Ok(Ok(()))
     }
 
     /// The origin gives back the place of one withdrawn child on the agreed
     /// point and local day, never going below zero. A point no longer in the
     /// policy has no counter to give back to.
-    fn release_capacity(&self, tx: &TransactionalTree, case: &CaseView) -> Result<(), TxError> {
+    fn release_capacity(&self, tx: &dyn CasesTx, case: &CaseView) -> Result<(), TxError> {
         if case.origin_country != self.country.as_str() {
             return Ok(());
         }
@@ -1361,7 +1362,7 @@ impl Rules {
         };
         let key = capacity_key(&point.code, &policy::local_date(point, arrival));
         let left = places_taken(tx, &key)?.saturating_sub(1);
-        tx.insert(key, left.to_be_bytes().to_vec())?;
+        tx.insert(&key, left.to_be_bytes().to_vec())?;
         Ok(())
     }
 }
@@ -1417,9 +1418,9 @@ fn check_reception_time(case: &CaseView, at: jiff::Timestamp) -> Result<(), Refu
 }
 
 /// The places agreed so far under a capacity key.
-fn places_taken(tx: &TransactionalTree, key: &[u8]) -> Result<u64, TxError> {
+fn places_taken(tx: &dyn CasesTx, key: &[u8]) -> Result<u64, TxError> {
     Ok(tx.get(key)?.map_or(0u64, |b| {
-        u64::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 8]))
+        u64::from_be_bytes(b.as_slice().try_into().unwrap_or([0; 8]))
     }))
 }
 
@@ -1976,6 +1977,7 @@ mod properties {
         DEFAULT_FOLLOW_UP_TOLERANCE_DAYS, DEFAULT_HANDOFF_LATE_AFTER_HOURS,
         DEFAULT_HANDOFF_MARGIN_HOURS,
     };
+    use crate::storage::MemoryCases;
 
     const CASE: &str = "MX-2026-0001";
 
@@ -2183,7 +2185,7 @@ mod properties {
     /// Applies a step on one gateway's tree; returns the state and the
     /// flag of the case's last timeline entry.
     fn apply_on(
-        tree: &sled::Tree,
+        tree: &MemoryCases,
         rules: &Rules,
         step: Try,
         role: Role,
@@ -2209,14 +2211,9 @@ mod properties {
             recipient: recipient.parse().unwrap(),
             now: now(),
         };
-        let applied = tree
-            .transaction(|tx| rules.apply(tx, &step))
-            .map_err(|e: sled::transaction::TransactionError<StoreError>| {
-                panic!("storage failed: {e:?}")
-            })
-            .unwrap()?;
+        let applied = rules.apply(tree, &step).unwrap()?;
         let case = tree
-            .get(case_key(CASE))
+            .get(&case_key(CASE))
             .unwrap()
             .map(|bytes| CaseView::decode(bytes.as_ref()).unwrap())
             .unwrap();
@@ -2236,9 +2233,8 @@ mod properties {
             unaccompanied in any::<bool>(),
             steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<bool>(), any::<u8>()), 1..32),
         ) {
-            let db = sled::Config::new().temporary(true).open().unwrap();
-            let sender_side = db.open_tree("mx").unwrap();
-            let receiver_side = db.open_tree("gt").unwrap();
+            let sender_side = MemoryCases::default();
+            let receiver_side = MemoryCases::default();
             let (mx, gt) = (rules("MX"), rules("GT"));
             let all = [Kind::Notice, Kind::Summary, Kind::Proposal, Kind::Response, Kind::Handoff, Kind::Reception, Kind::FollowUp, Kind::Withdrawal];
             let roles = [Role::DestinationAuthority, Role::ChildProtection, Role::Consulate];

@@ -558,6 +558,8 @@ impl AlertSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
+    /// The storage engine; `"sled"` (the default) is the only one so far.
+    pub backend: crate::storage::Backend,
     /// What a flush must reach before the gateway says "accepted" or signs a receipt.
     pub durability: Durability,
     /// sled's page cache, in MiB. sled's own default (1 GiB) would let a long
@@ -594,6 +596,7 @@ pub const DEFAULT_RETENTION_CHECK_INTERVAL_S: u64 = 3600;
 impl Default for Storage {
     fn default() -> Self {
         Storage {
+            backend: crate::storage::Backend::default(),
             durability: Durability::default(),
             cache_mb: 16,
             keys: Vec::new(),
@@ -923,6 +926,26 @@ mod tests {
         assert!(
             warning.contains("power cut") && warning.contains("LOST"),
             "{warning}"
+        );
+    }
+
+    #[test]
+    fn the_storage_engine_is_sled_and_an_unknown_one_is_refused_naming_the_accepted_ones() {
+        let (_dir, file) = write(GOOD);
+        let config = Config::load(&file).unwrap();
+        assert_eq!(config.storage.backend, crate::storage::Backend::Sled);
+        let text = GOOD.replace("[listen]", "[storage]\nbackend = \"sled\"\n[listen]");
+        let (_dir, file) = write(&text);
+        assert_eq!(
+            Config::load(&file).unwrap().storage.backend,
+            crate::storage::Backend::Sled
+        );
+        let text = GOOD.replace("[listen]", "[storage]\nbackend = \"postgres\"\n[listen]");
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("backend") && error.contains("postgres") && error.contains("`sled`"),
+            "{error}"
         );
     }
 

@@ -14,7 +14,9 @@
 //! - [`tls`]: server-side mutual TLS: the acceptor that reads identities once per
 //!   connection, and [`tls::Credentials`], which reloads certificates, keys, CAs and
 //!   revocation lists without a restart and warns of approaching expiry.
-//! - [`store`]: [`Store`], every tree of the sled database and the group commit.
+//! - [`storage`]: the storage interface: the error type, the records, the transaction the
+//!   case engine and the audit chain run in, and what every engine must guarantee.
+//! - [`store`]: [`Store`], the sled engine: every tree of the database and the group commit.
 //! - [`at_rest`]: [`at_rest::Vault`], the keys that encrypt envelopes at rest, and rotation.
 //! - [`audit`]: the hash-chained audit log of what the gateway did, and its verification.
 //! - [`retention`]: purging the personal data of closed cases, keeping what proves them.
@@ -78,6 +80,7 @@ pub mod reception;
 pub mod retention;
 pub mod seal;
 pub mod statistics;
+pub mod storage;
 pub mod store;
 pub mod tls;
 pub mod validate;

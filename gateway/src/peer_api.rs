@@ -231,7 +231,7 @@ impl PeerService {
                 *slot = detail;
             }
         };
-        let case_step = |index: usize, cases: &sled::transaction::TransactionalTree| {
+        let case_step = |index: usize, cases: &dyn crate::storage::CasesTx| {
             let checked = ready[index];
             let Some(payload) = checked.body.payload.as_ref() else {
                 refused[index].store(true, std::sync::atomic::Ordering::Relaxed);

@@ -48,7 +48,10 @@ use std::{
 
 use sled::{
     Transactional,
-    transaction::{ConflictableTransactionError, TransactionError},
+    transaction::{
+        ConflictableTransactionError, TransactionError, TransactionalTree,
+        UnabortableTransactionError,
+    },
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -59,12 +62,16 @@ mod messages;
 mod operations;
 mod positions;
 
-use crate::at_rest::{AtRestError, Vault};
+use crate::at_rest::Vault;
+pub use crate::storage::{
+    InboxRecord, OutboxRecord, RequeuedRecord, SeenRecord, SentRecord, StoreError, Stored,
+};
 use crate::{
     audit::{self, Record},
-    case::{self, Applied, CaseStep, Refusal, TxError},
+    case::{self, Applied, CaseStep, Refusal},
     config::{Durability, Storage},
     country::Country,
+    storage::{AuditTx, CasesTx, Entries, Records, TxError},
 };
 pub use alerts::WaitingAlert;
 use barrier::PowerLossBarrier;
@@ -72,42 +79,6 @@ pub use messages::{LogState, MessageFilter, NotRequeueable, Requeued, requeueabl
 pub use positions::{
     Direction, Finding, Kind as FindingKind, MAX_LISTED_IDS, Position, findings_report,
 };
-
-/// A storage failure. Any of these means the operation did not take effect.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// sled reported an error (I/O, corruption).
-    #[error("storage error: {0}")]
-    Sled(Arc<sled::Error>),
-    /// The flush task has stopped, so nothing can be made durable.
-    #[error("the storage flush task has stopped")]
-    Closed,
-    /// A write panicked (a bug): its group's transaction was dropped.
-    #[error("a bug stopped this write (see the gateway's log); nothing of it was stored")]
-    Panicked,
-    /// A stored record could not be decoded.
-    #[error("stored record under {tree} is corrupt: {reason}")]
-    Corrupt {
-        /// The tree holding it.
-        tree: &'static str,
-        /// The decode error.
-        reason: String,
-    },
-    /// The database folder could not be prepared.
-    #[error("{0}")]
-    Io(Arc<std::io::Error>),
-    /// The case rules refused the message; nothing was stored.
-    #[error("{0}")]
-    Refused(Refusal),
-    /// An envelope could not be sealed or opened (see [`crate::at_rest`]).
-    #[error("{tree} entry: {source}")]
-    AtRest {
-        /// The tree holding it.
-        tree: &'static str,
-        /// What failed; names the key id when a key is missing.
-        source: AtRestError,
-    },
-}
 
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
@@ -122,126 +93,6 @@ impl From<TransactionError<StoreError>> for StoreError {
             TransactionError::Storage(error) => error.into(),
         }
     }
-}
-
-/// An envelope waiting in the outbox.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct OutboxRecord {
-    /// The encoded `Envelope`, exactly as it will be sent.
-    #[prost(bytes = "vec", tag = "1")]
-    pub envelope: Vec<u8>,
-    /// SHA-256 of the envelope's body, to check the receipt against.
-    #[prost(bytes = "vec", tag = "2")]
-    pub body_sha256: Vec<u8>,
-    /// The message id, to check the receipt against.
-    #[prost(string, tag = "3")]
-    pub message_id: String,
-    /// The payload kind (`advance_notice`, ...), kept for the operator's message log.
-    #[prost(string, tag = "4")]
-    pub kind: String,
-}
-
-/// Where a message accepted by this gateway stands.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct SentRecord {
-    /// The country it goes to.
-    #[prost(string, tag = "1")]
-    pub recipient: String,
-    /// When it was accepted, microseconds since the Unix epoch.
-    #[prost(int64, tag = "2")]
-    pub accepted_at_micros: i64,
-    /// `retorno.v1.DeliveryState`.
-    #[prost(int32, tag = "3")]
-    pub state: i32,
-    /// The encoded `Receipt`, once delivered: the evidence of delivery.
-    #[prost(bytes = "vec", tag = "4")]
-    pub receipt: Vec<u8>,
-    /// The encoded `Rejection`, if the peer refused it for good.
-    #[prost(bytes = "vec", tag = "5")]
-    pub rejection: Vec<u8>,
-    /// SHA-256 of the submit request, so that a retried submit can be told from a different one.
-    #[prost(bytes = "vec", tag = "6")]
-    pub request_sha256: Vec<u8>,
-    /// The cases the message moved, whose timelines show its delivery.
-    #[prost(string, repeated, tag = "7")]
-    pub case_ids: Vec<String>,
-    /// The payload kind (`advance_notice`, ...), for the operator's message log.
-    #[prost(string, tag = "8")]
-    pub kind: String,
-    /// The envelope's size in bytes, for the operator's message log.
-    #[prost(uint64, tag = "9")]
-    pub size_bytes: u64,
-    /// When the peer's answer (receipt or rejection) was recorded; 0 before.
-    #[prost(int64, tag = "10")]
-    pub answered_at_micros: i64,
-    /// The peer's case refusal, when it stored the message as refused.
-    #[prost(string, tag = "11")]
-    pub peer_refused: String,
-    /// Each time an operator sent it again after a rejection, oldest first.
-    #[prost(message, repeated, tag = "12")]
-    pub requeued: Vec<RequeuedRecord>,
-    /// A rejected message's outbox entry as it was stored (sealed at rest
-    /// under `held_key`), kept so that an operator can requeue it once the
-    /// cause is fixed. Empty otherwise.
-    #[prost(bytes = "vec", tag = "13")]
-    pub held_envelope: Vec<u8>,
-    /// The outbox key `held_envelope` was stored (and sealed) under.
-    #[prost(bytes = "vec", tag = "14")]
-    pub held_key: Vec<u8>,
-}
-
-/// One requeue of a rejected message: the rejection it answered, and who did it.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RequeuedRecord {
-    /// When it was requeued, microseconds since the Unix epoch.
-    #[prost(int64, tag = "1")]
-    pub at_micros: i64,
-    /// The operator's URN.
-    #[prost(string, tag = "2")]
-    pub operator: String,
-    /// The encoded `Rejection` it had before.
-    #[prost(bytes = "vec", tag = "3")]
-    pub rejection: Vec<u8>,
-    /// When that rejection was recorded.
-    #[prost(int64, tag = "4")]
-    pub rejected_at_micros: i64,
-    /// Its new sequence number in the peer's queue.
-    #[prost(uint64, tag = "5")]
-    pub sequence: u64,
-}
-
-/// An envelope received from a peer.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct InboxRecord {
-    /// The encoded `Envelope` as received.
-    #[prost(bytes = "vec", tag = "1")]
-    pub envelope: Vec<u8>,
-    /// When it was stored, microseconds since the Unix epoch.
-    #[prost(int64, tag = "2")]
-    pub received_at_micros: i64,
-    /// Why the case rules refused it, if they did; refused messages are kept
-    /// as evidence but not given to agencies.
-    #[prost(string, tag = "3")]
-    pub refused: String,
-    /// When retention purged the envelope (microseconds since the Unix
-    /// epoch); 0 while it is kept. A purged entry has no envelope: its
-    /// `SeenRecord` hash and receipt, and its case timeline, remain.
-    #[prost(int64, tag = "17")]
-    pub purged_at_micros: i64,
-}
-
-/// The permanent record that an envelope was stored, and the receipt given for it.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct SeenRecord {
-    /// The encoded `Receipt` given the first time; given again to every duplicate.
-    #[prost(bytes = "vec", tag = "1")]
-    pub receipt: Vec<u8>,
-    /// SHA-256 of the body first stored under this id.
-    #[prost(bytes = "vec", tag = "2")]
-    pub body_sha256: Vec<u8>,
-    /// Where it sits in the inbox.
-    #[prost(uint64, tag = "3")]
-    pub cursor: u64,
 }
 
 /// An outbox entry handed to the delivery task.
@@ -452,6 +303,55 @@ fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(error)
 }
 
+/// A sled transactional tree as the case engine and the audit log see a
+/// transaction ([`crate::storage`]): they never name sled. Public for the
+/// tools that run the case engine on a bare tree (`retorno-stats-bench`).
+pub struct SledTx<'a>(pub &'a TransactionalTree);
+
+fn tx_error(error: UnabortableTransactionError) -> TxError {
+    match error {
+        UnabortableTransactionError::Conflict => TxError::Conflict,
+        UnabortableTransactionError::Storage(error) => TxError::Abort(error.into()),
+    }
+}
+
+impl From<TxError> for ConflictableTransactionError<StoreError> {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Conflict => ConflictableTransactionError::Conflict,
+            TxError::Abort(error) => ConflictableTransactionError::Abort(error),
+        }
+    }
+}
+
+impl CasesTx for SledTx<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
+        Ok(self
+            .0
+            .get(key)
+            .map_err(tx_error)?
+            .map(|value| value.to_vec()))
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
+        self.0.insert(key, value).map_err(tx_error)?;
+        Ok(())
+    }
+}
+
+impl AuditTx for SledTx<'_> {
+    fn append(&self, seq: u64, entry: Vec<u8>) -> Result<(), TxError> {
+        self.0.insert(&seq.to_be_bytes(), entry).map_err(tx_error)?;
+        Ok(())
+    }
+}
+
+/// The audit head after the last entry of the `audit` tree.
+fn audit_head_of(tree: &sled::Tree) -> Result<audit::Head, StoreError> {
+    let last = tree.last()?;
+    audit::Head::after(last.as_ref().map(|(k, v)| (k.as_ref(), v.as_ref())))
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir` and starts its flush task.
     /// Must be called inside a Tokio runtime.
@@ -488,7 +388,7 @@ impl Store {
             }
         };
         let audit = db.open_tree("audit")?;
-        let audit_head = Mutex::new(audit::Head::load(&audit)?);
+        let audit_head = Mutex::new(audit_head_of(&audit)?);
         let (flush_requests, receiver) = mpsc::unbounded_channel();
         let flusher = Arc::new(Flusher {
             db: db.clone(),
@@ -589,9 +489,7 @@ impl Store {
         id: Uuid,
         request_sha256: Vec<u8>,
         record: OutboxRecord,
-        case_step: impl Fn(
-            &sled::transaction::TransactionalTree,
-        ) -> Result<Result<Applied, Refusal>, TxError>
+        case_step: impl Fn(&dyn CasesTx) -> Result<Result<Applied, Refusal>, TxError>
         + Send
         + Sync
         + 'static,
@@ -773,7 +671,7 @@ impl Store {
                 Enqueued::Conflict
             }));
         }
-        let applied = match (submit.case_step)(cases)? {
+        let applied = match (submit.case_step)(&SledTx(cases))? {
             Ok(applied) => applied,
             Err(refusal) => return Ok(Err(StoreError::Refused(refusal))),
         };
@@ -803,7 +701,7 @@ impl Store {
             .official(&submit.official)
             .message(submit.id.to_string())
             .cases(&applied.cases);
-        *head = audit::append_in(log, head, &entry)?;
+        *head = audit::append_in(&SledTx(log), head, &entry)?;
         next_seq.insert(submit.peer, seq + 1);
         Ok(Ok(Enqueued::New(seq, applied)))
     }
@@ -936,7 +834,7 @@ impl Store {
         id: Uuid,
         envelope: &[u8],
         body_sha256: &[u8],
-        case_step: impl Fn(&sled::transaction::TransactionalTree) -> Result<Option<String>, TxError>,
+        case_step: impl Fn(&dyn CasesTx) -> Result<Option<String>, TxError>,
         receipt_for: impl Fn(i64, &str) -> Vec<u8>,
     ) -> Result<Received, StoreError> {
         let arrival = Arrival {
@@ -964,10 +862,7 @@ impl Store {
     pub fn receive_all(
         &self,
         arrivals: &[Arrival<'_>],
-        case_step: impl Fn(
-            usize,
-            &sled::transaction::TransactionalTree,
-        ) -> Result<Option<String>, TxError>,
+        case_step: impl Fn(usize, &dyn CasesTx) -> Result<Option<String>, TxError>,
         receipt_for: impl Fn(usize, i64, &str) -> Vec<u8>,
     ) -> Result<Vec<Received>, StoreError> {
         if arrivals.is_empty() {
@@ -1005,13 +900,13 @@ impl Store {
                         });
                         continue;
                     }
-                    let refused = case_step(index, cases)?.unwrap_or_default();
+                    let refused = case_step(index, &SledTx(cases))?.unwrap_or_default();
                     let receipt = receipt_for(index, received_at, &refused);
                     let entry = Record::stored(arrival.sender, &refused)
                         .official(arrival.official)
                         .message(arrival.id.to_string())
                         .cases(&[arrival.case_id]);
-                    head = audit::append_in(log, &head, &entry)?;
+                    head = audit::append_in(&SledTx(log), &head, &entry)?;
                     let record = InboxRecord {
                         envelope: arrival.envelope.to_vec(),
                         received_at_micros: received_at,
@@ -1080,7 +975,9 @@ impl Store {
 
     /// Runs a read-only case transaction (so that a case is read whole).
     pub fn read_case(&self, id: &str) -> Result<Option<retorno_proto::v1::CaseView>, StoreError> {
-        Ok(self.cases.transaction(|cases| case::load(cases, id))?)
+        Ok(self
+            .cases
+            .transaction(|cases| Ok(case::load(&SledTx(cases), id)?))?)
     }
 
     /// Every case, in case-id order, read as the iterator goes.
@@ -1203,10 +1100,6 @@ impl Store {
     }
 }
 
-/// A record read for verification, or why it cannot be read: an error of
-/// one record, so that a verifier names it and goes on.
-pub type Stored<T> = Result<T, StoreError>;
-
 /// The audit log ([`crate::audit`]) and what its verification reads.
 impl Store {
     fn audit_head(&self) -> MutexGuard<'_, audit::Head> {
@@ -1231,7 +1124,7 @@ impl Store {
             }
             Err(TransactionError::Abort(error)) => Err(error),
             Err(TransactionError::Storage(error)) => {
-                if let Ok(reloaded) = audit::Head::load(&self.audit) {
+                if let Ok(reloaded) = audit_head_of(&self.audit) {
                     *head = reloaded;
                 }
                 Err(error.into())
@@ -1247,7 +1140,7 @@ impl Store {
             self.audit.transaction(|log| {
                 let mut next = head.clone();
                 for record in records {
-                    next = audit::append_in(log, &next, record)?;
+                    next = audit::append_in(&SledTx(log), &next, record)?;
                 }
                 Ok(((), next))
             })
@@ -1296,6 +1189,28 @@ impl Store {
                 .map_or_else(|_| crate::seal::hex(&key), |id| id.to_string());
             Ok((sender, id, decode("seen", &value)))
         })
+    }
+}
+
+impl Records for Store {
+    fn audit_log(&self) -> Entries<'_, (Vec<u8>, Vec<u8>)> {
+        Box::new(Store::audit_log(self))
+    }
+
+    fn inbox_entries(&self) -> Entries<'_, (u64, Stored<InboxRecord>)> {
+        Box::new(Store::inbox_entries(self))
+    }
+
+    fn sent_entries(&self) -> Entries<'_, (String, Stored<SentRecord>)> {
+        Box::new(Store::sent_entries(self))
+    }
+
+    fn seen_entries(&self) -> Entries<'_, (String, String, Stored<SeenRecord>)> {
+        Box::new(Store::seen_entries(self))
+    }
+
+    fn certificate(&self, sha256: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::certificate(self, sha256)
     }
 }
 
@@ -1609,7 +1524,7 @@ fn finish_in(
         let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
         for case_id in &status.case_ids {
             case::record_delivery(
-                cases,
+                &SledTx(cases),
                 case_id,
                 &message_id,
                 delivery,
@@ -1623,7 +1538,7 @@ fn finish_in(
         return Ok(head);
     }
     let entry = entry.message(message_id.as_str()).cases(&case_ids);
-    Ok(audit::append_in(log, &head, &entry)?)
+    Ok(audit::append_in(&SledTx(log), &head, &entry)?)
 }
 
 /// The writer thread: takes every write waiting (up to [`WRITE_GROUP`]) and
@@ -1733,9 +1648,7 @@ impl Flusher {
 mod tests {
     use super::*;
 
-    fn no_case(
-        _: &sled::transaction::TransactionalTree,
-    ) -> Result<Result<Applied, Refusal>, TxError> {
+    fn no_case(_: &dyn CasesTx) -> Result<Result<Applied, Refusal>, TxError> {
         Ok(Ok(none()))
     }
 
@@ -1970,7 +1883,7 @@ mod tests {
                     Uuid::now_v7()
                 };
                 let refused = i % 7 == 3 && i % 10 != 0;
-                let step = move |_: &sled::transaction::TransactionalTree| {
+                let step = move |_: &dyn crate::storage::CasesTx| {
                     Ok(if refused {
                         Err(Refusal {
                             rule: case::Rule::Order,

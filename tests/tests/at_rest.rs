@@ -18,11 +18,12 @@ use prost::Message as _;
 use retorno_client::compose;
 use retorno_gateway::{
     at_rest::{AtRestError, Vault},
-    case::{Applied, Refusal, TxError},
+    case::{Applied, Refusal},
     config::Storage,
     identity::Role,
     need_to_know,
     retention::{self, Mode},
+    storage::{CasesTx, TxError},
     store::{OutboxRecord, Received, Store, StoreError},
 };
 use retorno_proto::v1::{
@@ -39,7 +40,7 @@ use uuid::Uuid;
 const GIVEN_NAMES: &str = "Ana Lucía";
 const FAMILY_NAMES: &str = "Pérez Xol";
 
-fn no_case(_: &sled::transaction::TransactionalTree) -> Result<Result<Applied, Refusal>, TxError> {
+fn no_case(_: &dyn CasesTx) -> Result<Result<Applied, Refusal>, TxError> {
     Ok(Ok(Applied {
         cases: vec![],
         state: CaseState::Unspecified,

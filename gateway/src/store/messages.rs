@@ -250,7 +250,7 @@ impl Store {
         record.held_key.clear();
         sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&record))?;
         let entry = Record::requeued(operator, &id.to_string(), seq).cases(&record.case_ids);
-        *head = audit::append_in(log, head, &entry)?;
+        *head = audit::append_in(&super::SledTx(log), head, &entry)?;
         next_seq.insert(peer, seq + 1);
         Ok(Requeued::Now(seq))
     }

@@ -279,7 +279,8 @@ fn write(cases: &sled::Tree, rules: &Rules, batch: &[Planned]) -> anyhow::Result
                     recipient: planned.recipient,
                     now: planned.at,
                 };
-                if let Err(refusal) = rules.apply(tx, &step)? {
+                let tx = retorno_gateway::store::SledTx(tx);
+                if let Err(refusal) = rules.apply(&tx, &step)? {
                     refused.push(format!("{}: {}", planned.case_id, refusal.message));
                 }
             }
