@@ -203,9 +203,6 @@ struct ConsoleArgs {
     /// The staff accounts file (kept 0600; `retorno console user add` makes it).
     #[arg(long, global = true, default_value = "console-users.toml")]
     users: PathBuf,
-    /// Days after reception at which follow-ups are due.
-    #[arg(long, value_delimiter = ',', default_value = "30,90,180")]
-    follow_up_days: Vec<u32>,
     /// Minutes without a request after which a session ends.
     #[arg(long, default_value_t = 30)]
     idle_minutes: u64,

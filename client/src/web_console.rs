@@ -78,7 +78,6 @@ async fn serve(connection: &Connection, args: &ConsoleArgs) -> anyhow::Result<()
     let mut config = ConsoleConfig::new(profile, args.users.clone());
     config.listen = args.listen;
     config.tls = args.tls_cert.clone().zip(args.tls_key.clone());
-    config.follow_up_days = args.follow_up_days.clone();
     config.idle_timeout = std::time::Duration::from_secs(args.idle_minutes.saturating_mul(60));
     config.public_origin = args.public_origin.clone();
     let running = console::start(config).await?;

@@ -754,7 +754,7 @@ impl Agency for AgencyService {
             if wanted != CaseState::Unspecified && case.state() != wanted {
                 continue;
             }
-            cases.extend(need_to_know::listed(&reader, case));
+            cases.extend(need_to_know::listed(&reader, case, &self.rules));
         }
         let listed = audit::Record::cases_listed(&who.urn, case::state_name(wanted), cases.len());
         self.store.audit(&[listed]).map_err(storage)?;

@@ -318,13 +318,18 @@ fn case_metadata(case: CaseView) -> CaseView {
     }
 }
 
-/// `case` as a case list shows it to `reader` (no timeline), if it may read it.
-pub fn listed(reader: &Reader, case: CaseView) -> Option<CaseView> {
+/// `case` as a case list shows it to `reader` (no timeline), if it may read
+/// it, with the follow-ups the origin expects ([`case::Rules::follow_ups`], as
+/// [`case_for`] gives them): read off the timeline before the list leaves it out.
+pub fn listed(reader: &Reader, case: CaseView, rules: &case::Rules) -> Option<CaseView> {
+    let follow_ups = rules.follow_ups(&case);
     let bare = CaseView {
         timeline: Vec::new(),
         ..case
     };
-    self::case(reader, bare).ok()
+    let mut listed = self::case(reader, bare).ok()?;
+    listed.follow_ups = follow_ups;
+    Some(listed)
 }
 
 /// A timeline entry as `audience` reads it: the line and the facts it may see.

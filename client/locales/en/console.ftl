@@ -344,3 +344,20 @@ f-education-notes = Notes on education
 f-risks_on_return-level = Risk level
 f-risks_on_return-description = Description of the risks
 f-recommendations-items = Recommendations (one per line)
+
+## The case timeline: one line per step, from the facts the gateway lets this role see.
+tl-notice = Notice: { $companionship }
+tl-notice-risk = Notice: { $companionship }, risk { $risk }
+tl-summary = Case summary shared
+tl-proposal = Proposal { $id } for { $children } child(ren) at { $point }: { $at }
+tl-accepted = Accepted proposal { $id }
+tl-countered = Countered proposal { $id }: { $at }
+tl-declined = Declined proposal { $id }
+tl-declined-reason = Declined proposal { $id }: { $reason }
+tl-handoff = Handed over at { $point }, { $children } child(ren)
+tl-received = Reception confirmed
+tl-received-placement = Reception confirmed: { $placement }
+tl-follow-up = Follow-up at { $days } days
+tl-follow-up-status = Follow-up at { $days } days: { $status }
+tl-withdrawn = Return withdrawn
+tl-withdrawn-reason = Return withdrawn: { $reason }

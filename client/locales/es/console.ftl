@@ -344,3 +344,20 @@ f-education-notes = Notas sobre educación
 f-risks_on_return-level = Nivel de riesgo
 f-risks_on_return-description = Descripción de los riesgos
 f-recommendations-items = Recomendaciones (una por línea)
+
+## Historial del caso: una línea por paso, de los datos que la pasarela deja ver a esta función.
+tl-notice = Aviso previo: { $companionship }
+tl-notice-risk = Aviso previo: { $companionship }, riesgo { $risk }
+tl-summary = Resumen del caso compartido
+tl-proposal = Propuesta { $id } para { $children } NNA en { $point }: { $at }
+tl-accepted = Aceptó la propuesta { $id }
+tl-countered = Contrapropuesta a { $id }: { $at }
+tl-declined = Rechazó la propuesta { $id }
+tl-declined-reason = Rechazó la propuesta { $id }: { $reason }
+tl-handoff = Entrega en { $point }, { $children } NNA
+tl-received = Recepción confirmada
+tl-received-placement = Recepción confirmada: { $placement }
+tl-follow-up = Seguimiento a los { $days } días
+tl-follow-up-status = Seguimiento a los { $days } días: { $status }
+tl-withdrawn = Desistimiento de la repatriación
+tl-withdrawn-reason = Desistimiento de la repatriación: { $reason }

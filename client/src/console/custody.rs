@@ -11,7 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::Response,
 };
-use retorno_proto::v1::{self, CaseView, submit_request::Payload, timeline_facts};
+use retorno_proto::v1::{self, CaseView, submit_request::Payload};
 
 use super::{
     dates,
@@ -81,12 +81,7 @@ impl Which {
     }
 }
 
-fn form_of<'a>(
-    kind: &str,
-    lang: Lang,
-    values: &'a Fields,
-    follow_up_days: &[u32],
-) -> FormBuilder<'a> {
+fn form_of<'a>(kind: &str, lang: Lang, values: &'a Fields, case: &CaseView) -> FormBuilder<'a> {
     let mut form = FormBuilder::new(lang, values);
     match kind {
         "handoff_ack" => {
@@ -104,12 +99,16 @@ fn form_of<'a>(
                 .field("placement_detail", "text");
         }
         "follow_up_report" => {
-            let days = follow_up_days
+            // The reports the origin still expects, as its case engine lists them.
+            let days = case
+                .follow_ups
                 .iter()
-                .map(|d| {
+                .filter(|expected| !expected.reported)
+                .map(|expected| {
+                    let d = expected.days;
                     (
                         d.to_string(),
-                        lang.text("follow-up-days", &[("days", (*d).into())]),
+                        lang.text("follow-up-days", &[("days", d.into())]),
                     )
                 })
                 .collect();
@@ -140,26 +139,16 @@ fn form_of<'a>(
 
 /// The follow-ups at the configured days after the reception: reported,
 /// overdue, or due (the next one highlighted by the page).
-fn follow_ups(case: &CaseView, days: &[u32], zone: &str, lang: Lang) -> Vec<FollowUpLine> {
-    let Some(received) = instant(case.received_at.as_ref()) else {
-        return Vec::new();
-    };
-    let reported: Vec<u32> = case
-        .timeline
-        .iter()
-        .filter(|entry| entry.refused.is_empty())
-        .filter_map(|entry| match entry.facts.as_ref()?.payload.as_ref()? {
-            timeline_facts::Payload::FollowUpReport(report) => Some(report.days_since_return),
-            _ => None,
-        })
-        .collect();
+/// The follow-ups the origin expects, as the gateway's case engine lists them
+/// (`CaseView.follow_ups`: due instant and whether reported); the console only
+/// says which are past due by its own clock.
+fn follow_ups(case: &CaseView, zone: &str, lang: Lang) -> Vec<FollowUpLine> {
     let now = jiff::Timestamp::now();
-    days.iter()
-        .map(|&n| {
-            let due = received
-                .checked_add(jiff::SignedDuration::from_hours(i64::from(n) * 24))
-                .unwrap_or(received);
-            let status = if reported.contains(&n) {
+    case.follow_ups
+        .iter()
+        .filter_map(|expected| {
+            let due = instant(expected.due.as_ref())?;
+            let status = if expected.reported {
                 "done"
             } else if due < now {
                 "overdue"
@@ -167,14 +156,14 @@ fn follow_ups(case: &CaseView, days: &[u32], zone: &str, lang: Lang) -> Vec<Foll
                 "due"
             };
             let due_text = dates::date(dates::zoned(due, zone).date(), lang);
-            FollowUpLine {
-                days: n,
+            Some(FollowUpLine {
+                days: expected.days,
                 label: lang.text(
                     &format!("follow-up-{status}"),
-                    &[("days", n.into()), ("due", due_text.into())],
+                    &[("days", expected.days.into()), ("due", due_text.into())],
                 ),
                 status,
-            }
+            })
         })
         .collect()
 }
@@ -233,7 +222,7 @@ fn custody_page(
         .iter()
         .filter(|kind| case.allowed_steps.iter().any(|k| k == *kind))
         .map(|kind| {
-            let mut form = form_of(kind, lang, values, &state.follow_up_days);
+            let mut form = form_of(kind, lang, values, case);
             if let Some((refusal, _)) = refused.take_if(|(_, k)| k == kind) {
                 let mut top = form.place_errors(refusal.fields);
                 top.extend(refusal.top);
@@ -279,7 +268,7 @@ fn custody_page(
         facts: facts(case, &zone, lang),
         children,
         follow_ups: if which == Which::Reception {
-            follow_ups(case, &state.follow_up_days, &zone, lang)
+            follow_ups(case, &zone, lang)
         } else {
             Vec::new()
         },

@@ -14,6 +14,7 @@
 //! - [`session`]: sessions, cookies, and the CSRF and origin checks of every POST.
 //! - [`listen`]: where the console may listen, and its TLS.
 //! - [`dates`]: instants in a point of entry's time zone, in the reader's language.
+//! - `timeline`: a timeline entry's line in the reader's language, from its facts.
 //! - `web`, `pages`, `forms`: the routes, the pages (askama templates in
 //!   `client/templates/`) and what their forms become.
 //!
@@ -48,6 +49,7 @@ mod pages;
 pub mod session;
 mod steps;
 mod summary;
+mod timeline;
 mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -58,9 +60,6 @@ use crate::{Client, ClientError, Profile, i18n::Lang};
 
 /// The default idle timeout of a session.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// The default days after reception at which a follow-up is due.
-pub const DEFAULT_FOLLOW_UP_DAYS: [u32; 3] = [30, 90, 180];
 
 /// How a console runs.
 #[derive(Clone, Debug)]
@@ -75,8 +74,6 @@ pub struct ConsoleConfig {
     pub users: PathBuf,
     /// A session idle this long is ended.
     pub idle_timeout: Duration,
-    /// Days after reception at which follow-ups are due (e.g. 30, 90, 180).
-    pub follow_up_days: Vec<u32>,
     /// The origin the staff's browsers use when it is not the listen address
     /// (a DNS name in front of `0.0.0.0`), e.g. `https://consola.sbs.gob.gt:8443`.
     /// Form posts must come from it.
@@ -84,7 +81,7 @@ pub struct ConsoleConfig {
 }
 
 impl ConsoleConfig {
-    /// A console on `127.0.0.1:8080` with the default timeouts and follow-ups.
+    /// A console on `127.0.0.1:8080` with the default timeouts.
     pub fn new(profile: Profile, users: PathBuf) -> ConsoleConfig {
         ConsoleConfig {
             profile,
@@ -92,7 +89,6 @@ impl ConsoleConfig {
             tls: None,
             users,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            follow_up_days: DEFAULT_FOLLOW_UP_DAYS.to_vec(),
             public_origin: None,
         }
     }

@@ -654,22 +654,22 @@ fn case_row(case: &CaseView, lang: Lang) -> CaseRow {
 
 /// The first follow-up not yet past its due day, from the reception (the
 /// list has no timeline to tell which were reported; the reception page does).
-fn next_follow_up(case: &CaseView, days: &[u32], zone: &str, lang: Lang) -> String {
-    let Some(received) = instant(case.received_at.as_ref()) else {
-        return String::new();
-    };
+/// The next follow-up not yet reported, as the gateway's case engine lists
+/// them (`CaseView.follow_ups`), marked overdue once past due by this clock.
+fn next_follow_up(case: &CaseView, zone: &str, lang: Lang) -> String {
     let now = jiff::Timestamp::now();
-    days.iter()
-        .filter_map(|&n| {
-            let due = received
-                .checked_add(jiff::SignedDuration::from_hours(i64::from(n) * 24))
-                .ok()?;
-            (due >= now).then(|| {
-                let due = dates::date(dates::zoned(due, zone).date(), lang);
-                lang.text("follow-up-due", &[("days", n.into()), ("due", due.into())])
-            })
+    case.follow_ups
+        .iter()
+        .filter(|expected| !expected.reported)
+        .find_map(|expected| {
+            let due = instant(expected.due.as_ref())?;
+            let status = if due < now { "overdue" } else { "due" };
+            let text = dates::date(dates::zoned(due, zone).date(), lang);
+            Some(lang.text(
+                &format!("follow-up-{status}"),
+                &[("days", expected.days.into()), ("due", text.into())],
+            ))
         })
-        .next()
         .unwrap_or_default()
 }
 
@@ -696,12 +696,7 @@ pub(crate) async fn cases(
         .iter()
         .filter(|c| filter.keeps(c))
         .map(|c| CaseRow {
-            follow_up: next_follow_up(
-                c,
-                &state.follow_up_days,
-                &case_zone(c, &state.home_zone),
-                lang,
-            ),
+            follow_up: next_follow_up(c, &case_zone(c, &state.home_zone), lang),
             ..case_row(c, lang)
         })
         .collect();
@@ -812,7 +807,7 @@ pub(crate) async fn case(
                 .map(|at| dates::date_time(at, &zone, lang))
                 .unwrap_or_default(),
             sender: sender_line(entry.sender.as_ref(), lang),
-            summary: entry.summary.clone(),
+            summary: super::timeline::line(entry, lang),
             refused: entry.refused.clone(),
             flag: entry.flag.clone(),
         })

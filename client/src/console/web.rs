@@ -41,7 +41,6 @@ pub(crate) struct State {
     pub secure: bool,
     /// The origins a form post may come from.
     pub origins: Vec<String>,
-    pub follow_up_days: Vec<u32>,
     /// The agency the console acts as, if its certificate names one.
     pub agency: Option<Agency>,
     /// The time zone of times not tied to an arrival (the inbox).
@@ -65,7 +64,6 @@ impl State {
             sessions: Sessions::new(config.idle_timeout),
             secure,
             origins,
-            follow_up_days: config.follow_up_days.clone(),
             agency,
             home_zone,
         }
