@@ -19,8 +19,10 @@
 //! made durable by the next group commit or sled's own flush (500 ms); a
 //! crash can lose the last of those, never leave a gap in the chain.
 //!
-//! Entries hold no personal data: ids, parties, event kinds, and reasons
-//! that name a field or a rule. A validation message can quote the value it
+//! Entries hold no personal data of a child: ids, parties, event kinds, and
+//! reasons that name a field or a rule. The one name they hold is the acting
+//! official's, as their agency named them (`official`: staff, not the child,
+//! and accountable by design). A validation message can quote the value it
 //! refuses (a bad date may be a birth date), so only the field it names is
 //! kept ([`status_reason`], [`rejection_reason`]).
 //!

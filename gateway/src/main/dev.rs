@@ -194,4 +194,17 @@ fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gat
         "  cargo run --release -p retorno-client -- --profile {} inbox",
         profile("GT", "child-protection").display()
     );
+    println!(
+        "A web console for an agency (add a staff account first; the password is read from stdin):"
+    );
+    let users = options.dir.join("MX").join("console-users.toml");
+    println!(
+        "  cargo run --release -p retorno-client -- console user add aperez --name \"Ana Pérez\" --users {}",
+        users.display()
+    );
+    println!(
+        "  cargo run --release -p retorno-client -- --profile {} console --users {} --listen 127.0.0.1:8080",
+        profile("MX", "destination-authority").display(),
+        users.display()
+    );
 }
