@@ -142,7 +142,7 @@ fn form_of<'a>(kind: &str, lang: Lang, values: &'a Fields, case: &CaseView) -> F
 /// The follow-ups the origin expects, as the gateway's case engine lists them
 /// (`CaseView.follow_ups`: due instant and whether reported); the console only
 /// says which are past due by its own clock.
-fn follow_ups(case: &CaseView, zone: &str, lang: Lang) -> Vec<FollowUpLine> {
+pub(crate) fn follow_ups(case: &CaseView, zone: &str, lang: Lang) -> Vec<FollowUpLine> {
     let now = jiff::Timestamp::now();
     case.follow_ups
         .iter()

@@ -654,22 +654,13 @@ fn case_row(case: &CaseView, lang: Lang) -> CaseRow {
 
 /// The first follow-up not yet past its due day, from the reception (the
 /// list has no timeline to tell which were reported; the reception page does).
-/// The next follow-up not yet reported, as the gateway's case engine lists
-/// them (`CaseView.follow_ups`), marked overdue once past due by this clock.
+/// The next follow-up not yet reported, labelled as the reception page
+/// labels it ([`super::custody::follow_ups`]).
 fn next_follow_up(case: &CaseView, zone: &str, lang: Lang) -> String {
-    let now = jiff::Timestamp::now();
-    case.follow_ups
-        .iter()
-        .filter(|expected| !expected.reported)
-        .find_map(|expected| {
-            let due = instant(expected.due.as_ref())?;
-            let status = if due < now { "overdue" } else { "due" };
-            let text = dates::date(dates::zoned(due, zone).date(), lang);
-            Some(lang.text(
-                &format!("follow-up-{status}"),
-                &[("days", expected.days.into()), ("due", text.into())],
-            ))
-        })
+    super::custody::follow_ups(case, zone, lang)
+        .into_iter()
+        .find(|line| line.status != "done")
+        .map(|line| line.label)
         .unwrap_or_default()
 }
 
