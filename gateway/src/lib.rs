@@ -68,6 +68,7 @@ pub mod evidence;
 pub mod gateway;
 pub mod health;
 pub mod identity;
+pub mod kv;
 pub mod limits;
 pub mod links;
 pub mod metrics;

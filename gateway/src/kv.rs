@@ -1,0 +1,323 @@
+//! Ordered key/value trees and transactions over them: the one interface
+//! both storage engines give [`crate::store`].
+//!
+//! The store's logic (outbox, inbox and dedupe, cases, audit, positions,
+//! retention, alerts) is written once, against [`Db`], [`Tree`] and
+//! [`TxTree`]; an engine only keeps bytes under keys, in order, and runs a
+//! closure over several trees as one transaction. So every guarantee the
+//! store gives (one transaction per group of writes, permanent dedupe,
+//! per-peer order, the serial audit chain, envelopes sealed at rest,
+//! retention) holds on both engines by the same code.
+//!
+//! - **sled** ([`Db::Sled`]): the embedded default. A transaction is a sled
+//!   transaction; durability is [`Db::flush`] (the store's group commit).
+//! - **PostgreSQL** (`kv::postgres`): one table per tree (`k bytea PRIMARY
+//!   KEY, v bytea`); a transaction is a `SERIALIZABLE` database
+//!   transaction that first checks this node's lease epoch (fencing); a
+//!   commit is durable when it returns, so [`Db::flush`] has nothing to do.
+//!
+//! A transaction's closure may run more than once ([`TxError::Conflict`]):
+//! it must not keep state between runs.
+
+use std::ops::{Bound, RangeBounds};
+
+use sled::{
+    Transactional as _,
+    transaction::{
+        ConflictableTransactionError, TransactionError, TransactionalTree,
+        UnabortableTransactionError,
+    },
+};
+
+use crate::storage::{StoreError, TxError};
+
+/// A stored key or value.
+pub type Value = sled::IVec;
+
+/// Entries of a tree, in key order (and backwards with `rev`), each read
+/// able to fail on its own.
+pub type Iter = Box<dyn DoubleEndedIterator<Item = Result<(Value, Value), StoreError>> + Send>;
+
+/// One gateway's database in one engine.
+#[derive(Clone)]
+pub enum Db {
+    /// sled, embedded.
+    Sled(sled::Db),
+}
+
+impl Db {
+    /// The tree `name`, created empty if new.
+    pub fn open_tree(&self, name: &'static str) -> Result<Tree, StoreError> {
+        match self {
+            Db::Sled(db) => Ok(Tree::Sled(db.open_tree(name)?)),
+        }
+    }
+
+    /// The tree that holds the health probe's key.
+    pub fn default_tree(&self) -> Tree {
+        match self {
+            Db::Sled(db) => Tree::Sled((**db).clone()),
+        }
+    }
+
+    /// Makes every write that finished before this call durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sled(db) => {
+                db.flush()?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes the database takes on its disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        match self {
+            Db::Sled(db) => Ok(db.size_on_disk()?),
+        }
+    }
+
+    /// A number never given before by this database (for queue keys).
+    pub fn generate_id(&self) -> Result<u64, StoreError> {
+        match self {
+            Db::Sled(db) => Ok(db.generate_id()?),
+        }
+    }
+}
+
+/// A tree of one database: keys in byte order.
+#[derive(Clone)]
+pub enum Tree {
+    /// A sled tree.
+    Sled(sled::Tree),
+}
+
+impl Tree {
+    /// The value under `key`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, StoreError> {
+        match self {
+            Tree::Sled(tree) => Ok(tree.get(key)?),
+        }
+    }
+
+    /// Keeps `value` under `key`, replacing what was there.
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<(), StoreError> {
+        match self {
+            Tree::Sled(tree) => {
+                tree.insert(key.as_ref(), value.into())?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes `key`; returns what it held.
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, StoreError> {
+        match self {
+            Tree::Sled(tree) => Ok(tree.remove(key)?),
+        }
+    }
+
+    /// Entries with keys in `range`.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let bounds = (owned(range.start_bound()), owned(range.end_bound()));
+        match self {
+            Tree::Sled(tree) => Box::new(tree.range::<Vec<u8>, _>(bounds).map(sled_item)),
+        }
+    }
+
+    /// Entries whose keys start with `prefix`.
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        match self {
+            Tree::Sled(tree) => Box::new(tree.scan_prefix(prefix).map(sled_item)),
+        }
+    }
+
+    /// Every entry.
+    pub fn iter(&self) -> Iter {
+        match self {
+            Tree::Sled(tree) => Box::new(tree.iter().map(sled_item)),
+        }
+    }
+
+    /// The entry with the highest key.
+    pub fn last(&self) -> Result<Option<(Value, Value)>, StoreError> {
+        match self {
+            Tree::Sled(tree) => Ok(tree.last()?),
+        }
+    }
+
+    /// The entry with the highest key starting with `prefix`.
+    pub fn last_with_prefix(
+        &self,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Option<(Value, Value)>, StoreError> {
+        self.scan_prefix(prefix).next_back().transpose()
+    }
+
+    /// How many entries the tree holds (counts them).
+    pub fn len(&self) -> usize {
+        match self {
+            Tree::Sled(tree) => tree.len(),
+        }
+    }
+
+    /// Whether the tree holds no entry.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Tree::Sled(tree) => tree.is_empty(),
+        }
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        match self {
+            Tree::Sled(tree) => Ok(tree.clear()?),
+        }
+    }
+
+    /// Replaces the value under `key` by `f(old)` (removes it for `None`)
+    /// in one transaction, and returns the new value.
+    pub fn update_and_fetch(
+        &self,
+        key: impl AsRef<[u8]>,
+        f: impl Fn(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> Result<Option<Value>, StoreError> {
+        let key = key.as_ref();
+        transaction(&[self], |trees| {
+            let old = trees[0].get(key)?;
+            let new = f(old.as_deref());
+            match &new {
+                Some(value) => trees[0].insert(key, value.clone())?,
+                None => {
+                    trees[0].remove(key)?;
+                }
+            }
+            Ok(new.map(Value::from))
+        })
+    }
+
+    /// Applies `batch` (inserts and removals) in one transaction.
+    pub fn apply_batch(&self, batch: Batch) -> Result<(), StoreError> {
+        transaction(&[self], |trees| {
+            for (key, value) in &batch.0 {
+                match value {
+                    Some(value) => trees[0].insert(key, value.clone())?,
+                    None => {
+                        trees[0].remove(key)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes this tree's writes so far durable (the whole database's, in fact).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Tree::Sled(tree) => {
+                tree.flush()?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Inserts and removals to apply together ([`Tree::apply_batch`]).
+#[derive(Default)]
+pub struct Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl Batch {
+    /// Keeps `value` under `key`.
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.0
+            .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: impl AsRef<[u8]>) {
+        self.0.push((key.as_ref().to_vec(), None));
+    }
+}
+
+fn owned(bound: Bound<&impl AsRef<[u8]>>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_ref().to_vec()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn sled_item(item: sled::Result<(Value, Value)>) -> Result<(Value, Value), StoreError> {
+    item.map_err(StoreError::from)
+}
+
+/// A tree inside a transaction ([`transaction`]).
+pub enum TxTree<'a> {
+    /// A sled transactional tree.
+    Sled(&'a TransactionalTree),
+}
+
+impl TxTree<'_> {
+    /// The value under `key`, as this transaction sees it.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, TxError> {
+        match self {
+            TxTree::Sled(tree) => tree.get(key).map_err(sled_tx_error),
+        }
+    }
+
+    /// Keeps `value` under `key` in this transaction.
+    pub fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<(), TxError> {
+        match self {
+            TxTree::Sled(tree) => {
+                tree.insert(key.as_ref(), value.into())
+                    .map_err(sled_tx_error)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes `key` in this transaction; returns what it held.
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, TxError> {
+        match self {
+            TxTree::Sled(tree) => tree.remove(key.as_ref()).map_err(sled_tx_error),
+        }
+    }
+}
+
+fn sled_tx_error(error: UnabortableTransactionError) -> TxError {
+    match error {
+        UnabortableTransactionError::Conflict => TxError::Conflict,
+        UnabortableTransactionError::Storage(error) => TxError::Abort(error.into()),
+    }
+}
+
+/// Runs `f` over `trees` (all of one database) as one transaction: all of
+/// its writes are kept or none. `f` runs again after a conflict; an
+/// [`TxError::Abort`] keeps nothing and is returned.
+pub fn transaction<T>(
+    trees: &[&Tree],
+    f: impl Fn(&[TxTree<'_>]) -> Result<T, TxError>,
+) -> Result<T, StoreError> {
+    let Some(first) = trees.first() else {
+        return f(&[]).map_err(|error| match error {
+            TxError::Abort(error) => error,
+            TxError::Conflict => StoreError::Closed,
+        });
+    };
+    match first {
+        Tree::Sled(_) => {
+            let sled_trees: Vec<&sled::Tree> = trees
+                .iter()
+                .map(|tree| match tree {
+                    Tree::Sled(tree) => tree,
+                })
+                .collect();
+            let result: Result<T, TransactionError<StoreError>> =
+                sled_trees.as_slice().transaction(|views| {
+                    let views: Vec<TxTree<'_>> = views.iter().map(TxTree::Sled).collect();
+                    f(&views).map_err(ConflictableTransactionError::from)
+                });
+            result.map_err(StoreError::from)
+        }
+    }
+}
