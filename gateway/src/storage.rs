@@ -64,6 +64,25 @@ use std::sync::Arc;
 
 use crate::{at_rest::AtRestError, case::Refusal};
 
+/// Every tree of a gateway's database (the table of [`crate::store`]),
+/// besides the engine's default tree: what `migrate` copies and an engine
+/// creates.
+pub const TREES: &[&str] = &[
+    "outbox",
+    "sent",
+    "inbox",
+    "seen",
+    "acks",
+    "cases",
+    "policies",
+    "certificates",
+    "retention",
+    "audit",
+    "sequences",
+    "rollbacks",
+    "alerts",
+];
+
 /// A storage failure. Any of these means the operation did not take effect.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
