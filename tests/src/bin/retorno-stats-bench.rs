@@ -279,7 +279,7 @@ fn write(cases: &sled::Tree, rules: &Rules, batch: &[Planned]) -> anyhow::Result
                     recipient: planned.recipient,
                     now: planned.at,
                 };
-                let tx = retorno_gateway::store::SledTx(tx);
+                let tx = retorno_gateway::kv::TxTree::Sled(tx);
                 if let Err(refusal) = rules.apply(&tx, &step)? {
                     refused.push(format!("{}: {}", planned.case_id, refusal.message));
                 }
