@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod browser;
+pub mod postgres;
 
 use std::{
     collections::{BTreeMap, HashMap},
