@@ -205,6 +205,10 @@ struct Submit {
 /// Per-peer outbox bookkeeping kept in memory.
 struct PeerQueue {
     next_seq: u64,
+    /// A write transaction failed: whether it committed may be unknown (a
+    /// database connection lost during the commit), so `next_seq` is read
+    /// again from the stored outbox and positions before it is used.
+    stale: bool,
     /// The highest sequence known to be flushed; the delivery task reads up to it.
     durable: watch::Sender<u64>,
 }
@@ -243,8 +247,9 @@ pub struct Store {
     /// transaction); readers see entries only up to the watermark, which is
     /// raised after the flush that covers them, so a cursor never skips one.
     queues: Mutex<HashMap<Country, PeerQueue>>,
-    /// The same for the inbox: the next cursor to give.
-    inbox_next: Mutex<u64>,
+    /// The same for the inbox: the next cursor to give (`None`: to be read
+    /// again from the inbox, after a failed write).
+    inbox_next: Mutex<Option<u64>>,
     /// The highest inbox cursor known to be flushed.
     inbox_durable: watch::Sender<u64>,
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
@@ -319,6 +324,14 @@ impl AuditHead {
     }
 }
 
+/// The cursor after the last entry of the `inbox` tree.
+fn next_cursor(inbox: &Tree) -> Result<u64, StoreError> {
+    Ok(match inbox.last()? {
+        Some((key, _)) => read_u64(&key) + 1,
+        None => 1,
+    })
+}
+
 /// The audit head after the last entry of the `audit` tree.
 fn audit_head_of(tree: &Tree) -> Result<audit::Head, StoreError> {
     let last = tree.last()?;
@@ -338,37 +351,54 @@ impl Store {
 
     /// [`Store::open`] with the at-rest keys already loaded (the gateway
     /// loads them first, to report a bad key file as a configuration error).
+    /// On PostgreSQL, for a command on a stopped gateway: takes the lease
+    /// once (this node's name, `[storage] node`), and is refused while
+    /// another node holds it.
     pub fn open_with_vault(
         dir: &Path,
         settings: &Storage,
         vault: Arc<Vault>,
     ) -> Result<Arc<Store>, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(Arc::new(e)))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(settings.cache_mb.saturating_mul(1024 * 1024))
-            .open()?;
-        let barrier = match settings.durability {
-            Durability::ProcessCrash => None,
-            Durability::PowerLoss => {
-                Some(PowerLossBarrier::open(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
-            }
-        };
-        Store::open_on(Db::Sled(db), barrier, vault)
+        let db = Db::open(dir, settings)?;
+        if let Db::Postgres(pg) = &db {
+            let lease = crate::lease::PgLease::new(pg.clone(), settings);
+            crate::lease::Lease::try_acquire(&lease)?.ok_or_else(|| StoreError::LeaseHeld {
+                holder: crate::lease::Lease::holder(&lease)
+                    .ok()
+                    .flatten()
+                    .map(|(node, _)| node)
+                    .unwrap_or_default(),
+                lease: settings.lease_seconds,
+            })?;
+        }
+        Store::open_on(db, dir, settings, vault)
     }
 
-    /// Opens the store over an engine's database `db`; `barrier` makes
-    /// sled's flushes survive a power cut ([`barrier`]).
-    fn open_on(
+    /// Opens the store over an engine's database `db` (on PostgreSQL, with
+    /// this node's lease held). With sled and `durability = "power-loss"`,
+    /// every flush is followed by the barrier ([`barrier`]).
+    pub(crate) fn open_on(
+        db: Db,
+        dir: &Path,
+        settings: &Storage,
+        vault: Arc<Vault>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let barrier = match (&db, settings.durability) {
+            (Db::Sled(_), Durability::PowerLoss) => {
+                Some(PowerLossBarrier::open(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
+            }
+            _ => None,
+        };
+        Store::open_engine(db, barrier, vault)
+    }
+
+    fn open_engine(
         db: Db,
         barrier: Option<PowerLossBarrier>,
         vault: Arc<Vault>,
     ) -> Result<Arc<Store>, StoreError> {
         let inbox = db.open_tree("inbox")?;
-        let inbox_next = match inbox.last()? {
-            Some((key, _)) => read_u64(&key) + 1,
-            None => 1,
-        };
+        let inbox_next = next_cursor(&inbox)?;
         let audit = db.open_tree("audit")?;
         let audit_head = Mutex::new(AuditHead::fresh(audit_head_of(&audit)?));
         let (flush_requests, receiver) = mpsc::unbounded_channel();
@@ -396,7 +426,7 @@ impl Store {
             vault,
             inbox,
             queues: Mutex::new(HashMap::new()),
-            inbox_next: Mutex::new(inbox_next),
+            inbox_next: Mutex::new(Some(inbox_next)),
             inbox_durable: watch::Sender::new(inbox_next - 1),
             flush_requests,
             writes,
@@ -435,28 +465,42 @@ impl Store {
         f(self.queue_in(&mut queues, peer)?)
     }
 
-    /// The queue of `peer` in `queues`, read from the outbox the first time.
+    /// The queue of `peer` in `queues`, read from the outbox the first time
+    /// (and again after a failed write).
     fn queue_in<'q>(
         &self,
         queues: &'q mut HashMap<Country, PeerQueue>,
         peer: Country,
     ) -> Result<&'q mut PeerQueue, StoreError> {
         Ok(match queues.entry(peer) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                let queue = entry.into_mut();
+                if queue.stale {
+                    queue.next_seq = self.last_assigned(peer)? + 1;
+                    queue.stale = false;
+                }
+                queue
+            }
             std::collections::hash_map::Entry::Vacant(entry) => {
-                let queued = match self.outbox.last_with_prefix(peer.as_bytes())? {
-                    Some((key, _)) => read_u64(&key),
-                    None => 0,
-                };
-                // Numbers are never given twice, even once the outbox is empty.
-                let assigned = self.position(Direction::Out, peer)?.assigned_upto;
-                let last = queued.max(assigned);
+                let last = self.last_assigned(peer)?;
                 entry.insert(PeerQueue {
                     next_seq: last + 1,
+                    stale: false,
                     durable: watch::Sender::new(last),
                 })
             }
         })
+    }
+
+    /// The highest sequence number given to a message for `peer`, as stored.
+    fn last_assigned(&self, peer: Country) -> Result<u64, StoreError> {
+        let queued = match self.outbox.last_with_prefix(peer.as_bytes())? {
+            Some((key, _)) => read_u64(&key),
+            None => 0,
+        };
+        // Numbers are never given twice, even once the outbox is empty.
+        let assigned = self.position(Direction::Out, peer)?.assigned_upto;
+        Ok(queued.max(assigned))
     }
 
     /// Stores an envelope in the outbox for `peer`, its status record and its
@@ -587,7 +631,7 @@ impl Store {
             &self.audit,
             &self.sequences,
         ];
-        let (results, next_seq) = self.audited(|head| {
+        let written = self.audited(|head| {
             kv::transaction(&trees, |views| {
                 let [outbox, sent, cases, log, sequences] = views else {
                     return Err(abort(StoreError::Closed));
@@ -631,7 +675,18 @@ impl Store {
                 }
                 Ok(((results, next_seq), head))
             })
-        })?;
+        });
+        let (results, next_seq) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                for peer in first_seq.keys() {
+                    if let Some(queue) = queues.get_mut(peer) {
+                        queue.stale = true;
+                    }
+                }
+                return Err(error);
+            }
+        };
         for (peer, next) in next_seq {
             if let Some(queue) = queues.get_mut(&peer) {
                 queue.next_seq = next;
@@ -854,7 +909,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
-        let first = *next;
+        let first = match *next {
+            Some(first) => first,
+            None => next_cursor(&self.inbox)?,
+        };
         let received_at = crate::clock::system_micros();
         let trees = [
             &self.inbox,
@@ -863,7 +921,7 @@ impl Store {
             &self.audit,
             &self.sequences,
         ];
-        let (received, after) = self.audited(|head| {
+        let received = self.audited(|head| {
             kv::transaction(&trees, |views| {
                 let [inbox, seen, cases, log, sequences] = views else {
                     return Err(abort(StoreError::Closed));
@@ -917,9 +975,11 @@ impl Store {
                 highest.raise_in(sequences)?;
                 Ok(((received, cursor), head))
             })
-        })?;
-        *next = after;
-        Ok(received)
+        });
+        // After a failure the commit's outcome may be unknown: the next
+        // cursor is read again from the inbox before it is used.
+        *next = received.as_ref().ok().map(|(_, after)| *after);
+        Ok(received?.0)
     }
 
     /// Lets subscribers see inbox entries up to `cursor` (they are durable).
