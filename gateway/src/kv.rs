@@ -31,6 +31,9 @@ use sled::{
 
 use crate::storage::{StoreError, TxError};
 
+mod copy;
+pub use copy::{Compared, Copied, compare, copy};
+
 /// A stored key or value.
 pub type Value = sled::IVec;
 
