@@ -278,14 +278,16 @@ async fn a_stuck_courier_is_not_serving_and_a_peer_that_is_down_is_not_its_fault
 /// HTTP check asks it: the status code and the body.
 async fn plain_get(gateway: &Gateway, path: &str) -> (u16, String) {
     let address: SocketAddr = gateway.metrics_addr().expect("metrics are on");
-    let path = path.to_owned();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    plain_request(address, request).await
+}
+
+/// Sends `request` to `address` and reads the answer to its end: the status
+/// code and the body.
+async fn plain_request(address: SocketAddr, request: String) -> (u16, String) {
     tokio::task::spawn_blocking(move || {
         let mut tcp = std::net::TcpStream::connect(address).unwrap();
-        write!(
-            tcp,
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        tcp.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         tcp.read_to_string(&mut answer).unwrap();
         let code = answer[9..12].parse().unwrap();
@@ -345,6 +347,11 @@ async fn a_load_balancer_reads_the_same_health_in_plain_http_on_the_metrics_list
     mx.set_draining(false);
     mx.danger_fail_store_probes(false);
     plain_health_becomes(&mx, &agency, 200, "SERVING\n", "the probe passes").await;
+
+    // HAProxy's `option httpchk GET /health` sends exactly this (HTTP/1.0, no Host).
+    let address = mx.metrics_addr().unwrap();
+    let haproxy = plain_request(address, "GET /health HTTP/1.0\r\n\r\n".into()).await;
+    assert_eq!(haproxy, (200, "SERVING\n".to_owned()));
 
     // Any other path or method is still not found; /metrics still scrapes.
     assert_eq!(plain_get(&mx, "/healthz").await.0, 404);
