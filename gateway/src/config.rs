@@ -558,8 +558,22 @@ impl AlertSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
-    /// The storage engine; `"sled"` (the default) is the only one so far.
+    /// The storage engine: `"sled"` (the default, embedded) or `"postgres"`.
     pub backend: crate::storage::Backend,
+    /// The PostgreSQL database (`postgres://user:password@host:port/db`),
+    /// required with `backend = "postgres"` and refused otherwise. Never
+    /// logged whole: it may hold a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<DatabaseUrl>,
+    /// Connections to PostgreSQL this node keeps at most.
+    pub pool_size: usize,
+    /// This node's name in the gateway's lease (PostgreSQL); the host name
+    /// when not set ([`Storage::node_name`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How long a lease on PostgreSQL lasts without renewal: the longest a
+    /// dead holder keeps the other nodes from taking over.
+    pub lease_seconds: u64,
     /// What a flush must reach before the gateway says "accepted" or signs a receipt.
     pub durability: Durability,
     /// sled's page cache, in MiB. sled's own default (1 GiB) would let a long
@@ -584,6 +598,58 @@ pub struct Storage {
     pub retention_check_interval_s: u64,
 }
 
+/// Default of [`Storage::pool_size`].
+pub const DEFAULT_POOL_SIZE: usize = 8;
+/// Default of [`Storage::lease_seconds`]: a standby node takes over within
+/// seconds of the holder's death.
+pub const DEFAULT_LEASE_SECONDS: u64 = 5;
+
+/// A database URL: shown without its password (`Debug`), so that printing
+/// a configuration never leaks it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// A URL from its text.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The whole URL, password included: for connecting only, never for a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+            return "(a connection string)".to_owned();
+        };
+        let rest = &url[scheme_end..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => match rest[..at].find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end],
+                    &rest[..colon],
+                    &rest[at..]
+                ),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// Default of [`Storage::retention_received_days`]: a year of follow-up.
 pub const DEFAULT_RETENTION_RECEIVED_DAYS: u32 = 365;
 /// Default of [`Storage::retention_withdrawn_days`]: time for appeals and
@@ -597,6 +663,10 @@ impl Default for Storage {
     fn default() -> Self {
         Storage {
             backend: crate::storage::Backend::default(),
+            url: None,
+            pool_size: DEFAULT_POOL_SIZE,
+            node: None,
+            lease_seconds: DEFAULT_LEASE_SECONDS,
             durability: Durability::default(),
             cache_mb: 16,
             keys: Vec::new(),
@@ -608,8 +678,69 @@ impl Default for Storage {
 }
 
 impl Storage {
-    /// The checks of `[storage]`: retention periods and the key files.
+    /// This node's name in the gateway's lease: `node`, else the host name.
+    pub fn node_name(&self) -> String {
+        if let Some(node) = &self.node {
+            return node.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .map(|name| name.trim().to_owned())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "node".to_owned())
+    }
+
+    /// The checks of `[storage]`: the engine's settings, retention periods
+    /// and the key files.
     fn check(&self) -> Result<(), (&'static str, String)> {
+        match (self.backend, &self.url) {
+            (crate::storage::Backend::Postgres, None) => {
+                return Err((
+                    "storage.url",
+                    "backend = \"postgres\" needs the database: url = \"postgres://user@host:5432/database\"".into(),
+                ));
+            }
+            (crate::storage::Backend::Postgres, Some(url)) => {
+                if url.expose().parse::<tokio_postgres::Config>().is_err() {
+                    return Err((
+                        "storage.url",
+                        "not a PostgreSQL URL: write it as postgres://user@host:5432/database"
+                            .into(),
+                    ));
+                }
+            }
+            (crate::storage::Backend::Sled, Some(_)) => {
+                return Err((
+                    "storage.url",
+                    "only backend = \"postgres\" uses a url; remove it, or set backend = \"postgres\"".into(),
+                ));
+            }
+            (crate::storage::Backend::Sled, None) => {}
+        }
+        if self.pool_size == 0 {
+            return Err((
+                "storage.pool_size",
+                format!("must be at least 1 (default {DEFAULT_POOL_SIZE})"),
+            ));
+        }
+        if self.lease_seconds == 0 {
+            return Err((
+                "storage.lease_seconds",
+                format!("must be at least 1 second (default {DEFAULT_LEASE_SECONDS})"),
+            ));
+        }
+        if self
+            .node
+            .as_ref()
+            .is_some_and(|node| node.trim().is_empty())
+        {
+            return Err((
+                "storage.node",
+                "must not be empty; remove it to use the host name".into(),
+            ));
+        }
         if self.retention_received_days == 0 || self.retention_withdrawn_days == 0 {
             return Err((
                 "storage",
@@ -940,13 +1071,62 @@ mod tests {
             Config::load(&file).unwrap().storage.backend,
             crate::storage::Backend::Sled
         );
+        let text = GOOD.replace("[listen]", "[storage]\nbackend = \"mysql\"\n[listen]");
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("backend")
+                && error.contains("mysql")
+                && error.contains("`sled`")
+                && error.contains("`postgres`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn postgres_needs_a_url_and_sled_refuses_one_naming_the_field() {
         let text = GOOD.replace("[listen]", "[storage]\nbackend = \"postgres\"\n[listen]");
         let (_dir, file) = write(&text);
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(
-            error.contains("backend") && error.contains("postgres") && error.contains("`sled`"),
+            error.contains("storage.url") && error.contains("postgres://"),
             "{error}"
         );
+
+        let text = GOOD.replace(
+            "[listen]",
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw:s3cret@db.mx:5432/retorno\"\nnode = \"mx-a\"\n[listen]",
+        );
+        let (_dir, file) = write(&text);
+        let config = Config::load(&file).unwrap();
+        assert_eq!(config.storage.backend, crate::storage::Backend::Postgres);
+        assert_eq!(config.storage.pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(config.storage.lease_seconds, DEFAULT_LEASE_SECONDS);
+        assert_eq!(config.storage.node_name(), "mx-a");
+        let shown = format!("{:?}", config.storage);
+        assert!(
+            !shown.contains("s3cret") && shown.contains("postgres://gw:***@db.mx:5432/retorno"),
+            "{shown}"
+        );
+
+        let text = GOOD.replace(
+            "[listen]",
+            "[storage]\nurl = \"postgres://gw@db.mx/retorno\"\n[listen]",
+        );
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("storage.url") && error.contains("backend = \"postgres\""),
+            "{error}"
+        );
+
+        let text = GOOD.replace(
+            "[listen]",
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw@db.mx/retorno\"\npool_size = 0\n[listen]",
+        );
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(error.contains("storage.pool_size"), "{error}");
     }
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {

@@ -11,13 +11,15 @@
 //!
 //! - **sled** ([`Db::Sled`]): the embedded default. A transaction is a sled
 //!   transaction; durability is [`Db::flush`] (the store's group commit).
-//! - **PostgreSQL** (`kv::postgres`): one table per tree (`k bytea PRIMARY
+//! - **PostgreSQL** ([`Db::Postgres`], [`postgres`]): one table per tree (`k bytea PRIMARY
 //!   KEY, v bytea`); a transaction is a `SERIALIZABLE` database
 //!   transaction that first checks this node's lease epoch (fencing); a
 //!   commit is durable when it returns, so [`Db::flush`] has nothing to do.
 //!
 //! A transaction's closure may run more than once ([`TxError::Conflict`]):
 //! it must not keep state between runs.
+
+pub mod postgres;
 
 use std::ops::{Bound, RangeBounds};
 
@@ -29,7 +31,7 @@ use sled::{
     },
 };
 
-use crate::storage::{StoreError, TxError};
+use crate::storage::{Backend, StoreError, TxError};
 
 mod copy;
 pub use copy::{Compared, Copied, compare, copy};
@@ -46,13 +48,47 @@ pub type Iter = Box<dyn DoubleEndedIterator<Item = Result<(Value, Value), StoreE
 pub enum Db {
     /// sled, embedded.
     Sled(sled::Db),
+    /// PostgreSQL, shared by the nodes of one gateway.
+    Postgres(postgres::Pg),
 }
 
 impl Db {
+    /// Opens the configured engine's database (`[storage] backend`): sled
+    /// in `dir`, or a connection pool to `url` with the schema migrated. No
+    /// lease is taken: writes to PostgreSQL need one ([`postgres::Pg::try_acquire`]).
+    pub fn open(
+        dir: &std::path::Path,
+        settings: &crate::config::Storage,
+    ) -> Result<Db, StoreError> {
+        match settings.backend {
+            Backend::Sled => {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(std::sync::Arc::new(e)))?;
+                let db = sled::Config::new()
+                    .path(dir)
+                    .cache_capacity(settings.cache_mb.saturating_mul(1024 * 1024))
+                    .open()?;
+                Ok(Db::Sled(db))
+            }
+            Backend::Postgres => {
+                let url = settings.url.as_ref().ok_or_else(|| {
+                    postgres::PgError::new("storage.url is required with backend = \"postgres\"")
+                })?;
+                Ok(Db::Postgres(postgres::Pg::open(
+                    url.expose(),
+                    settings.pool_size,
+                )?))
+            }
+        }
+    }
+
     /// The tree `name`, created empty if new.
     pub fn open_tree(&self, name: &'static str) -> Result<Tree, StoreError> {
         match self {
             Db::Sled(db) => Ok(Tree::Sled(db.open_tree(name)?)),
+            Db::Postgres(pg) => Ok(Tree::Postgres(postgres::PgTree {
+                pg: pg.clone(),
+                table: postgres::Pg::table(name)?,
+            })),
         }
     }
 
@@ -60,6 +96,10 @@ impl Db {
     pub fn default_tree(&self) -> Tree {
         match self {
             Db::Sled(db) => Tree::Sled((**db).clone()),
+            Db::Postgres(pg) => Tree::Postgres(postgres::PgTree {
+                pg: pg.clone(),
+                table: postgres::DEFAULT_TABLE,
+            }),
         }
     }
 
@@ -70,6 +110,8 @@ impl Db {
                 db.flush()?;
                 Ok(())
             }
+            // A commit is durable when it returns.
+            Db::Postgres(_) => Ok(()),
         }
     }
 
@@ -77,6 +119,7 @@ impl Db {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         match self {
             Db::Sled(db) => Ok(db.size_on_disk()?),
+            Db::Postgres(pg) => pg.size_on_disk(),
         }
     }
 
@@ -84,6 +127,7 @@ impl Db {
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         match self {
             Db::Sled(db) => Ok(db.generate_id()?),
+            Db::Postgres(pg) => pg.generate_id(),
         }
     }
 }
@@ -93,6 +137,8 @@ impl Db {
 pub enum Tree {
     /// A sled tree.
     Sled(sled::Tree),
+    /// A table of a PostgreSQL database.
+    Postgres(postgres::PgTree),
 }
 
 impl Tree {
@@ -100,6 +146,7 @@ impl Tree {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, StoreError> {
         match self {
             Tree::Sled(tree) => Ok(tree.get(key)?),
+            Tree::Postgres(tree) => tree.pg.get(tree.table, key.as_ref()),
         }
     }
 
@@ -110,6 +157,10 @@ impl Tree {
                 tree.insert(key.as_ref(), value.into())?;
                 Ok(())
             }
+            Tree::Postgres(_) => {
+                let (key, value) = (key.as_ref(), value.into());
+                transaction(&[self], |trees| trees[0].insert(key, value.clone()))
+            }
         }
     }
 
@@ -117,6 +168,10 @@ impl Tree {
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, StoreError> {
         match self {
             Tree::Sled(tree) => Ok(tree.remove(key)?),
+            Tree::Postgres(_) => {
+                let key = key.as_ref();
+                transaction(&[self], |trees| trees[0].remove(key))
+            }
         }
     }
 
@@ -125,6 +180,12 @@ impl Tree {
         let bounds = (owned(range.start_bound()), owned(range.end_bound()));
         match self {
             Tree::Sled(tree) => Box::new(tree.range::<Vec<u8>, _>(bounds).map(sled_item)),
+            Tree::Postgres(tree) => Box::new(postgres::Pages::new(
+                tree.pg.clone(),
+                tree.table,
+                bounds.0,
+                bounds.1,
+            )),
         }
     }
 
@@ -132,6 +193,15 @@ impl Tree {
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         match self {
             Tree::Sled(tree) => Box::new(tree.scan_prefix(prefix).map(sled_item)),
+            Tree::Postgres(tree) => {
+                let prefix = prefix.as_ref();
+                Box::new(postgres::Pages::new(
+                    tree.pg.clone(),
+                    tree.table,
+                    Bound::Included(prefix.to_vec()),
+                    postgres::successor(prefix),
+                ))
+            }
         }
     }
 
@@ -139,6 +209,12 @@ impl Tree {
     pub fn iter(&self) -> Iter {
         match self {
             Tree::Sled(tree) => Box::new(tree.iter().map(sled_item)),
+            Tree::Postgres(tree) => Box::new(postgres::Pages::new(
+                tree.pg.clone(),
+                tree.table,
+                Bound::Unbounded,
+                Bound::Unbounded,
+            )),
         }
     }
 
@@ -146,6 +222,10 @@ impl Tree {
     pub fn last(&self) -> Result<Option<(Value, Value)>, StoreError> {
         match self {
             Tree::Sled(tree) => Ok(tree.last()?),
+            Tree::Postgres(tree) => Ok(tree
+                .pg
+                .page(tree.table, &Bound::Unbounded, &Bound::Unbounded, true, 1)?
+                .pop()),
         }
     }
 
@@ -154,20 +234,51 @@ impl Tree {
         &self,
         prefix: impl AsRef<[u8]>,
     ) -> Result<Option<(Value, Value)>, StoreError> {
-        self.scan_prefix(prefix).next_back().transpose()
-    }
-
-    /// How many entries the tree holds (counts them).
-    pub fn len(&self) -> usize {
         match self {
-            Tree::Sled(tree) => tree.len(),
+            Tree::Sled(_) => self.scan_prefix(prefix).next_back().transpose(),
+            Tree::Postgres(tree) => {
+                let prefix = prefix.as_ref();
+                Ok(tree
+                    .pg
+                    .page(
+                        tree.table,
+                        &Bound::Included(prefix.to_vec()),
+                        &postgres::successor(prefix),
+                        true,
+                        1,
+                    )?
+                    .pop())
+            }
         }
     }
 
-    /// Whether the tree holds no entry.
+    /// How many entries the tree holds (counts them). On PostgreSQL a
+    /// failed count is logged and reads as 0.
+    pub fn len(&self) -> usize {
+        match self {
+            Tree::Sled(tree) => tree.len(),
+            Tree::Postgres(tree) => match tree.pg.count(tree.table) {
+                Ok(count) => usize::try_from(count).unwrap_or(usize::MAX),
+                Err(error) => {
+                    tracing::error!(tree = tree.table, %error, "cannot count a tree's entries");
+                    0
+                }
+            },
+        }
+    }
+
+    /// Whether the tree holds no entry. On PostgreSQL a failed read is
+    /// logged and reads as empty.
     pub fn is_empty(&self) -> bool {
         match self {
             Tree::Sled(tree) => tree.is_empty(),
+            Tree::Postgres(tree) => match tree.pg.empty(tree.table) {
+                Ok(empty) => empty,
+                Err(error) => {
+                    tracing::error!(tree = tree.table, %error, "cannot read a tree");
+                    true
+                }
+            },
         }
     }
 
@@ -175,6 +286,7 @@ impl Tree {
     pub fn clear(&self) -> Result<(), StoreError> {
         match self {
             Tree::Sled(tree) => Ok(tree.clear()?),
+            Tree::Postgres(tree) => tree.pg.clear(tree.table),
         }
     }
 
@@ -221,6 +333,8 @@ impl Tree {
                 tree.flush()?;
                 Ok(())
             }
+            // A commit is durable when it returns.
+            Tree::Postgres(_) => Ok(()),
         }
     }
 }
@@ -258,6 +372,8 @@ fn sled_item(item: sled::Result<(Value, Value)>) -> Result<(Value, Value), Store
 pub enum TxTree<'a> {
     /// A sled transactional tree.
     Sled(&'a TransactionalTree),
+    /// A table inside a PostgreSQL transaction.
+    Postgres(postgres::TxView<'a>),
 }
 
 impl TxTree<'_> {
@@ -265,6 +381,7 @@ impl TxTree<'_> {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, TxError> {
         match self {
             TxTree::Sled(tree) => tree.get(key).map_err(sled_tx_error),
+            TxTree::Postgres(tree) => tree.get(key.as_ref()),
         }
     }
 
@@ -276,6 +393,10 @@ impl TxTree<'_> {
                     .map_err(sled_tx_error)?;
                 Ok(())
             }
+            TxTree::Postgres(tree) => {
+                tree.insert(key.as_ref(), value.into().to_vec());
+                Ok(())
+            }
         }
     }
 
@@ -283,6 +404,31 @@ impl TxTree<'_> {
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>, TxError> {
         match self {
             TxTree::Sled(tree) => tree.remove(key.as_ref()).map_err(sled_tx_error),
+            TxTree::Postgres(tree) => tree.remove(key.as_ref()),
+        }
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Sled(std::sync::Arc::new(error))
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(error: TransactionError<StoreError>) -> Self {
+        match error {
+            TransactionError::Abort(error) => error,
+            TransactionError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<TxError> for ConflictableTransactionError<StoreError> {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Conflict => ConflictableTransactionError::Conflict,
+            TxError::Abort(error) => ConflictableTransactionError::Abort(error),
         }
     }
 }
@@ -311,10 +457,14 @@ pub fn transaction<T>(
         Tree::Sled(_) => {
             let sled_trees: Vec<&sled::Tree> = trees
                 .iter()
-                .map(|tree| match tree {
-                    Tree::Sled(tree) => tree,
+                .filter_map(|tree| match tree {
+                    Tree::Sled(tree) => Some(tree),
+                    Tree::Postgres(_) => None,
                 })
                 .collect();
+            if sled_trees.len() != trees.len() {
+                return Err(two_engines());
+            }
             let result: Result<T, TransactionError<StoreError>> =
                 sled_trees.as_slice().transaction(|views| {
                     let views: Vec<TxTree<'_>> = views.iter().map(TxTree::Sled).collect();
@@ -322,5 +472,23 @@ pub fn transaction<T>(
                 });
             result.map_err(StoreError::from)
         }
+        Tree::Postgres(first) => {
+            let tables: Vec<&'static str> = trees
+                .iter()
+                .filter_map(|tree| match tree {
+                    Tree::Postgres(tree) => Some(tree.table),
+                    Tree::Sled(_) => None,
+                })
+                .collect();
+            if tables.len() != trees.len() {
+                return Err(two_engines());
+            }
+            first.pg.transaction(&tables, f)
+        }
     }
+}
+
+/// A transaction over trees of two engines (a bug).
+fn two_engines() -> StoreError {
+    postgres::PgError::new("one transaction over trees of two storage engines").into()
 }

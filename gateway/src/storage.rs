@@ -89,6 +89,34 @@ pub enum StoreError {
     /// sled reported an error (I/O, corruption).
     #[error("storage error: {0}")]
     Sled(Arc<sled::Error>),
+    /// PostgreSQL failed (connection, query, commit); keeps the SQLSTATE,
+    /// never the connection URL. After a lost connection the outcome of a
+    /// commit in flight is unknown.
+    #[error("PostgreSQL: {0}")]
+    Postgres(crate::kv::postgres::PgError),
+    /// This node no longer holds the gateway's lease (another node took it,
+    /// or it never took one): it writes nothing; the holder serves.
+    #[error(
+        "this node does not hold the gateway's lease (its epoch {}, the database's {}): nothing was written; the lease holder serves",
+        epoch_text(.held),
+        epoch_text(.current)
+    )]
+    Fenced {
+        /// The epoch this node acquired, if any.
+        held: Option<i64>,
+        /// The epoch in the database, if the lease row exists.
+        current: Option<i64>,
+    },
+    /// Another node of the gateway holds the lease: it is running there.
+    #[error(
+        "node {holder:?} of this gateway holds the lease (it is running): stop it first, or wait {lease} s after it died"
+    )]
+    LeaseHeld {
+        /// The node holding it.
+        holder: String,
+        /// `[storage] lease_seconds`: how long a dead holder keeps it.
+        lease: u64,
+    },
     /// The flush task has stopped, so nothing can be made durable.
     #[error("the storage flush task has stopped")]
     Closed,
@@ -126,6 +154,10 @@ pub enum StoreError {
         /// What failed; names the key id when a key is missing.
         source: AtRestError,
     },
+}
+
+fn epoch_text(epoch: &Option<i64>) -> String {
+    epoch.map_or_else(|| "none".to_owned(), |epoch| epoch.to_string())
 }
 
 /// A record read for verification, or why it cannot be read: an error of
@@ -328,6 +360,9 @@ pub enum Backend {
     /// sled, embedded: one database folder per gateway, nothing to install.
     #[default]
     Sled,
+    /// PostgreSQL (`url`): one database shared by the gateway's nodes, one
+    /// of which holds the lease and writes.
+    Postgres,
 }
 
 /// Opens the configured engine's database in `dir` (`[storage] backend`),
@@ -336,9 +371,7 @@ pub fn open(
     dir: &std::path::Path,
     settings: &crate::config::Storage,
 ) -> Result<Arc<crate::store::Store>, StoreError> {
-    match settings.backend {
-        Backend::Sled => crate::store::Store::open(dir, settings),
-    }
+    crate::store::Store::open(dir, settings)
 }
 
 /// Case records in memory, for the case engine's own tests: writes are kept

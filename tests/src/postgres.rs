@@ -1,0 +1,400 @@
+//! Throwaway PostgreSQL clusters for the tests, from the machine's
+//! PostgreSQL binaries.
+//!
+//! [`Cluster::start`] runs `initdb` in a temporary folder (as the
+//! `postgres` user when the tests run as root, since PostgreSQL refuses to
+//! run as root), on a free port of 127.0.0.1 with its socket in that folder,
+//! `fsync = on` and `synchronous_commit = on`, and stops it (`-m
+//! immediate`) when dropped. [`shared`] is one cluster per test binary;
+//! [`Cluster::database`] makes as many databases in it as the tests need.
+//!
+//! When PostgreSQL is not installed, [`Cluster::start`] says in one line
+//! that the PostgreSQL tests were skipped and how to install PostgreSQL, and
+//! the tests return early; with `RETORNO_REQUIRE_POSTGRES=1` (CI) it panics
+//! instead. `RETORNO_PG_BINDIR` names the binaries' folder (default: `pg_config
+//! --bindir`, then `/usr/lib/postgresql/*/bin`, then `PATH`).
+
+use std::{
+    io::Write as _,
+    net::TcpListener,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+};
+
+/// The one-line notice of a skipped PostgreSQL test run.
+pub const SKIPPED: &str = "PostgreSQL tests skipped: no PostgreSQL binaries found (install them with `apt-get install postgresql`, or set RETORNO_PG_BINDIR; RETORNO_REQUIRE_POSTGRES=1 makes this a failure)";
+
+/// The shared cluster of this test binary, started on first use; `None`
+/// (after the one-line notice) when PostgreSQL is not installed.
+pub fn shared() -> Option<&'static Cluster> {
+    static SHARED: OnceLock<Option<Cluster>> = OnceLock::new();
+    SHARED.get_or_init(Cluster::start).as_ref()
+}
+
+/// A running throwaway PostgreSQL server (a primary, and maybe a
+/// synchronous standby), removed when dropped.
+pub struct Cluster {
+    bindir: PathBuf,
+    /// The temporary folder: data folders, sockets, logs.
+    dir: tempfile::TempDir,
+    /// Whether the servers run as the `postgres` user (the tests run as root).
+    as_postgres: bool,
+    primary: Server,
+    standby: Option<Server>,
+}
+
+/// One server of a cluster.
+struct Server {
+    data: PathBuf,
+    port: u16,
+}
+
+/// The folder of the PostgreSQL binaries, or why there is none.
+fn bindir() -> Option<PathBuf> {
+    let has_initdb = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("RETORNO_PG_BINDIR") {
+        let dir = PathBuf::from(dir);
+        return has_initdb(&dir).then_some(dir);
+    }
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if output.status.success() && has_initdb(&dir) {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| has_initdb(dir))
+        .collect();
+    versions.sort();
+    if let Some((_, dir)) = versions.pop() {
+        return Some(dir);
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).find(|dir| has_initdb(dir)))
+}
+
+fn required() -> bool {
+    std::env::var("RETORNO_REQUIRE_POSTGRES").is_ok_and(|value| value == "1")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// The uid and gid of the `postgres` user.
+fn postgres_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&"postgres") && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+impl Cluster {
+    /// Starts a throwaway primary; `None` (after one line on stderr) when
+    /// PostgreSQL is not installed, a panic then with `RETORNO_REQUIRE_POSTGRES=1`.
+    pub fn start() -> Option<Cluster> {
+        let Some(bindir) = bindir() else {
+            if required() {
+                panic!("RETORNO_REQUIRE_POSTGRES=1 but {SKIPPED}");
+            }
+            // Straight to the process's stderr, past the test harness's
+            // capture, so that a passing run still says it.
+            let _ = writeln!(std::io::stderr(), "{SKIPPED}");
+            return None;
+        };
+        let root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
+        let dir = tempfile::Builder::new()
+            .prefix("retorno-pg-")
+            .tempdir()
+            .expect("a temporary folder for PostgreSQL");
+        if root {
+            let (uid, gid) = postgres_user().expect(
+                "the tests run as root, and PostgreSQL needs the `postgres` user to run as",
+            );
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .expect("chown the cluster folder");
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod the cluster folder");
+        let mut cluster = Cluster {
+            bindir,
+            as_postgres: root,
+            primary: Server {
+                data: dir.path().join("primary"),
+                port: 0,
+            },
+            standby: None,
+            dir,
+        };
+        cluster.initdb();
+        cluster.primary.port = cluster.start_server(&cluster.primary.data.clone(), "primary");
+        cluster.watchdog();
+        Some(cluster)
+    }
+
+    /// A primary with a synchronous streaming standby (`pg_basebackup -R`,
+    /// `synchronous_standby_names = '*'`): a commit returns once the standby
+    /// has it. `None` as [`Cluster::start`].
+    pub fn start_with_standby() -> Option<Cluster> {
+        let mut cluster = Cluster::start()?;
+        cluster.append_conf(
+            &cluster.primary.data.clone(),
+            "synchronous_standby_names = '*'\n",
+        );
+        cluster.pg_ctl(&cluster.primary.data.clone(), &["reload"]);
+        let standby = cluster.dir.path().join("standby");
+        let port = cluster.primary.port.to_string();
+        let socket = cluster.dir.path().to_string_lossy().into_owned();
+        cluster.run(
+            "pg_basebackup",
+            &[
+                "-D",
+                &standby.to_string_lossy(),
+                "-h",
+                &socket,
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        );
+        let port = cluster.start_server(&standby, "standby");
+        cluster.standby = Some(Server {
+            data: standby,
+            port,
+        });
+        // Wait until the primary counts the standby as synchronous.
+        let url = cluster.url_on(cluster.primary.port, "postgres");
+        for _ in 0..600 {
+            let out = cluster.psql(
+                &url,
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+            );
+            if out.trim() == "1" {
+                return Some(cluster);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the standby never became synchronous");
+    }
+
+    /// The primary's URL for the database `name`, created now.
+    pub fn database(&self, name: &str) -> String {
+        let admin = self.url_on(self.primary.port, "postgres");
+        self.psql(&admin, &format!("CREATE DATABASE \"{name}\""));
+        self.url_on(self.primary.port, name)
+    }
+
+    /// A URL that reaches whichever of the primary and the standby accepts
+    /// writes (libpq's multi-host form), for a failover test.
+    pub fn failover_url(&self, name: &str) -> String {
+        match &self.standby {
+            Some(standby) => format!(
+                "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{name}?target_session_attrs=read-write",
+                self.primary.port, standby.port
+            ),
+            None => self.url_on(self.primary.port, name),
+        }
+    }
+
+    /// Kills the primary's postmaster with SIGKILL (a machine lost).
+    pub fn kill_primary(&self) {
+        let pid = std::fs::read_to_string(self.primary.data.join("postmaster.pid"))
+            .expect("the primary's postmaster.pid");
+        let pid = pid.lines().next().unwrap_or_default().trim().to_owned();
+        let status = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -KILL {pid}");
+    }
+
+    /// Promotes the standby (`pg_ctl promote`), waiting until it accepts writes.
+    pub fn promote_standby(&self) {
+        let standby = self.standby.as_ref().expect("a cluster with a standby");
+        self.pg_ctl(&standby.data, &["-w", "promote"]);
+    }
+
+    fn url_on(&self, port: u16, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/{name}")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let binary = self.bindir.join(program);
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(binary);
+            command
+        } else {
+            Command::new(binary)
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> String {
+        let output = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("{program}: {error}"));
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn psql(&self, url: &str, sql: &str) -> String {
+        self.run(
+            "psql",
+            &[
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                url,
+                "-c",
+                sql,
+            ],
+        )
+    }
+
+    fn pg_ctl(&self, data: &Path, args: &[&str]) {
+        let mut all = vec!["-D", data.to_str().unwrap_or_default()];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    fn initdb(&self) {
+        self.run(
+            "initdb",
+            &[
+                "-D",
+                &self.primary.data.to_string_lossy(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        );
+    }
+
+    fn append_conf(&self, data: &Path, text: &str) {
+        let file = data.join("postgresql.conf");
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .expect("postgresql.conf");
+        conf.write_all(text.as_bytes())
+            .expect("write postgresql.conf");
+    }
+
+    /// Configures the data folder `data` for a free port and starts it;
+    /// returns the port.
+    fn start_server(&self, data: &Path, name: &str) -> u16 {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            self.append_conf(
+                data,
+                &format!(
+                    "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
+                     fsync = on\nsynchronous_commit = on\nmax_connections = 200\n\
+                     shared_buffers = 32MB\nmax_wal_senders = 4\nwal_level = replica\n",
+                    self.dir.path().display()
+                ),
+            );
+            let output = self
+                .command("pg_ctl")
+                .args(["-D", &data.to_string_lossy(), "-l", &log.to_string_lossy()])
+                .args(["-w", "-t", "60", "start"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("pg_ctl start");
+            if output.status.success() {
+                return port;
+            }
+            last = std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        panic!("PostgreSQL ({name}) did not start:\n{last}");
+    }
+
+    /// A process that stops the servers and removes the folder once this
+    /// test process is gone: the shared cluster lives in a static, which
+    /// is never dropped.
+    fn watchdog(&self) {
+        let pg_ctl = self.bindir.join("pg_ctl");
+        let as_postgres = if self.as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let dir = self.dir.path().display();
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             for d in {dir}/primary {dir}/standby; do [ -f $d/postmaster.pid ] && {as_postgres}{pg_ctl} -D $d stop -m immediate; done; \
+             rm -rf {dir}",
+            pid = std::process::id(),
+            pg_ctl = pg_ctl.display(),
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for data in [
+            Some(&self.primary.data),
+            self.standby.as_ref().map(|s| &s.data),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if data.join("postmaster.pid").exists() {
+                let _ = self
+                    .command("pg_ctl")
+                    .args(["-D", &data.to_string_lossy(), "-m", "immediate", "stop"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}

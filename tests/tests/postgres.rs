@@ -1,0 +1,580 @@
+//! The PostgreSQL engine of the key/value layer, against a real PostgreSQL
+//! started by the test ([`retorno_tests::postgres`]), through `kv::Db` as
+//! the store uses it: tree operations and paged iteration both ways,
+//! transactions (abort, serialization retries), the lease and fencing
+//! between two nodes, and the engine called from current-thread and
+//! multi-thread runtimes. Without PostgreSQL these tests pass after one line
+//! saying they were skipped, unless `RETORNO_REQUIRE_POSTGRES=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    ops::Bound,
+    process::Command,
+    sync::{Arc, Barrier},
+    time::{Duration, Instant},
+};
+
+use retorno_gateway::{
+    config::{DatabaseUrl, Storage},
+    kv::{self, Batch, Db, Tree, postgres::Pg},
+    storage::{Backend, StoreError, TxError},
+};
+use retorno_tests::postgres;
+
+const GATEWAY: &str = "mx";
+
+/// A new database of the shared cluster, opened through `kv::Db` (the
+/// schema migrated), or `None` when PostgreSQL is missing.
+fn database(name: &str) -> Option<(String, Db)> {
+    let cluster = postgres::shared()?;
+    let url = cluster.database(name);
+    let db = open(&url);
+    Some((url, db))
+}
+
+fn open(url: &str) -> Db {
+    let settings = Storage {
+        backend: Backend::Postgres,
+        url: Some(DatabaseUrl::new(url)),
+        ..Storage::default()
+    };
+    Db::open(std::path::Path::new("/nonexistent"), &settings).unwrap()
+}
+
+fn pg(db: &Db) -> &Pg {
+    match db {
+        Db::Postgres(pg) => pg,
+        _ => panic!("not a PostgreSQL database"),
+    }
+}
+
+/// Opens the database and takes the gateway's lease as node "a".
+fn writable(name: &str) -> Option<Db> {
+    let (_, db) = database(name)?;
+    assert_eq!(
+        pg(&db)
+            .try_acquire(GATEWAY, "a", Duration::from_secs(60))
+            .unwrap(),
+        Some(1)
+    );
+    Some(db)
+}
+
+fn key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn keys(iter: kv::Iter) -> Vec<u64> {
+    iter.map(|entry| {
+        let (k, _) = entry.unwrap();
+        u64::from_be_bytes(k.as_ref().try_into().unwrap())
+    })
+    .collect()
+}
+
+#[test]
+fn tree_operations_and_paged_iteration_in_both_directions() {
+    let Some(db) = writable("tree_operations") else {
+        return;
+    };
+    let audit = db.open_tree("audit").unwrap();
+    assert!(audit.is_empty());
+    assert_eq!(audit.last().unwrap(), None);
+
+    // More rows than the largest page (512), in one batch.
+    const N: u64 = 1500;
+    let mut batch = Batch::default();
+    for n in 0..N {
+        batch.insert(key(n), format!("entry {n}"));
+    }
+    audit.apply_batch(batch).unwrap();
+    assert_eq!(audit.len(), N as usize);
+    assert!(!audit.is_empty());
+    assert_eq!(audit.get(key(7)).unwrap().unwrap().as_ref(), b"entry 7");
+    assert_eq!(audit.get(key(N)).unwrap(), None);
+
+    let all: Vec<u64> = (0..N).collect();
+    assert_eq!(keys(audit.iter()), all);
+    assert_eq!(
+        keys(Box::new(audit.iter().rev())),
+        all.iter().rev().copied().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        keys(audit.range(key(100)..key(1200))),
+        (100..1200).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        keys(audit.range(key(100)..=key(1200))),
+        (100..=1200).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        keys(audit.range::<[u8; 8], _>((Bound::Excluded(key(100)), Bound::Unbounded))),
+        (101..N).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        keys(Box::new(audit.range(..key(900)).rev())),
+        (0..900).rev().collect::<Vec<_>>()
+    );
+
+    // Both ends at once, meeting in the middle across page boundaries.
+    let mut iter = audit.iter();
+    let mut front = Vec::new();
+    let mut back = Vec::new();
+    loop {
+        let Some(entry) = iter.next() else { break };
+        front.push(u64::from_be_bytes(
+            entry.unwrap().0.as_ref().try_into().unwrap(),
+        ));
+        for _ in 0..3 {
+            if let Some(entry) = iter.next_back() {
+                back.push(u64::from_be_bytes(
+                    entry.unwrap().0.as_ref().try_into().unwrap(),
+                ));
+            }
+        }
+    }
+    back.reverse();
+    front.extend(back);
+    assert_eq!(front, all);
+
+    // Prefixes, with 0xff bytes at their ends.
+    let cases = db.open_tree("cases").unwrap();
+    for (k, v) in [
+        (&b"a\xff\xff"[..], &b"1"[..]),
+        (b"ab", b"2"),
+        (b"ab\x00", b"3"),
+        (b"ab\xff", b"4"),
+        (b"ac", b"5"),
+        (b"b", b"6"),
+    ] {
+        cases.insert(k, v).unwrap();
+    }
+    let found: Vec<Vec<u8>> = cases
+        .scan_prefix(b"ab")
+        .map(|entry| entry.unwrap().0.to_vec())
+        .collect();
+    assert_eq!(
+        found,
+        vec![b"ab".to_vec(), b"ab\x00".to_vec(), b"ab\xff".to_vec()]
+    );
+    assert_eq!(
+        cases.last_with_prefix(b"ab").unwrap().unwrap().1.as_ref(),
+        b"4"
+    );
+    // Bytes order: "a\xff\xff" sorts after "ac".
+    assert_eq!(
+        cases.last_with_prefix(b"a").unwrap().unwrap().0.as_ref(),
+        b"a\xff\xff"
+    );
+    assert_eq!(cases.last_with_prefix(b"z").unwrap(), None);
+    assert_eq!(cases.last().unwrap().unwrap().0.as_ref(), b"b");
+
+    // Upsert, remove (returns the old value), update_and_fetch.
+    cases.insert(b"ab", b"two").unwrap();
+    assert_eq!(cases.get(b"ab").unwrap().unwrap().as_ref(), b"two");
+    assert_eq!(cases.remove(b"ab").unwrap().unwrap().as_ref(), b"two");
+    assert_eq!(cases.remove(b"ab").unwrap(), None);
+    assert_eq!(cases.get(b"ab").unwrap(), None);
+    let counter = |old: Option<&[u8]>| {
+        let n = old.map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+        Some((n + 1).to_be_bytes().to_vec())
+    };
+    cases.update_and_fetch(b"n", counter).unwrap();
+    let n = cases.update_and_fetch(b"n", counter).unwrap().unwrap();
+    assert_eq!(n.as_ref(), &2u64.to_be_bytes());
+
+    cases.clear().unwrap();
+    assert!(cases.is_empty());
+    assert_eq!(audit.len(), N as usize, "clear touches one tree only");
+
+    // The default tree, ids, size, and a tree with no table.
+    db.default_tree().insert(b"probe", b"ok").unwrap();
+    assert_eq!(
+        db.default_tree().get(b"probe").unwrap().unwrap().as_ref(),
+        b"ok"
+    );
+    let first = db.generate_id().unwrap();
+    assert!(db.generate_id().unwrap() > first);
+    assert!(db.size_on_disk().unwrap() > 0);
+    db.flush().unwrap();
+    let error = db.open_tree("nonesuch").err().unwrap().to_string();
+    assert!(
+        error.contains("nonesuch") && error.contains("TREES"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_transaction_sees_its_own_writes_and_an_aborted_one_keeps_nothing() {
+    let Some(db) = writable("transactions") else {
+        return;
+    };
+    let outbox = db.open_tree("outbox").unwrap();
+    let sent = db.open_tree("sent").unwrap();
+    outbox.insert(b"kept", b"before").unwrap();
+
+    let seen = kv::transaction(&[&outbox, &sent], |trees| {
+        trees[0].insert(b"new", b"1".to_vec())?;
+        trees[1].insert(b"status", b"accepted".to_vec())?;
+        assert_eq!(trees[0].get(b"new")?.unwrap().as_ref(), b"1");
+        assert_eq!(trees[0].remove(b"kept")?.unwrap().as_ref(), b"before");
+        assert_eq!(trees[0].get(b"kept")?, None);
+        Ok(trees[1].get(b"status")?.unwrap().to_vec())
+    })
+    .unwrap();
+    assert_eq!(seen, b"accepted");
+    assert_eq!(outbox.get(b"new").unwrap().unwrap().as_ref(), b"1");
+    assert_eq!(outbox.get(b"kept").unwrap(), None);
+
+    let result: Result<(), StoreError> = kv::transaction(&[&outbox, &sent], |trees| {
+        trees[0].insert(b"lost", b"x".to_vec())?;
+        trees[1].remove(b"status")?;
+        Err(TxError::Abort(StoreError::Closed))
+    });
+    assert!(matches!(result, Err(StoreError::Closed)), "{result:?}");
+    assert_eq!(outbox.get(b"lost").unwrap(), None);
+    assert_eq!(sent.get(b"status").unwrap().unwrap().as_ref(), b"accepted");
+
+    // A conflict from the closure runs it again.
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    kv::transaction(&[&outbox], |trees| {
+        trees[0].insert(b"retried", b"y".to_vec())?;
+        if runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Err(TxError::Conflict);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(runs.into_inner(), 2);
+    assert_eq!(outbox.get(b"retried").unwrap().unwrap().as_ref(), b"y");
+}
+
+#[test]
+fn concurrent_transactions_on_one_counter_end_exact() {
+    let Some(db) = writable("counter") else {
+        return;
+    };
+    let tree = db.open_tree("sequences").unwrap();
+    const THREADS: u64 = 6;
+    const EACH: u64 = 25;
+    let start = Arc::new(Barrier::new(THREADS as usize));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let tree = tree.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for _ in 0..EACH {
+                    kv::transaction(&[&tree], |trees| {
+                        let n = trees[0]
+                            .get(b"counter")?
+                            .map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap()));
+                        trees[0].insert(b"counter", (n + 1).to_be_bytes().to_vec())?;
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let n = tree.get(b"counter").unwrap().unwrap();
+    assert_eq!(
+        u64::from_be_bytes(n.as_ref().try_into().unwrap()),
+        THREADS * EACH
+    );
+}
+
+#[test]
+fn one_node_holds_the_lease_and_the_one_that_lost_it_writes_nothing() {
+    let Some((url, a)) = database("lease") else {
+        return;
+    };
+    let b = open(&url);
+    let (pa, pb) = (pg(&a), pg(&b));
+    let ttl = Duration::from_secs(1);
+
+    // Without a lease, nothing is written.
+    let outbox_a = a.open_tree("outbox").unwrap();
+    let error = outbox_a.insert(b"k", b"v").unwrap_err();
+    assert!(
+        matches!(error, StoreError::Fenced { held: None, .. }),
+        "{error:?}"
+    );
+
+    assert_eq!(pa.try_acquire(GATEWAY, "a", ttl).unwrap(), Some(1));
+    assert_eq!(pb.try_acquire(GATEWAY, "b", ttl).unwrap(), None);
+    assert_eq!(pa.holder(GATEWAY).unwrap(), Some(("a".to_owned(), 1)));
+    assert!(pa.renew(ttl).unwrap());
+    // Taking it again while held keeps the epoch.
+    assert_eq!(pa.try_acquire(GATEWAY, "a", ttl).unwrap(), Some(1));
+    outbox_a.insert(b"by a", b"1").unwrap();
+    assert!(matches!(
+        b.open_tree("outbox").unwrap().insert(b"by b", b"1"),
+        Err(StoreError::Fenced { .. })
+    ));
+
+    // a stops renewing (paused, partitioned); b takes over once it expires,
+    // on the database's clock.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let epoch = loop {
+        if let Some(epoch) = pb.try_acquire(GATEWAY, "b", ttl).unwrap() {
+            break epoch;
+        }
+        assert!(Instant::now() < deadline, "b never took the expired lease");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(epoch, 2);
+    assert_eq!(pb.holder(GATEWAY).unwrap(), Some(("b".to_owned(), 2)));
+
+    // a wakes up: its writes fail and leave nothing; its renewal says lost.
+    let result = kv::transaction(&[&outbox_a], |trees| {
+        trees[0].insert(b"late by a", b"x".to_vec())?;
+        Ok(())
+    });
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Fenced {
+                held: Some(1),
+                current: Some(2)
+            })
+        ),
+        "{result:?}"
+    );
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("lease"), "{message}");
+    assert!(outbox_a.remove(b"by a").is_err());
+    assert!(!pa.renew(ttl).unwrap());
+    let outbox_b = b.open_tree("outbox").unwrap();
+    assert_eq!(outbox_b.get(b"late by a").unwrap(), None);
+    assert_eq!(outbox_b.get(b"by a").unwrap().unwrap().as_ref(), b"1");
+    outbox_b.insert(b"by b", b"2").unwrap();
+
+    // b restarts (a new handle of the same node): a higher epoch, and the
+    // old handle is fenced too.
+    let b2 = open(&url);
+    assert_eq!(pg(&b2).try_acquire(GATEWAY, "b", ttl).unwrap(), Some(3));
+    assert!(matches!(
+        outbox_b.insert(b"old b", b"x"),
+        Err(StoreError::Fenced {
+            held: Some(2),
+            current: Some(3)
+        })
+    ));
+    // Released, the lease is free at once and its epoch keeps rising.
+    pg(&b2).release().unwrap();
+    assert_eq!(pa.holder(GATEWAY).unwrap(), None);
+    assert_eq!(pa.try_acquire(GATEWAY, "a", ttl).unwrap(), Some(4));
+}
+
+#[test]
+fn a_takeover_waits_for_the_holders_transaction_in_flight() {
+    let Some((url, a)) = database("takeover") else {
+        return;
+    };
+    let b = open(&url);
+    let ttl = Duration::from_millis(300);
+    assert_eq!(pg(&a).try_acquire(GATEWAY, "a", ttl).unwrap(), Some(1));
+    let outbox = a.open_tree("outbox").unwrap();
+
+    // a's transaction has passed its fencing check and is still running
+    // when its lease expires and b tries to take over.
+    let (checked_tx, checked) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go) = std::sync::mpsc::channel::<()>();
+    let go = std::sync::Mutex::new(go);
+    let writer = std::thread::spawn(move || {
+        kv::transaction(&[&outbox], |trees| {
+            trees[0].insert(b"in flight", b"1".to_vec())?;
+            let _ = checked_tx.send(());
+            let _ = go.lock().unwrap().recv_timeout(Duration::from_secs(30));
+            Ok(())
+        })
+    });
+    checked.recv().unwrap();
+    let watcher = open(&url);
+    let pb = pg(&b).clone();
+    let taker = std::thread::spawn(move || {
+        loop {
+            if let Some(epoch) = pb
+                .try_acquire(GATEWAY, "b", Duration::from_secs(60))
+                .unwrap()
+            {
+                return epoch;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    // b's takeover waits on a's FOR SHARE lock (seen from a third session).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lease_update_waits(&watcher) {
+        assert!(
+            Instant::now() < deadline,
+            "the takeover never waited on the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!taker.is_finished());
+    go_tx.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(taker.join().unwrap(), 2);
+    let tree = b.open_tree("outbox").unwrap();
+    assert_eq!(tree.get(b"in flight").unwrap().unwrap().as_ref(), b"1");
+    assert!(matches!(
+        a.open_tree("outbox").unwrap().insert(b"after", b"x"),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert_eq!(tree.get(b"after").unwrap(), None);
+}
+
+/// Whether a session waits on a lock while updating the lease (the takeover).
+fn lease_update_waits(db: &Db) -> bool {
+    pg(db).lease_waiters().unwrap() > 0
+}
+
+#[test]
+fn the_engine_works_from_a_plain_thread_and_both_runtimes() {
+    let Some((url, db)) = database("runtimes") else {
+        return;
+    };
+    pg(&db)
+        .try_acquire(GATEWAY, "a", Duration::from_secs(60))
+        .unwrap();
+    let tree = db.open_tree("inbox").unwrap();
+    tree.insert(b"plain", b"1").unwrap();
+
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = tree.clone();
+    current.block_on(async move {
+        t.insert(b"current", b"2").unwrap();
+        assert_eq!(t.get(b"plain").unwrap().unwrap().as_ref(), b"1");
+        assert_eq!(keys_of(&t).len(), 2);
+        // A handle opened and dropped inside the runtime.
+        let other = open(&url);
+        assert!(
+            other
+                .open_tree("inbox")
+                .unwrap()
+                .get(b"current")
+                .unwrap()
+                .is_some()
+        );
+        drop(other);
+    });
+
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = tree.clone();
+    multi.block_on(async move {
+        let tasks: Vec<_> = (0..8u8)
+            .map(|i| {
+                let t = t.clone();
+                tokio::spawn(async move {
+                    t.insert([b'm', i], vec![i]).unwrap();
+                    t.get([b'm', i]).unwrap().unwrap()
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap().as_ref(), &[i as u8]);
+        }
+    });
+    assert_eq!(tree.len(), 10);
+}
+
+fn keys_of(tree: &Tree) -> Vec<Vec<u8>> {
+    tree.iter().map(|entry| entry.unwrap().0.to_vec()).collect()
+}
+
+#[tokio::test]
+async fn the_engine_works_inside_a_current_thread_tokio_test() {
+    let Some(db) = writable("tokio_current") else {
+        return;
+    };
+    let tree = db.open_tree("acks").unwrap();
+    tree.insert(b"k", b"v").unwrap();
+    assert_eq!(tree.get(b"k").unwrap().unwrap().as_ref(), b"v");
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_works_inside_a_multi_thread_tokio_test() {
+    let Some(db) = writable("tokio_multi") else {
+        return;
+    };
+    let tree = db.open_tree("acks").unwrap();
+    tree.insert(b"k", b"v").unwrap();
+    assert_eq!(tree.get(b"k").unwrap().unwrap().as_ref(), b"v");
+    drop(db);
+}
+
+/// The figure of the hot path: transactions per second of 64 inserts each.
+#[test]
+fn a_transaction_of_64_inserts_rate() {
+    let Some(db) = writable("rate") else { return };
+    let tree = db.open_tree("outbox").unwrap();
+    let value = vec![7u8; 2048];
+    const ROUNDS: u64 = 100;
+    let started = Instant::now();
+    for round in 0..ROUNDS {
+        kv::transaction(&[&tree], |trees| {
+            for i in 0..64u64 {
+                trees[0].insert((round * 64 + i).to_be_bytes(), value.clone())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let rate = ROUNDS as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "PostgreSQL: {rate:.0} transactions/s of 64 inserts of 2 KB ({:.0} inserts/s)",
+        rate * 64.0
+    );
+    assert_eq!(tree.len(), (ROUNDS * 64) as usize);
+}
+
+/// Without PostgreSQL the tests pass after one line saying they were
+/// skipped; with `RETORNO_REQUIRE_POSTGRES=1` they fail. Runs this test
+/// binary again on one test with the binaries' folder pointed nowhere.
+#[test]
+fn without_postgres_the_tests_skip_in_one_line_unless_it_is_required() {
+    let run = |require: bool| {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "a_transaction_sees_its_own_writes_and_an_aborted_one_keeps_nothing",
+                "--test-threads=1",
+            ])
+            .env("RETORNO_PG_BINDIR", "/nonexistent");
+        if require {
+            command.env("RETORNO_REQUIRE_POSTGRES", "1");
+        } else {
+            command.env_remove("RETORNO_REQUIRE_POSTGRES");
+        }
+        command.output().unwrap()
+    };
+    let skipped = run(false);
+    let stderr = String::from_utf8_lossy(&skipped.stderr);
+    assert!(skipped.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("skipped"))
+        .collect();
+    assert_eq!(lines, vec![postgres::SKIPPED], "{stderr}");
+    assert!(postgres::SKIPPED.contains("apt-get install postgresql"));
+
+    let required = run(true);
+    assert!(!required.status.success());
+    let stdout = String::from_utf8_lossy(&required.stdout);
+    assert!(stdout.contains("RETORNO_REQUIRE_POSTGRES=1"), "{stdout}");
+}
