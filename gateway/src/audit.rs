@@ -43,7 +43,7 @@ use crate::{
     country::Country,
     receipt,
     seal::{self, Verifier},
-    storage::{AuditTx, Records, StoreError, TxError},
+    storage::{AuditTx, Entries, Records, StoreError, TxError},
 };
 
 /// What an entry's hash covers before the entry itself, so that it can never
@@ -545,10 +545,17 @@ pub struct Chain {
 
 /// Walks the chain from the first entry and stops at the first that breaks it.
 pub fn verify_chain(store: &impl Records) -> Result<Chain, StoreError> {
+    verify_log(store.audit_log())
+}
+
+/// [`verify_chain`] over a log read from anywhere (sequence key and encoded
+/// entry, in key order): `retorno-gateway migrate` walks the chain it copied
+/// into the target database with the same checks as `audit verify`.
+pub fn verify_log(log: Entries<'_, (Vec<u8>, Vec<u8>)>) -> Result<Chain, StoreError> {
     let mut chain = Chain::default();
     let mut last_hash = GENESIS;
     let mut expected = 1u64;
-    for item in store.audit_log() {
+    for item in log {
         let (key, value) = item?;
         let seq = sequence(&key).unwrap_or(expected);
         match check_entry(&key, &value, expected, &last_hash) {

@@ -309,9 +309,11 @@ impl Gateway {
             metrics: metrics.clone(),
             draining,
         };
+        let (plain_health, health_verdict) = watch::channel(crate::health::Verdict::default());
         let reporters = Reporters {
             peer: peer_health,
             agency: agency_health,
+            plain: plain_health,
         };
         tasks.push(checks.start(reporters, shutdown_rx.clone()).await);
         let metrics_addr = match metrics_listener {
@@ -323,6 +325,7 @@ impl Gateway {
                     tls: credentials.clone(),
                     peers: config.peers.keys().copied().collect(),
                     clock: rules.clock.clone(),
+                    health: health_verdict,
                 };
                 tasks.push(metrics::serve(listener, sources, shutdown_rx.clone()));
                 tracing::info!(metrics = %metrics::url(address), "metrics listening");

@@ -18,6 +18,9 @@
 //!
 //! Every service name a listener serves (`""` and its API's) gets the same
 //! status: each of the checks stops both APIs from keeping their promises.
+//! The metrics listener's `GET /health` answers the same [`Verdict`] in
+//! plain HTTP, for a layer-4 load balancer that cannot speak gRPC over
+//! mutual TLS ([`crate::metrics`]).
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
@@ -73,6 +76,73 @@ pub enum Unhealthy {
     },
 }
 
+impl Unhealthy {
+    /// The check that found it, as `GET /health` names it: a fixed word,
+    /// never anything of a message or a person.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Unhealthy::Draining => "draining",
+            Unhealthy::Store(_) => "store",
+            Unhealthy::CertificateExpired { .. } => "certificate_expired",
+            Unhealthy::CertificateRevoked { .. } => "certificate_revoked",
+            Unhealthy::WentBack => "went_back",
+            Unhealthy::Stuck { .. } => "stuck_courier",
+        }
+    }
+}
+
+/// What the checks last concluded: the one answer that `grpc.health.v1` on
+/// both listeners and `GET /health` on the metrics listener give.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Verdict {
+    /// The checks have not run yet: not serving.
+    #[default]
+    Starting,
+    /// Every reason not to serve that the last run found; none is SERVING.
+    Checked(Vec<Unhealthy>),
+}
+
+impl Verdict {
+    /// Whether the gateway serves.
+    pub fn serving(&self) -> bool {
+        matches!(self, Verdict::Checked(found) if found.is_empty())
+    }
+
+    /// The names of the failing checks, each once, in the order found.
+    pub fn failing_checks(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        match self {
+            Verdict::Starting => names.push("starting"),
+            Verdict::Checked(found) => {
+                for name in found.iter().map(Unhealthy::check) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// The plain-text answer: `SERVING`, or `NOT_SERVING: ` and the names
+    /// of the failing checks.
+    pub fn plain_text(&self) -> String {
+        if self.serving() {
+            "SERVING\n".to_owned()
+        } else {
+            format!("NOT_SERVING: {}\n", self.failing_checks().join(", "))
+        }
+    }
+
+    fn status(&self) -> ServingStatus {
+        if self.serving() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        }
+    }
+}
+
 impl fmt::Display for Unhealthy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -109,16 +179,26 @@ pub struct Reporters {
     pub peer: HealthReporter,
     /// The Agency API listener's health service.
     pub agency: HealthReporter,
+    /// The metrics listener's `GET /health` reads the verdict here.
+    pub plain: watch::Sender<Verdict>,
 }
 
 impl Reporters {
-    async fn publish(&self, status: ServingStatus) {
+    async fn publish(&self, verdict: &Verdict) {
+        let status = verdict.status();
         for name in ["", PEER_SERVICE] {
             self.peer.set_service_status(name, status).await;
         }
         for name in ["", AGENCY_SERVICE] {
             self.agency.set_service_status(name, status).await;
         }
+        self.plain.send_if_modified(|shown| {
+            let changed = shown != verdict;
+            if changed {
+                *shown = verdict.clone();
+            }
+            changed
+        });
     }
 }
 
@@ -231,14 +311,10 @@ impl Checks {
     /// Runs the checks, publishes the verdict and logs each change of it.
     async fn publish(&self, reporters: &Reporters, last: &mut Option<Vec<Unhealthy>>) {
         let found = self.run().await;
-        let serving = found.is_empty();
+        let verdict = Verdict::Checked(found.clone());
+        let serving = verdict.serving();
         self.metrics.health(serving, *self.draining.borrow());
-        let status = if serving {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        reporters.publish(status).await;
+        reporters.publish(&verdict).await;
         if last.as_ref() != Some(&found) {
             if serving {
                 tracing::info!("health: SERVING");

@@ -33,6 +33,9 @@ use sled::{
 
 use crate::storage::{Backend, StoreError, TxError};
 
+mod copy;
+pub use copy::{Compared, Copied, compare, copy};
+
 /// A stored key or value.
 pub type Value = sled::IVec;
 

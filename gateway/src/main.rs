@@ -5,7 +5,8 @@
 //! # Layout
 //! - `main/cli.rs`: the commands and what each calls in the library.
 //! - `main/dev.rs`: `retorno-gateway dev`, a whole local region in one process.
-//! - `main/ops.rs`: `retorno-gateway ops`, the operator's commands over the Operator API.
+//! - `main/ops.rs`: `retorno-gateway ops`, the operator's commands over the Operator API,
+//!   and `retorno-gateway migrate` (sled onto PostgreSQL).
 //!
 //! The tests crate builds this same program as `gateway-process` (it includes
 //! these files), so that tests can run a gateway as a process and kill it.

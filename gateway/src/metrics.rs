@@ -8,6 +8,12 @@
 //! scrapes, off the async workers, so that nothing keeps it up to date
 //! between scrapes.
 //!
+//! The same listener answers `GET /health` with the health checks' last
+//! [`Verdict`] in plain HTTP (`200 SERVING`, or `503 NOT_SERVING: ` and the
+//! names of the failing checks), for a layer-4 load balancer whose TLS
+//! passes through to the gateway and so cannot ask `grpc.health.v1` over
+//! mutual TLS. [`crate::health`] decides; this only shows its answer.
+//!
 //! No label holds an id, a name or anything else from a message's content:
 //! the labels are a peer's country code, a payload kind and an outcome, and
 //! for certificates their role and subject (a gateway's or a CA's, never a
@@ -40,6 +46,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     clock::Clock,
     country::Country,
+    health::Verdict,
     store::Store,
     tls::{CertificateInfo, Credentials},
 };
@@ -539,6 +546,8 @@ pub struct Sources {
     pub peers: Vec<Country>,
     /// The gateway's "now" (movable in tests, as for health).
     pub clock: Clock,
+    /// The health checks' last verdict, for `GET /health`.
+    pub health: watch::Receiver<Verdict>,
 }
 
 impl Sources {
@@ -640,7 +649,7 @@ pub async fn bind(config: &crate::config::Metrics) -> std::io::Result<Option<Tcp
     TcpListener::bind(config.listen).await.map(Some)
 }
 
-/// Serves `GET /metrics` (plain HTTP/1.1) until `shutdown` turns true.
+/// Serves `GET /metrics` and `GET /health` (plain HTTP/1.1) until `shutdown` turns true.
 pub fn serve(
     listener: TcpListener,
     sources: Sources,
@@ -672,7 +681,8 @@ pub fn serve(
     })
 }
 
-/// The answer to one request: the metrics for `GET /metrics`, 404 otherwise.
+/// The answer to one request: the metrics for `GET /metrics`, the health
+/// verdict for `GET /health`, 404 otherwise.
 async fn answer<B>(sources: &Sources, request: &Request<B>) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &'static str, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -684,11 +694,20 @@ async fn answer<B>(sources: &Sources, request: &Request<B>) -> Response<Full<Byt
         }
         response
     };
-    if request.method() != Method::GET || request.uri().path() != "/metrics" {
+    let path = request.uri().path();
+    if request.method() == Method::GET && path == "/health" {
+        let verdict = sources.health.borrow().clone();
+        let status = match verdict.serving() {
+            true => StatusCode::OK,
+            false => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return reply(status, "text/plain; charset=utf-8", verdict.plain_text());
+    }
+    if request.method() != Method::GET || path != "/metrics" {
         return reply(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "retorno serves GET /metrics only\n".into(),
+            "retorno serves GET /metrics and GET /health only\n".into(),
         );
     }
     // Counting the outbox and reading the files' sizes blocks: off the workers.

@@ -137,6 +137,15 @@ pub enum StoreError {
     /// The case rules refused the message; nothing was stored.
     #[error("{0}")]
     Refused(Refusal),
+    /// `migrate` found entries in the target database: it copies into an
+    /// empty one only, so that nothing already there is overwritten or mixed in.
+    #[error(
+        "the target database is not empty: its tree {tree} holds entries; migrate copies into an empty database only (give it a new one)"
+    )]
+    TargetNotEmpty {
+        /// The first tree found holding entries.
+        tree: &'static str,
+    },
     /// An envelope could not be sealed or opened (see [`crate::at_rest`]).
     #[error("{tree} entry: {source}")]
     AtRest {

@@ -274,6 +274,92 @@ async fn a_stuck_courier_is_not_serving_and_a_peer_that_is_down_is_not_its_fault
     mx.shutdown().await;
 }
 
+/// `GET path` on the metrics listener over plain HTTP, as a load balancer's
+/// HTTP check asks it: the status code and the body.
+async fn plain_get(gateway: &Gateway, path: &str) -> (u16, String) {
+    let address: SocketAddr = gateway.metrics_addr().expect("metrics are on");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    plain_request(address, request).await
+}
+
+/// Sends `request` to `address` and reads the answer to its end: the status
+/// code and the body.
+async fn plain_request(address: SocketAddr, request: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut tcp = std::net::TcpStream::connect(address).unwrap();
+        tcp.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).unwrap();
+        let code = answer[9..12].parse().unwrap();
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        (code, body.to_owned())
+    })
+    .await
+    .unwrap()
+}
+
+/// The Agency API's gRPC health and `GET /health` at one moment: asked
+/// again until gRPC says the same just before and just after the plain answer.
+async fn both_healths(mx: &Gateway, agency: &Channel) -> (ServingStatus, (u16, String)) {
+    loop {
+        let before = status(agency, "").await;
+        let plain = plain_get(mx, "/health").await;
+        if status(agency, "").await == before {
+            return (before, plain);
+        }
+    }
+}
+
+/// Waits until `GET /health` answers `code` and `body`, then checks that
+/// gRPC health says the same.
+async fn plain_health_becomes(mx: &Gateway, agency: &Channel, code: u16, body: &str, why: &str) {
+    let expected = (code, body.to_owned());
+    let what = format!("GET /health to answer {code} {body:?} ({why})");
+    eventually(&what, || async {
+        (plain_get(mx, "/health").await == expected).then_some(())
+    })
+    .await;
+    let grpc = match code {
+        200 => ServingStatus::Serving,
+        _ => ServingStatus::NotServing,
+    };
+    assert_eq!(
+        both_healths(mx, agency).await,
+        (grpc, expected),
+        "gRPC health and GET /health agree ({why})"
+    );
+}
+
+#[tokio::test]
+async fn a_load_balancer_reads_the_same_health_in_plain_http_on_the_metrics_listener() {
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let mx = region.start_with(watched(region.config("MX"))).await;
+    let agency = agency_channel(&region, "MX", "child-protection").await;
+    plain_health_becomes(&mx, &agency, 200, "SERVING\n", "a healthy gateway").await;
+
+    // The store stops taking a write and a flush: 503, naming the check only.
+    mx.danger_fail_store_probes(true);
+    plain_health_becomes(&mx, &agency, 503, "NOT_SERVING: store\n", "the probe fails").await;
+    mx.set_draining(true);
+    let both = "NOT_SERVING: draining, store\n";
+    plain_health_becomes(&mx, &agency, 503, both, "drained too").await;
+    mx.set_draining(false);
+    mx.danger_fail_store_probes(false);
+    plain_health_becomes(&mx, &agency, 200, "SERVING\n", "the probe passes").await;
+
+    // HAProxy's `option httpchk GET /health` sends exactly this (HTTP/1.0, no Host).
+    let address = mx.metrics_addr().unwrap();
+    let haproxy = plain_request(address, "GET /health HTTP/1.0\r\n\r\n".into()).await;
+    assert_eq!(haproxy, (200, "SERVING\n".to_owned()));
+
+    // Any other path or method is still not found; /metrics still scrapes.
+    assert_eq!(plain_get(&mx, "/healthz").await.0, 404);
+    assert_eq!(plain_get(&mx, "/").await.0, 404);
+    assert!(scrape(&mx).await.contains("retorno_health_serving 1"));
+    mx.shutdown().await;
+}
+
 /// `GET /metrics` over plain HTTP, as Prometheus scrapes it.
 async fn scrape(gateway: &Gateway) -> String {
     let address: SocketAddr = gateway.metrics_addr().expect("metrics are on");
@@ -483,6 +569,52 @@ fn started_log(args: &[&std::ffi::OsStr]) -> Vec<String> {
     let _ = child.kill();
     let _ = child.wait();
     lines
+}
+
+/// Runs `gateway-process` with `args` (and `env`) to its end: whether it
+/// succeeded, and what it wrote to stdout and stderr.
+async fn program(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
+    command.args(args).envs(env.iter().copied());
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (
+        output.status.success(),
+        text(output.stdout),
+        text(output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn migrate_refuses_a_running_gateway_and_a_url_that_is_not_postgres_and_never_prints_a_password()
+ {
+    let region = Region::new(&["MX", "GT"]);
+    region.take_offline("GT");
+    let mx = region.start("MX").await;
+    let file = region.write_config("MX");
+    let file = file.to_str().unwrap();
+    let url = "postgres://retorno:s3cret@127.0.0.1:1/retorno_mx";
+    let (ok, out, err) = program(&["migrate", "--config", file, "--to", url], &[]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("the gateway is running (it holds its database): stop it, back up"),
+        "{err}"
+    );
+
+    // The URL may come from the environment; a MySQL one is refused, naming the flag.
+    let mysql = [("RETORNO_MIGRATE_TO", "mysql://root:s3cret@127.0.0.1/mx")];
+    let (ok, out2, err2) = program(&["migrate", "--config", file], &mysql).await;
+    assert!(!ok, "{out2}");
+    assert!(
+        err2.contains("--to: mysql://root:***@127.0.0.1/mx is not a PostgreSQL URL"),
+        "{err2}"
+    );
+    for text in [&out, &err, &out2, &err2] {
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+    mx.shutdown().await;
 }
 
 #[tokio::test]

@@ -92,6 +92,11 @@ enum Command {
     /// Operate a running gateway over its Operator API, with an operator's
     /// profile: status, message log, one message's history, requeue, drain.
     Ops(ops::OpsOptions),
+    /// Move a stopped sled gateway onto PostgreSQL: copy its whole database
+    /// into an empty one, then check the copy (every tree's entries, keys and
+    /// values, and the audit chain). Then set `[storage] backend = "postgres"`
+    /// and `url`, and start it.
+    Migrate(ops::MigrateArgs),
     /// Check the audit log of a stopped gateway.
     Audit {
         #[command(subcommand)]
@@ -315,6 +320,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Dev(options) => dev::run(options.into()).await,
         Command::Ops(options) => ops::run(options).await,
+        Command::Migrate(args) => ops::migrate(args).await,
         Command::Evidence {
             command:
                 EvidenceCommand::Export {

@@ -1,11 +1,15 @@
 //! `retorno-gateway ops`: the operator's commands against a running gateway,
 //! over the Operator API with an operator's profile. Text for people,
 //! `--json` (the proto3 JSON mapping) for scripts.
+//!
+//! And `retorno-gateway migrate`, the one operation on a stopped gateway's
+//! database as a whole: moving it from sled onto PostgreSQL ([`migrate`]).
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use retorno_client::{Operations, Profile};
+use retorno_gateway::kv;
 use retorno_proto::v1::{
     GatewayStatus, ListMessagesRequest, MessageHistory, MessageState, MessageSummary,
     RequeueResponse,
@@ -302,4 +306,241 @@ fn requeue_text(answer: &RequeueResponse) -> String {
             false => format!("NOT requeued {}: {}\n", outcome.message_id, outcome.reason),
         })
         .collect()
+}
+
+/// `retorno-gateway migrate`'s arguments.
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The stopped gateway's TOML configuration (its `data_dir` is the sled
+    /// database copied).
+    #[arg(long, env = "RETORNO_CONFIG")]
+    config: PathBuf,
+    /// The empty PostgreSQL database to copy into, as a libpq URL:
+    /// postgres://USER@HOST:5432/DATABASE (postgresql:// too). Read from
+    /// RETORNO_MIGRATE_TO when not given, which keeps a password in the URL
+    /// out of the process list and the shell's history.
+    #[arg(
+        long,
+        env = "RETORNO_MIGRATE_TO",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    to: String,
+}
+
+/// `retorno-gateway migrate`: copies a stopped sled gateway's whole database
+/// into an empty PostgreSQL database, then checks the copy (every tree's
+/// count, keys and values, and the audit chain) and says what to do next.
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    // The engines' calls block (the PostgreSQL engine waits on its driver
+    // with `Handle::block_on`): off the async workers.
+    tokio::task::spawn_blocking(move || migrate_blocking(&args)).await?
+}
+
+fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
+    let to = target_url(&args.to)?;
+    let config = retorno_gateway::Config::load_with_files(&args.config)?;
+    let source = open_source(&config)?;
+    let target = open_target(&config, &args.to)?;
+    let from = config.data_dir.display();
+    println!(
+        "copying {}'s gateway from {from} (sled) into {to}",
+        config.country
+    );
+    let copied = kv::copy(&source, &target)?;
+    for (tree, count) in &copied.trees {
+        println!("  copied {tree:<13} {count:>9} entries");
+    }
+    println!("copied {} entries; checking the copy", copied.total());
+    verify_copy(&source, &target)?;
+    println!(
+        "{}'s gateway now lives in {to}: in {}, set [storage] backend = \"postgres\" and url, then start it (keep {from} until it runs)",
+        config.country,
+        args.config.display()
+    );
+    Ok(())
+}
+
+/// `--to`, checked: a PostgreSQL URL, returned as it may be printed.
+fn target_url(url: &str) -> anyhow::Result<String> {
+    let postgres = ["postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme));
+    anyhow::ensure!(
+        postgres,
+        "--to: {} is not a PostgreSQL URL: write it as postgres://USER@HOST:5432/DATABASE (or postgresql://...)",
+        redacted(url)
+    );
+    Ok(redacted(url))
+}
+
+/// `url` with any password replaced by `***`: the one in the user part
+/// (`USER:PASSWORD@`) and any `...password=` parameter. Where the parts are
+/// unclear it hides more, never less.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = match rest.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _password)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => rest.to_owned(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().ends_with("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => parameter.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", parameters.join("&"))
+        }
+        None => rest,
+    };
+    match scheme {
+        "" => rest,
+        scheme => format!("{scheme}://{rest}"),
+    }
+}
+
+/// The stopped gateway's sled database. sled locks its folder while a
+/// gateway has it open: that refusal becomes the sentence an operator needs.
+fn open_source(config: &retorno_gateway::Config) -> anyhow::Result<kv::Db> {
+    let dir = &config.data_dir;
+    anyhow::ensure!(
+        config.storage.backend == retorno_gateway::storage::Backend::Sled,
+        "[storage] backend: migrate copies a sled gateway; this one is not"
+    );
+    anyhow::ensure!(
+        dir.join("db").is_file(),
+        "data_dir {}: no gateway database here: nothing to migrate (is --config the gateway's own file?)",
+        dir.display()
+    );
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(config.storage.cache_mb.saturating_mul(1024 * 1024))
+        .open()
+        .map_err(|error| match &error {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => anyhow::anyhow!(
+                "data_dir {}: the gateway is running (it holds its database): stop it, back up {0}, then migrate",
+                dir.display()
+            ),
+            _ => anyhow::anyhow!("data_dir {}: cannot open the database: {error}", dir.display()),
+        })?;
+    Ok(kv::Db::Sled(db))
+}
+
+/// The target database: `config`'s `[storage]` with `backend = "postgres"`
+/// and `url`, opened as the gateway will open it.
+///
+/// The PostgreSQL engine is not in this build yet. When it lands, this is
+/// the one place to wire it: copy `config.storage`, set `backend` to
+/// `Backend::Postgres` and `url` to `url`, and return
+/// `kv::Db::open(&config.data_dir, &storage)` (which creates the schema).
+fn open_target(config: &retorno_gateway::Config, url: &str) -> anyhow::Result<kv::Db> {
+    let _ = (config, url);
+    anyhow::bail!(
+        "--to: this build has no PostgreSQL engine yet ([storage] backend = \"postgres\", issue 13): nothing was copied"
+    )
+}
+
+/// Checks the copy: every tree holds the source's entries, byte for byte,
+/// and the audit chain it received verifies.
+fn verify_copy(source: &kv::Db, target: &kv::Db) -> anyhow::Result<()> {
+    let mut differ = 0;
+    for tree in kv::compare(source, target)? {
+        match tree.first_difference {
+            None => println!(
+                "  same    {:<13} {:>9} entries, same keys and values",
+                tree.tree, tree.target
+            ),
+            Some(at) => {
+                differ += 1;
+                println!(
+                    "  DIFFERS {:<13} source {} entries, target {}: from entry {at} on (in key order)",
+                    tree.tree, tree.source, tree.target
+                );
+            }
+        }
+    }
+    anyhow::ensure!(
+        differ == 0,
+        "{differ} tree(s) of the target differ from the source: do not start on it; give migrate a new, empty database"
+    );
+    let audit = target.open_tree("audit")?;
+    let log = audit.iter().map(|item| {
+        let (key, value) = item?;
+        Ok((key.to_vec(), value.to_vec()))
+    });
+    let chain = retorno_gateway::audit::verify_log(Box::new(log))?;
+    if let Some(broken) = &chain.broken {
+        anyhow::bail!(
+            "the target's audit chain breaks at entry {} ({}): {}; the source's does too: run `retorno-gateway audit verify` on it",
+            broken.seq,
+            broken.records,
+            broken.fault
+        );
+    }
+    match chain.head {
+        Some((seq, hash)) => println!(
+            "  audit chain of the target intact: height {}, head entry {seq}, hash {}",
+            chain.entries,
+            retorno_gateway::seal::hex(&hash)
+        ),
+        None => println!("  audit chain of the target intact: empty"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_url_is_printed_without_its_password() {
+        let cases = [
+            (
+                "postgres://retorno:s3cr:et@pg.example:5432/retorno_mx",
+                "postgres://retorno:***@pg.example:5432/retorno_mx",
+            ),
+            (
+                "postgresql://retorno@h1:5432,h2:5432/mx?target_session_attrs=read-write&password=s3cr:et",
+                "postgresql://retorno@h1:5432,h2:5432/mx?target_session_attrs=read-write&password=***",
+            ),
+            (
+                "postgres://pg.example/mx?sslpassword=s3cr:et",
+                "postgres://pg.example/mx?sslpassword=***",
+            ),
+            // An unencoded '/' or '@' in the password hides more, never less.
+            (
+                "postgres://retorno:s3/cr@et@pg.example/mx",
+                "postgres://retorno:***@pg.example/mx",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted(url), shown);
+            assert_eq!(target_url(url).ok().as_deref(), Some(shown));
+        }
+    }
+
+    #[test]
+    fn a_target_that_is_not_postgres_is_refused_naming_the_flag_and_the_form() {
+        for url in [
+            "mysql://root:s3cret@db/mx",
+            "pg.example:5432",
+            "sled:///var/lib/retorno",
+        ] {
+            let error = target_url(url).map(|_| ()).err().map(|e| e.to_string());
+            let error = error.unwrap_or_default();
+            assert!(
+                error.starts_with("--to: ") && error.contains("postgres://USER@HOST:5432/DATABASE"),
+                "{error}"
+            );
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+    }
 }
