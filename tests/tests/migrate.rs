@@ -57,7 +57,7 @@ async fn a_gateway_with_a_mixed_history_runs_on_its_copy_with_its_queue_its_chai
     mx.shutdown().await;
 
     // The move: MX's database copied into a new, empty one, and checked.
-    let source = kv::Db::Sled(open_database(&mx_config.data_dir).await);
+    let source = open_database(&mx_config).await;
     let moved = region.dir().join("MX-moved");
     let target = kv::Db::Sled(sled::open(&moved).unwrap());
     let copied = kv::copy(&source, &target).unwrap();
