@@ -156,10 +156,22 @@ impl PgError {
                 }
             }
         };
+        // Lost while talking (not while connecting): a commit in flight
+        // may or may not have been kept.
+        let closed = error.is_closed()
+            || (error.to_string() == "error communicating with the server"
+                && std::error::Error::source(error).is_some_and(is_io));
+        let message = if closed {
+            format!(
+                "{message} (the connection was lost: a commit in flight may or may not have been kept)"
+            )
+        } else {
+            message
+        };
         PgError {
             code,
             message,
-            closed: error.is_closed() || std::error::Error::source(error).is_some_and(is_io),
+            closed,
         }
     }
 }
