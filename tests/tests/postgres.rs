@@ -236,6 +236,20 @@ fn a_transaction_sees_its_own_writes_and_an_aborted_one_keeps_nothing() {
     assert_eq!(outbox.get(b"lost").unwrap(), None);
     assert_eq!(sent.get(b"status").unwrap().unwrap().as_ref(), b"accepted");
 
+    // A closure that panics (a bug) keeps nothing, and its connection,
+    // left inside a transaction, is not given to the next caller.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kv::transaction::<()>(&[&outbox], |trees| {
+            trees[0].insert(b"panicked", b"x".to_vec())?;
+            trees[0].get(b"new")?;
+            panic!("a bug in a transaction");
+        })
+    }));
+    assert!(panicked.is_err());
+    outbox.insert(b"after panic", b"z").unwrap();
+    assert_eq!(outbox.get(b"panicked").unwrap(), None);
+    assert_eq!(outbox.get(b"after panic").unwrap().unwrap().as_ref(), b"z");
+
     // A conflict from the closure runs it again.
     let runs = std::sync::atomic::AtomicU32::new(0);
     kv::transaction(&[&outbox], |trees| {
