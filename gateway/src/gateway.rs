@@ -25,6 +25,7 @@ use crate::{
     delivery::Courier,
     health::{Checks, Reporters},
     identity::{Identity, Role},
+    lease::Lease,
     limits::{NameTheSizeLimit, RateLimiter, StreamSlots},
     links::Links,
     metrics::{self, Metrics},
@@ -86,6 +87,8 @@ pub struct Gateway {
     /// Where `GET /metrics` is served, if `[metrics]` enables it.
     metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    /// Why this node lost its lease, once it has ([`Gateway::lease_lost`]).
+    lease_lost: watch::Receiver<Option<String>>,
 }
 
 impl Gateway {
@@ -138,11 +141,15 @@ impl Gateway {
         if let Some(warning) = config.storage.durability.warning() {
             tracing::warn!("{warning}");
         }
-        let store = Store::open_with_vault(&config.data_dir, &config.storage, Arc::new(vault))
-            .map_err(|source| StartError::Store {
-                dir: config.data_dir.display().to_string(),
-                source,
-            })?;
+        let opened = open_store(
+            &config,
+            &credentials,
+            Arc::new(vault),
+            peer_listener,
+            agency_listener,
+        )
+        .await?;
+        let (store, peer_listener, agency_listener) = (opened.store, opened.peer, opened.agency);
         if store.went_back_unacknowledged().unwrap_or(false) {
             tracing::error!(
                 "this gateway went back in time and no operator has acknowledged it: peers hold messages or receipts it no longer has; `retorno-gateway rollback --config FILE` lists them (and --acknowledge marks them seen)"
@@ -323,6 +330,19 @@ impl Gateway {
             }
             None => None,
         };
+        let (lost, lease_lost) = watch::channel(None);
+        if let Some(lease) = opened.lease {
+            let ttl = Duration::from_secs(config.storage.lease_seconds.max(1));
+            let shutdown = shutdown.clone();
+            let stopping = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Some(why) = crate::lease::keep(lease, ttl, stopping).await {
+                    tracing::error!(%why, "this node lost the lease: it stops serving now (another node serves; start it again to stand by)");
+                    let _ = lost.send(Some(why));
+                    let _ = shutdown.send(true);
+                }
+            }));
+        }
         tracing::info!(%country, %peer_addr, %agency_addr, peers = config.peers.len(), "gateway started");
         Ok(Gateway {
             country,
@@ -336,7 +356,20 @@ impl Gateway {
             metrics,
             metrics_addr,
             tasks,
+            lease_lost,
         })
+    }
+
+    /// Resolves, with the reason, when this node has lost its lease to
+    /// another node of the same gateway (PostgreSQL engine): it has stopped
+    /// serving and must be stopped ([`Gateway::shutdown`]). Never resolves
+    /// on sled, where there is no lease.
+    pub async fn lease_lost(&self) -> String {
+        let mut lost = self.lease_lost.clone();
+        match lost.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Drains the gateway (`on`) or ends the drain: while drained its
@@ -565,6 +598,138 @@ fn reflection() -> Result<
         builder().build_v1().map_err(refused)?,
         builder().build_v1alpha().map_err(refused)?,
     ))
+}
+
+/// The store a gateway serves from, the listeners it serves on, and the
+/// lease it holds (none on sled).
+struct Opened {
+    store: Arc<Store>,
+    peer: TcpListener,
+    agency: TcpListener,
+    lease: Option<Arc<dyn Lease>>,
+}
+
+/// Opens the configured engine's store. On PostgreSQL this node first
+/// stands by until it holds its country's lease ([`crate::lease`]).
+async fn open_store(
+    config: &Config,
+    credentials: &Credentials,
+    vault: Arc<crate::at_rest::Vault>,
+    peer: TcpListener,
+    agency: TcpListener,
+) -> Result<Opened, StartError> {
+    let failed = |source| StartError::Store {
+        dir: config.data_dir.display().to_string(),
+        source,
+    };
+    let db = crate::kv::Db::open(&config.data_dir, &config.storage).map_err(failed)?;
+    let crate::kv::Db::Postgres(pg) = &db else {
+        return Ok(Opened {
+            store: Store::open_on(db, &config.data_dir, &config.storage, vault).map_err(failed)?,
+            peer,
+            agency,
+            lease: None,
+        });
+    };
+    let lease: Arc<dyn Lease> = Arc::new(crate::lease::PgLease::new(pg.clone(), &config.storage));
+    let (peer, agency) = stand_by(&lease, config, credentials, peer, agency).await?;
+    Ok(Opened {
+        store: Store::open_on(db, &config.data_dir, &config.storage, vault).map_err(failed)?,
+        peer,
+        agency,
+        lease: Some(lease),
+    })
+}
+
+/// Serves only `grpc.health.v1`, NOT_SERVING, on both listeners until this
+/// node holds the lease; then closes them and binds their addresses again
+/// for the gateway itself. Returns at once when the lease is free.
+async fn stand_by(
+    lease: &Arc<dyn Lease>,
+    config: &Config,
+    credentials: &Credentials,
+    peer: TcpListener,
+    agency: TcpListener,
+) -> Result<(TcpListener, TcpListener), StartError> {
+    let acquired = crate::lease::try_acquire(lease)
+        .await
+        .map_err(|source| StartError::Store {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+    if acquired.is_some() {
+        return Ok((peer, agency));
+    }
+    let (peer_addr, agency_addr) = (local_addr(&peer)?, local_addr(&agency)?);
+    let (stop, stopping) = watch::channel(false);
+    let standby = [
+        health_only(
+            tls::accept(
+                peer,
+                credentials.peer_server_config(),
+                Arc::new(|identity: &Identity| match identity {
+                    Identity::Gateway { .. } => Ok(()),
+                    other => Err(format!("{other} is not a gateway")),
+                }),
+                ConnectionRules::for_listener(&config.limits),
+                "peer",
+            ),
+            crate::health::PEER_SERVICE,
+            &config.limits,
+            stopping.clone(),
+        ),
+        health_only(
+            tls::accept(
+                agency,
+                credentials.agency_server_config(),
+                agency_admission(config.country, config.delegated_consulates()),
+                ConnectionRules::for_listener(&config.limits),
+                "agency",
+            ),
+            crate::health::AGENCY_SERVICE,
+            &config.limits,
+            stopping,
+        ),
+    ];
+    let every = Duration::from_secs(config.storage.lease_seconds.max(1)) / 3;
+    crate::lease::acquire(lease, every).await;
+    let _ = stop.send(true);
+    for server in standby {
+        let _ = server.await;
+    }
+    let bind = |address: SocketAddr| async move {
+        // The standby's listener was just closed; its address is free again.
+        TcpListener::bind(address)
+            .await
+            .map_err(|source| StartError::Bind { address, source })
+    };
+    Ok((bind(peer_addr).await?, bind(agency_addr).await?))
+}
+
+/// A server of `grpc.health.v1` alone, answering NOT_SERVING for `""` and
+/// `service`, until `stopping`.
+fn health_only(
+    incoming: impl tokio_stream::Stream<Item = Result<tls::AuthenticatedStream, std::io::Error>>
+    + Send
+    + 'static,
+    service: &'static str,
+    limits: &Limits,
+    stopping: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let serving = server(limits)
+        .add_service(health)
+        .serve_with_incoming_shutdown(incoming, stopped(stopping));
+    tokio::spawn(async move {
+        for name in ["", service] {
+            reporter
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        if let Err(error) = serving.await {
+            tracing::error!(%error, "the standby's health server stopped with an error");
+        }
+    })
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

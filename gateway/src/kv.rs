@@ -406,6 +406,30 @@ impl TxTree<'_> {
     }
 }
 
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Sled(std::sync::Arc::new(error))
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(error: TransactionError<StoreError>) -> Self {
+        match error {
+            TransactionError::Abort(error) => error,
+            TransactionError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<TxError> for ConflictableTransactionError<StoreError> {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Conflict => ConflictableTransactionError::Conflict,
+            TxError::Abort(error) => ConflictableTransactionError::Abort(error),
+        }
+    }
+}
+
 fn sled_tx_error(error: UnabortableTransactionError) -> TxError {
     match error {
         UnabortableTransactionError::Conflict => TxError::Conflict,

@@ -69,6 +69,7 @@ pub mod gateway;
 pub mod health;
 pub mod identity;
 pub mod kv;
+pub mod lease;
 pub mod limits;
 pub mod links;
 pub mod metrics;

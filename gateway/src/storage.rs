@@ -107,6 +107,16 @@ pub enum StoreError {
         /// The epoch in the database, if the lease row exists.
         current: Option<i64>,
     },
+    /// Another node of the gateway holds the lease: it is running there.
+    #[error(
+        "node {holder:?} of this gateway holds the lease (it is running): stop it first, or wait {lease} s after it died"
+    )]
+    LeaseHeld {
+        /// The node holding it.
+        holder: String,
+        /// `[storage] lease_seconds`: how long a dead holder keeps it.
+        lease: u64,
+    },
     /// The flush task has stopped, so nothing can be made durable.
     #[error("the storage flush task has stopped")]
     Closed,
@@ -352,14 +362,7 @@ pub fn open(
     dir: &std::path::Path,
     settings: &crate::config::Storage,
 ) -> Result<Arc<crate::store::Store>, StoreError> {
-    match settings.backend {
-        Backend::Sled => crate::store::Store::open(dir, settings),
-        // The store runs over sled only until it runs over `kv::Db`.
-        Backend::Postgres => Err(crate::kv::postgres::PgError::new(
-            "this command does not work on PostgreSQL yet",
-        )
-        .into()),
-    }
+    crate::store::Store::open(dir, settings)
 }
 
 /// Case records in memory, for the case engine's own tests: writes are kept

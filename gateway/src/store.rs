@@ -1,4 +1,7 @@
-//! Durable state of one gateway, in one sled database.
+//! Durable state of one gateway, in the trees of one database of either
+//! engine ([`crate::kv`]: sled, the embedded default, or PostgreSQL). This
+//! logic is written once for both: an engine only keeps bytes under keys
+//! and runs a group of writes as one transaction.
 //!
 //! Nothing outside this module touches trees or keys. The trees:
 //!
@@ -23,13 +26,16 @@
 //! ([`crate::at_rest`]) when written and opened when read; callers only see
 //! them in the clear.
 //!
-//! Writes that belong together go in one sled transaction. sled makes nothing
+//! Writes that belong together go in one transaction. sled makes nothing
 //! durable until it is flushed, so every promise ("accepted", a receipt) waits
 //! for [`Store::commit`], which many concurrent callers share: one flush covers
-//! every write that finished before the flush began (group commit).
+//! every write that finished before the flush began (group commit). On
+//! PostgreSQL a transaction is durable when its commit returns, and the flush
+//! has nothing left to do.
 //!
 //! Transactions are grouped too, because each sled transaction costs two
-//! synchronous log writes under a global lock whatever its size: the submits
+//! synchronous log writes under a global lock whatever its size (and each
+//! PostgreSQL commit waits for its WAL, and a synchronous standby's): the submits
 //! waiting at one moment, and the peers' answers to delivery batches, are
 //! applied by one writer thread in one transaction ([`Store::enqueue_by`],
 //! [`Store::record_answers`]), and a delivery batch from a peer is stored in
@@ -46,13 +52,6 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, Weak, mpsc as sync_mpsc},
 };
 
-use sled::{
-    Transactional,
-    transaction::{
-        ConflictableTransactionError, TransactionError, TransactionalTree,
-        UnabortableTransactionError,
-    },
-};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
@@ -71,6 +70,7 @@ use crate::{
     case::{self, Applied, CaseStep, Refusal},
     config::{Durability, Storage},
     country::Country,
+    kv::{self, Db, Tree, TxTree},
     storage::{AuditTx, CasesTx, Entries, Records, TxError},
 };
 pub use alerts::WaitingAlert;
@@ -79,21 +79,6 @@ pub use messages::{LogState, MessageFilter, NotRequeueable, Requeued, requeueabl
 pub use positions::{
     Direction, Finding, Kind as FindingKind, MAX_LISTED_IDS, Position, findings_report,
 };
-
-impl From<sled::Error> for StoreError {
-    fn from(error: sled::Error) -> Self {
-        StoreError::Sled(Arc::new(error))
-    }
-}
-
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(error: TransactionError<StoreError>) -> Self {
-        match error {
-            TransactionError::Abort(error) => error,
-            TransactionError::Storage(error) => error.into(),
-        }
-    }
-}
 
 /// An outbox entry handed to the delivery task.
 #[derive(Clone, Debug)]
@@ -220,37 +205,41 @@ struct Submit {
 /// Per-peer outbox bookkeeping kept in memory.
 struct PeerQueue {
     next_seq: u64,
+    /// A write transaction failed: whether it committed may be unknown (a
+    /// database connection lost during the commit), so `next_seq` is read
+    /// again from the stored outbox and positions before it is used.
+    stale: bool,
     /// The highest sequence known to be flushed; the delivery task reads up to it.
     durable: watch::Sender<u64>,
 }
 
 /// The database of one gateway.
 pub struct Store {
-    outbox: sled::Tree,
-    sent: sled::Tree,
-    inbox: sled::Tree,
-    seen: sled::Tree,
-    acks: sled::Tree,
-    cases: sled::Tree,
-    policies: sled::Tree,
-    certificates: sled::Tree,
+    outbox: Tree,
+    sent: Tree,
+    inbox: Tree,
+    seen: Tree,
+    acks: Tree,
+    cases: Tree,
+    policies: Tree,
+    certificates: Tree,
     /// Retention's bookkeeping (how far refused inbox entries were swept).
-    retention: sled::Tree,
+    retention: Tree,
     /// The audit log ([`crate::audit`]).
-    audit: sled::Tree,
+    audit: Tree,
     /// Positions and sequence numbers per peer ([`positions`]).
-    sequences: sled::Tree,
+    sequences: Tree,
     /// Findings of going back in time ([`positions`]).
-    rollbacks: sled::Tree,
+    rollbacks: Tree,
     /// Alert conditions standing and alert events not yet delivered ([`alerts`]).
-    alerts: sled::Tree,
+    alerts: Tree,
     /// Where the audit chain ends. Held around every transaction that
     /// appends to it, and advanced only when that transaction commits. Lock
     /// order, so that no two writers deadlock: always after `queues` or
     /// `inbox_next` (when those are held), never before them; while it is
     /// held only the case rules' read lock on peer policies is taken, and
     /// no holder of that lock takes this one.
-    audit_head: Mutex<audit::Head>,
+    audit_head: Mutex<AuditHead>,
     /// Seals envelopes before they are written and opens them when read.
     vault: Arc<Vault>,
     /// Each peer's next sequence number and durable watermark. Only the
@@ -258,15 +247,16 @@ pub struct Store {
     /// transaction); readers see entries only up to the watermark, which is
     /// raised after the flush that covers them, so a cursor never skips one.
     queues: Mutex<HashMap<Country, PeerQueue>>,
-    /// The same for the inbox: the next cursor to give.
-    inbox_next: Mutex<u64>,
+    /// The same for the inbox: the next cursor to give (`None`: to be read
+    /// again from the inbox, after a failed write).
+    inbox_next: Mutex<Option<u64>>,
     /// The highest inbox cursor known to be flushed.
     inbox_durable: watch::Sender<u64>,
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
     /// Writes for the writer thread ([`writer`]).
     writes: sync_mpsc::Sender<Write>,
     /// The database itself, for the health probe and its size on disk ([`operations`]).
-    db: sled::Db,
+    db: Db,
     /// A test's order that the health probe fail ([`Store::danger_fail_probes`]).
     probe_fault: std::sync::atomic::AtomicBool,
 }
@@ -299,55 +289,51 @@ fn decode<M: prost::Message + Default>(tree: &'static str, bytes: &[u8]) -> Resu
     })
 }
 
-fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(error)
+fn abort(error: StoreError) -> TxError {
+    TxError::Abort(error)
 }
 
-/// A sled transactional tree as the case engine and the audit log see a
-/// transaction ([`crate::storage`]): they never name sled. Public for the
-/// tools that run the case engine on a bare tree (`retorno-stats-bench`).
-pub struct SledTx<'a>(pub &'a TransactionalTree);
-
-fn tx_error(error: UnabortableTransactionError) -> TxError {
-    match error {
-        UnabortableTransactionError::Conflict => TxError::Conflict,
-        UnabortableTransactionError::Storage(error) => TxError::Abort(error.into()),
-    }
-}
-
-impl From<TxError> for ConflictableTransactionError<StoreError> {
-    fn from(error: TxError) -> Self {
-        match error {
-            TxError::Conflict => ConflictableTransactionError::Conflict,
-            TxError::Abort(error) => ConflictableTransactionError::Abort(error),
-        }
-    }
-}
-
-impl CasesTx for SledTx<'_> {
+impl CasesTx for TxTree<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
-        Ok(self
-            .0
-            .get(key)
-            .map_err(tx_error)?
-            .map(|value| value.to_vec()))
+        Ok(TxTree::get(self, key)?.map(|value| value.to_vec()))
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
-        self.0.insert(key, value).map_err(tx_error)?;
-        Ok(())
+        TxTree::insert(self, key, value)
     }
 }
 
-impl AuditTx for SledTx<'_> {
+impl AuditTx for TxTree<'_> {
     fn append(&self, seq: u64, entry: Vec<u8>) -> Result<(), TxError> {
-        self.0.insert(&seq.to_be_bytes(), entry).map_err(tx_error)?;
-        Ok(())
+        TxTree::insert(self, seq.to_be_bytes(), entry)
     }
+}
+
+/// Where the audit chain ends, and whether that must be read again from
+/// the log before the next append (a write failed and the log could not be
+/// read then).
+#[derive(Clone)]
+struct AuditHead {
+    head: audit::Head,
+    stale: bool,
+}
+
+impl AuditHead {
+    fn fresh(head: audit::Head) -> AuditHead {
+        AuditHead { head, stale: false }
+    }
+}
+
+/// The cursor after the last entry of the `inbox` tree.
+fn next_cursor(inbox: &Tree) -> Result<u64, StoreError> {
+    Ok(match inbox.last()? {
+        Some((key, _)) => read_u64(&key) + 1,
+        None => 1,
+    })
 }
 
 /// The audit head after the last entry of the `audit` tree.
-fn audit_head_of(tree: &sled::Tree) -> Result<audit::Head, StoreError> {
+fn audit_head_of(tree: &Tree) -> Result<audit::Head, StoreError> {
     let last = tree.last()?;
     audit::Head::after(last.as_ref().map(|(k, v)| (k.as_ref(), v.as_ref())))
 }
@@ -365,30 +351,56 @@ impl Store {
 
     /// [`Store::open`] with the at-rest keys already loaded (the gateway
     /// loads them first, to report a bad key file as a configuration error).
+    /// On PostgreSQL, for a command on a stopped gateway: takes the lease
+    /// once (this node's name, `[storage] node`), and is refused while
+    /// another node holds it.
     pub fn open_with_vault(
         dir: &Path,
         settings: &Storage,
         vault: Arc<Vault>,
     ) -> Result<Arc<Store>, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(Arc::new(e)))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(settings.cache_mb.saturating_mul(1024 * 1024))
-            .open()?;
-        let durability = settings.durability;
-        let inbox = db.open_tree("inbox")?;
-        let inbox_next = match inbox.last()? {
-            Some((key, _)) => read_u64(&key) + 1,
-            None => 1,
-        };
-        let barrier = match durability {
-            Durability::ProcessCrash => None,
-            Durability::PowerLoss => {
+        let db = Db::open(dir, settings)?;
+        if let Db::Postgres(pg) = &db {
+            let lease = crate::lease::PgLease::new(pg.clone(), settings);
+            crate::lease::Lease::try_acquire(&lease)?.ok_or_else(|| StoreError::LeaseHeld {
+                holder: crate::lease::Lease::holder(&lease)
+                    .ok()
+                    .flatten()
+                    .map(|(node, _)| node)
+                    .unwrap_or_default(),
+                lease: settings.lease_seconds,
+            })?;
+        }
+        Store::open_on(db, dir, settings, vault)
+    }
+
+    /// Opens the store over an engine's database `db` (on PostgreSQL, with
+    /// this node's lease held). With sled and `durability = "power-loss"`,
+    /// every flush is followed by the barrier ([`barrier`]).
+    pub(crate) fn open_on(
+        db: Db,
+        dir: &Path,
+        settings: &Storage,
+        vault: Arc<Vault>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let barrier = match (&db, settings.durability) {
+            (Db::Sled(_), Durability::PowerLoss) => {
                 Some(PowerLossBarrier::open(dir).map_err(|e| StoreError::Io(Arc::new(e)))?)
             }
+            _ => None,
         };
+        Store::open_engine(db, barrier, vault)
+    }
+
+    fn open_engine(
+        db: Db,
+        barrier: Option<PowerLossBarrier>,
+        vault: Arc<Vault>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let inbox = db.open_tree("inbox")?;
+        let inbox_next = next_cursor(&inbox)?;
         let audit = db.open_tree("audit")?;
-        let audit_head = Mutex::new(audit_head_of(&audit)?);
+        let audit_head = Mutex::new(AuditHead::fresh(audit_head_of(&audit)?));
         let (flush_requests, receiver) = mpsc::unbounded_channel();
         let flusher = Arc::new(Flusher {
             db: db.clone(),
@@ -414,7 +426,7 @@ impl Store {
             vault,
             inbox,
             queues: Mutex::new(HashMap::new()),
-            inbox_next: Mutex::new(inbox_next),
+            inbox_next: Mutex::new(Some(inbox_next)),
             inbox_durable: watch::Sender::new(inbox_next - 1),
             flush_requests,
             writes,
@@ -453,28 +465,42 @@ impl Store {
         f(self.queue_in(&mut queues, peer)?)
     }
 
-    /// The queue of `peer` in `queues`, read from the outbox the first time.
+    /// The queue of `peer` in `queues`, read from the outbox the first time
+    /// (and again after a failed write).
     fn queue_in<'q>(
         &self,
         queues: &'q mut HashMap<Country, PeerQueue>,
         peer: Country,
     ) -> Result<&'q mut PeerQueue, StoreError> {
         Ok(match queues.entry(peer) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                let queue = entry.into_mut();
+                if queue.stale {
+                    queue.next_seq = self.last_assigned(peer)? + 1;
+                    queue.stale = false;
+                }
+                queue
+            }
             std::collections::hash_map::Entry::Vacant(entry) => {
-                let queued = match self.outbox.scan_prefix(peer.as_bytes()).next_back() {
-                    Some(item) => read_u64(&item?.0),
-                    None => 0,
-                };
-                // Numbers are never given twice, even once the outbox is empty.
-                let assigned = self.position(Direction::Out, peer)?.assigned_upto;
-                let last = queued.max(assigned);
+                let last = self.last_assigned(peer)?;
                 entry.insert(PeerQueue {
                     next_seq: last + 1,
+                    stale: false,
                     durable: watch::Sender::new(last),
                 })
             }
         })
+    }
+
+    /// The highest sequence number given to a message for `peer`, as stored.
+    fn last_assigned(&self, peer: Country) -> Result<u64, StoreError> {
+        let queued = match self.outbox.last_with_prefix(peer.as_bytes())? {
+            Some((key, _)) => read_u64(&key),
+            None => 0,
+        };
+        // Numbers are never given twice, even once the outbox is empty.
+        let assigned = self.position(Direction::Out, peer)?.assigned_upto;
+        Ok(queued.max(assigned))
     }
 
     /// Stores an envelope in the outbox for `peer`, its status record and its
@@ -598,15 +624,18 @@ impl Store {
                 entry.insert(self.queue_in(&mut queues, peer)?.next_seq);
             }
         }
-        let trees = (
+        let trees = [
             &self.outbox,
             &self.sent,
             &self.cases,
             &self.audit,
             &self.sequences,
-        );
-        let (results, next_seq) = self.audited(|head| {
-            trees.transaction(|(outbox, sent, cases, log, sequences)| {
+        ];
+        let written = self.audited(|head| {
+            kv::transaction(&trees, |views| {
+                let [outbox, sent, cases, log, sequences] = views else {
+                    return Err(abort(StoreError::Closed));
+                };
                 let mut head = head.clone();
                 let mut next_seq = first_seq.clone();
                 let mut results = Vec::with_capacity(group.len());
@@ -646,7 +675,18 @@ impl Store {
                 }
                 Ok(((results, next_seq), head))
             })
-        })?;
+        });
+        let (results, next_seq) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                for peer in first_seq.keys() {
+                    if let Some(queue) = queues.get_mut(peer) {
+                        queue.stale = true;
+                    }
+                }
+                return Err(error);
+            }
+        };
         for (peer, next) in next_seq {
             if let Some(queue) = queues.get_mut(&peer) {
                 queue.next_seq = next;
@@ -662,7 +702,7 @@ impl Store {
         next_seq: &mut HashMap<Country, u64>,
         (outbox, sent, cases, log, _): FinishTrees<'_>,
         head: &mut audit::Head,
-    ) -> Result<Result<Enqueued, StoreError>, ConflictableTransactionError<StoreError>> {
+    ) -> Result<Result<Enqueued, StoreError>, TxError> {
         if let Some(existing) = sent.get(submit.id.as_bytes())? {
             let existing: SentRecord = decode("sent", &existing).map_err(abort)?;
             return Ok(Ok(if existing.request_sha256 == submit.request_sha256 {
@@ -671,7 +711,7 @@ impl Store {
                 Enqueued::Conflict
             }));
         }
-        let applied = match (submit.case_step)(&SledTx(cases))? {
+        let applied = match (submit.case_step)(cases)? {
             Ok(applied) => applied,
             Err(refusal) => return Ok(Err(StoreError::Refused(refusal))),
         };
@@ -685,7 +725,7 @@ impl Store {
         let record = self
             .encode_at_rest(&key, submit.record.clone())
             .map_err(abort)?;
-        outbox.insert(&key, record)?;
+        outbox.insert(key, record)?;
         let status = SentRecord {
             recipient: submit.peer.to_string(),
             accepted_at_micros: crate::clock::system_micros(),
@@ -701,7 +741,7 @@ impl Store {
             .official(&submit.official)
             .message(submit.id.to_string())
             .cases(&applied.cases);
-        *head = audit::append_in(&SledTx(log), head, &entry)?;
+        *head = audit::append_in(log, head, &entry)?;
         next_seq.insert(submit.peer, seq + 1);
         Ok(Ok(Enqueued::New(seq, applied)))
     }
@@ -869,17 +909,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut next = self.inbox_next.lock().unwrap_or_else(|e| e.into_inner());
-        let first = *next;
+        let first = match *next {
+            Some(first) => first,
+            None => next_cursor(&self.inbox)?,
+        };
         let received_at = crate::clock::system_micros();
-        let trees = (
+        let trees = [
             &self.inbox,
             &self.seen,
             &self.cases,
             &self.audit,
             &self.sequences,
-        );
-        let (received, after) = self.audited(|head| {
-            trees.transaction(|(inbox, seen, cases, log, sequences)| {
+        ];
+        let received = self.audited(|head| {
+            kv::transaction(&trees, |views| {
+                let [inbox, seen, cases, log, sequences] = views else {
+                    return Err(abort(StoreError::Closed));
+                };
                 let mut head = head.clone();
                 let mut cursor = first;
                 let mut received = Vec::with_capacity(arrivals.len());
@@ -900,13 +946,13 @@ impl Store {
                         });
                         continue;
                     }
-                    let refused = case_step(index, &SledTx(cases))?.unwrap_or_default();
+                    let refused = case_step(index, cases)?.unwrap_or_default();
                     let receipt = receipt_for(index, received_at, &refused);
                     let entry = Record::stored(arrival.sender, &refused)
                         .official(arrival.official)
                         .message(arrival.id.to_string())
                         .cases(&[arrival.case_id]);
-                    head = audit::append_in(&SledTx(log), &head, &entry)?;
+                    head = audit::append_in(log, &head, &entry)?;
                     let record = InboxRecord {
                         envelope: arrival.envelope.to_vec(),
                         received_at_micros: received_at,
@@ -921,17 +967,19 @@ impl Store {
                     let record = self
                         .encode_at_rest(&cursor.to_be_bytes(), record)
                         .map_err(abort)?;
-                    inbox.insert(&cursor.to_be_bytes(), record)?;
-                    seen.insert(&key, prost::Message::encode_to_vec(&seen_record))?;
+                    inbox.insert(cursor.to_be_bytes(), record)?;
+                    seen.insert(key, prost::Message::encode_to_vec(&seen_record))?;
                     received.push(Received::Stored { cursor, receipt });
                     cursor += 1;
                 }
                 highest.raise_in(sequences)?;
                 Ok(((received, cursor), head))
             })
-        })?;
-        *next = after;
-        Ok(received)
+        });
+        // After a failure the commit's outcome may be unknown: the next
+        // cursor is read again from the inbox before it is used.
+        *next = received.as_ref().ok().map(|(_, after)| *after);
+        Ok(received?.0)
     }
 
     /// Lets subscribers see inbox entries up to `cursor` (they are durable).
@@ -975,9 +1023,7 @@ impl Store {
 
     /// Runs a read-only case transaction (so that a case is read whole).
     pub fn read_case(&self, id: &str) -> Result<Option<retorno_proto::v1::CaseView>, StoreError> {
-        Ok(self
-            .cases
-            .transaction(|cases| Ok(case::load(&SledTx(cases), id)?))?)
+        kv::transaction(&[&self.cases], |cases| case::load(&cases[0], id))
     }
 
     /// Every case, in case-id order, read as the iterator goes.
@@ -1102,7 +1148,7 @@ impl Store {
 
 /// The audit log ([`crate::audit`]) and what its verification reads.
 impl Store {
-    fn audit_head(&self) -> MutexGuard<'_, audit::Head> {
+    fn audit_head(&self) -> MutexGuard<'_, AuditHead> {
         // The head is replaced whole, and only after a commit: a panic while
         // the lock is held leaves it true, so a poisoned lock is still usable.
         self.audit_head.lock().unwrap_or_else(|e| e.into_inner())
@@ -1114,20 +1160,29 @@ impl Store {
     /// error the head is read again from the tree, whatever sled kept.
     fn audited<T>(
         &self,
-        write: impl FnOnce(&audit::Head) -> Result<(T, audit::Head), TransactionError<StoreError>>,
+        write: impl FnOnce(&audit::Head) -> Result<(T, audit::Head), StoreError>,
     ) -> Result<T, StoreError> {
         let mut head = self.audit_head();
-        match write(&head) {
+        if head.stale {
+            *head = AuditHead::fresh(audit_head_of(&self.audit)?);
+        }
+        match write(&head.head) {
             Ok((value, next)) => {
-                *head = next;
+                *head = AuditHead::fresh(next);
                 Ok(value)
             }
-            Err(TransactionError::Abort(error)) => Err(error),
-            Err(TransactionError::Storage(error)) => {
-                if let Ok(reloaded) = audit_head_of(&self.audit) {
-                    *head = reloaded;
-                }
-                Err(error.into())
+            Err(error) => {
+                // The commit may have happened (a connection lost during
+                // it): the head is read again before the next append, never
+                // guessed, so that no entry is written twice under one number.
+                *head = match audit_head_of(&self.audit) {
+                    Ok(reloaded) => AuditHead::fresh(reloaded),
+                    Err(_) => AuditHead {
+                        stale: true,
+                        ..head.clone()
+                    },
+                };
+                Err(error)
             }
         }
     }
@@ -1137,10 +1192,10 @@ impl Store {
     /// sled's own flush makes them durable.
     pub fn audit(&self, records: &[Record]) -> Result<(), StoreError> {
         self.audited(|head| {
-            self.audit.transaction(|log| {
+            kv::transaction(&[&self.audit], |log| {
                 let mut next = head.clone();
                 for record in records {
-                    next = audit::append_in(&SledTx(log), &next, record)?;
+                    next = audit::append_in(&log[0], &next, record)?;
                 }
                 Ok(((), next))
             })
@@ -1149,10 +1204,9 @@ impl Store {
 
     /// Every audit entry as stored (sequence key, encoded entry), in order.
     pub fn audit_log(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
-        self.audit.iter().map(|item| {
-            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(StoreError::from)
-        })
+        self.audit
+            .iter()
+            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 
     /// Every inbox entry in cursor order, opened; an entry that does not
@@ -1358,7 +1412,8 @@ impl Store {
     /// Not flushed: call [`Store::commit`].
     pub fn purge_inbox_entry(&self, cursor: u64, now_micros: i64) -> Result<bool, StoreError> {
         let key = cursor.to_be_bytes();
-        Ok(self.inbox.transaction(|inbox| {
+        kv::transaction(&[&self.inbox], |inbox| {
+            let inbox = &inbox[0];
             let Some(bytes) = inbox.get(key)? else {
                 return Ok(false);
             };
@@ -1370,9 +1425,9 @@ impl Store {
             // Re-encoding the record alone drops the sealed part (field 16).
             record.envelope = Vec::new();
             record.purged_at_micros = now_micros;
-            inbox.insert(&key, prost::Message::encode_to_vec(&record))?;
+            inbox.insert(key, prost::Message::encode_to_vec(&record))?;
             Ok(true)
-        })?)
+        })
     }
 
     /// Durable inbox entries after the last sweep mark and received before
@@ -1413,7 +1468,7 @@ impl Store {
 
     /// Records that refused inbox entries up to `cursor` were swept.
     pub fn mark_refused_swept(&self, cursor: u64) -> Result<(), StoreError> {
-        self.retention.fetch_and_update(REFUSED_SWEPT, |old| {
+        self.retention.update_and_fetch(REFUSED_SWEPT, |old| {
             let old = old.map_or(0, read_u64);
             Some(old.max(cursor).to_be_bytes().to_vec())
         })?;
@@ -1470,11 +1525,11 @@ impl Answer {
 }
 
 type FinishTrees<'a> = (
-    &'a sled::transaction::TransactionalTree,
-    &'a sled::transaction::TransactionalTree,
-    &'a sled::transaction::TransactionalTree,
-    &'a sled::transaction::TransactionalTree,
-    &'a sled::transaction::TransactionalTree,
+    &'a TxTree<'a>,
+    &'a TxTree<'a>,
+    &'a TxTree<'a>,
+    &'a TxTree<'a>,
+    &'a TxTree<'a>,
 );
 
 /// Records one answer inside a transaction; returns the audit head after it.
@@ -1483,14 +1538,14 @@ fn finish_in(
     answer: &Answer,
     (outbox, sent, cases, log, sequences): FinishTrees<'_>,
     head: audit::Head,
-) -> Result<audit::Head, ConflictableTransactionError<StoreError>> {
+) -> Result<audit::Head, TxError> {
     let message_id = answer.id.to_string();
     if let AnswerOutcome::Delivered { .. } = answer.outcome {
         positions::index_in(sequences, Direction::Out, peer, answer.seq, answer.id)?;
     }
     // An entry finished before (an answer applied twice) is not recorded again.
     let key = outbox_key(peer, answer.seq);
-    let removed = outbox.remove(&key)?;
+    let removed = outbox.remove(key)?;
     let was_waiting = removed.is_some();
     let (entry, peer_refused) = match &answer.outcome {
         AnswerOutcome::Delivered { peer_refused, .. } => {
@@ -1524,7 +1579,7 @@ fn finish_in(
         let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
         for case_id in &status.case_ids {
             case::record_delivery(
-                &SledTx(cases),
+                cases,
                 case_id,
                 &message_id,
                 delivery,
@@ -1538,7 +1593,7 @@ fn finish_in(
         return Ok(head);
     }
     let entry = entry.message(message_id.as_str()).cases(&case_ids);
-    Ok(audit::append_in(&SledTx(log), &head, &entry)?)
+    audit::append_in(log, &head, &entry)
 }
 
 /// The writer thread: takes every write waiting (up to [`WRITE_GROUP`]) and
@@ -1628,7 +1683,7 @@ async fn group_commit(
 
 /// Makes every write that finished before [`Flusher::flush`] was called durable.
 struct Flusher {
-    db: sled::Db,
+    db: Db,
     barrier: Option<Mutex<PowerLossBarrier>>,
 }
 

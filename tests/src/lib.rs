@@ -1,6 +1,7 @@
 //! Test support for retorno's end-to-end tests: a region of real gateways on
 //! loopback with real mutual TLS (a dev PKI made with rcgen for each test) and
-//! real sled databases in a temporary folder.
+//! real databases: sled in a temporary folder, or, for the tests written with
+//! [`on_both_engines!`], also a throwaway PostgreSQL cluster ([`postgres`]).
 //!
 //! Tests wait on conditions with a deadline ([`eventually`]) or on events
 //! (a subscription's next item), never on fixed sleeps.
@@ -8,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod browser;
+pub mod engine;
 pub mod postgres;
 
 use std::{
@@ -90,6 +92,10 @@ pub struct Region {
     /// The region's time: every gateway started in-process reads it, and a
     /// test moves it forward to walk steps that are days apart.
     clock: Clock,
+    /// The storage engine every gateway of the region runs on.
+    engine: engine::Engine,
+    /// Each country's PostgreSQL database URL, made on first use.
+    databases: Mutex<HashMap<Country, String>>,
 }
 
 impl Region {
@@ -124,6 +130,31 @@ impl Region {
             addresses,
             reserved: Mutex::new(reserved),
             clock: Clock::adjustable(),
+            engine: engine::current(),
+            databases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The storage engine the region's gateways run on.
+    pub fn engine(&self) -> &engine::Engine {
+        &self.engine
+    }
+
+    /// `code`'s storage settings on the region's engine: sled's defaults,
+    /// or PostgreSQL in a database of its own (one node, named `node-a`).
+    pub fn storage(&self, code: &str) -> Storage {
+        match &self.engine {
+            engine::Engine::Sled => Storage::default(),
+            engine::Engine::Postgres(cluster) => {
+                let url = self
+                    .databases
+                    .lock()
+                    .unwrap()
+                    .entry(country(code))
+                    .or_insert_with(|| cluster.database(&engine::database_name(code)))
+                    .clone();
+                engine::postgres_storage(&url, "node-a")
+            }
         }
     }
 
@@ -220,7 +251,7 @@ impl Region {
                 backoff_max_ms: 300,
                 ..Delivery::default()
             },
-            storage: Storage::default(),
+            storage: self.storage(code),
             case: CaseRules::default(),
             reception: Reception {
                 points: retorno_gateway::policy::dev_points(cc),
@@ -605,6 +636,86 @@ impl Drop for Proxy {
     }
 }
 
+/// A layer-4 load balancer in front of the nodes of one gateway, as the
+/// README's HAProxy example is: each new connection goes, bytes untouched
+/// (mutual TLS ends at the gateway), to the first node whose `GET /health`
+/// on its metrics listener answers 200; a node that answers otherwise, or
+/// not at all, gets none. Open connections are not moved: they end with
+/// their node.
+pub struct Balancer {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    /// Balances connections on a fresh loopback port over `nodes`: (where
+    /// the node serves this port, where its metrics listener is).
+    pub async fn start(nodes: Vec<(SocketAddr, SocketAddr)>) -> Balancer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let nodes = std::sync::Arc::new(nodes);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let nodes = nodes.clone();
+                tokio::spawn(async move {
+                    for (target, health) in nodes.iter() {
+                        if health_answer(*health).await != Some(200) {
+                            continue;
+                        }
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Balancer { address, task }
+    }
+
+    /// Where clients connect.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The HTTP status of `GET /health` on a metrics listener, or `None` when
+/// nothing answers there.
+pub async fn health_answer(metrics: SocketAddr) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(metrics).await.ok()?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: balancer\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        let text = String::from_utf8_lossy(&answer);
+        text.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A free port on loopback, for a gateway run as a process (which binds
+/// its configured addresses itself).
+pub fn free_address() -> SocketAddr {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 /// A local date (YYYY-MM-DD) at least four days ahead, Monday to Friday, so
 /// that an arrival at 10:00 there passes the reception rules.
 pub fn weekday_ahead(time_zone: &str) -> String {
@@ -758,22 +869,35 @@ pub fn new_key(region: &Region, name: &str) -> PathBuf {
 }
 
 /// Opens a stopped gateway's store, waiting for the gateway just stopped to
-/// release sled's lock (its flush task ends when its last handle goes).
+/// release its database (sled's lock on its folder: its flush task ends when
+/// its last handle goes; PostgreSQL's lease, which a stopped gateway gives up).
 pub async fn open_store(config: &Config) -> std::sync::Arc<retorno_gateway::Store> {
     eventually("the database to be free", || async {
         match retorno_gateway::Store::open(&config.data_dir, &config.storage) {
             Ok(store) => Some(store),
-            Err(retorno_gateway::store::StoreError::Sled(_)) => None,
+            Err(
+                retorno_gateway::store::StoreError::Sled(_)
+                | retorno_gateway::store::StoreError::LeaseHeld { .. },
+            ) => None,
             Err(other) => panic!("{other}"),
         }
     })
     .await
 }
 
-/// Opens a stopped gateway's sled database directly, as someone with write
-/// access to its files would.
-pub async fn open_database(dir: &Path) -> sled::Db {
-    eventually("the database to be free", || async { sled::open(dir).ok() }).await
+/// Opens a stopped gateway's database directly, below the store, as
+/// someone with write access to its files (sled) or its tables (PostgreSQL,
+/// with the gateway's lease, as its own node) would.
+pub async fn open_database(config: &Config) -> retorno_gateway::kv::Db {
+    eventually("the database to be free", || async {
+        let db = retorno_gateway::kv::Db::open(&config.data_dir, &config.storage).ok()?;
+        if let retorno_gateway::kv::Db::Postgres(pg) = &db {
+            let lease = retorno_gateway::lease::PgLease::new(pg.clone(), &config.storage);
+            retorno_gateway::lease::Lease::try_acquire(&lease).ok()??;
+        }
+        Some(db)
+    })
+    .await
 }
 
 /// The regional root certificates of `region`, that seals must chain to.

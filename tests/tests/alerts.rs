@@ -178,7 +178,7 @@ async fn a_failed_audit_verification_is_posted_when_the_gateway_runs() {
     mx.shutdown().await;
 
     // Someone edits the first audit entry of the stopped gateway.
-    let db = open_database(&config.data_dir).await;
+    let db = open_database(&config).await;
     let log = db.open_tree("audit").unwrap();
     let mut entry = log.get(1u64.to_be_bytes()).unwrap().unwrap().to_vec();
     let last = entry.len() - 1;

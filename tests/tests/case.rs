@@ -144,692 +144,707 @@ fn shared_timeline(view: &CaseView) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let mut consulate = region.agency("GT", "consulate").await;
-    let case = "MX-2026-0001";
-    let day = weekday_ahead(GUATEMALA);
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_child_returns_from_mexico_to_guatemala_from_notice_to_follow_up() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let mut consulate = region.agency("GT", "consulate").await;
+        let case = "MX-2026-0001";
+        let day = weekday_ahead(GUATEMALA);
 
-    let notified = inm.submit(notice_to("GT", case)).await.unwrap();
-    assert_eq!(notified.case_state(), CaseState::Notified);
-    let shared = submit(&mut inm, case, Payload::CaseSummary(summary()))
-        .await
-        .unwrap();
-    assert_eq!(shared.case_state(), CaseState::SummaryShared);
-    wait_for_state(&sbs, case, CaseState::SummaryShared).await;
-
-    // 21:30 in Guatemala: a night arrival for an unaccompanied child.
-    let night = propose(&mut inm, case, proposal("P1", &[], &format!("{day} 21:30")))
-        .await
-        .unwrap_err();
-    assert_eq!(night.code(), Code::InvalidArgument);
-    assert!(
-        night.message().contains("evening or night arrival"),
-        "{}",
-        night.message()
-    );
-    assert!(
-        night.message().contains(&format!(
-            "nearest allowed arrivals: before it {day} 15:45 America/Guatemala"
-        )),
-        "the same day's last slot is offered as well as the next days': {}",
-        night.message()
-    );
-    // The same refusal as data: its code, the point's zone, and the slots as
-    // RFC 3339 times a reader formats, rendered in Spanish from the codes.
-    let data = Refusal::from_status(&night).expect("the refusal travels as data");
-    assert_eq!(data.code, "outside-reception-hours");
-    assert_eq!(data.params["time_zone"], GUATEMALA);
-    assert_eq!(data.params["night"], "yes");
-    assert_eq!(data.params["before"], format!("{day}T15:45:00-06:00"));
-    assert_eq!(data.params["slots"].split(", ").count(), 3, "{data:?}");
-    let spanish = data.render(Lang::Es);
-    assert!(
-        spanish.contains("arribo vespertino o nocturno, fuera del horario de recepción"),
-        "{spanish}"
-    );
-
-    let proposed = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 10:00")))
-        .await
-        .unwrap();
-    assert_eq!(proposed.case_state(), CaseState::ArrivalProposed);
-    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
-    let counter = compose::counter(
-        "P2",
-        &format!("{day} 11:00"),
-        GUATEMALA,
-        "the family arrives at 10:30",
-    )
-    .unwrap();
-    let countered = submit(&mut sbs, case, counter).await.unwrap();
-    assert_eq!(countered.case_state(), CaseState::AwaitingProposal);
-    let at_mx = wait_for_state(&inm, case, CaseState::AwaitingProposal).await;
-    assert!(at_mx.open_proposal.is_none());
-    propose(&mut inm, case, proposal("P3", &[], &format!("{day} 11:00")))
-        .await
-        .unwrap();
-    eventually("GT to see P3", || {
-        let mut sbs = sbs.clone();
-        async move { (sbs.case(case).await.ok()?.open_proposal?.proposal_id == "P3").then_some(()) }
-    })
-    .await;
-    let agreed = submit(&mut sbs, case, compose::accept("P3")).await.unwrap();
-    assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
-    let agreed = wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
-    let arrival = agreed_arrival(&agreed);
-    // Each reader is offered the steps its role may take now, by the case
-    // engine's own rules: the consul's handoff only once its time has come.
-    assert_eq!(agreed.allowed_steps, ["case_summary", "case_withdrawal"]);
-    assert!(consulate.case(case).await.unwrap().allowed_steps.is_empty());
-
-    // Days before the child can have arrived, the handoff is refused with
-    // its rule and the earliest time it is allowed: 12 hours before 11:00.
-    let handoff = compose::handoff(
-        TECUN_UMAN,
-        "Rosa Cux/Consulado de Guatemala",
-        vec![],
-        "tired, healthy",
-    )
-    .unwrap();
-    let early = submit(&mut consulate, case, handoff.clone())
-        .await
-        .unwrap_err();
-    let earliest = arrival - jiff::SignedDuration::from_hours(12);
-    assert_too_early(&early, "handoff_margin_hours", earliest);
-    assert!(
-        early
-            .message()
-            .contains("; too early now: the earliest allowed is "),
-        "{}",
-        early.message()
-    );
-    assert!(
-        early.message().contains("23:00 America/Guatemala"),
-        "the earliest time is told in the point's time: {}",
-        early.message()
-    );
-
-    region.advance_to(arrival);
-    assert_eq!(
-        consulate.case(case).await.unwrap().allowed_steps,
-        ["handoff_ack"]
-    );
-    assert_eq!(
-        submit(&mut consulate, case, handoff)
+        let notified = inm.submit(notice_to("GT", case)).await.unwrap();
+        assert_eq!(notified.case_state(), CaseState::Notified);
+        let shared = submit(&mut inm, case, Payload::CaseSummary(summary()))
             .await
-            .unwrap()
-            .case_state(),
-        CaseState::HandedOver
-    );
-    let handed = wait_for_state(&inm, case, CaseState::HandedOver).await;
-    assert!(handed.timeline.last().unwrap().flag.is_empty(), "on time");
-    let received = compose::reception("with-family", "grandmother, Quetzaltenango").unwrap();
-    assert_eq!(
-        submit(&mut sbs, case, received).await.unwrap().case_state(),
-        CaseState::Received
-    );
-    let at_gt = sbs.case(case).await.unwrap();
-    let reception = received_at(&at_gt);
-    // The follow-ups Guatemala expects, with the earliest each is accepted.
-    let due: Vec<(u32, bool)> = at_gt
-        .follow_ups
-        .iter()
-        .map(|f| (f.days, f.reported))
-        .collect();
-    assert_eq!(due, [(30, false), (90, false), (180, false)]);
-    assert_eq!(
-        at_gt.allowed_steps,
-        ["case_summary"],
-        "no follow-up due yet"
-    );
+            .unwrap();
+        assert_eq!(shared.case_state(), CaseState::SummaryShared);
+        wait_for_state(&sbs, case, CaseState::SummaryShared).await;
 
-    // The 30-day follow-up on the day of the reception: refused until 27
-    // days after it (the default tolerance is 3 days).
-    let follow_up = compose::follow_up(30, "stable", "back at school").unwrap();
-    let early = submit(&mut sbs, case, follow_up.clone()).await.unwrap_err();
-    let earliest = reception + jiff::SignedDuration::from_hours(27 * 24);
-    assert_too_early(&early, "follow_up_tolerance_days", earliest);
-    region.advance_days(30);
-    assert_eq!(
-        submit(&mut sbs, case, follow_up)
+        // 21:30 in Guatemala: a night arrival for an unaccompanied child.
+        let night = propose(&mut inm, case, proposal("P1", &[], &format!("{day} 21:30")))
             .await
-            .unwrap()
-            .case_state(),
-        CaseState::FollowUp
-    );
+            .unwrap_err();
+        assert_eq!(night.code(), Code::InvalidArgument);
+        assert!(
+            night.message().contains("evening or night arrival"),
+            "{}",
+            night.message()
+        );
+        assert!(
+            night.message().contains(&format!(
+                "nearest allowed arrivals: before it {day} 15:45 America/Guatemala"
+            )),
+            "the same day's last slot is offered as well as the next days': {}",
+            night.message()
+        );
+        // The same refusal as data: its code, the point's zone, and the slots as
+        // RFC 3339 times a reader formats, rendered in Spanish from the codes.
+        let data = Refusal::from_status(&night).expect("the refusal travels as data");
+        assert_eq!(data.code, "outside-reception-hours");
+        assert_eq!(data.params["time_zone"], GUATEMALA);
+        assert_eq!(data.params["night"], "yes");
+        assert_eq!(data.params["before"], format!("{day}T15:45:00-06:00"));
+        assert_eq!(data.params["slots"].split(", ").count(), 3, "{data:?}");
+        let spanish = data.render(Lang::Es);
+        assert!(
+            spanish.contains("arribo vespertino o nocturno, fuera del horario de recepción"),
+            "{spanish}"
+        );
 
-    let at_mx = wait_for_state(&inm, case, CaseState::FollowUp).await;
-    let at_gt = sbs.case(case).await.unwrap();
-    let due: Vec<(u32, bool)> = at_gt
-        .follow_ups
-        .iter()
-        .map(|f| (f.days, f.reported))
-        .collect();
-    assert_eq!(due, [(30, true), (90, false), (180, false)]);
-    assert_eq!(
-        at_mx.follow_ups, at_gt.follow_ups,
-        "both gateways expect the origin's follow-ups"
-    );
-    assert_eq!(
-        shared_timeline(&at_mx),
-        shared_timeline(&at_gt),
-        "both gateways tell the same story"
-    );
-    let kinds: Vec<&str> = at_gt.timeline.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "advance_notice",
-            "case_summary",
-            "arrival_proposal",
-            "arrival_response",
-            "arrival_proposal",
-            "arrival_response",
-            "handoff_ack",
-            "reception_confirmation",
-            "follow_up_report"
-        ]
-    );
-    assert_eq!(at_mx.agreed_arrival.unwrap().proposal_id, "P3");
-
-    // Need to know: the consulate saw the notice without its sensitive parts, never the summary.
-    let seen = inbox_now(&mut consulate, 0).await;
-    assert!(seen.iter().all(|item| !matches!(
-        item.body.as_ref().unwrap().payload,
-        Some(Body::CaseSummary(_))
-    )));
-    let notice_seen = seen
-        .iter()
-        .find(|item| {
-            matches!(
-                item.body.as_ref().unwrap().payload,
-                Some(Body::AdvanceNotice(_))
-            )
+        let proposed = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 10:00")))
+            .await
+            .unwrap();
+        assert_eq!(proposed.case_state(), CaseState::ArrivalProposed);
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+        let counter = compose::counter(
+            "P2",
+            &format!("{day} 11:00"),
+            GUATEMALA,
+            "the family arrives at 10:30",
+        )
+        .unwrap();
+        let countered = submit(&mut sbs, case, counter).await.unwrap();
+        assert_eq!(countered.case_state(), CaseState::AwaitingProposal);
+        let at_mx = wait_for_state(&inm, case, CaseState::AwaitingProposal).await;
+        assert!(at_mx.open_proposal.is_none());
+        propose(&mut inm, case, proposal("P3", &[], &format!("{day} 11:00")))
+            .await
+            .unwrap();
+        eventually("GT to see P3", || {
+            let mut sbs = sbs.clone();
+            async move { (sbs.case(case).await.ok()?.open_proposal?.proposal_id == "P3").then_some(()) }
         })
+        .await;
+        let agreed = submit(&mut sbs, case, compose::accept("P3")).await.unwrap();
+        assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
+        let agreed = wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+        let arrival = agreed_arrival(&agreed);
+        // Each reader is offered the steps its role may take now, by the case
+        // engine's own rules: the consul's handoff only once its time has come.
+        assert_eq!(agreed.allowed_steps, ["case_summary", "case_withdrawal"]);
+        assert!(consulate.case(case).await.unwrap().allowed_steps.is_empty());
+
+        // Days before the child can have arrived, the handoff is refused with
+        // its rule and the earliest time it is allowed: 12 hours before 11:00.
+        let handoff = compose::handoff(
+            TECUN_UMAN,
+            "Rosa Cux/Consulado de Guatemala",
+            vec![],
+            "tired, healthy",
+        )
         .unwrap();
-    assert!(notice_seen.redacted && notice_seen.envelope.is_none());
-    let Some(Body::AdvanceNotice(redacted)) = &notice_seen.body.as_ref().unwrap().payload else {
-        unreachable!()
-    };
-    assert!(redacted.best_interest.is_none() && redacted.protection_concerns.is_empty());
-    assert_eq!(redacted.child.as_ref().unwrap().given_names, "Ana Lucía");
-    let sbs_seen = inbox_now(&mut sbs, 0).await;
-    assert!(sbs_seen.iter().any(|item| matches!(
-        item.body.as_ref().unwrap().payload,
-        Some(Body::CaseSummary(_))
-    )));
+        let early = submit(&mut consulate, case, handoff.clone())
+            .await
+            .unwrap_err();
+        let earliest = arrival - jiff::SignedDuration::from_hours(12);
+        assert_too_early(&early, "handoff_margin_hours", earliest);
+        assert!(
+            early
+                .message()
+                .contains("; too early now: the earliest allowed is "),
+            "{}",
+            early.message()
+        );
+        assert!(
+            early.message().contains("23:00 America/Guatemala"),
+            "the earliest time is told in the point's time: {}",
+            early.message()
+        );
 
-    mx.shutdown().await;
-    gt.shutdown().await;
+        region.advance_to(arrival);
+        assert_eq!(
+            consulate.case(case).await.unwrap().allowed_steps,
+            ["handoff_ack"]
+        );
+        assert_eq!(
+            submit(&mut consulate, case, handoff)
+                .await
+                .unwrap()
+                .case_state(),
+            CaseState::HandedOver
+        );
+        let handed = wait_for_state(&inm, case, CaseState::HandedOver).await;
+        assert!(handed.timeline.last().unwrap().flag.is_empty(), "on time");
+        let received = compose::reception("with-family", "grandmother, Quetzaltenango").unwrap();
+        assert_eq!(
+            submit(&mut sbs, case, received).await.unwrap().case_state(),
+            CaseState::Received
+        );
+        let at_gt = sbs.case(case).await.unwrap();
+        let reception = received_at(&at_gt);
+        // The follow-ups Guatemala expects, with the earliest each is accepted.
+        let due: Vec<(u32, bool)> = at_gt
+            .follow_ups
+            .iter()
+            .map(|f| (f.days, f.reported))
+            .collect();
+        assert_eq!(due, [(30, false), (90, false), (180, false)]);
+        assert_eq!(
+            at_gt.allowed_steps,
+            ["case_summary"],
+            "no follow-up due yet"
+        );
+
+        // The 30-day follow-up on the day of the reception: refused until 27
+        // days after it (the default tolerance is 3 days).
+        let follow_up = compose::follow_up(30, "stable", "back at school").unwrap();
+        let early = submit(&mut sbs, case, follow_up.clone()).await.unwrap_err();
+        let earliest = reception + jiff::SignedDuration::from_hours(27 * 24);
+        assert_too_early(&early, "follow_up_tolerance_days", earliest);
+        region.advance_days(30);
+        assert_eq!(
+            submit(&mut sbs, case, follow_up)
+                .await
+                .unwrap()
+                .case_state(),
+            CaseState::FollowUp
+        );
+
+        let at_mx = wait_for_state(&inm, case, CaseState::FollowUp).await;
+        let at_gt = sbs.case(case).await.unwrap();
+        let due: Vec<(u32, bool)> = at_gt
+            .follow_ups
+            .iter()
+            .map(|f| (f.days, f.reported))
+            .collect();
+        assert_eq!(due, [(30, true), (90, false), (180, false)]);
+        assert_eq!(
+            at_mx.follow_ups, at_gt.follow_ups,
+            "both gateways expect the origin's follow-ups"
+        );
+        assert_eq!(
+            shared_timeline(&at_mx),
+            shared_timeline(&at_gt),
+            "both gateways tell the same story"
+        );
+        let kinds: Vec<&str> = at_gt.timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "advance_notice",
+                "case_summary",
+                "arrival_proposal",
+                "arrival_response",
+                "arrival_proposal",
+                "arrival_response",
+                "handoff_ack",
+                "reception_confirmation",
+                "follow_up_report"
+            ]
+        );
+        assert_eq!(at_mx.agreed_arrival.unwrap().proposal_id, "P3");
+
+        // Need to know: the consulate saw the notice without its sensitive parts, never the summary.
+        let seen = inbox_now(&mut consulate, 0).await;
+        assert!(seen.iter().all(|item| !matches!(
+            item.body.as_ref().unwrap().payload,
+            Some(Body::CaseSummary(_))
+        )));
+        let notice_seen = seen
+            .iter()
+            .find(|item| {
+                matches!(
+                    item.body.as_ref().unwrap().payload,
+                    Some(Body::AdvanceNotice(_))
+                )
+            })
+            .unwrap();
+        assert!(notice_seen.redacted && notice_seen.envelope.is_none());
+        let Some(Body::AdvanceNotice(redacted)) = &notice_seen.body.as_ref().unwrap().payload else {
+            unreachable!()
+        };
+        assert!(redacted.best_interest.is_none() && redacted.protection_concerns.is_empty());
+        assert_eq!(redacted.child.as_ref().unwrap().given_names, "Ana Lucía");
+        let sbs_seen = inbox_now(&mut sbs, 0).await;
+        assert!(sbs_seen.iter().any(|item| matches!(
+            item.body.as_ref().unwrap().payload,
+            Some(Body::CaseSummary(_))
+        )));
+
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
 
-#[tokio::test]
-async fn no_return_without_a_best_interest_determination_by_child_protection() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn no_return_without_a_best_interest_determination_by_child_protection() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
 
-    let mut by_migration = notice_to("GT", "MX-2026-0101");
-    if let Some(Payload::AdvanceNotice(n)) = &mut by_migration.payload {
-        n.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
-    }
-    let refused = match inm.submit(by_migration).await {
-        Err(ClientError::Status(status)) => status,
-        other => panic!("a migration determination was not refused: {other:?}"),
-    };
-    assert_eq!(refused.code(), Code::InvalidArgument);
-    assert!(
-        refused
-            .message()
-            .contains("child-protection or judicial authority, not by migration"),
-        "{}",
-        refused.message()
-    );
+        let mut by_migration = notice_to("GT", "MX-2026-0101");
+        if let Some(Payload::AdvanceNotice(n)) = &mut by_migration.payload {
+            n.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
+        }
+        let refused = match inm.submit(by_migration).await {
+            Err(ClientError::Status(status)) => status,
+            other => panic!("a migration determination was not refused: {other:?}"),
+        };
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(
+            refused
+                .message()
+                .contains("child-protection or judicial authority, not by migration"),
+            "{}",
+            refused.message()
+        );
 
-    let mut stays = notice_to("GT", "MX-2026-0102");
-    if let Some(Payload::AdvanceNotice(n)) = &mut stays.payload {
-        n.best_interest.as_mut().unwrap().outcome = v1::BestInterestOutcome::Stay as i32;
+        let mut stays = notice_to("GT", "MX-2026-0102");
+        if let Some(Payload::AdvanceNotice(n)) = &mut stays.payload {
+            n.best_interest.as_mut().unwrap().outcome = v1::BestInterestOutcome::Stay as i32;
+        }
+        let error = inm.submit(stays).await.unwrap_err().to_string();
+        assert!(
+            error.contains("does not find return in the child's best interest"),
+            "{error}"
+        );
+        assert_eq!(
+            mx.outbox_depth(retorno_tests::country("GT")),
+            0,
+            "nothing queued"
+        );
+        mx.shutdown().await;
     }
-    let error = inm.submit(stays).await.unwrap_err().to_string();
-    assert!(
-        error.contains("does not find return in the child's best interest"),
-        "{error}"
-    );
-    assert_eq!(
-        mx.outbox_depth(retorno_tests::country("GT")),
-        0,
-        "nothing queued"
-    );
-    mx.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_bilateral_relaxation_shows_in_the_case_and_one_sided_relaxation_is_refused_by_the_origin()
- {
-    let region = Region::new(&["MX", "GT"]);
-    // Mexico relaxes the gate for Guatemala; Guatemala has not agreed.
-    let mut mx_config = region.config("MX");
-    mx_config.case.relax_best_interest_for = vec![retorno_tests::country("GT")];
-    let mx = region.start_with(mx_config).await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_bilateral_relaxation_shows_in_the_case_and_one_sided_relaxation_is_refused_by_the_origin() {
+        let region = Region::new(&["MX", "GT"]);
+        // Mexico relaxes the gate for Guatemala; Guatemala has not agreed.
+        let mut mx_config = region.config("MX");
+        mx_config.case.relax_best_interest_for = vec![retorno_tests::country("GT")];
+        let mx = region.start_with(mx_config).await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
 
-    let mut by_migration = notice_to("GT", "MX-2026-0201");
-    if let Some(Payload::AdvanceNotice(n)) = &mut by_migration.payload {
-        n.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
+        let mut by_migration = notice_to("GT", "MX-2026-0201");
+        if let Some(Payload::AdvanceNotice(n)) = &mut by_migration.payload {
+            n.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
+        }
+        let accepted = inm.submit(by_migration).await.unwrap();
+        let at_mx = inm.case("MX-2026-0201").await.unwrap();
+        assert!(
+            at_mx.best_interest_relaxed,
+            "the relaxation shows in the case"
+        );
+
+        // Guatemala stores it as refused and says why, in its receipt.
+        let status = eventually("GT's receipt", || {
+            let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
+            async move { inm.status(&id).await.ok()?.receipt_body }
+        })
+        .await;
+        assert!(
+            status.case_refusal.contains("not by migration"),
+            "{}",
+            status.case_refusal
+        );
+        let timeline = inm.case("MX-2026-0201").await.unwrap().timeline;
+        assert!(timeline[0].peer_refused.contains("not by migration"));
+        // As data too, from the peer's receipt, for a reader of any language.
+        let detail = status.case_refusal_detail.expect("the refusal as data");
+        assert_eq!(detail.code, "best-interest-authority");
+        assert_eq!(
+            detail.params["field"],
+            "advance_notice.best_interest.authority_kind"
+        );
+        assert_eq!(timeline[0].peer_refused_detail, Some(detail));
+        let mut sbs = region.agency("GT", "child-protection").await;
+        assert!(
+            inbox_now(&mut sbs, 0).await.is_empty(),
+            "a refused message is not given to agencies"
+        );
+        let unknown = sbs.case("MX-2026-0201").await.unwrap_err().to_string();
+        assert!(unknown.contains("NotFound"), "GT opened no case: {unknown}");
+        mx.shutdown().await;
+        gt.shutdown().await;
     }
-    let accepted = inm.submit(by_migration).await.unwrap();
-    let at_mx = inm.case("MX-2026-0201").await.unwrap();
-    assert!(
-        at_mx.best_interest_relaxed,
-        "the relaxation shows in the case"
-    );
-
-    // Guatemala stores it as refused and says why, in its receipt.
-    let status = eventually("GT's receipt", || {
-        let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
-        async move { inm.status(&id).await.ok()?.receipt_body }
-    })
-    .await;
-    assert!(
-        status.case_refusal.contains("not by migration"),
-        "{}",
-        status.case_refusal
-    );
-    let timeline = inm.case("MX-2026-0201").await.unwrap().timeline;
-    assert!(timeline[0].peer_refused.contains("not by migration"));
-    // As data too, from the peer's receipt, for a reader of any language.
-    let detail = status.case_refusal_detail.expect("the refusal as data");
-    assert_eq!(detail.code, "best-interest-authority");
-    assert_eq!(
-        detail.params["field"],
-        "advance_notice.best_interest.authority_kind"
-    );
-    assert_eq!(timeline[0].peer_refused_detail, Some(detail));
-    let mut sbs = region.agency("GT", "child-protection").await;
-    assert!(
-        inbox_now(&mut sbs, 0).await.is_empty(),
-        "a refused message is not given to agencies"
-    );
-    let unknown = sbs.case("MX-2026-0201").await.unwrap_err().to_string();
-    assert!(unknown.contains("NotFound"), "GT opened no case: {unknown}");
-    mx.shutdown().await;
-    gt.shutdown().await;
 }
 
-#[tokio::test]
-async fn roles_may_only_send_their_own_kinds() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut gt_migration = region.agency("GT", "destination-authority").await;
-    let mut mx_consulate = region.agency("MX", "consulate").await;
-    let case = "MX-2026-0301";
-    inm.submit(notice_to("GT", case)).await.unwrap();
-    wait_for_state(&gt_migration, case, CaseState::Notified).await;
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn roles_may_only_send_their_own_kinds() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut gt_migration = region.agency("GT", "destination-authority").await;
+        let mut mx_consulate = region.agency("MX", "consulate").await;
+        let case = "MX-2026-0301";
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        wait_for_state(&gt_migration, case, CaseState::Notified).await;
 
-    let denied = submit(&mut gt_migration, case, compose::accept("P1"))
+        let denied = submit(&mut gt_migration, case, compose::accept("P1"))
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert!(
+            denied
+                .message()
+                .contains("destination-authority agency may not send arrival_response"),
+            "{}",
+            denied.message()
+        );
+        let denied = submit(
+            &mut inm,
+            case,
+            compose::reception("with-family", "").unwrap(),
+        )
         .await
         .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    assert!(
-        denied
-            .message()
-            .contains("destination-authority agency may not send arrival_response"),
-        "{}",
-        denied.message()
-    );
-    let denied = submit(
-        &mut inm,
-        case,
-        compose::reception("with-family", "").unwrap(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = submit(
-        &mut mx_consulate,
-        case,
-        compose::withdrawal("protection-granted", "").unwrap(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    // A summary from Guatemala's child protection is its own section: allowed.
-    let mut sbs = region.agency("GT", "child-protection").await;
-    submit(&mut sbs, case, Payload::CaseSummary(summary()))
-        .await
-        .unwrap();
-    mx.shutdown().await;
-    gt.shutdown().await;
-}
-
-#[tokio::test]
-async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let case = "MX-2026-0401";
-    let day = weekday_ahead(GUATEMALA);
-    inm.submit(notice_to("GT", case)).await.unwrap();
-    wait_for_state(&sbs, case, CaseState::Notified).await;
-
-    // A handoff before an agreed arrival.
-    let handoff = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap();
-    let early = submit(&mut sbs, case, handoff.clone()).await.unwrap_err();
-    assert_eq!(early.code(), Code::FailedPrecondition);
-    assert!(
-        early.message().contains("is NOTIFIED"),
-        "{}",
-        early.message()
-    );
-    assert!(
-        early
-            .message()
-            .contains("allowed next: case_summary, arrival_proposal, case_withdrawal"),
-        "{}",
-        early.message()
-    );
-
-    // An arrival agreed twice.
-    propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
-        .await
-        .unwrap();
-    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
-    submit(&mut sbs, case, compose::accept("P1")).await.unwrap();
-    let twice = submit(&mut sbs, case, compose::accept("P1"))
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        let denied = submit(
+            &mut mx_consulate,
+            case,
+            compose::withdrawal("protection-granted", "").unwrap(),
+        )
         .await
         .unwrap_err();
-    assert_eq!(twice.code(), Code::FailedPrecondition);
-    assert!(
-        twice.message().contains("is ARRIVAL_AGREED"),
-        "{}",
-        twice.message()
-    );
-    let data = Refusal::from_status(&twice).unwrap();
-    assert_eq!(
-        (data.code.as_str(), data.params["state"].as_str()),
-        ("out-of-order", "ARRIVAL_AGREED")
-    );
-
-    // Anything after a withdrawal.
-    wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
-    submit(
-        &mut inm,
-        case,
-        compose::withdrawal("protection-granted", "").unwrap(),
-    )
-    .await
-    .unwrap();
-    let after = submit(&mut inm, case, Payload::CaseSummary(summary()))
-        .await
-        .unwrap_err();
-    assert_eq!(after.code(), Code::FailedPrecondition);
-    assert!(
-        after.message().contains("nothing: the case is closed"),
-        "{}",
-        after.message()
-    );
-    wait_for_state(&sbs, case, CaseState::Withdrawn).await;
-
-    // On arrival: Mexico's gateway certificate delivers a handoff-less
-    // proposal for the withdrawn case; Guatemala stores it as refused and says why.
-    let body = v1::EnvelopeBody {
-        message_id: uuid::Uuid::now_v7().to_string(),
-        case_id: case.to_owned(),
-        sender: Some(v1::Sender {
-            country: "MX".into(),
-            agency: "INM".into(),
-            role: Role::DestinationAuthority as i32,
-            delegated_consulate_country: String::new(),
-            ..Default::default()
-        }),
-        recipient_country: "GT".into(),
-        created_at: Some(compose::now()),
-        payload: match proposal("P9", &[], &format!("{day} 10:00")) {
-            Payload::ArrivalProposal(p) => Some(Body::ArrivalProposal(p)),
-            _ => unreachable!(),
-        },
-    };
-    let mut raw = peer_client(&region, "MX", "GT").await;
-    let envelope = v1::Envelope {
-        body: prost::Message::encode_to_vec(&body),
-        seal: None,
-    };
-    let answer = deliver(&mut raw, &sealer(&region, "MX"), vec![vec![envelope]])
-        .await
-        .unwrap();
-    let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
-        panic!("expected a transport receipt");
-    };
-    let receipt: v1::ReceiptBody = prost::Message::decode(receipt.body.as_slice()).unwrap();
-    assert!(
-        receipt.case_refusal.contains("is WITHDRAWN"),
-        "{}",
-        receipt.case_refusal
-    );
-    let detail = receipt.case_refusal_detail.expect("the refusal as data");
-    assert_eq!(
-        (detail.code.as_str(), detail.params["state"].as_str()),
-        ("out-of-order", "WITHDRAWN")
-    );
-    let at_gt = sbs.case(case).await.unwrap();
-    assert_eq!(
-        at_gt.state(),
-        CaseState::Withdrawn,
-        "the refused step changed nothing"
-    );
-    let refused = at_gt.timeline.last().unwrap();
-    assert!(refused.refused.contains("is WITHDRAWN"));
-    assert_eq!(
-        refused.refused_detail.as_ref().unwrap().code,
-        "out-of-order"
-    );
-    mx.shutdown().await;
-    gt.shutdown().await;
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        // A summary from Guatemala's child protection is its own section: allowed.
+        let mut sbs = region.agency("GT", "child-protection").await;
+        submit(&mut sbs, case, Payload::CaseSummary(summary()))
+            .await
+            .unwrap();
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
 
-#[tokio::test]
-async fn a_family_travels_together_or_not_at_all() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let day = weekday_ahead(GUATEMALA);
-    for case in ["MX-FAM-1", "MX-FAM-2", "MX-FAM-3"] {
-        let mut request = notice_to("GT", case);
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn steps_out_of_order_are_refused_at_submit_and_on_arrival() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let case = "MX-2026-0401";
+        let day = weekday_ahead(GUATEMALA);
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        wait_for_state(&sbs, case, CaseState::Notified).await;
+
+        // A handoff before an agreed arrival.
+        let handoff = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap();
+        let early = submit(&mut sbs, case, handoff.clone()).await.unwrap_err();
+        assert_eq!(early.code(), Code::FailedPrecondition);
+        assert!(
+            early.message().contains("is NOTIFIED"),
+            "{}",
+            early.message()
+        );
+        assert!(
+            early
+                .message()
+                .contains("allowed next: case_summary, arrival_proposal, case_withdrawal"),
+            "{}",
+            early.message()
+        );
+
+        // An arrival agreed twice.
+        propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
+            .await
+            .unwrap();
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+        submit(&mut sbs, case, compose::accept("P1")).await.unwrap();
+        let twice = submit(&mut sbs, case, compose::accept("P1"))
+            .await
+            .unwrap_err();
+        assert_eq!(twice.code(), Code::FailedPrecondition);
+        assert!(
+            twice.message().contains("is ARRIVAL_AGREED"),
+            "{}",
+            twice.message()
+        );
+        let data = Refusal::from_status(&twice).unwrap();
+        assert_eq!(
+            (data.code.as_str(), data.params["state"].as_str()),
+            ("out-of-order", "ARRIVAL_AGREED")
+        );
+
+        // Anything after a withdrawal.
+        wait_for_state(&inm, case, CaseState::ArrivalAgreed).await;
+        submit(
+            &mut inm,
+            case,
+            compose::withdrawal("protection-granted", "").unwrap(),
+        )
+        .await
+        .unwrap();
+        let after = submit(&mut inm, case, Payload::CaseSummary(summary()))
+            .await
+            .unwrap_err();
+        assert_eq!(after.code(), Code::FailedPrecondition);
+        assert!(
+            after.message().contains("nothing: the case is closed"),
+            "{}",
+            after.message()
+        );
+        wait_for_state(&sbs, case, CaseState::Withdrawn).await;
+
+        // On arrival: Mexico's gateway certificate delivers a handoff-less
+        // proposal for the withdrawn case; Guatemala stores it as refused and says why.
+        let body = v1::EnvelopeBody {
+            message_id: uuid::Uuid::now_v7().to_string(),
+            case_id: case.to_owned(),
+            sender: Some(v1::Sender {
+                country: "MX".into(),
+                agency: "INM".into(),
+                role: Role::DestinationAuthority as i32,
+                delegated_consulate_country: String::new(),
+                ..Default::default()
+            }),
+            recipient_country: "GT".into(),
+            created_at: Some(compose::now()),
+            payload: match proposal("P9", &[], &format!("{day} 10:00")) {
+                Payload::ArrivalProposal(p) => Some(Body::ArrivalProposal(p)),
+                _ => unreachable!(),
+            },
+        };
+        let mut raw = peer_client(&region, "MX", "GT").await;
+        let envelope = v1::Envelope {
+            body: prost::Message::encode_to_vec(&body),
+            seal: None,
+        };
+        let answer = deliver(&mut raw, &sealer(&region, "MX"), vec![vec![envelope]])
+            .await
+            .unwrap();
+        let Some(v1::delivery_result::Result::Receipt(receipt)) = &answer[0].results[0].result else {
+            panic!("expected a transport receipt");
+        };
+        let receipt: v1::ReceiptBody = prost::Message::decode(receipt.body.as_slice()).unwrap();
+        assert!(
+            receipt.case_refusal.contains("is WITHDRAWN"),
+            "{}",
+            receipt.case_refusal
+        );
+        let detail = receipt.case_refusal_detail.expect("the refusal as data");
+        assert_eq!(
+            (detail.code.as_str(), detail.params["state"].as_str()),
+            ("out-of-order", "WITHDRAWN")
+        );
+        let at_gt = sbs.case(case).await.unwrap();
+        assert_eq!(
+            at_gt.state(),
+            CaseState::Withdrawn,
+            "the refused step changed nothing"
+        );
+        let refused = at_gt.timeline.last().unwrap();
+        assert!(refused.refused.contains("is WITHDRAWN"));
+        assert_eq!(
+            refused.refused_detail.as_ref().unwrap().code,
+            "out-of-order"
+        );
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
+}
+
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_family_travels_together_or_not_at_all() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let day = weekday_ahead(GUATEMALA);
+        for case in ["MX-FAM-1", "MX-FAM-2", "MX-FAM-3"] {
+            let mut request = notice_to("GT", case);
+            if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
+                n.family_group_id = "FAM-PEREZ".into();
+                n.companionship = v1::Companionship::WithFamily as i32;
+            }
+            inm.submit(request).await.unwrap();
+        }
+
+        let part = propose(
+            &mut inm,
+            "MX-FAM-1",
+            proposal("P1", &["MX-FAM-1", "MX-FAM-2"], &format!("{day} 10:00")),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(part.code(), Code::InvalidArgument);
+        assert!(
+            part.message().contains("families travel together"),
+            "{}",
+            part.message()
+        );
+        assert!(
+            part.message().contains("missing MX-FAM-3"),
+            "{}",
+            part.message()
+        );
+
+        // One child stays: the other two travel together.
+        submit(
+            &mut inm,
+            "MX-FAM-3",
+            compose::withdrawal("protection-granted", "").unwrap(),
+        )
+        .await
+        .unwrap();
+        let together = propose(
+            &mut inm,
+            "MX-FAM-1",
+            proposal("P2", &["MX-FAM-1", "MX-FAM-2"], &format!("{day} 17:00")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            together.case_state(),
+            CaseState::ArrivalProposed,
+            "17:00 is within family hours"
+        );
+        wait_for_state(&sbs, "MX-FAM-2", CaseState::ArrivalProposed).await;
+        submit(&mut sbs, "MX-FAM-1", compose::accept("P2"))
+            .await
+            .unwrap();
+        let agreed = sbs.case("MX-FAM-2").await.unwrap();
+        assert_eq!(agreed.state(), CaseState::ArrivalAgreed, "agreed for both");
+        region.advance_to(agreed_arrival(&agreed));
+
+        let alone = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec!["MX-FAM-1".into()], "").unwrap();
+        let split = submit(&mut sbs, "MX-FAM-1", alone).await.unwrap_err();
+        assert!(
+            split.message().contains("missing MX-FAM-2"),
+            "{}",
+            split.message()
+        );
+        let both = compose::handoff(
+            TECUN_UMAN,
+            "Rosa Cux/SBS",
+            vec!["MX-FAM-1".into(), "MX-FAM-2".into()],
+            "",
+        )
+        .unwrap();
+        submit(&mut sbs, "MX-FAM-1", both).await.unwrap();
+        wait_for_state(&inm, "MX-FAM-2", CaseState::HandedOver).await;
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
+}
+
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn reception_hours_follow_daylight_saving_time() {
+        // The United States receives its own children at San Ysidro, every day,
+        // 08:00 to 18:00 Pacific time. On the second Sunday of March clocks move
+        // from 08:00 UTC-8 to UTC-7 at 02:00 local time.
+        let region = Region::new(&["MX", "US"]);
+        let mut us_config = region.config("US");
+        us_config.reception.points[0].weekdays = vec![1, 2, 3, 4, 5, 6, 7];
+        let mx = region.start("MX").await;
+        let us = region.start_with(us_config).await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let year = jiff::Timestamp::now()
+            .to_zoned_datetime(TimeZone::UTC)
+            .year()
+            + 1;
+        let mut sunday = jiff::civil::date(year, 3, 8);
+        while sunday.weekday() != jiff::civil::Weekday::Sunday {
+            sunday = sunday.tomorrow().unwrap();
+        }
+        let saturday = sunday.yesterday().unwrap();
+        let mut request = notice_to("US", "MX-2026-0501");
         if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
-            n.family_group_id = "FAM-PEREZ".into();
             n.companionship = v1::Companionship::WithFamily as i32;
+            n.transport.as_mut().unwrap().point_of_entry = "US-SAN-YSIDRO".into();
         }
         inm.submit(request).await.unwrap();
-    }
 
-    let part = propose(
-        &mut inm,
-        "MX-FAM-1",
-        proposal("P1", &["MX-FAM-1", "MX-FAM-2"], &format!("{day} 10:00")),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(part.code(), Code::InvalidArgument);
-    assert!(
-        part.message().contains("families travel together"),
-        "{}",
-        part.message()
-    );
-    assert!(
-        part.message().contains("missing MX-FAM-3"),
-        "{}",
-        part.message()
-    );
-
-    // One child stays: the other two travel together.
-    submit(
-        &mut inm,
-        "MX-FAM-3",
-        compose::withdrawal("protection-granted", "").unwrap(),
-    )
-    .await
-    .unwrap();
-    let together = propose(
-        &mut inm,
-        "MX-FAM-1",
-        proposal("P2", &["MX-FAM-1", "MX-FAM-2"], &format!("{day} 17:00")),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        together.case_state(),
-        CaseState::ArrivalProposed,
-        "17:00 is within family hours"
-    );
-    wait_for_state(&sbs, "MX-FAM-2", CaseState::ArrivalProposed).await;
-    submit(&mut sbs, "MX-FAM-1", compose::accept("P2"))
+        let at_utc = |date: jiff::civil::Date, hour: i8, minute: i8| {
+            let instant = date
+                .at(hour, minute, 0, 0)
+                .to_zoned_datetime(TimeZone::UTC)
+                .unwrap()
+                .timestamp();
+            v1::ArrivalProposal {
+                proposal_id: format!("P-{date}-{hour}{minute}"),
+                case_ids: vec![],
+                point_of_entry: "US-SAN-YSIDRO".into(),
+                arrival: Some(pbjson_types::Timestamp {
+                    seconds: instant.as_second(),
+                    nanos: 0,
+                }),
+                time_zone: "America/Los_Angeles".into(),
+                transport_mode: v1::TransportMode::Air as i32,
+                transport_reference: "AM 0642".into(),
+                escort_officers: vec![],
+            }
+        };
+        // 15:30 UTC is 07:30 on Saturday (UTC-8): before opening.
+        let before = propose(
+            &mut inm,
+            "MX-2026-0501",
+            Payload::ArrivalProposal(at_utc(saturday, 15, 30)),
+        )
+        .await
+        .unwrap_err();
+        assert!(before.message().contains("07:30"), "{}", before.message());
+        // The same 15:30 UTC is 08:30 on Sunday (UTC-7): open.
+        propose(
+            &mut inm,
+            "MX-2026-0501",
+            Payload::ArrivalProposal(at_utc(sunday, 15, 30)),
+        )
         .await
         .unwrap();
-    let agreed = sbs.case("MX-FAM-2").await.unwrap();
-    assert_eq!(agreed.state(), CaseState::ArrivalAgreed, "agreed for both");
-    region.advance_to(agreed_arrival(&agreed));
-
-    let alone = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec!["MX-FAM-1".into()], "").unwrap();
-    let split = submit(&mut sbs, "MX-FAM-1", alone).await.unwrap_err();
-    assert!(
-        split.message().contains("missing MX-FAM-2"),
-        "{}",
-        split.message()
-    );
-    let both = compose::handoff(
-        TECUN_UMAN,
-        "Rosa Cux/SBS",
-        vec!["MX-FAM-1".into(), "MX-FAM-2".into()],
-        "",
-    )
-    .unwrap();
-    submit(&mut sbs, "MX-FAM-1", both).await.unwrap();
-    wait_for_state(&inm, "MX-FAM-2", CaseState::HandedOver).await;
-    mx.shutdown().await;
-    gt.shutdown().await;
-}
-
-#[tokio::test]
-async fn reception_hours_follow_daylight_saving_time() {
-    // The United States receives its own children at San Ysidro, every day,
-    // 08:00 to 18:00 Pacific time. On the second Sunday of March clocks move
-    // from 08:00 UTC-8 to UTC-7 at 02:00 local time.
-    let region = Region::new(&["MX", "US"]);
-    let mut us_config = region.config("US");
-    us_config.reception.points[0].weekdays = vec![1, 2, 3, 4, 5, 6, 7];
-    let mx = region.start("MX").await;
-    let us = region.start_with(us_config).await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let year = jiff::Timestamp::now()
-        .to_zoned_datetime(TimeZone::UTC)
-        .year()
-        + 1;
-    let mut sunday = jiff::civil::date(year, 3, 8);
-    while sunday.weekday() != jiff::civil::Weekday::Sunday {
-        sunday = sunday.tomorrow().unwrap();
-    }
-    let saturday = sunday.yesterday().unwrap();
-    let mut request = notice_to("US", "MX-2026-0501");
-    if let Some(Payload::AdvanceNotice(n)) = &mut request.payload {
-        n.companionship = v1::Companionship::WithFamily as i32;
-        n.transport.as_mut().unwrap().point_of_entry = "US-SAN-YSIDRO".into();
-    }
-    inm.submit(request).await.unwrap();
-
-    let at_utc = |date: jiff::civil::Date, hour: i8, minute: i8| {
-        let instant = date
-            .at(hour, minute, 0, 0)
-            .to_zoned_datetime(TimeZone::UTC)
-            .unwrap()
-            .timestamp();
-        v1::ArrivalProposal {
-            proposal_id: format!("P-{date}-{hour}{minute}"),
-            case_ids: vec![],
-            point_of_entry: "US-SAN-YSIDRO".into(),
-            arrival: Some(pbjson_types::Timestamp {
-                seconds: instant.as_second(),
-                nanos: 0,
-            }),
-            time_zone: "America/Los_Angeles".into(),
-            transport_mode: v1::TransportMode::Air as i32,
-            transport_reference: "AM 0642".into(),
-            escort_officers: vec![],
-        }
-    };
-    // 15:30 UTC is 07:30 on Saturday (UTC-8): before opening.
-    let before = propose(
-        &mut inm,
-        "MX-2026-0501",
-        Payload::ArrivalProposal(at_utc(saturday, 15, 30)),
-    )
-    .await
-    .unwrap_err();
-    assert!(before.message().contains("07:30"), "{}", before.message());
-    // The same 15:30 UTC is 08:30 on Sunday (UTC-7): open.
-    propose(
-        &mut inm,
-        "MX-2026-0501",
-        Payload::ArrivalProposal(at_utc(sunday, 15, 30)),
-    )
-    .await
-    .unwrap();
-    // And the origin agrees when it checks again.
-    let mut us_cp = region.agency("US", "child-protection").await;
-    let view = wait_for_state(&us_cp, "MX-2026-0501", CaseState::ArrivalProposed).await;
-    assert!(view.timeline.iter().all(|e| e.refused.is_empty()));
-    submit(
-        &mut us_cp,
-        "MX-2026-0501",
-        compose::accept(&format!("P-{sunday}-1530")),
-    )
-    .await
-    .unwrap();
-    mx.shutdown().await;
-    us.shutdown().await;
-}
-
-#[tokio::test]
-async fn a_consulate_never_receives_a_case_summary() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let case = "MX-2026-0601";
-    inm.submit(notice_to("GT", case)).await.unwrap();
-    submit(&mut inm, case, Payload::CaseSummary(summary()))
+        // And the origin agrees when it checks again.
+        let mut us_cp = region.agency("US", "child-protection").await;
+        let view = wait_for_state(&us_cp, "MX-2026-0501", CaseState::ArrivalProposed).await;
+        assert!(view.timeline.iter().all(|e| e.refused.is_empty()));
+        submit(
+            &mut us_cp,
+            "MX-2026-0501",
+            compose::accept(&format!("P-{sunday}-1530")),
+        )
         .await
         .unwrap();
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let items = inbox_with(&mut sbs, 0, 2).await;
-    assert!(matches!(
-        items[1].body.as_ref().unwrap().payload,
-        Some(Body::CaseSummary(_))
-    ));
+        mx.shutdown().await;
+        us.shutdown().await;
+    }
+}
 
-    let mut consulate = region.agency("GT", "consulate").await;
-    let seen = inbox_now(&mut consulate, 0).await;
-    assert_eq!(seen.len(), 1, "the notice only");
-    let text = format!("{seen:?}");
-    assert!(
-        !text.contains("Anxiety") && !text.contains("psychologist"),
-        "no psychosocial details"
-    );
-    let mut gt_migration = region.agency("GT", "destination-authority").await;
-    assert!(!format!("{:?}", inbox_now(&mut gt_migration, 0).await).contains("Anxiety"));
-    mx.shutdown().await;
-    gt.shutdown().await;
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_consulate_never_receives_a_case_summary() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let case = "MX-2026-0601";
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        submit(&mut inm, case, Payload::CaseSummary(summary()))
+            .await
+            .unwrap();
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let items = inbox_with(&mut sbs, 0, 2).await;
+        assert!(matches!(
+            items[1].body.as_ref().unwrap().payload,
+            Some(Body::CaseSummary(_))
+        ));
+
+        let mut consulate = region.agency("GT", "consulate").await;
+        let seen = inbox_now(&mut consulate, 0).await;
+        assert_eq!(seen.len(), 1, "the notice only");
+        let text = format!("{seen:?}");
+        assert!(
+            !text.contains("Anxiety") && !text.contains("psychologist"),
+            "no psychosocial details"
+        );
+        let mut gt_migration = region.agency("GT", "destination-authority").await;
+        assert!(!format!("{:?}", inbox_now(&mut gt_migration, 0).await).contains("Anxiety"));
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
 
 const CORINTO: &str = "HN-CORINTO";
@@ -940,108 +955,114 @@ fn last_sender(view: &CaseView) -> v1::Sender {
     view.timeline.last().unwrap().sender.clone().unwrap()
 }
 
-#[tokio::test]
-async fn guatemalas_consulate_acting_for_honduras_takes_custody_under_hondurass_delegation() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let mut hn_config = region.config("HN");
-    hn_config.delegations = vec![region.delegation("GT")];
-    let hn = region.start_with(hn_config).await;
-    let case = "MX-2026-0701";
-    let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn guatemalas_consulate_acting_for_honduras_takes_custody_under_hondurass_delegation() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let mut hn_config = region.config("HN");
+        hn_config.delegations = vec![region.delegation("GT")];
+        let hn = region.start_with(hn_config).await;
+        let case = "MX-2026-0701";
+        let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
 
-    // Guatemala's consulate connects to Honduras's gateway with its own certificate.
-    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
-        .await
-        .unwrap();
-    let seen = inbox_now(&mut minex, 0).await;
-    assert!(
-        seen.iter().any(|item| item.redacted
-            && matches!(
-                item.body.as_ref().unwrap().payload,
-                Some(Body::AdvanceNotice(_))
-            )),
-        "it sees the notice as a consulate does: {seen:?}"
-    );
-    // It may do what a consulate may, no more.
-    let confirm = compose::reception("with-family", "mother, Choluteca").unwrap();
-    let denied = submit(&mut minex, case, confirm).await.unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-
-    let handed = submit(&mut minex, case, handoff_at_corinto())
-        .await
-        .unwrap();
-    assert_eq!(handed.case_state(), CaseState::HandedOver);
-    let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
-    let at_hn = wait_for_state(&dinaf, case, CaseState::HandedOver).await;
-    for view in [&at_mx, &at_hn] {
-        let sender = last_sender(view);
-        assert_eq!(
-            (
-                sender.country.as_str(),
-                sender.agency.as_str(),
-                sender.role(),
-                sender.delegated_consulate_country.as_str()
-            ),
-            ("HN", "MINEX", Role::Consulate, "GT"),
-            "the timeline shows GT's consulate acting for HN"
+        // Guatemala's consulate connects to Honduras's gateway with its own certificate.
+        let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+            .await
+            .unwrap();
+        let seen = inbox_now(&mut minex, 0).await;
+        assert!(
+            seen.iter().any(|item| item.redacted
+                && matches!(
+                    item.body.as_ref().unwrap().payload,
+                    Some(Body::AdvanceNotice(_))
+                )),
+            "it sees the notice as a consulate does: {seen:?}"
         );
-        assert!(view.timeline.iter().all(|e| e.refused.is_empty()));
+        // It may do what a consulate may, no more.
+        let confirm = compose::reception("with-family", "mother, Choluteca").unwrap();
+        let denied = submit(&mut minex, case, confirm).await.unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+
+        let handed = submit(&mut minex, case, handoff_at_corinto())
+            .await
+            .unwrap();
+        assert_eq!(handed.case_state(), CaseState::HandedOver);
+        let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
+        let at_hn = wait_for_state(&dinaf, case, CaseState::HandedOver).await;
+        for view in [&at_mx, &at_hn] {
+            let sender = last_sender(view);
+            assert_eq!(
+                (
+                    sender.country.as_str(),
+                    sender.agency.as_str(),
+                    sender.role(),
+                    sender.delegated_consulate_country.as_str()
+                ),
+                ("HN", "MINEX", Role::Consulate, "GT"),
+                "the timeline shows GT's consulate acting for HN"
+            );
+            assert!(view.timeline.iter().all(|e| e.refused.is_empty()));
+        }
+        assert_eq!(shared_timeline(&at_mx), shared_timeline(&at_hn));
+        assert!(at_mx.timeline.last().unwrap().peer_refused.is_empty());
+        mx.shutdown().await;
+        hn.shutdown().await;
     }
-    assert_eq!(shared_timeline(&at_mx), shared_timeline(&at_hn));
-    assert!(at_mx.timeline.last().unwrap().peer_refused.is_empty());
-    mx.shutdown().await;
-    hn.shutdown().await;
 }
 
-#[tokio::test]
-async fn without_a_delegation_guatemalas_consulate_is_refused_by_hondurass_agency_api() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let hn = region.start("HN").await;
-    let case = "MX-2026-0702";
-    let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
-    let before = dinaf.clone().case(case).await.unwrap();
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn without_a_delegation_guatemalas_consulate_is_refused_by_hondurass_agency_api() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let hn = region.start("HN").await;
+        let case = "MX-2026-0702";
+        let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+        let before = dinaf.clone().case(case).await.unwrap();
 
-    refused_at_the_agency_api(&region.profile_at("HN", "GT", "consulate"), case).await;
+        refused_at_the_agency_api(&region.profile_at("HN", "GT", "consulate"), case).await;
 
-    let after = dinaf.clone().case(case).await.unwrap();
-    assert_eq!(after, before, "nothing stored at HN");
-    assert_eq!(hn.outbox_depth(retorno_tests::country("MX")), 0);
-    assert_eq!(
-        inm.clone().case(case).await.unwrap().state(),
-        CaseState::ArrivalAgreed
-    );
-    mx.shutdown().await;
-    hn.shutdown().await;
+        let after = dinaf.clone().case(case).await.unwrap();
+        assert_eq!(after, before, "nothing stored at HN");
+        assert_eq!(hn.outbox_depth(retorno_tests::country("MX")), 0);
+        assert_eq!(
+            inm.clone().case(case).await.unwrap().state(),
+            CaseState::ArrivalAgreed
+        );
+        mx.shutdown().await;
+        hn.shutdown().await;
+    }
 }
 
-#[tokio::test]
-async fn a_delegation_admits_guatemalas_consulate_only_not_its_other_agencies() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let mut hn_config = region.config("HN");
-    hn_config.delegations = vec![region.delegation("GT")];
-    let hn = region.start_with(hn_config).await;
-    let case = "MX-2026-0703";
-    let (_inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
-    let before = dinaf.clone().case(case).await.unwrap();
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_delegation_admits_guatemalas_consulate_only_not_its_other_agencies() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let mut hn_config = region.config("HN");
+        hn_config.delegations = vec![region.delegation("GT")];
+        let hn = region.start_with(hn_config).await;
+        let case = "MX-2026-0703";
+        let (_inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+        let before = dinaf.clone().case(case).await.unwrap();
 
-    for role in ["child-protection", "destination-authority"] {
-        refused_at_the_agency_api(&region.profile_at("HN", "GT", role), case).await;
+        for role in ["child-protection", "destination-authority"] {
+            refused_at_the_agency_api(&region.profile_at("HN", "GT", role), case).await;
+        }
+
+        assert_eq!(dinaf.clone().case(case).await.unwrap(), before);
+        // The consulate itself is let in: the refusals above were for the role.
+        let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+            .await
+            .unwrap();
+        assert_eq!(
+            minex.case(case).await.unwrap().state(),
+            CaseState::ArrivalAgreed
+        );
+        mx.shutdown().await;
+        hn.shutdown().await;
     }
-
-    assert_eq!(dinaf.clone().case(case).await.unwrap(), before);
-    // The consulate itself is let in: the refusals above were for the role.
-    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
-        .await
-        .unwrap();
-    assert_eq!(
-        minex.case(case).await.unwrap().state(),
-        CaseState::ArrivalAgreed
-    );
-    mx.shutdown().await;
-    hn.shutdown().await;
 }
 
 /// Honduras's gateway certificate delivers to `recipient` a handoff of
@@ -1086,35 +1107,37 @@ async fn handoff_by_guatemalas_consulate_delivered_by_honduras(
     receipt.case_refusal
 }
 
-#[tokio::test]
-async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let hn = region.start("HN").await;
-    let case = "MX-2026-0704";
-    let (inm, _dinaf) = agree_a_return_to_honduras(&region, case).await;
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_delegation_honduras_never_published_is_refused_by_mexico_on_arrival() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let hn = region.start("HN").await;
+        let case = "MX-2026-0704";
+        let (inm, _dinaf) = agree_a_return_to_honduras(&region, case).await;
 
-    // Honduras lists no delegation.
-    let refusal = handoff_by_guatemalas_consulate_delivered_by_honduras(&region, "MX", case).await;
-    assert!(
-        refusal.contains("HN's gateway does not list a delegation to GT's consulate")
-            && refusal.contains("[[delegations]] consulate_country = \"GT\""),
-        "{refusal}"
-    );
-    let at_mx = inm.clone().case(case).await.unwrap();
-    assert_eq!(
-        at_mx.state(),
-        CaseState::ArrivalAgreed,
-        "the refused step changed nothing"
-    );
-    let last = at_mx.timeline.last().unwrap();
-    assert!(last.refused.contains("does not list a delegation"));
-    assert_eq!(
-        last.sender.as_ref().unwrap().delegated_consulate_country,
-        "GT"
-    );
-    mx.shutdown().await;
-    hn.shutdown().await;
+        // Honduras lists no delegation.
+        let refusal = handoff_by_guatemalas_consulate_delivered_by_honduras(&region, "MX", case).await;
+        assert!(
+            refusal.contains("HN's gateway does not list a delegation to GT's consulate")
+                && refusal.contains("[[delegations]] consulate_country = \"GT\""),
+            "{refusal}"
+        );
+        let at_mx = inm.clone().case(case).await.unwrap();
+        assert_eq!(
+            at_mx.state(),
+            CaseState::ArrivalAgreed,
+            "the refused step changed nothing"
+        );
+        let last = at_mx.timeline.last().unwrap();
+        assert!(last.refused.contains("does not list a delegation"));
+        assert_eq!(
+            last.sender.as_ref().unwrap().delegated_consulate_country,
+            "GT"
+        );
+        mx.shutdown().await;
+        hn.shutdown().await;
+    }
 }
 
 /// What a delegated consulate is told of a case it may not read, the same
@@ -1129,229 +1152,236 @@ fn holds_case(items: &[v1::InboxItem], case: &str) -> bool {
         .any(|item| item.body.as_ref().is_some_and(|body| body.case_id == case))
 }
 
-#[tokio::test]
-async fn guatemalas_consulate_cannot_take_custody_for_honduras_of_a_child_guatemala_returns() {
-    let region = Region::new(&["HN", "GT"]);
-    let gt = region.start("GT").await;
-    let mut hn_config = region.config("HN");
-    hn_config.delegations = vec![region.delegation("GT")];
-    let hn = region.start_with(hn_config).await;
-    // Guatemala returns a Honduran child: Guatemala is the destination.
-    let case = "GT-2026-0706";
-    let (migracion, dinaf, accepted) = agree_a_return(&region, "GT", "HN", case).await;
-    let before = dinaf.clone().case(case).await.unwrap();
-    let expected =
-        format!("GT is the destination of case {case}; its consulate cannot take custody for HN");
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn guatemalas_consulate_cannot_take_custody_for_honduras_of_a_child_guatemala_returns() {
+        let region = Region::new(&["HN", "GT"]);
+        let gt = region.start("GT").await;
+        let mut hn_config = region.config("HN");
+        hn_config.delegations = vec![region.delegation("GT")];
+        let hn = region.start_with(hn_config).await;
+        // Guatemala returns a Honduran child: Guatemala is the destination.
+        let case = "GT-2026-0706";
+        let (migracion, dinaf, accepted) = agree_a_return(&region, "GT", "HN", case).await;
+        let before = dinaf.clone().case(case).await.unwrap();
+        let expected =
+            format!("GT is the destination of case {case}; its consulate cannot take custody for HN");
 
-    // Through Honduras's gateway, Guatemala's consulate may not take custody...
-    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
-        .await
-        .unwrap();
-    let denied = submit(&mut minex, case, handoff_at_corinto())
-        .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
-    assert!(denied.message().contains(&expected), "{denied:?}");
-    assert_eq!(
-        dinaf.clone().case(case).await.unwrap(),
-        before,
-        "nothing stored at HN"
-    );
-    assert_eq!(hn.outbox_depth(retorno_tests::country("GT")), 0);
+        // Through Honduras's gateway, Guatemala's consulate may not take custody...
+        let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+            .await
+            .unwrap();
+        let denied = submit(&mut minex, case, handoff_at_corinto())
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+        assert!(denied.message().contains(&expected), "{denied:?}");
+        assert_eq!(
+            dinaf.clone().case(case).await.unwrap(),
+            before,
+            "nothing stored at HN"
+        );
+        assert_eq!(hn.outbox_depth(retorno_tests::country("GT")), 0);
 
-    // ...nor read the case on Honduras's behalf.
-    let Err(ClientError::Status(read)) = minex.case(case).await else {
-        panic!("the case was read");
-    };
-    assert_eq!(read.code(), Code::PermissionDenied);
-    assert!(read.message().contains(NOT_SHOWN), "{read:?}");
-    let listed = minex.cases(None).await.unwrap();
-    assert!(listed.iter().all(|c| c.case_id != case), "{listed:?}");
-    let Err(ClientError::Status(status)) = minex.status(&accepted).await else {
-        panic!("the status of Honduras's acceptance was read");
-    };
-    assert_eq!(status.code(), Code::PermissionDenied);
-    let seen = inbox_now(&mut minex, 0).await;
-    assert!(!holds_case(&seen, case), "{seen:?}");
+        // ...nor read the case on Honduras's behalf.
+        let Err(ClientError::Status(read)) = minex.case(case).await else {
+            panic!("the case was read");
+        };
+        assert_eq!(read.code(), Code::PermissionDenied);
+        assert!(read.message().contains(NOT_SHOWN), "{read:?}");
+        let listed = minex.cases(None).await.unwrap();
+        assert!(listed.iter().all(|c| c.case_id != case), "{listed:?}");
+        let Err(ClientError::Status(status)) = minex.status(&accepted).await else {
+            panic!("the status of Honduras's acceptance was read");
+        };
+        assert_eq!(status.code(), Code::PermissionDenied);
+        let seen = inbox_now(&mut minex, 0).await;
+        assert!(!holds_case(&seen, case), "{seen:?}");
 
-    // Guatemala's gateway refuses such a handoff on arrival too, and the case stays put.
-    let refusal = handoff_by_guatemalas_consulate_delivered_by_honduras(&region, "GT", case).await;
-    assert!(refusal.contains(&expected), "{refusal}");
-    let at_gt = migracion.clone().case(case).await.unwrap();
-    assert_eq!(at_gt.state(), CaseState::ArrivalAgreed);
-    assert!(at_gt.timeline.last().unwrap().refused.contains(&expected));
-    gt.shutdown().await;
-    hn.shutdown().await;
+        // Guatemala's gateway refuses such a handoff on arrival too, and the case stays put.
+        let refusal = handoff_by_guatemalas_consulate_delivered_by_honduras(&region, "GT", case).await;
+        assert!(refusal.contains(&expected), "{refusal}");
+        let at_gt = migracion.clone().case(case).await.unwrap();
+        assert_eq!(at_gt.state(), CaseState::ArrivalAgreed);
+        assert!(at_gt.timeline.last().unwrap().refused.contains(&expected));
+        gt.shutdown().await;
+        hn.shutdown().await;
+    }
 }
 
-#[tokio::test]
-async fn guatemalas_consulate_acting_for_honduras_sees_nothing_of_a_return_honduras_makes() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let mut hn_config = region.config("HN");
-    hn_config.delegations = vec![region.delegation("GT")];
-    let hn = region.start_with(hn_config).await;
-    // Mexico returns a child to Honduras (Honduras is the origin)...
-    let to_honduras = "MX-2026-0707";
-    agree_a_return(&region, "MX", "HN", to_honduras).await;
-    // ...and Honduras returns a child to Mexico (Honduras is the destination).
-    let to_mexico = "HN-2026-0708";
-    let (mut hn_migration, _dif, _) = agree_a_return(&region, "HN", "MX", to_mexico).await;
-    let sent_by_honduras = hn_migration
-        .case(to_mexico)
-        .await
-        .unwrap()
-        .timeline
-        .iter()
-        .find(|entry| entry.sender.as_ref().is_some_and(|s| s.country == "HN"))
-        .unwrap()
-        .message_id
-        .clone();
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn guatemalas_consulate_acting_for_honduras_sees_nothing_of_a_return_honduras_makes() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let mut hn_config = region.config("HN");
+        hn_config.delegations = vec![region.delegation("GT")];
+        let hn = region.start_with(hn_config).await;
+        // Mexico returns a child to Honduras (Honduras is the origin)...
+        let to_honduras = "MX-2026-0707";
+        agree_a_return(&region, "MX", "HN", to_honduras).await;
+        // ...and Honduras returns a child to Mexico (Honduras is the destination).
+        let to_mexico = "HN-2026-0708";
+        let (mut hn_migration, _dif, _) = agree_a_return(&region, "HN", "MX", to_mexico).await;
+        let sent_by_honduras = hn_migration
+            .case(to_mexico)
+            .await
+            .unwrap()
+            .timeline
+            .iter()
+            .find(|entry| entry.sender.as_ref().is_some_and(|s| s.country == "HN"))
+            .unwrap()
+            .message_id
+            .clone();
 
-    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
-        .await
-        .unwrap();
-    let Err(ClientError::Status(read)) = minex.case(to_mexico).await else {
-        panic!("the case was read");
-    };
-    assert_eq!(read.code(), Code::PermissionDenied);
-    assert!(read.message().contains(NOT_SHOWN), "{read:?}");
-    let listed: Vec<String> = minex
-        .cases(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.case_id)
-        .collect();
-    assert_eq!(listed, vec![to_honduras.to_owned()]);
-    let Err(ClientError::Status(status)) = minex.status(&sent_by_honduras).await else {
-        panic!("the status of Honduras's notice was read");
-    };
-    assert_eq!(status.code(), Code::PermissionDenied);
-    let seen = inbox_now(&mut minex, 0).await;
-    assert!(holds_case(&seen, to_honduras), "{seen:?}");
-    assert!(!holds_case(&seen, to_mexico), "{seen:?}");
-    mx.shutdown().await;
-    hn.shutdown().await;
+        let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+            .await
+            .unwrap();
+        let Err(ClientError::Status(read)) = minex.case(to_mexico).await else {
+            panic!("the case was read");
+        };
+        assert_eq!(read.code(), Code::PermissionDenied);
+        assert!(read.message().contains(NOT_SHOWN), "{read:?}");
+        let listed: Vec<String> = minex
+            .cases(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.case_id)
+            .collect();
+        assert_eq!(listed, vec![to_honduras.to_owned()]);
+        let Err(ClientError::Status(status)) = minex.status(&sent_by_honduras).await else {
+            panic!("the status of Honduras's notice was read");
+        };
+        assert_eq!(status.code(), Code::PermissionDenied);
+        let seen = inbox_now(&mut minex, 0).await;
+        assert!(holds_case(&seen, to_honduras), "{seen:?}");
+        assert!(!holds_case(&seen, to_mexico), "{seen:?}");
+        mx.shutdown().await;
+        hn.shutdown().await;
+    }
 }
 
-#[tokio::test]
-async fn a_delegation_honduras_adds_with_a_restart_is_honoured_by_mexico_before_its_next_policy_refresh()
- {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let hn = region.start("HN").await;
-    let case = "MX-2026-0705";
-    // Mexico knows Honduras's policy, without a delegation, by the time the
-    // arrival is agreed; its next periodic fetch is ten minutes away.
-    let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
-    let before = inm.clone().case(case).await.unwrap().timeline.len();
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_delegation_honduras_adds_with_a_restart_is_honoured_by_mexico_before_its_next_policy_refresh() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let hn = region.start("HN").await;
+        let case = "MX-2026-0705";
+        // Mexico knows Honduras's policy, without a delegation, by the time the
+        // arrival is agreed; its next periodic fetch is ten minutes away.
+        let (inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+        let before = inm.clone().case(case).await.unwrap().timeline.len();
 
-    // Honduras's operator adds the delegation to Guatemala's consulate and restarts.
-    hn.shutdown().await;
-    region.take_offline("HN");
-    let mut hn_config = region.config("HN");
-    hn_config.delegations = vec![region.delegation("GT")];
-    let hn = region.restart_with(hn_config).await;
+        // Honduras's operator adds the delegation to Guatemala's consulate and restarts.
+        hn.shutdown().await;
+        region.take_offline("HN");
+        let mut hn_config = region.config("HN");
+        hn_config.delegations = vec![region.delegation("GT")];
+        let hn = region.restart_with(hn_config).await;
 
-    let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
-        .await
-        .unwrap();
-    let handed = submit(&mut minex, case, handoff_at_corinto())
-        .await
-        .unwrap();
-    assert_eq!(handed.case_state(), CaseState::HandedOver);
+        let mut minex = Client::connect(&region.profile_at("HN", "GT", "consulate"))
+            .await
+            .unwrap();
+        let handed = submit(&mut minex, case, handoff_at_corinto())
+            .await
+            .unwrap();
+        assert_eq!(handed.case_state(), CaseState::HandedOver);
 
-    // Mexico fetches Honduras's policy when the handoff arrives, and accepts it.
-    let at_mx = eventually("the handoff to reach Mexico", || {
-        let mut inm = inm.clone();
-        async move {
-            let view = inm.case(case).await.ok()?;
-            (view.timeline.len() > before).then_some(view)
+        // Mexico fetches Honduras's policy when the handoff arrives, and accepts it.
+        let at_mx = eventually("the handoff to reach Mexico", || {
+            let mut inm = inm.clone();
+            async move {
+                let view = inm.case(case).await.ok()?;
+                (view.timeline.len() > before).then_some(view)
+            }
+        })
+        .await;
+        let last = at_mx.timeline.last().unwrap();
+        assert!(
+            last.refused.is_empty(),
+            "Mexico refused the handoff: {}",
+            last.refused
+        );
+        assert_eq!(at_mx.state(), CaseState::HandedOver);
+        assert_eq!(last_sender(&at_mx).delegated_consulate_country, "GT");
+        let at_hn = wait_for_state(&dinaf, case, CaseState::HandedOver).await;
+        assert_eq!(shared_timeline(&at_mx), shared_timeline(&at_hn));
+        mx.shutdown().await;
+        hn.shutdown().await;
+    }
+}
+
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn withdrawing_an_agreed_case_gives_its_place_back_at_the_point_of_entry() {
+        // Tecún Umán receives one child a day.
+        let region = Region::new(&["MX", "GT"]);
+        let mut gt_config = region.config("GT");
+        gt_config.reception.points[0].capacity_per_day = 1;
+        let mx = region.start("MX").await;
+        let gt = region.start_with(gt_config).await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let day = weekday_ahead(GUATEMALA);
+        let cases = ["MX-CAP-1", "MX-CAP-2", "MX-CAP-3"];
+        for (i, case) in cases.iter().enumerate() {
+            inm.submit(notice_to("GT", case)).await.unwrap();
+            let id = format!("P{i}");
+            propose(
+                &mut inm,
+                case,
+                proposal(&id, &[], &format!("{day} 1{i}:00")),
+            )
+            .await
+            .unwrap();
+            wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
         }
-    })
-    .await;
-    let last = at_mx.timeline.last().unwrap();
-    assert!(
-        last.refused.is_empty(),
-        "Mexico refused the handoff: {}",
-        last.refused
-    );
-    assert_eq!(at_mx.state(), CaseState::HandedOver);
-    assert_eq!(last_sender(&at_mx).delegated_consulate_country, "GT");
-    let at_hn = wait_for_state(&dinaf, case, CaseState::HandedOver).await;
-    assert_eq!(shared_timeline(&at_mx), shared_timeline(&at_hn));
-    mx.shutdown().await;
-    hn.shutdown().await;
-}
+        let full = |status: &tonic::Status| {
+            status.code() == Code::InvalidArgument
+                && status.message().contains("can receive 1 children on")
+        };
 
-#[tokio::test]
-async fn withdrawing_an_agreed_case_gives_its_place_back_at_the_point_of_entry() {
-    // Tecún Umán receives one child a day.
-    let region = Region::new(&["MX", "GT"]);
-    let mut gt_config = region.config("GT");
-    gt_config.reception.points[0].capacity_per_day = 1;
-    let mx = region.start("MX").await;
-    let gt = region.start_with(gt_config).await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let day = weekday_ahead(GUATEMALA);
-    let cases = ["MX-CAP-1", "MX-CAP-2", "MX-CAP-3"];
-    for (i, case) in cases.iter().enumerate() {
-        inm.submit(notice_to("GT", case)).await.unwrap();
-        let id = format!("P{i}");
-        propose(
+        submit(&mut sbs, "MX-CAP-1", compose::accept("P0"))
+            .await
+            .unwrap();
+        let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+            .await
+            .unwrap_err();
+        assert!(full(&refused), "{}", refused.message());
+
+        // A case withdrawn before its arrival was agreed held no place.
+        submit(
             &mut inm,
-            case,
-            proposal(&id, &[], &format!("{day} 1{i}:00")),
+            "MX-CAP-3",
+            compose::withdrawal("protection-granted", "").unwrap(),
         )
         .await
         .unwrap();
-        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+        wait_for_state(&sbs, "MX-CAP-3", CaseState::Withdrawn).await;
+        let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+            .await
+            .unwrap_err();
+        assert!(full(&refused), "{}", refused.message());
+
+        // The agreed child stays in Mexico: the day has a place again.
+        wait_for_state(&inm, "MX-CAP-1", CaseState::ArrivalAgreed).await;
+        submit(
+            &mut inm,
+            "MX-CAP-1",
+            compose::withdrawal("protection-granted", "").unwrap(),
+        )
+        .await
+        .unwrap();
+        wait_for_state(&sbs, "MX-CAP-1", CaseState::Withdrawn).await;
+        let agreed = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
+            .await
+            .unwrap();
+        assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
+        mx.shutdown().await;
+        gt.shutdown().await;
     }
-    let full = |status: &tonic::Status| {
-        status.code() == Code::InvalidArgument
-            && status.message().contains("can receive 1 children on")
-    };
-
-    submit(&mut sbs, "MX-CAP-1", compose::accept("P0"))
-        .await
-        .unwrap();
-    let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
-        .await
-        .unwrap_err();
-    assert!(full(&refused), "{}", refused.message());
-
-    // A case withdrawn before its arrival was agreed held no place.
-    submit(
-        &mut inm,
-        "MX-CAP-3",
-        compose::withdrawal("protection-granted", "").unwrap(),
-    )
-    .await
-    .unwrap();
-    wait_for_state(&sbs, "MX-CAP-3", CaseState::Withdrawn).await;
-    let refused = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
-        .await
-        .unwrap_err();
-    assert!(full(&refused), "{}", refused.message());
-
-    // The agreed child stays in Mexico: the day has a place again.
-    wait_for_state(&inm, "MX-CAP-1", CaseState::ArrivalAgreed).await;
-    submit(
-        &mut inm,
-        "MX-CAP-1",
-        compose::withdrawal("protection-granted", "").unwrap(),
-    )
-    .await
-    .unwrap();
-    wait_for_state(&sbs, "MX-CAP-1", CaseState::Withdrawn).await;
-    let agreed = submit(&mut sbs, "MX-CAP-2", compose::accept("P1"))
-        .await
-        .unwrap();
-    assert_eq!(agreed.case_state(), CaseState::ArrivalAgreed);
-    mx.shutdown().await;
-    gt.shutdown().await;
 }
 
 /// A certificate naming `country`'s agency in `role`, issued by the agency CA
@@ -1387,142 +1417,150 @@ fn minted_by(
     (dir, profile)
 }
 
-#[tokio::test]
-async fn a_delegated_countrys_agency_ca_certifies_only_that_countrys_consulate() {
-    let region = Region::new(&["MX", "HN", "GT"]);
-    let mx = region.start("MX").await;
-    let mut hn_config = region.config("HN");
-    hn_config.delegations = vec![region.delegation("GT")];
-    let hn = region.start_with(hn_config).await;
-    let case = "MX-2026-0705";
-    let (_inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
-    let before = dinaf.clone().case(case).await.unwrap();
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_delegated_countrys_agency_ca_certifies_only_that_countrys_consulate() {
+        let region = Region::new(&["MX", "HN", "GT"]);
+        let mx = region.start("MX").await;
+        let mut hn_config = region.config("HN");
+        hn_config.delegations = vec![region.delegation("GT")];
+        let hn = region.start_with(hn_config).await;
+        let case = "MX-2026-0705";
+        let (_inm, dinaf) = agree_a_return_to_honduras(&region, case).await;
+        let before = dinaf.clone().case(case).await.unwrap();
 
-    // Guatemala's agency CA minting a Honduran child-protection certificate,
-    // and Honduras's minting a Guatemalan consulate's: both refused.
-    let (_gt_ca, hn_by_gt) = minted_by(&region, "GT", "HN", "child-protection");
-    refused_at_the_agency_api(&hn_by_gt, case).await;
-    let (_hn_ca, gt_by_hn) = minted_by(&region, "HN", "GT", "consulate");
-    refused_at_the_agency_api(&gt_by_hn, case).await;
+        // Guatemala's agency CA minting a Honduran child-protection certificate,
+        // and Honduras's minting a Guatemalan consulate's: both refused.
+        let (_gt_ca, hn_by_gt) = minted_by(&region, "GT", "HN", "child-protection");
+        refused_at_the_agency_api(&hn_by_gt, case).await;
+        let (_hn_ca, gt_by_hn) = minted_by(&region, "HN", "GT", "consulate");
+        refused_at_the_agency_api(&gt_by_hn, case).await;
 
-    assert_eq!(dinaf.clone().case(case).await.unwrap(), before);
-    assert!(hn.tls().stats().refused_agency_certificates >= 2);
-    mx.shutdown().await;
-    hn.shutdown().await;
-}
-
-/// Issue 9: a handoff much later than the agreed arrival is still recorded
-/// (the child is in custody) and both gateways flag it late.
-#[tokio::test]
-async fn a_late_handoff_is_accepted_and_flagged_late_on_both_gateways() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let case = "MX-2026-0801";
-    let (inm, mut sbs, _) = agree_a_return(&region, "MX", "GT", case).await;
-    // Three days after the arrival: over the default 48 hours.
-    region.advance_days(3);
-    let handoff = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap();
-    let handed = submit(&mut sbs, case, handoff).await.unwrap();
-    assert_eq!(handed.case_state(), CaseState::HandedOver);
-    let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
-    let at_gt = sbs.case(case).await.unwrap();
-    for view in [&at_mx, &at_gt] {
-        let flag = &view.timeline.last().unwrap().flag;
-        assert!(
-            flag.starts_with("late: acknowledged 72 hours after the agreed arrival")
-                && flag.contains("handoff_late_after_hours of 48"),
-            "{flag}"
-        );
+        assert_eq!(dinaf.clone().case(case).await.unwrap(), before);
+        assert!(hn.tls().stats().refused_agency_certificates >= 2);
+        mx.shutdown().await;
+        hn.shutdown().await;
     }
-    mx.shutdown().await;
-    gt.shutdown().await;
 }
 
-/// Issue 9: a proposal for an unaccompanied child with no escort was accepted.
-#[tokio::test]
-async fn an_unaccompanied_childs_proposal_names_an_escort_officer() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let sbs = region.agency("GT", "child-protection").await;
-    let case = "MX-2026-0802";
-    let day = weekday_ahead(GUATEMALA);
-    inm.submit(notice_to("GT", case)).await.unwrap();
-    let alone = compose::Proposal {
-        id: "P1",
-        cases: Vec::new(),
-        point: TECUN_UMAN,
-        at: &format!("{day} 10:00"),
-        time_zone: GUATEMALA,
-        mode: "land",
-        reference: "bus INM-0452",
-        escorts: &[],
-    };
-    let refused = propose(&mut inm, case, compose::proposal(&alone).unwrap())
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::InvalidArgument);
-    assert!(
-        refused.message().starts_with(
-            "arrival_proposal.escort_officers: case MX-2026-0802 is of a child travelling unaccompanied"
-        ),
-        "{}",
-        refused.message()
-    );
-    assert_eq!(
-        inm.case(case).await.unwrap().state(),
-        CaseState::Notified,
-        "nothing changed"
-    );
-    let escorted = propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
-        .await
-        .unwrap();
-    assert_eq!(escorted.case_state(), CaseState::ArrivalProposed);
-    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
-    mx.shutdown().await;
-    gt.shutdown().await;
+retorno_tests::on_both_engines! {
+    /// Issue 9: a handoff much later than the agreed arrival is still recorded
+    /// (the child is in custody) and both gateways flag it late.
+    #[tokio::test]
+    async fn a_late_handoff_is_accepted_and_flagged_late_on_both_gateways() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let case = "MX-2026-0801";
+        let (inm, mut sbs, _) = agree_a_return(&region, "MX", "GT", case).await;
+        // Three days after the arrival: over the default 48 hours.
+        region.advance_days(3);
+        let handoff = compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap();
+        let handed = submit(&mut sbs, case, handoff).await.unwrap();
+        assert_eq!(handed.case_state(), CaseState::HandedOver);
+        let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
+        let at_gt = sbs.case(case).await.unwrap();
+        for view in [&at_mx, &at_gt] {
+            let flag = &view.timeline.last().unwrap().flag;
+            assert!(
+                flag.starts_with("late: acknowledged 72 hours after the agreed arrival")
+                    && flag.contains("handoff_late_after_hours of 48"),
+                "{flag}"
+            );
+        }
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
 
-/// Issue 9: after a decline the case read ARRIVAL_PROPOSED with no proposal open.
-#[tokio::test]
-async fn a_declined_proposal_leaves_the_case_awaiting_a_new_one_on_both_gateways() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let case = "MX-2026-0803";
-    let day = weekday_ahead(GUATEMALA);
-    inm.submit(notice_to("GT", case)).await.unwrap();
-    propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
-        .await
-        .unwrap();
-    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
-    let decline = compose::decline("P1", "no-capacity", "").unwrap();
-    let declined = submit(&mut sbs, case, decline).await.unwrap();
-    assert_eq!(declined.case_state(), CaseState::AwaitingProposal);
-    let at_mx = wait_for_state(&inm, case, CaseState::AwaitingProposal).await;
-    assert!(at_mx.open_proposal.is_none());
-    let again = submit(&mut sbs, case, compose::accept("P1"))
-        .await
-        .unwrap_err();
-    assert_eq!(again.code(), Code::FailedPrecondition);
-    assert!(
-        again.message().contains(
-            "is AWAITING_PROPOSAL: arrival_response is not allowed now; allowed next: case_summary, arrival_proposal, case_withdrawal"
-        ),
-        "{}",
-        again.message()
-    );
-    let next = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 11:00")))
-        .await
-        .unwrap();
-    assert_eq!(next.case_state(), CaseState::ArrivalProposed);
-    wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
-    mx.shutdown().await;
-    gt.shutdown().await;
+retorno_tests::on_both_engines! {
+    /// Issue 9: a proposal for an unaccompanied child with no escort was accepted.
+    #[tokio::test]
+    async fn an_unaccompanied_childs_proposal_names_an_escort_officer() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let sbs = region.agency("GT", "child-protection").await;
+        let case = "MX-2026-0802";
+        let day = weekday_ahead(GUATEMALA);
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        let alone = compose::Proposal {
+            id: "P1",
+            cases: Vec::new(),
+            point: TECUN_UMAN,
+            at: &format!("{day} 10:00"),
+            time_zone: GUATEMALA,
+            mode: "land",
+            reference: "bus INM-0452",
+            escorts: &[],
+        };
+        let refused = propose(&mut inm, case, compose::proposal(&alone).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(
+            refused.message().starts_with(
+                "arrival_proposal.escort_officers: case MX-2026-0802 is of a child travelling unaccompanied"
+            ),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(
+            inm.case(case).await.unwrap().state(),
+            CaseState::Notified,
+            "nothing changed"
+        );
+        let escorted = propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
+            .await
+            .unwrap();
+        assert_eq!(escorted.case_state(), CaseState::ArrivalProposed);
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
+}
+
+retorno_tests::on_both_engines! {
+    /// Issue 9: after a decline the case read ARRIVAL_PROPOSED with no proposal open.
+    #[tokio::test]
+    async fn a_declined_proposal_leaves_the_case_awaiting_a_new_one_on_both_gateways() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let case = "MX-2026-0803";
+        let day = weekday_ahead(GUATEMALA);
+        inm.submit(notice_to("GT", case)).await.unwrap();
+        propose(&mut inm, case, proposal("P1", &[], &format!("{day} 10:00")))
+            .await
+            .unwrap();
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+        let decline = compose::decline("P1", "no-capacity", "").unwrap();
+        let declined = submit(&mut sbs, case, decline).await.unwrap();
+        assert_eq!(declined.case_state(), CaseState::AwaitingProposal);
+        let at_mx = wait_for_state(&inm, case, CaseState::AwaitingProposal).await;
+        assert!(at_mx.open_proposal.is_none());
+        let again = submit(&mut sbs, case, compose::accept("P1"))
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), Code::FailedPrecondition);
+        assert!(
+            again.message().contains(
+                "is AWAITING_PROPOSAL: arrival_response is not allowed now; allowed next: case_summary, arrival_proposal, case_withdrawal"
+            ),
+            "{}",
+            again.message()
+        );
+        let next = propose(&mut inm, case, proposal("P2", &[], &format!("{day} 11:00")))
+            .await
+            .unwrap();
+        assert_eq!(next.case_state(), CaseState::ArrivalProposed);
+        wait_for_state(&sbs, case, CaseState::ArrivalProposed).await;
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
 
 /// Guatemala's gateway certificate delivers to Mexico a step of `case`
@@ -1566,153 +1604,157 @@ async fn delivered_by_guatemala(
     receipt.case_refusal
 }
 
-/// The destination applies the origin's timing too: an early handoff, and a
-/// reception before the handoff, that reach Mexico anyway are refused in
-/// the receipt and change nothing.
-#[tokio::test]
-async fn the_order_of_time_is_enforced_again_on_arrival() {
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let case = "MX-2026-0804";
-    let (inm, mut sbs, _) = agree_a_return(&region, "MX", "GT", case).await;
-    let arrival = agreed_arrival(&inm.clone().case(case).await.unwrap());
+retorno_tests::on_both_engines! {
+    /// The destination applies the origin's timing too: an early handoff, and a
+    /// reception before the handoff, that reach Mexico anyway are refused in
+    /// the receipt and change nothing.
+    #[tokio::test]
+    async fn the_order_of_time_is_enforced_again_on_arrival() {
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let case = "MX-2026-0804";
+        let (inm, mut sbs, _) = agree_a_return(&region, "MX", "GT", case).await;
+        let arrival = agreed_arrival(&inm.clone().case(case).await.unwrap());
 
-    let handoff = match compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap() {
-        Payload::HandoffAck(h) => h,
-        _ => unreachable!(),
-    };
-    let thirteen_hours_early = arrival - jiff::SignedDuration::from_hours(13);
-    let refusal = delivered_by_guatemala(
-        &region,
-        case,
-        thirteen_hours_early,
-        Body::HandoffAck(handoff.clone()),
-    )
-    .await;
-    assert!(
-        refusal.contains("handoff_margin_hours")
-            && refusal.contains(&(arrival - jiff::SignedDuration::from_hours(12)).to_string()),
-        "{refusal}"
-    );
-    let at_mx = inm.clone().case(case).await.unwrap();
-    assert_eq!(at_mx.state(), CaseState::ArrivalAgreed);
-    assert_eq!(at_mx.timeline.last().unwrap().refused, refusal);
+        let handoff = match compose::handoff(TECUN_UMAN, "Rosa Cux/SBS", vec![], "").unwrap() {
+            Payload::HandoffAck(h) => h,
+            _ => unreachable!(),
+        };
+        let thirteen_hours_early = arrival - jiff::SignedDuration::from_hours(13);
+        let refusal = delivered_by_guatemala(
+            &region,
+            case,
+            thirteen_hours_early,
+            Body::HandoffAck(handoff.clone()),
+        )
+        .await;
+        assert!(
+            refusal.contains("handoff_margin_hours")
+                && refusal.contains(&(arrival - jiff::SignedDuration::from_hours(12)).to_string()),
+            "{refusal}"
+        );
+        let at_mx = inm.clone().case(case).await.unwrap();
+        assert_eq!(at_mx.state(), CaseState::ArrivalAgreed);
+        assert_eq!(at_mx.timeline.last().unwrap().refused, refusal);
 
-    submit(&mut sbs, case, Payload::HandoffAck(handoff))
-        .await
-        .unwrap();
-    let handed = wait_for_state(&inm, case, CaseState::HandedOver).await;
-    let handed_at = handed.handed_over_at.unwrap();
-    let before_handoff = jiff::Timestamp::from_second(handed_at.seconds - 60).unwrap();
-    let reception = match compose::reception("with-family", "").unwrap() {
-        Payload::ReceptionConfirmation(r) => r,
-        _ => unreachable!(),
-    };
-    let refusal = delivered_by_guatemala(
-        &region,
-        case,
-        before_handoff,
-        Body::ReceptionConfirmation(reception),
-    )
-    .await;
-    assert!(
-        refusal.contains("a reception is confirmed no earlier than the handoff"),
-        "{refusal}"
-    );
-    assert_eq!(
-        inm.clone().case(case).await.unwrap().state(),
-        CaseState::HandedOver
-    );
-    mx.shutdown().await;
-    gt.shutdown().await;
+        submit(&mut sbs, case, Payload::HandoffAck(handoff))
+            .await
+            .unwrap();
+        let handed = wait_for_state(&inm, case, CaseState::HandedOver).await;
+        let handed_at = handed.handed_over_at.unwrap();
+        let before_handoff = jiff::Timestamp::from_second(handed_at.seconds - 60).unwrap();
+        let reception = match compose::reception("with-family", "").unwrap() {
+            Payload::ReceptionConfirmation(r) => r,
+            _ => unreachable!(),
+        };
+        let refusal = delivered_by_guatemala(
+            &region,
+            case,
+            before_handoff,
+            Body::ReceptionConfirmation(reception),
+        )
+        .await;
+        assert!(
+            refusal.contains("a reception is confirmed no earlier than the handoff"),
+            "{refusal}"
+        );
+        assert_eq!(
+            inm.clone().case(case).await.unwrap().state(),
+            CaseState::HandedOver
+        );
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
 
-/// Issue 11: the official acting for an agency, as the agency names them
-/// (the console's logged-in staff member), travels with the message: both
-/// countries' timelines and audit logs show the name. A name no timeline
-/// could show on one line is refused, naming the field, and nothing is sent.
-#[tokio::test]
-async fn the_official_named_by_the_agency_shows_in_both_timelines_and_audit_logs() {
-    use retorno_gateway::audit::{self, Event};
+retorno_tests::on_both_engines! {
+    /// Issue 11: the official acting for an agency, as the agency names them
+    /// (the console's logged-in staff member), travels with the message: both
+    /// countries' timelines and audit logs show the name. A name no timeline
+    /// could show on one line is refused, naming the field, and nothing is sent.
+    #[tokio::test]
+    async fn the_official_named_by_the_agency_shows_in_both_timelines_and_audit_logs() {
+        use retorno_gateway::audit::{self, Event};
 
-    let region = Region::new(&["MX", "GT"]);
-    let mx = region.start("MX").await;
-    let gt = region.start("GT").await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let sbs = region.agency("GT", "child-protection").await;
-    let case = "MX-2026-0311";
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let sbs = region.agency("GT", "child-protection").await;
+        let case = "MX-2026-0311";
 
-    for (name, code) in [
-        ("Ana\nPérez", "field-control-characters"),
-        (&*"A".repeat(121), "field-too-long"),
-    ] {
-        let refused = inm
+        for (name, code) in [
+            ("Ana\nPérez", "field-control-characters"),
+            (&*"A".repeat(121), "field-too-long"),
+        ] {
+            let refused = inm
+                .submit(v1::SubmitRequest {
+                    official: name.to_owned(),
+                    ..notice_to("GT", case)
+                })
+                .await
+                .unwrap_err();
+            let ClientError::Status(status) = refused else {
+                panic!("transport failure: {refused}");
+            };
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert!(
+                status.message().starts_with("official: "),
+                "{}",
+                status.message()
+            );
+            let data = Refusal::from_status(&status).unwrap();
+            assert_eq!((data.code.as_str(), data.field()), (code, Some("official")));
+        }
+        assert!(
+            inm.case(case).await.is_err(),
+            "a refused official's name opened no case"
+        );
+
+        let accepted = inm
             .submit(v1::SubmitRequest {
-                official: name.to_owned(),
+                official: "Ana Pérez".to_owned(),
                 ..notice_to("GT", case)
             })
             .await
-            .unwrap_err();
-        let ClientError::Status(status) = refused else {
-            panic!("transport failure: {refused}");
+            .unwrap();
+        let named = |view: &CaseView| {
+            view.timeline[0]
+                .sender
+                .as_ref()
+                .map(|sender| sender.official.clone())
         };
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(
-            status.message().starts_with("official: "),
-            "{}",
-            status.message()
+        let at_gt = wait_for_state(&sbs, case, CaseState::Notified).await;
+        assert_eq!(named(&at_gt).as_deref(), Some("Ana Pérez"));
+        assert_eq!(
+            named(&inm.case(case).await.unwrap()).as_deref(),
+            Some("Ana Pérez")
         );
-        let data = Refusal::from_status(&status).unwrap();
-        assert_eq!((data.code.as_str(), data.field()), (code, Some("official")));
-    }
-    assert!(
-        inm.case(case).await.is_err(),
-        "a refused official's name opened no case"
-    );
-
-    let accepted = inm
-        .submit(v1::SubmitRequest {
-            official: "Ana Pérez".to_owned(),
-            ..notice_to("GT", case)
+        // MX's gateway has GT's receipt by now: GT stored the message before its case moved.
+        eventually("GT's receipt", || {
+            let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
+            async move { inm.status(&id).await.ok()?.receipt_body }
         })
-        .await
-        .unwrap();
-    let named = |view: &CaseView| {
-        view.timeline[0]
-            .sender
-            .as_ref()
-            .map(|sender| sender.official.clone())
-    };
-    let at_gt = wait_for_state(&sbs, case, CaseState::Notified).await;
-    assert_eq!(named(&at_gt).as_deref(), Some("Ana Pérez"));
-    assert_eq!(
-        named(&inm.case(case).await.unwrap()).as_deref(),
-        Some("Ana Pérez")
-    );
-    // MX's gateway has GT's receipt by now: GT stored the message before its case moved.
-    eventually("GT's receipt", || {
-        let (mut inm, id) = (inm.clone(), accepted.message_id.clone());
-        async move { inm.status(&id).await.ok()?.receipt_body }
-    })
-    .await;
-    mx.shutdown().await;
-    gt.shutdown().await;
+        .await;
+        mx.shutdown().await;
+        gt.shutdown().await;
 
-    for (country, event) in [("MX", Event::SubmitAccepted), ("GT", Event::Delivered)] {
-        let store = retorno_tests::open_store(&region.config(country)).await;
-        let entries = audit::entries(&store).unwrap();
-        let entry = entries
-            .iter()
-            .find(|e| e.event == event as i32 && e.message_id == accepted.message_id)
-            .unwrap_or_else(|| panic!("{country}'s audit log records the message"));
-        assert_eq!(entry.official, "Ana Pérez", "{country}");
-        assert!(
-            entry
-                .describe()
-                .contains("official \"Ana Pérez\" (as named by the agency)"),
-            "{}",
-            entry.describe()
-        );
+        for (country, event) in [("MX", Event::SubmitAccepted), ("GT", Event::Delivered)] {
+            let store = retorno_tests::open_store(&region.config(country)).await;
+            let entries = audit::entries(&store).unwrap();
+            let entry = entries
+                .iter()
+                .find(|e| e.event == event as i32 && e.message_id == accepted.message_id)
+                .unwrap_or_else(|| panic!("{country}'s audit log records the message"));
+            assert_eq!(entry.official, "Ana Pérez", "{country}");
+            assert!(
+                entry
+                    .describe()
+                    .contains("official \"Ana Pérez\" (as named by the agency)"),
+                "{}",
+                entry.describe()
+            );
+        }
     }
 }

@@ -272,9 +272,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 gateway.peer_addr(),
                 gateway.agency_addr()
             );
-            shutdown_signal().await?;
-            gateway.shutdown().await;
-            Ok(())
+            tokio::select! {
+                stopped = shutdown_signal() => {
+                    stopped?;
+                    gateway.shutdown().await;
+                    Ok(())
+                }
+                why = gateway.lease_lost() => {
+                    gateway.shutdown().await;
+                    // A supervisor starts it again, as a standby.
+                    anyhow::bail!("this node lost the lease ({why}): another node of the gateway serves now")
+                }
+            }
         }
         Command::CheckConfig {
             config: file,

@@ -45,7 +45,7 @@ impl Store {
         event: &[u8],
         webhooks: u16,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::kv::Batch::default();
         match standing {
             Some(state) => batch.insert(active_key(key), state),
             None => batch.remove(active_key(key)),
@@ -55,7 +55,7 @@ impl Store {
             let queued = [queued_prefix(webhook), id.to_be_bytes().to_vec()].concat();
             batch.insert(queued, event);
         }
-        Ok(self.alerts.apply_batch(batch)?)
+        self.alerts.apply_batch(batch)
     }
 
     /// Up to `limit` events waiting for `webhook`, oldest first, with their keys.

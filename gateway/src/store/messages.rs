@@ -9,7 +9,7 @@
 //! that [`Store::requeue`] can put it back in the outbox under the peer's
 //! next sequence number, never a used one.
 
-use sled::transaction::ConflictableTransactionError;
+use crate::storage::TxError;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -215,7 +215,7 @@ impl Store {
         next_seq: &mut std::collections::HashMap<Country, u64>,
         (outbox, sent, _, log, _): FinishTrees<'_>,
         head: &mut audit::Head,
-    ) -> Result<Requeued, ConflictableTransactionError<StoreError>> {
+    ) -> Result<Requeued, TxError> {
         let record: Option<SentRecord> = sent
             .get(id.as_bytes())?
             .map(|bytes| decode("sent", &bytes))
@@ -237,7 +237,7 @@ impl Store {
             .decode_at_rest(&record.held_key, &record.held_envelope)
             .map_err(abort)?;
         let key = outbox_key(peer, seq);
-        outbox.insert(&key, self.encode_at_rest(&key, held).map_err(abort)?)?;
+        outbox.insert(key, self.encode_at_rest(&key, held).map_err(abort)?)?;
         record.requeued.push(RequeuedRecord {
             at_micros: crate::clock::system_micros(),
             operator: operator.to_owned(),
@@ -250,7 +250,7 @@ impl Store {
         record.held_key.clear();
         sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&record))?;
         let entry = Record::requeued(operator, &id.to_string(), seq).cases(&record.case_ids);
-        *head = audit::append_in(&super::SledTx(log), head, &entry)?;
+        *head = audit::append_in(log, head, &entry)?;
         next_seq.insert(peer, seq + 1);
         Ok(Requeued::Now(seq))
     }

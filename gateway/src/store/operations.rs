@@ -25,8 +25,8 @@ impl Store {
             ))));
         }
         self.db
-            .insert(PROBE_KEY, &crate::clock::system_micros().to_be_bytes())
-            .map_err(StoreError::from)?;
+            .default_tree()
+            .insert(PROBE_KEY, &crate::clock::system_micros().to_be_bytes())?;
         self.commit().await
     }
 
@@ -40,7 +40,7 @@ impl Store {
 
     /// Bytes the database takes on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        self.db.size_on_disk()
     }
 
     /// How many entries the audit chain holds.
@@ -49,6 +49,7 @@ impl Store {
         self.audit_head
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .head
             .next_seq
             .saturating_sub(1)
     }

@@ -17,8 +17,8 @@
 //! gateway stored from that peer). Keys of `rollbacks`: a UUIDv7, in the
 //! order of detection.
 
+use crate::{kv::TxTree, storage::TxError};
 use retorno_proto::v1::{ReceiverPosition, SenderPosition};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use uuid::Uuid;
 
 use super::{Store, StoreError, abort, decode};
@@ -197,10 +197,10 @@ fn index_key(direction: Direction, peer: Country, seq: u64) -> [u8; 12] {
 
 /// The position of `direction` with `peer`, inside a transaction.
 pub(super) fn position_in(
-    tree: &TransactionalTree,
+    tree: &TxTree<'_>,
     direction: Direction,
     peer: Country,
-) -> Result<Position, ConflictableTransactionError<StoreError>> {
+) -> Result<Position, TxError> {
     match tree.get(position_key(direction, peer))? {
         Some(bytes) => decode("sequences", &bytes).map_err(abort),
         None => Ok(Position::default()),
@@ -209,15 +209,15 @@ pub(super) fn position_in(
 
 /// Raises the outbox position with `peer` to `assigned_upto`, inside a transaction.
 pub(super) fn assigned_in(
-    tree: &TransactionalTree,
+    tree: &TxTree<'_>,
     peer: Country,
     assigned_upto: u64,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
+) -> Result<(), TxError> {
     let mut position = position_in(tree, Direction::Out, peer)?;
     if assigned_upto > position.assigned_upto {
         position.assigned_upto = assigned_upto;
         let key = position_key(Direction::Out, peer);
-        tree.insert(&key, prost::Message::encode_to_vec(&position))?;
+        tree.insert(key, prost::Message::encode_to_vec(&position))?;
     }
     Ok(())
 }
@@ -228,12 +228,12 @@ pub(super) fn assigned_in(
 /// twice) keeps its first id. The position is raised once per transaction
 /// by [`Highest`], not per message.
 pub(super) fn index_in(
-    tree: &TransactionalTree,
+    tree: &TxTree<'_>,
     direction: Direction,
     peer: Country,
     seq: u64,
     id: Uuid,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
+) -> Result<(), TxError> {
     if seq == 0 {
         return Ok(());
     }
@@ -244,7 +244,7 @@ pub(super) fn index_in(
         }
         Some(_) => {}
         None => {
-            tree.insert(&key, id.as_bytes())?;
+            tree.insert(key, id.as_bytes())?;
         }
     }
     Ok(())
@@ -266,10 +266,7 @@ impl Highest {
     }
 
     /// Raises each position noted to its highest, inside the transaction.
-    pub(super) fn raise_in(
-        &self,
-        tree: &TransactionalTree,
-    ) -> Result<(), ConflictableTransactionError<StoreError>> {
+    pub(super) fn raise_in(&self, tree: &TxTree<'_>) -> Result<(), TxError> {
         for (&(byte, peer), &(seq, id)) in &self.0 {
             let direction = if byte == Direction::Out.byte() {
                 Direction::Out
@@ -284,7 +281,7 @@ impl Highest {
                     position.assigned_upto = position.assigned_upto.max(seq);
                 }
                 tree.insert(
-                    &position_key(direction, peer),
+                    position_key(direction, peer),
                     prost::Message::encode_to_vec(&position),
                 )?;
             }
@@ -378,8 +375,9 @@ impl Store {
             // The durable watermark stays: it moves only after a flush of
             // entries stored, and the gap below the new numbers holds none.
             queue.next_seq = queue.next_seq.max(seen_upto + 1);
-            self.sequences
-                .transaction(|tree| assigned_in(tree, peer, seen_upto))?;
+            crate::kv::transaction(&[&self.sequences], |tree| {
+                assigned_in(&tree[0], peer, seen_upto)
+            })?;
         }
         self.commit().await
     }

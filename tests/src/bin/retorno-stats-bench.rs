@@ -30,7 +30,7 @@ use retorno_proto::v1::{
     self, ArrivalProposal, ArrivalResponse, EnvelopeBody, Sender, arrival_response,
     envelope_body::Payload,
 };
-use retorno_tests::{Region, open_database};
+use retorno_tests::{Region, eventually};
 
 #[global_allocator]
 static ALLOCATOR: retorno_gateway::Allocator = retorno_gateway::Allocator;
@@ -279,7 +279,7 @@ fn write(cases: &sled::Tree, rules: &Rules, batch: &[Planned]) -> anyhow::Result
                     recipient: planned.recipient,
                     now: planned.at,
                 };
-                let tx = retorno_gateway::store::SledTx(tx);
+                let tx = retorno_gateway::kv::TxTree::Sled(tx);
                 if let Err(refusal) = rules.apply(&tx, &step)? {
                     refused.push(format!("{}: {}", planned.case_id, refusal.message));
                 }
@@ -292,6 +292,12 @@ fn write(cases: &sled::Tree, rules: &Rules, batch: &[Planned]) -> anyhow::Result
             },
         )?;
     Ok(refused)
+}
+
+/// The stopped gateway's sled database itself (this bench writes cases
+/// straight into it), once the store has released it.
+async fn sled_database(dir: &std::path::Path) -> sled::Db {
+    eventually("the database to be free", || async { sled::open(dir).ok() }).await
 }
 
 /// A running process's peak resident memory so far (VmHWM), in KiB.
@@ -339,7 +345,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     {
         drop(Store::open(&config.data_dir, &config.storage)?);
-        let db = open_database(&config.data_dir).await;
+        let db = sled_database(&config.data_dir).await;
         let cases = db.open_tree("cases")?;
         let rules = rules();
         let mut draw = Draw(2026);
@@ -366,7 +372,7 @@ async fn main() -> anyhow::Result<()> {
             &refused[..refused.len().min(5)]
         );
     }
-    drop(open_database(&config.data_dir).await);
+    drop(sled_database(&config.data_dir).await);
     println!(
         "generated {} cases in {:.1} s",
         options.cases,
