@@ -154,11 +154,6 @@ impl Cluster {
     /// has it. `None` as [`Cluster::start`].
     pub fn start_with_standby() -> Option<Cluster> {
         let mut cluster = Cluster::start()?;
-        cluster.append_conf(
-            &cluster.primary.data.clone(),
-            "synchronous_standby_names = '*'\n",
-        );
-        cluster.pg_ctl(&cluster.primary.data.clone(), &["reload"]);
         let standby = cluster.dir.path().join("standby");
         let port = cluster.primary.port.to_string();
         let socket = cluster.dir.path().to_string_lossy().into_owned();
@@ -180,6 +175,13 @@ impl Cluster {
                 "fast",
             ],
         );
+        // Set on the primary only after the copy: a promoted standby that
+        // waited for a standby of its own would never commit.
+        cluster.append_conf(
+            &cluster.primary.data.clone(),
+            "synchronous_standby_names = '*'\n",
+        );
+        cluster.pg_ctl(&cluster.primary.data.clone(), &["reload"]);
         let port = cluster.start_server(&standby, "standby");
         cluster.standby = Some(Server {
             data: standby,

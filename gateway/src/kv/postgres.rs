@@ -156,10 +156,22 @@ impl PgError {
                 }
             }
         };
+        // Lost while talking (not while connecting): a commit in flight
+        // may or may not have been kept.
+        let closed = error.is_closed()
+            || (error.to_string() == "error communicating with the server"
+                && std::error::Error::source(error).is_some_and(is_io));
+        let message = if closed {
+            format!(
+                "{message} (the connection was lost: a commit in flight may or may not have been kept)"
+            )
+        } else {
+            message
+        };
         PgError {
             code,
             message,
-            closed: error.is_closed() || std::error::Error::source(error).is_some_and(is_io),
+            closed,
         }
     }
 }
@@ -214,6 +226,9 @@ fn wait<F: Future>(future: F) -> F::Output {
 struct Conn {
     client: Client,
     statements: RefCell<HashMap<String, Statement>>,
+    /// A transaction was begun and not yet ended: such a connection (left
+    /// by a panicking closure) is closed, never given to the next caller.
+    in_transaction: std::cell::Cell<bool>,
 }
 
 impl Conn {
@@ -313,7 +328,8 @@ impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let mut idle = lock(&self.pg.pool.idle);
-        if conn.client.is_closed() {
+        if conn.client.is_closed() || conn.in_transaction.get() {
+            // Dropping the client closes the connection: the server rolls back.
             idle.1 -= 1;
         } else {
             idle.0.push(conn);
@@ -432,6 +448,7 @@ impl Pg {
         Ok(Conn {
             client,
             statements: RefCell::new(HashMap::new()),
+            in_transaction: std::cell::Cell::new(false),
         })
     }
 
@@ -787,7 +804,10 @@ fn get(conn: &Conn, table: &str, key: &[u8]) -> Result<Option<Value>, tokio_post
 /// Rolls back after a failed run; a lost connection is the error then.
 fn rollback(conn: &Conn) -> Result<(), StoreError> {
     match conn.simple("ROLLBACK") {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            conn.in_transaction.set(false);
+            Ok(())
+        }
         Err(error) if conn.client.is_closed() => Err(error.into()),
         // The transaction may already be over (a failed COMMIT ends it).
         Err(_) => Ok(()),
@@ -821,6 +841,7 @@ fn attempt_once<T>(
     let fence = conn
         .statement(FENCE)
         .map_err(|error| Outcome::Fail(error.into()))?;
+    conn.in_transaction.set(true);
     // BEGIN and the fencing check in one round trip.
     let (begun, checked) = wait(futures::future::join(
         conn.client
@@ -947,6 +968,7 @@ fn attempt_once<T>(
             return Err(failed(conn, error));
         }
     }
+    conn.in_transaction.set(false);
     Ok(value)
 }
 
