@@ -140,6 +140,16 @@ impl Region {
         &self.engine
     }
 
+    /// Where `code`'s gateway keeps its data on disk: its sled folder, or
+    /// the whole PostgreSQL cluster's data folder (tables and WAL, shared by
+    /// the databases of this test binary).
+    pub fn storage_files(&self, code: &str) -> PathBuf {
+        match &self.engine {
+            engine::Engine::Sled => self.config(code).data_dir,
+            engine::Engine::Postgres(cluster) => cluster.data_dir().to_owned(),
+        }
+    }
+
     /// `code`'s storage settings on the region's engine: sled's defaults,
     /// or PostgreSQL in a database of its own (one node, named `node-a`).
     pub fn storage(&self, code: &str) -> Storage {

@@ -200,6 +200,11 @@ impl Cluster {
         panic!("the standby never became synchronous");
     }
 
+    /// The primary's data folder: every file the server writes (tables, WAL).
+    pub fn data_dir(&self) -> &Path {
+        &self.primary.data
+    }
+
     /// The primary's URL for the database `name`, created now.
     pub fn database(&self, name: &str) -> String {
         let admin = self.url_on(self.primary.port, "postgres");
