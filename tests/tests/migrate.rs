@@ -8,9 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use retorno_gateway::{audit, kv};
+use retorno_gateway::{Config, audit, kv};
 use retorno_tests::{
-    Region, country, eventually, inbox_now, new_key, notice_to, open_database, v1,
+    Region, country, engine, eventually, inbox_now, new_key, notice_to, open_database, postgres, v1,
 };
 
 /// The copied audit chain, walked with `audit verify`'s checks.
@@ -23,16 +23,15 @@ fn chain_of(db: &kv::Db) -> audit::Chain {
     audit::verify_log(Box::new(log)).unwrap()
 }
 
-#[tokio::test]
-async fn a_gateway_with_a_mixed_history_runs_on_its_copy_with_its_queue_its_chain_and_its_seals() {
-    let region = Region::new(&["MX", "GT"]);
+/// MX (sled, with an at-rest key) and GT, and a history at MX: 3 notices
+/// delivered, a refusal, then 2 notices queued while GT is down. Both are
+/// stopped at the end; returns their configurations and the ids MX accepted.
+async fn a_history(region: &Region) -> (Config, Config, Vec<String>) {
     let mut mx_config = region.config("MX");
-    mx_config.storage.keys = vec![new_key(&region, "mx-2026-11.key")];
+    mx_config.storage.keys = vec![new_key(region, "mx-2026-11.key")];
     let gt_config = region.config("GT");
     let gt = region.start_with(gt_config.clone()).await;
     let mx = region.start_with(mx_config.clone()).await;
-
-    // A history: notices delivered, a refusal, then notices queued while GT is down.
     let mut inm = region.agency("MX", "destination-authority").await;
     let mut sent = Vec::new();
     for i in 0..3 {
@@ -55,6 +54,40 @@ async fn a_gateway_with_a_mixed_history_runs_on_its_copy_with_its_queue_its_chai
     }
     assert_eq!(mx.outbox_depth(country("GT")), 2);
     mx.shutdown().await;
+    // The stopped gateway's database is free once its flush task has ended.
+    drop(open_database(&mx_config).await);
+    (mx_config, gt_config, sent)
+}
+
+/// MX, moved, runs with `mx_config`: its queue goes out, GT holds each
+/// notice once in the order accepted, and MX holds every receipt.
+async fn runs_on_the_copy(region: &Region, mx_config: Config, gt_config: Config, sent: &[String]) {
+    let mx = region.restart_with(mx_config).await;
+    let gt = region.restart_with(gt_config).await;
+    eventually("MX's queue to go out from the copy", || async {
+        (mx.outbox_depth(country("GT")) == 0).then_some(())
+    })
+    .await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let received: Vec<String> = inbox_now(&mut sbs, 0)
+        .await
+        .into_iter()
+        .map(|item| item.body.unwrap().message_id)
+        .collect();
+    assert_eq!(received, sent, "every notice once, in the order accepted");
+    let mut inm = region.agency_when_up("MX", "destination-authority").await;
+    for id in sent {
+        let status = inm.status(id).await.unwrap();
+        assert_eq!(status.state(), v1::DeliveryState::Delivered, "{id}");
+    }
+    mx.shutdown().await;
+    gt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_with_a_mixed_history_runs_on_its_copy_with_its_queue_its_chain_and_its_seals() {
+    let region = Region::new(&["MX", "GT"]);
+    let (mx_config, gt_config, sent) = a_history(&region).await;
 
     // The move: MX's database copied into a new, empty one, and checked.
     let source = open_database(&mx_config).await;
@@ -90,24 +123,66 @@ async fn a_gateway_with_a_mixed_history_runs_on_its_copy_with_its_queue_its_chai
     assert!(report.seals.verified > 0, "{report}");
 
     // MX runs on the copy: the queue goes out, and GT holds each notice once, in order.
-    let mx = region.restart_with(moved_config).await;
-    let gt = region.restart_with(gt_config).await;
-    eventually("MX's queue to go out from the copy", || async {
-        (mx.outbox_depth(country("GT")) == 0).then_some(())
-    })
-    .await;
-    let mut sbs = region.agency("GT", "child-protection").await;
-    let received: Vec<String> = inbox_now(&mut sbs, 0)
+    runs_on_the_copy(&region, moved_config, gt_config, &sent).await;
+}
+
+/// Runs `gateway-process migrate --config FILE` with the URL in
+/// `RETORNO_MIGRATE_TO`: whether it succeeded, its stdout and stderr.
+async fn migrate(config: &Config, file: &std::path::Path, url: &str) -> (bool, String, String) {
+    std::fs::write(file, config.to_toml().unwrap()).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
+    command
+        .args(["migrate", "--config", file.to_str().unwrap()])
+        .env("RETORNO_MIGRATE_TO", url);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
-        .into_iter()
-        .map(|item| item.body.unwrap().message_id)
-        .collect();
-    assert_eq!(received, sent, "every notice once, in the order accepted");
-    let mut inm = region.agency_when_up("MX", "destination-authority").await;
-    for id in &sent {
-        let status = inm.status(id).await.unwrap();
-        assert_eq!(status.state(), v1::DeliveryState::Delivered, "{id}");
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (
+        output.status.success(),
+        text(output.stdout),
+        text(output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn migrate_moves_a_sled_gateway_onto_postgresql_where_it_runs_on() {
+    let Some(cluster) = postgres::shared() else {
+        return;
+    };
+    let region = Region::new(&["MX", "GT"]);
+    let (mx_config, gt_config, sent) = a_history(&region).await;
+    let url = cluster.database(&engine::database_name("mx"));
+    let file = region.dir().join("mx.toml");
+
+    let (ok, out, err) = migrate(&mx_config, &file, &url).await;
+    assert!(ok, "{out}{err}");
+    for line in [
+        "  copied outbox                2 entries",
+        "  copied sent                  5 entries",
+        "  same    outbox                2 entries, same keys and values",
+        "  audit chain of the target intact: height ",
+        "set [storage] backend = \"postgres\" and url, then start it",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
     }
+    let (ok, _, err) = migrate(&mx_config, &file, &url).await;
+    assert!(
+        !ok && err.contains("the target database is not empty"),
+        "{err}"
+    );
+
+    // In the file: backend = "postgres" and url. The chain and every seal verify there.
+    let mut pg_config = mx_config.clone();
+    pg_config.storage = engine::postgres_storage(&url, "node-a");
+    pg_config.storage.keys = mx_config.storage.keys.clone();
+    let report = audit::verify_stopped(&pg_config).await.unwrap();
+    assert!(report.intact() && report.seals.verified > 0, "{report}");
+
+    // MX runs on PostgreSQL; a migrate into its database now is refused by its lease.
+    let mx = region.restart_with(pg_config.clone()).await;
+    let (ok, _, err) = migrate(&mx_config, &file, &url).await;
+    assert!(!ok && err.contains("holds this database's lease"), "{err}");
     mx.shutdown().await;
-    gt.shutdown().await;
+    runs_on_the_copy(&region, pg_config, gt_config, &sent).await;
 }

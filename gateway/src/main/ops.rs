@@ -5,11 +5,21 @@
 //! And `retorno-gateway migrate`, the one operation on a stopped gateway's
 //! database as a whole: moving it from sled onto PostgreSQL ([`migrate`]).
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    sync::{Arc, mpsc::RecvTimeoutError},
+    time::Duration,
+};
 
 use clap::{Args, Subcommand, ValueEnum};
 use retorno_client::{Operations, Profile};
-use retorno_gateway::kv;
+use retorno_gateway::{
+    Config,
+    config::DatabaseUrl,
+    kv,
+    lease::{Lease, PgLease},
+    storage::Backend,
+};
 use retorno_proto::v1::{
     GatewayStatus, ListMessagesRequest, MessageHistory, MessageState, MessageSummary,
     RequeueResponse,
@@ -339,20 +349,25 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
 
 fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
     let to = target_url(&args.to)?;
-    let config = retorno_gateway::Config::load_with_files(&args.config)?;
+    let config = Config::load_with_files(&args.config)?;
     let source = open_source(&config)?;
-    let target = open_target(&config, &args.to)?;
+    let (target, lease) = open_target(&config, &args.to)?;
     let from = config.data_dir.display();
     println!(
         "copying {}'s gateway from {from} (sled) into {to}",
         config.country
     );
-    let copied = kv::copy(&source, &target)?;
-    for (tree, count) in &copied.trees {
-        println!("  copied {tree:<13} {count:>9} entries");
-    }
-    println!("copied {} entries; checking the copy", copied.total());
-    verify_copy(&source, &target)?;
+    let checked = kv::copy(&source, &target)
+        .map_err(anyhow::Error::from)
+        .and_then(|copied| {
+            for (tree, count) in &copied.trees {
+                println!("  copied {tree:<13} {count:>9} entries");
+            }
+            println!("copied {} entries; checking the copy", copied.total());
+            verify_copy(&source, &target)
+        });
+    lease.release();
+    checked?;
     println!(
         "{}'s gateway now lives in {to}: in {}, set [storage] backend = \"postgres\" and url, then start it (keep {from} until it runs)",
         config.country,
@@ -409,10 +424,10 @@ fn redacted(url: &str) -> String {
 
 /// The stopped gateway's sled database. sled locks its folder while a
 /// gateway has it open: that refusal becomes the sentence an operator needs.
-fn open_source(config: &retorno_gateway::Config) -> anyhow::Result<kv::Db> {
+fn open_source(config: &Config) -> anyhow::Result<kv::Db> {
     let dir = &config.data_dir;
     anyhow::ensure!(
-        config.storage.backend == retorno_gateway::storage::Backend::Sled,
+        config.storage.backend == Backend::Sled,
         "[storage] backend: migrate copies a sled gateway; this one is not"
     );
     anyhow::ensure!(
@@ -434,18 +449,70 @@ fn open_source(config: &retorno_gateway::Config) -> anyhow::Result<kv::Db> {
     Ok(kv::Db::Sled(db))
 }
 
+/// The name `migrate` holds the target's lease under, as a standby's log
+/// shows it (`standing by: another node holds the lease`).
+const MIGRATE_NODE: &str = "retorno-gateway migrate";
+
+/// How long `migrate`'s lease lasts without renewal; it renews every third
+/// of it while it copies, and gives it up when done.
+const MIGRATE_LEASE: Duration = Duration::from_secs(60);
+
 /// The target database: `config`'s `[storage]` with `backend = "postgres"`
-/// and `url`, opened as the gateway will open it.
-///
-/// The PostgreSQL engine is not in this build yet. When it lands, this is
-/// the one place to wire it: copy `config.storage`, set `backend` to
-/// `Backend::Postgres` and `url` to `url`, and return
-/// `kv::Db::open(&config.data_dir, &storage)` (which creates the schema).
-fn open_target(config: &retorno_gateway::Config, url: &str) -> anyhow::Result<kv::Db> {
-    let _ = (config, url);
-    anyhow::bail!(
-        "--to: this build has no PostgreSQL engine yet ([storage] backend = \"postgres\", issue 13): nothing was copied"
-    )
+/// and `url`, opened as a gateway node opens it (the schema is created),
+/// and its lease taken so that no gateway node writes to it (or starts
+/// serving from it) while it is filled. Refused when a node holds it.
+fn open_target(config: &Config, url: &str) -> anyhow::Result<(kv::Db, TargetLease)> {
+    let mut storage = config.storage.clone();
+    storage.backend = Backend::Postgres;
+    storage.url = Some(DatabaseUrl::new(url));
+    storage.node = Some(MIGRATE_NODE.to_owned());
+    storage.lease_seconds = MIGRATE_LEASE.as_secs();
+    let shown = redacted(url);
+    let db = kv::Db::open(&config.data_dir, &storage)
+        .map_err(|e| anyhow::anyhow!("--to {shown}: cannot open the database: {e}"))?;
+    let kv::Db::Postgres(pg) = &db else {
+        anyhow::bail!("--to {shown}: not a PostgreSQL database");
+    };
+    let lease: Arc<dyn Lease> = Arc::new(PgLease::new(pg.clone(), &storage));
+    if lease.try_acquire()?.is_none() {
+        let holder = lease.holder()?.map_or_else(String::new, |(node, epoch)| {
+            format!(" (node {node}, epoch {epoch})")
+        });
+        anyhow::bail!(
+            "--to {shown}: a gateway node holds this database's lease{holder}: a gateway runs on it; migrate copies into a database no gateway uses"
+        );
+    }
+    Ok((db, TargetLease::keep(lease)))
+}
+
+/// `migrate`'s hold on the target's lease: renewed by a thread of its own
+/// while the copy runs, given up by [`TargetLease::release`].
+struct TargetLease {
+    stop: std::sync::mpsc::Sender<()>,
+    renewer: std::thread::JoinHandle<()>,
+}
+
+impl TargetLease {
+    fn keep(lease: Arc<dyn Lease>) -> TargetLease {
+        let (stop, stopping) = std::sync::mpsc::channel::<()>();
+        let renewer = std::thread::spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopping.recv_timeout(MIGRATE_LEASE / 3) {
+                if !matches!(lease.renew(), Ok(true)) {
+                    // The copy's next write fails as fenced, and says so.
+                    return;
+                }
+            }
+            let _ = lease.release();
+        });
+        TargetLease { stop, renewer }
+    }
+
+    /// Gives the lease up now, so that the first gateway node started on
+    /// the database takes it at once.
+    fn release(self) {
+        drop(self.stop);
+        let _ = self.renewer.join();
+    }
 }
 
 /// Checks the copy: every tree holds the source's entries, byte for byte,
