@@ -621,26 +621,43 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password replaced by `***` ([`redact_url`]).
     pub fn redacted(&self) -> String {
-        let url = &self.0;
-        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-            return "(a connection string)".to_owned();
-        };
-        let rest = &url[scheme_end..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
-            Some(at) => match rest[..at].find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end],
-                    &rest[..colon],
-                    &rest[at..]
-                ),
-                None => url.clone(),
-            },
-            None => url.clone(),
+        redact_url(&self.0)
+    }
+}
+
+/// `url` with any password replaced by `***`: the one in the user part
+/// (`USER:PASSWORD@`) and any `...password=` parameter. Where the parts are
+/// unclear it hides more, never less. The one function that shows a
+/// database URL to a person or a log.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = match rest.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _password)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => rest.to_owned(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().ends_with("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => parameter.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", parameters.join("&"))
         }
+        None => rest,
+    };
+    match scheme {
+        "" => rest,
+        scheme => format!("{scheme}://{rest}"),
     }
 }
 

@@ -701,10 +701,19 @@ async fn stand_by(
         let _ = server.await;
     }
     let bind = |address: SocketAddr| async move {
-        // The standby's listener was just closed; its address is free again.
-        TcpListener::bind(address)
-            .await
-            .map_err(|source| StartError::Bind { address, source })
+        // The standby's listeners close as their accept tasks see the
+        // servers gone, a moment after: their addresses are free then.
+        let mut tries = 0;
+        loop {
+            match TcpListener::bind(address).await {
+                Ok(listener) => return Ok(listener),
+                Err(source) if tries < 100 && source.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(source) => return Err(StartError::Bind { address, source }),
+            }
+        }
     };
     Ok((bind(peer_addr).await?, bind(agency_addr).await?))
 }

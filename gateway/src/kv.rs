@@ -123,6 +123,18 @@ impl Db {
         }
     }
 
+    /// Makes every later [`Db::generate_id`] give more than `id` (a copy
+    /// holds keys its source's generator gave).
+    pub fn ids_after(&self, id: u64) -> Result<(), StoreError> {
+        match self {
+            Db::Sled(db) => {
+                while db.generate_id()? < id {}
+                Ok(())
+            }
+            Db::Postgres(pg) => pg.ids_after(id),
+        }
+    }
+
     /// A number never given before by this database (for queue keys).
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         match self {

@@ -673,6 +673,8 @@ impl Balancer {
                             continue;
                         }
                         if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            // As HAProxy does: no Nagle delay on small gRPC frames.
+                            let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
                             let _ =
                                 tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                             return;

@@ -102,9 +102,13 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("RETORNO_SHOW_LOGS").is_some() {
+            eprintln!("--- log of {} ---\n{}", self.name, self.log_text());
+        }
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
                 .args(["-CONT", &child.id().to_string()])
+                .stderr(Stdio::null())
                 .status();
         }
         self.kill();
@@ -114,9 +118,10 @@ impl Drop for Node {
 /// Mexico's two nodes, a balancer for each of its APIs, Guatemala pointed
 /// at the balancer.
 struct Setup {
+    /// Dropped first: a failing test prints their logs, kept in the region's folder.
+    nodes: Vec<std::sync::Mutex<Node>>,
     region: Region,
     url: String,
-    nodes: Vec<std::sync::Mutex<Node>>,
     peer: Balancer,
     agency: Balancer,
 }
@@ -298,6 +303,7 @@ async fn the_lease_holder_is_killed_three_times_under_load_and_every_accepted_no
     let accepted = Arc::new(AtomicUsize::new(0));
     let mut profile = setup.region.profile("MX", "destination-authority");
     profile.gateway = setup.agency.address().to_string();
+    let started = std::time::Instant::now();
     let load = tokio::spawn(submit_with_retries(profile, total, 64, accepted.clone()));
 
     // Three kills of whichever node holds the lease, at moments drawn at
@@ -324,8 +330,20 @@ async fn the_lease_holder_is_killed_three_times_under_load_and_every_accepted_no
         setup.node(holder).start();
     }
     let lanes = load.await.unwrap();
+    eprintln!(
+        "{total} notices accepted through 3 takeovers (epochs {epochs:?}) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     arrived_once_in_order(&mut sbs, &lanes).await;
+    eprintln!(
+        "every notice in Guatemala's inbox once: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     receipts_held(&setup.mx_agency().await, &lanes).await;
+    eprintln!(
+        "every notice in Guatemala's inbox once, every receipt at Mexico: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     gt.shutdown().await;
 }
 

@@ -628,6 +628,18 @@ impl Pg {
         })
     }
 
+    /// Moves the id sequence past `id` (never back).
+    pub fn ids_after(&self, id: u64) -> Result<(), StoreError> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        self.read(|conn| {
+            conn.execute(
+                "SELECT setval('retorno_ids', GREATEST($1, (SELECT last_value FROM retorno_ids)))",
+                &[&id],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Removes every entry of `table` (a fenced transaction of its own).
     pub(crate) fn clear(&self, table: &'static str) -> Result<(), StoreError> {
         self.transaction(&[table], |trees| {

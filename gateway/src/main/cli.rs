@@ -244,11 +244,13 @@ fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // sled's debug and trace lines print the values it stores: envelopes, that
-    // is personal data, whatever RUST_LOG asks for.
-    let filter = match "sled=info".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
+    // is personal data, whatever RUST_LOG asks for;
+    // tokio-postgres's debug lines print the parameters of every statement,
+    // which hold the same values.
+    let filter = ["sled=info", "tokio_postgres=info"]
+        .into_iter()
+        .filter_map(|directive| directive.parse().ok())
+        .fold(filter, |filter, directive| filter.add_directive(directive));
     // Colour codes only for a person at a terminal, not in a file or a pipe.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let lines = tracing_subscriber::fmt()

@@ -384,42 +384,9 @@ fn target_url(url: &str) -> anyhow::Result<String> {
     anyhow::ensure!(
         postgres,
         "--to: {} is not a PostgreSQL URL: write it as postgres://USER@HOST:5432/DATABASE (or postgresql://...)",
-        redacted(url)
+        retorno_gateway::config::redact_url(url)
     );
-    Ok(redacted(url))
-}
-
-/// `url` with any password replaced by `***`: the one in the user part
-/// (`USER:PASSWORD@`) and any `...password=` parameter. Where the parts are
-/// unclear it hides more, never less.
-fn redacted(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = match rest.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _password)) => format!("{name}:***@{host}"),
-            None => format!("{user}@{host}"),
-        },
-        None => rest.to_owned(),
-    };
-    let rest = match rest.split_once('?') {
-        Some((path, query)) => {
-            let parameters: Vec<String> = query
-                .split('&')
-                .map(|parameter| match parameter.split_once('=') {
-                    Some((key, _)) if key.to_ascii_lowercase().ends_with("password") => {
-                        format!("{key}=***")
-                    }
-                    _ => parameter.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", parameters.join("&"))
-        }
-        None => rest,
-    };
-    match scheme {
-        "" => rest,
-        scheme => format!("{scheme}://{rest}"),
-    }
+    Ok(retorno_gateway::config::redact_url(url))
 }
 
 /// The stopped gateway's sled database. sled locks its folder while a
@@ -467,7 +434,7 @@ fn open_target(config: &Config, url: &str) -> anyhow::Result<(kv::Db, TargetLeas
     storage.url = Some(DatabaseUrl::new(url));
     storage.node = Some(MIGRATE_NODE.to_owned());
     storage.lease_seconds = MIGRATE_LEASE.as_secs();
-    let shown = redacted(url);
+    let shown = retorno_gateway::config::redact_url(url);
     let db = kv::Db::open(&config.data_dir, &storage)
         .map_err(|e| anyhow::anyhow!("--to {shown}: cannot open the database: {e}"))?;
     let kv::Db::Postgres(pg) = &db else {
@@ -589,7 +556,7 @@ mod tests {
             ),
         ];
         for (url, shown) in cases {
-            assert_eq!(redacted(url), shown);
+            assert_eq!(retorno_gateway::config::redact_url(url), shown);
             assert_eq!(target_url(url).ok().as_deref(), Some(shown));
         }
     }
