@@ -104,6 +104,13 @@ struct Args {
     /// the default `"power-loss"`, to measure what the device syncs cost.
     #[arg(long)]
     danger_process_crash: bool,
+    /// The gateways' storage engine: `sled`, `postgres` (a throwaway
+    /// PostgreSQL cluster the bench starts from the machine's binaries, a
+    /// database per gateway, `fsync` and `synchronous_commit` on), or both
+    /// (`sled,postgres`), measured one after the other in each run beside the
+    /// same run's baseline.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sled")]
+    backend: Vec<Engine>,
     /// Run the gateways without at-rest keys (a weaker configuration than a
     /// real gateway's), to measure what encryption at rest costs.
     #[arg(long)]
@@ -114,6 +121,22 @@ struct Args {
     /// database), and report the end-to-end throughput of each half.
     #[arg(long)]
     scrape_metrics: bool,
+}
+
+/// A storage engine to measure.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Sled,
+    Postgres,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Sled => "sled",
+            Engine::Postgres => "PostgreSQL",
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +180,10 @@ struct Bench {
     request_bytes: usize,
     /// The copy of the PKI under `--dir` that configs point to.
     kept_pki: Option<PathBuf>,
+    /// The PostgreSQL cluster, when `--backend` names it.
+    cluster: Option<retorno_tests::postgres::Cluster>,
+    /// The engine of the gateways being measured now.
+    engine: std::cell::Cell<Engine>,
 }
 
 /// How to (re)start one gateway.
@@ -303,7 +330,16 @@ impl Bench {
             None => None,
         };
         let (notice, request_bytes) = load::padded_notice(args.payload_bytes);
+        let cluster = if args.backend.contains(&Engine::Postgres) {
+            Some(retorno_tests::postgres::Cluster::start().context(
+                "--backend postgres: no PostgreSQL binaries (apt-get install postgresql, or RETORNO_PG_BINDIR)",
+            )?)
+        } else {
+            None
+        };
         Ok(Bench {
+            cluster,
+            engine: std::cell::Cell::new(args.backend.first().copied().unwrap_or(Engine::Sled)),
             args,
             region,
             root,
@@ -334,6 +370,11 @@ impl Bench {
             },
         );
         println!("  storage.durability = {durability}; {keys}");
+        if self.cluster.is_some() {
+            println!(
+                "  PostgreSQL: a throwaway cluster of this machine's binaries on 127.0.0.1, a database per gateway, fsync and synchronous_commit on, no standby"
+            );
+        }
         println!(
             "  notices of {} bytes (encoded SubmitRequest), {} agency connections, {} CPUs",
             self.request_bytes,
@@ -350,29 +391,39 @@ impl Bench {
         if kill_every.is_some() || a.backlog.is_some() {
             return self.cleanup();
         }
-        let mut runs = Vec::new();
+        let mut runs: Vec<(Engine, Vec<Vec<Row>>)> =
+            a.backend.iter().map(|engine| (*engine, Vec::new())).collect();
         for run in 1..=a.runs {
-            let rows = self.main_run(run).await?;
-            report::print(
-                &format!(
-                    "run {run} of {}: {} notices, {} connections",
-                    a.runs, a.notices, a.concurrency
-                ),
-                &rows,
-                None,
-            );
-            runs.push(rows);
+            for (engine, rows_of) in &mut runs {
+                self.engine.set(*engine);
+                let rows = self.main_run(run).await?;
+                report::print(
+                    &format!(
+                        "run {run} of {}, gateways on {}: {} notices, {} connections",
+                        a.runs,
+                        engine.name(),
+                        a.notices,
+                        a.concurrency
+                    ),
+                    &rows,
+                    None,
+                );
+                rows_of.push(rows);
+            }
         }
-        if runs.len() > 1 {
-            let (rows, ratios) = report::medians(&runs);
-            report::print(
-                &format!(
-                    "median of {} runs (ratios: median of the per-run ratios)",
-                    runs.len()
-                ),
-                &rows,
-                Some(&ratios),
-            );
+        for (engine, rows_of) in &runs {
+            if rows_of.len() > 1 {
+                let (rows, ratios) = report::medians(rows_of);
+                report::print(
+                    &format!(
+                        "gateways on {}: median of {} runs (ratios: median of the per-run ratios)",
+                        engine.name(),
+                        rows_of.len()
+                    ),
+                    &rows,
+                    Some(&ratios),
+                );
+            }
         }
         self.cleanup()
     }
@@ -410,6 +461,11 @@ impl Bench {
         // What an operator runs, not the tests' quick retries: the default
         // durability ("power-loss") and personal data encrypted at rest.
         config.delivery = Delivery::default();
+        if let (Engine::Postgres, Some(cluster)) = (self.engine.get(), &self.cluster) {
+            let database = retorno_tests::engine::database_name(code);
+            config.storage =
+                retorno_tests::engine::postgres_storage(&cluster.database(&database), "bench");
+        }
         if self.args.danger_process_crash {
             config.storage.durability = retorno_gateway::config::Durability::ProcessCrash;
         }
