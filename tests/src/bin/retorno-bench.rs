@@ -391,8 +391,11 @@ impl Bench {
         if kill_every.is_some() || a.backlog.is_some() {
             return self.cleanup();
         }
-        let mut runs: Vec<(Engine, Vec<Vec<Row>>)> =
-            a.backend.iter().map(|engine| (*engine, Vec::new())).collect();
+        let mut runs: Vec<(Engine, Vec<Vec<Row>>)> = a
+            .backend
+            .iter()
+            .map(|engine| (*engine, Vec::new()))
+            .collect();
         for run in 1..=a.runs {
             for (engine, rows_of) in &mut runs {
                 self.engine.set(*engine);
