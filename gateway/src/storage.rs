@@ -83,7 +83,12 @@ pub const TREES: &[&str] = &[
     "alerts",
 ];
 
-/// A storage failure. Any of these means the operation did not take effect.
+/// A storage failure. Each means the operation did not take effect, with
+/// one exception: [`StoreError::Postgres`] after a connection lost during a
+/// commit, whose outcome is unknown (the commit may have reached the
+/// database and its synchronous standby). The store then reads its
+/// counters and the audit head again before the next write, and a client
+/// that retries with the same message id is answered as for a duplicate.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// sled reported an error (I/O, corruption).
