@@ -192,10 +192,7 @@ impl Gateway {
         let peer_incoming = tls::accept(
             peer_listener,
             credentials.peer_server_config(),
-            Arc::new(|identity: &Identity| match identity {
-                Identity::Gateway { .. } => Ok(()),
-                other => Err(format!("{other} is not a gateway")),
-            }),
+            peer_admission(),
             ConnectionRules::for_listener(&config.limits),
             "peer",
         );
@@ -481,6 +478,15 @@ fn policy_fetchers(
         .collect()
 }
 
+/// Who may use the Peer API: gateways only (which country, the Peer API
+/// checks per envelope).
+fn peer_admission() -> tls::AdmissionRule {
+    Arc::new(|identity: &Identity| match identity {
+        Identity::Gateway { .. } => Ok(()),
+        other => Err(format!("{other} is not a gateway")),
+    })
+}
+
 /// Who may use the Agency API: this country's agencies, and the consulates
 /// of the countries this one has delegated to (`[[delegations]]`); no other
 /// agency of a delegated country.
@@ -670,10 +676,7 @@ async fn stand_by(
             tls::accept(
                 peer,
                 credentials.peer_server_config(),
-                Arc::new(|identity: &Identity| match identity {
-                    Identity::Gateway { .. } => Ok(()),
-                    other => Err(format!("{other} is not a gateway")),
-                }),
+                peer_admission(),
                 ConnectionRules::for_listener(&config.limits),
                 "peer",
             ),
