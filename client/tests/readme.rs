@@ -223,20 +223,6 @@ fn may_run_again(command: &str, output: &[String]) -> bool {
             .is_some_and(|line| line.starts_with("retorno: the gateway refused"))
 }
 
-/// Free consecutive ports on 127.0.0.1 for the dev region's countries.
-fn free_ports(count: u16) -> u16 {
-    (0..50)
-        .find_map(|_| {
-            let first = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
-            let start = first.local_addr().ok()?.port();
-            let rest: Option<Vec<_>> = (1..count)
-                .map(|i| std::net::TcpListener::bind(("127.0.0.1", start.checked_add(i)?)).ok())
-                .collect();
-            rest.map(|_| start)
-        })
-        .expect("free ports")
-}
-
 /// The README's `DAY`: a Friday at least three days ahead (the README's
 /// is a Friday two days after it was written, so that its refusal lists the
 /// same slots: the same day before, then Saturday, Monday and Tuesday).
@@ -346,9 +332,9 @@ async fn the_readmes_walkthrough_runs_as_written() {
     let options = dev::DevOptions {
         dir: dir.path().join(".retorno-dev"),
         countries: ["MX", "GT", "HN"].map(|c| c.parse().unwrap()).to_vec(),
-        peer_port: free_ports(3),
-        agency_port: free_ports(3),
-        metrics_port: free_ports(3),
+        peer_port: dev::free_ports(3).unwrap(),
+        agency_port: dev::free_ports(3).unwrap(),
+        metrics_port: dev::free_ports(3).unwrap(),
         danger_clock_ahead_days: 0,
     };
     let clock = retorno_gateway::clock::Clock::adjustable();
@@ -401,9 +387,9 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
     let options = dev::DevOptions {
         dir: dir.path().join(".retorno-dev"),
         countries: vec!["MX".parse().unwrap(), "GT".parse().unwrap()],
-        peer_port: free_ports(2),
-        agency_port: free_ports(2),
-        metrics_port: free_ports(2),
+        peer_port: dev::free_ports(2).unwrap(),
+        agency_port: dev::free_ports(2).unwrap(),
+        metrics_port: dev::free_ports(2).unwrap(),
         danger_clock_ahead_days: 0,
     };
     let files = dev::prepare(&options).unwrap();
@@ -466,9 +452,9 @@ async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
     let options = dev::DevOptions {
         dir: dir.path().join(".retorno-dev"),
         countries: vec!["MX".parse().unwrap(), "GT".parse().unwrap()],
-        peer_port: free_ports(2),
-        agency_port: free_ports(2),
-        metrics_port: free_ports(2),
+        peer_port: dev::free_ports(2).unwrap(),
+        agency_port: dev::free_ports(2).unwrap(),
+        metrics_port: dev::free_ports(2).unwrap(),
         danger_clock_ahead_days: 0,
     };
     let mut gateways = Vec::new();

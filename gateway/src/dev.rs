@@ -81,6 +81,51 @@ impl DevOptions {
     }
 }
 
+/// Where [`free_ports`] looks: below Linux's default ephemeral range
+/// (32768–60999), so that no outgoing connection of this machine is given a
+/// port between its choice and the gateway's bind.
+const FREE_PORTS: std::ops::Range<u16> = 15_000..32_000;
+
+/// Where the next [`free_ports`] of this process starts looking, as an
+/// offset into [`FREE_PORTS`]; it starts at one derived from the process id.
+static NEXT_FREE_PORT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// `count` consecutive ports on 127.0.0.1 that are free now, and that no
+/// other call of this process has handed out: for a dev region, whose
+/// gateways must know each other's addresses before any of them binds. Two
+/// concurrent callers in one process never get overlapping ports; a port
+/// from the ephemeral range (what binding port 0 gives) could be taken by
+/// any outgoing connection before the gateway binds it.
+pub fn free_ports(count: u16) -> std::io::Result<u16> {
+    use std::sync::atomic::Ordering;
+    let span = u32::from(FREE_PORTS.end - FREE_PORTS.start);
+    let _ = NEXT_FREE_PORT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let mut last_error = None;
+    for _ in 0..200 {
+        let offset = NEXT_FREE_PORT.fetch_add(u32::from(count), Ordering::Relaxed) % span;
+        let Some(start) = u16::try_from(offset)
+            .ok()
+            .map(|offset| FREE_PORTS.start + offset)
+            .filter(|start| u32::from(*start) + u32::from(count) <= u32::from(FREE_PORTS.end))
+        else {
+            continue;
+        };
+        let bound: std::io::Result<Vec<std::net::TcpListener>> = (start..start + count)
+            .map(|port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)))
+            .collect();
+        match bound {
+            Ok(_) => return Ok(start),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no free ports")))
+}
+
 /// Where the `i`th country's metrics listen.
 pub fn metrics_at(options: &DevOptions, i: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, options.metrics_port.saturating_add(i)))
@@ -273,4 +318,35 @@ fn write(file: &Path, text: &str) -> Result<(), DevError> {
             .map_err(failed(format!("creating {}", folder.display())))?;
     }
     std::fs::write(file, text).map_err(failed(format!("writing {}", file.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concurrent callers get disjoint blocks, below the ephemeral range,
+    /// that are free to bind: what the README's tests, run in parallel, need.
+    #[test]
+    fn free_ports_are_disjoint_and_below_the_ephemeral_range() {
+        let blocks: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| free_ports(3).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut ports: Vec<u16> = blocks.iter().flat_map(|&start| start..start + 3).collect();
+        assert!(
+            ports.iter().all(|port| FREE_PORTS.contains(port)),
+            "{ports:?}"
+        );
+        ports.sort_unstable();
+        let before = ports.len();
+        ports.dedup();
+        assert_eq!(ports.len(), before, "a port handed out twice: {blocks:?}");
+        for &start in &blocks {
+            for port in start..start + 3 {
+                std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+            }
+        }
+    }
 }

@@ -112,8 +112,11 @@ impl Region {
         let mut reserved = HashMap::new();
         for code in countries {
             let cc = country(code);
-            let peer = StdListener::bind("127.0.0.1:0").unwrap();
-            let agency = StdListener::bind("127.0.0.1:0").unwrap();
+            // Below the ephemeral range: a gateway restarted, or run as a
+            // process, binds its port again, and no outgoing connection
+            // can have been given it meanwhile.
+            let peer = StdListener::bind(free_address()).unwrap();
+            let agency = StdListener::bind(free_address()).unwrap();
             addresses.insert(
                 cc,
                 Listen {
@@ -722,10 +725,8 @@ pub async fn health_answer(metrics: SocketAddr) -> Option<u16> {
 /// A free port on loopback, for a gateway run as a process (which binds
 /// its configured addresses itself).
 pub fn free_address() -> SocketAddr {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    let port = retorno_gateway::dev::free_ports(1).expect("a free port on 127.0.0.1");
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// A local date (YYYY-MM-DD) at least four days ahead, Monday to Friday, so

@@ -16,7 +16,6 @@
 
 use std::{
     io::Write as _,
-    net::TcpListener,
     os::unix::fs::{MetadataExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -87,10 +86,7 @@ fn required() -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port on 127.0.0.1")
+    retorno_gateway::dev::free_ports(1).expect("a free port on 127.0.0.1")
 }
 
 /// The uid and gid of the `postgres` user.

@@ -183,21 +183,6 @@ async fn a_proposal_takes_its_time_zone_from_the_origins_published_policy() {
     assert_eq!(open.time_zone, "America/Guatemala");
 }
 
-/// `count` consecutive free ports on 127.0.0.1 (the dev region numbers its
-/// countries' ports from a first one).
-fn free_ports(count: u16) -> u16 {
-    (0..50)
-        .find_map(|_| {
-            let first = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
-            let start = first.local_addr().ok()?.port();
-            let rest: Option<Vec<_>> = (1..count)
-                .map(|i| std::net::TcpListener::bind(("127.0.0.1", start.checked_add(i)?)).ok())
-                .collect();
-            rest.map(|_| start)
-        })
-        .expect("free ports")
-}
-
 /// `retorno-gateway dev` for Mexico and Guatemala in `dir`.
 fn dev_region(dir: &std::path::Path, peer_port: u16, agency_port: u16) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
@@ -214,7 +199,10 @@ fn dev_region(dir: &std::path::Path, peer_port: u16, agency_port: u16) -> std::p
 async fn the_dev_region_names_each_gateway_in_its_logs_and_says_when_one_already_runs() {
     use std::{io::BufRead as _, process::Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let (peer_port, agency_port) = (free_ports(2), free_ports(2));
+    let (peer_port, agency_port) = (
+        retorno_gateway::dev::free_ports(2).unwrap(),
+        retorno_gateway::dev::free_ports(2).unwrap(),
+    );
     let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
     let mut region = dev_region(&dir.path().join("region"), peer_port, agency_port)
         .stdout(Stdio::piped())

@@ -302,7 +302,8 @@ async fn scrape(address: SocketAddr) -> Result<usize> {
 }
 
 fn free_port() -> Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    let port = retorno_gateway::dev::free_ports(1)?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 impl Bench {
