@@ -632,21 +632,31 @@ async fn open_store(
         source,
     };
     let db = crate::kv::Db::open(&config.data_dir, &config.storage).map_err(failed)?;
-    let crate::kv::Db::Postgres(pg) = &db else {
-        return Ok(Opened {
-            store: Store::open_on(db, &config.data_dir, &config.storage, vault).map_err(failed)?,
-            peer,
-            agency,
-            lease: None,
-        });
+    let lease: Option<Arc<dyn Lease>> = match &db {
+        crate::kv::Db::Sled(_) => None,
+        crate::kv::Db::Postgres(pg) => Some(Arc::new(crate::lease::PgLease::new(
+            pg.clone(),
+            &config.storage,
+        ))),
     };
-    let lease: Arc<dyn Lease> = Arc::new(crate::lease::PgLease::new(pg.clone(), &config.storage));
-    let (peer, agency) = stand_by(&lease, config, credentials, peer, agency).await?;
+    let (peer, agency) = match &lease {
+        Some(lease) => stand_by(lease, config, credentials, peer, agency).await?,
+        None => (peer, agency),
+    };
+    let store = Store::open_on(db, &config.data_dir, &config.storage, vault).map_err(failed)?;
+    if let Err(refused) = store.claim(config.country).await {
+        if let Some(lease) = &lease
+            && let Err(error) = crate::lease::release(lease).await
+        {
+            tracing::warn!(%error, "could not give the lease back");
+        }
+        return Err(failed(refused));
+    }
     Ok(Opened {
-        store: Store::open_on(db, &config.data_dir, &config.storage, vault).map_err(failed)?,
+        store,
         peer,
         agency,
-        lease: Some(lease),
+        lease,
     })
 }
 

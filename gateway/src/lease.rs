@@ -50,6 +50,11 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(StoreError::Closed))
 }
 
+/// Gives the lease up, so that another node may take it at once.
+pub async fn release(lease: &Arc<dyn Lease>) -> Result<(), StoreError> {
+    blocking(lease, |lease| lease.release()).await
+}
+
 /// Tries once to take the lease.
 pub async fn try_acquire(lease: &Arc<dyn Lease>) -> Result<Option<i64>, StoreError> {
     blocking(lease, |lease| lease.try_acquire()).await
@@ -98,7 +103,7 @@ pub async fn keep(
             _ = shutdown.wait_for(|stop| *stop) => true,
         };
         if stopping {
-            if let Err(error) = blocking(&lease, |lease| lease.release()).await {
+            if let Err(error) = release(&lease).await {
                 tracing::warn!(%error, "the lease could not be released: a standby takes it when it runs out");
             }
             return None;

@@ -151,6 +151,17 @@ pub enum StoreError {
         /// The first tree found holding entries.
         tree: &'static str,
     },
+    /// The database holds another country's gateway: its configuration
+    /// points at the wrong folder or PostgreSQL database. Nothing was written.
+    #[error(
+        "this database belongs to the gateway of {stored}, not of {configured}: nothing was written; point [storage] url (PostgreSQL) or data_dir (sled) at {configured}'s own database"
+    )]
+    OtherCountry {
+        /// The country recorded in the database when it was first opened.
+        stored: String,
+        /// The country of the configuration that opened it.
+        configured: crate::country::Country,
+    },
     /// An envelope could not be sealed or opened (see [`crate::at_rest`]).
     #[error("{tree} entry: {source}")]
     AtRest {

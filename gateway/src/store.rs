@@ -59,6 +59,7 @@ mod alerts;
 mod barrier;
 mod messages;
 mod operations;
+pub(crate) use operations::COUNTRY_KEY;
 mod positions;
 
 use crate::at_rest::Vault;

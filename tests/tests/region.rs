@@ -230,3 +230,57 @@ retorno_tests::on_both_engines! {
         gt.shutdown().await;
     }
 }
+
+retorno_tests::on_both_engines! {
+    /// Two gateways pointed at one database by mistake would share one
+    /// lease, one audit chain and one outbox: the second country's gateway
+    /// is refused at start, naming both countries, and the first one's
+    /// database is left as it was.
+    #[tokio::test]
+    async fn a_gateway_pointed_at_another_countrys_database_is_refused_and_changes_nothing() {
+        use retorno_gateway::{Gateway, config::Listen, gateway::StartError, storage::StoreError};
+        let region = Region::new(&["MX", "GT"]);
+        let mx = region.start("MX").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let accepted = inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+        drop(inm);
+        mx.shutdown().await;
+
+        let mexico = region.config("MX");
+        let mut wrong = region.config("GT");
+        wrong.data_dir = mexico.data_dir.clone();
+        wrong.storage = mexico.storage.clone();
+        wrong.listen = Listen {
+            peer: retorno_tests::free_address(),
+            agency: retorno_tests::free_address(),
+        };
+        wrong.metrics.listen = retorno_tests::free_address();
+        // Until the stopped gateway has let go of its database, the refusal is another.
+        let refused = eventually("GT's gateway refused on MX's database", || {
+            let wrong = wrong.clone();
+            async move {
+                match Gateway::start(wrong).await {
+                    Ok(_) => panic!("GT's gateway started on MX's database"),
+                    Err(refused @ StartError::Store { source: StoreError::OtherCountry { .. }, .. }) => {
+                        Some(refused.to_string())
+                    }
+                    Err(StartError::Store { .. }) => None,
+                    Err(other) => panic!("{other}"),
+                }
+            }
+        })
+        .await;
+        assert!(
+            refused.contains("belongs to the gateway of MX, not of GT: nothing was written"),
+            "{refused}"
+        );
+
+        // Mexico's own gateway opens it again at once (on PostgreSQL the
+        // refused node gave the lease back), its notice still there.
+        let mx = region.restart_with(region.config("MX")).await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let status = inm.status(&accepted.message_id).await.unwrap();
+        assert_eq!(status.message_id, accepted.message_id);
+        mx.shutdown().await;
+    }
+}

@@ -55,6 +55,11 @@ pub fn copy(from: &Db, to: &Db) -> Result<Copied, StoreError> {
         let count = copy_tree(&from.open_tree(name)?, &to.open_tree(name)?)?;
         copied.trees.push((name, count));
     }
+    // The country that owns the source owns the copy.
+    let country = crate::store::COUNTRY_KEY;
+    if let Some(owner) = from.default_tree().get(country)? {
+        to.default_tree().insert(country, &owner)?;
+    }
     // Keys the source gave from its id generator (queued alert events) were
     // copied: the target's generator must never give them again.
     to.ids_after(from.generate_id()?)?;

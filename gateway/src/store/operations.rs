@@ -13,7 +13,32 @@ use crate::country::Country;
 /// The key the probe writes in sled's default tree.
 const PROBE_KEY: &[u8] = b"health-probe";
 
+/// The key, in the engine's default tree, under which a database records
+/// the country of the gateway that first opened it ([`Store::claim`]).
+pub(crate) const COUNTRY_KEY: &[u8] = b"country";
+
 impl Store {
+    /// Records `country` as this database's owner on its first open, and
+    /// refuses ([`StoreError::OtherCountry`]) a database that another
+    /// country's gateway recorded: two gateways pointed at one PostgreSQL
+    /// database (or one folder) by mistake would share one lease, one audit
+    /// chain and one outbox. A database from before this record is claimed
+    /// by the first gateway that opens it.
+    pub async fn claim(&self, country: Country) -> Result<(), StoreError> {
+        let tree = self.db.default_tree();
+        match tree.get(COUNTRY_KEY)? {
+            Some(stored) if stored.as_ref() == country.as_str().as_bytes() => Ok(()),
+            Some(stored) => Err(StoreError::OtherCountry {
+                stored: String::from_utf8_lossy(&stored).into_owned(),
+                configured: country,
+            }),
+            None => {
+                tree.insert(COUNTRY_KEY, country.as_str().as_bytes())?;
+                self.commit().await
+            }
+        }
+    }
+
     /// Writes the time under a probe key and waits for the flush that covers
     /// it (the same group commit, and power-loss barrier, that every
     /// "accepted" waits for). An error means the store cannot promise
