@@ -264,33 +264,21 @@ impl Tree {
         }
     }
 
-    /// How many entries the tree holds (counts them). On PostgreSQL a
-    /// failed count is logged and reads as 0.
-    pub fn len(&self) -> usize {
+    /// How many entries the tree holds (counts them).
+    pub fn len(&self) -> Result<usize, StoreError> {
         match self {
-            Tree::Sled(tree) => tree.len(),
-            Tree::Postgres(tree) => match tree.pg.count(tree.table) {
-                Ok(count) => usize::try_from(count).unwrap_or(usize::MAX),
-                Err(error) => {
-                    tracing::error!(tree = tree.table, %error, "cannot count a tree's entries");
-                    0
-                }
-            },
+            Tree::Sled(tree) => Ok(tree.len()),
+            Tree::Postgres(tree) => {
+                Ok(usize::try_from(tree.pg.count(tree.table)?).unwrap_or(usize::MAX))
+            }
         }
     }
 
-    /// Whether the tree holds no entry. On PostgreSQL a failed read is
-    /// logged and reads as empty.
-    pub fn is_empty(&self) -> bool {
+    /// Whether the tree holds no entry.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
         match self {
-            Tree::Sled(tree) => tree.is_empty(),
-            Tree::Postgres(tree) => match tree.pg.empty(tree.table) {
-                Ok(empty) => empty,
-                Err(error) => {
-                    tracing::error!(tree = tree.table, %error, "cannot read a tree");
-                    true
-                }
-            },
+            Tree::Sled(tree) => Ok(tree.is_empty()),
+            Tree::Postgres(tree) => Ok(tree.pg.empty(tree.table)?),
         }
     }
 

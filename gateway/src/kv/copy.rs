@@ -46,7 +46,7 @@ impl Copied {
 /// `from` meanwhile (a stopped gateway, whose database lock `migrate` holds).
 pub fn copy(from: &Db, to: &Db) -> Result<Copied, StoreError> {
     for &name in TREES {
-        if !to.open_tree(name)?.is_empty() {
+        if !to.open_tree(name)?.is_empty()? {
             return Err(StoreError::TargetNotEmpty { tree: name });
         }
     }
