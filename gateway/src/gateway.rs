@@ -141,15 +141,25 @@ impl Gateway {
         if let Some(warning) = config.storage.durability.warning() {
             tracing::warn!("{warning}");
         }
-        let opened = open_store(
-            &config,
-            &credentials,
-            Arc::new(vault),
-            peer_listener,
-            agency_listener,
-        )
-        .await?;
-        let (store, peer_listener, agency_listener) = (opened.store, opened.peer, opened.agency);
+        let metrics_listener =
+            metrics::bind(&config.metrics)
+                .await
+                .map_err(|source| StartError::Bind {
+                    address: config.metrics.listen,
+                    source,
+                })?;
+        let listeners = Listeners {
+            peer: peer_listener,
+            agency: agency_listener,
+            metrics: metrics_listener,
+        };
+        let opened = open_store(&config, &credentials, Arc::new(vault), listeners).await?;
+        let (store, peer_listener, agency_listener, metrics_listener) = (
+            opened.store,
+            opened.listeners.peer,
+            opened.listeners.agency,
+            opened.listeners.metrics,
+        );
         if store.went_back_unacknowledged().unwrap_or(false) {
             tracing::error!(
                 "this gateway went back in time and no operator has acknowledged it: peers hold messages or receipts it no longer has; `retorno-gateway rollback --config FILE` lists them (and --acknowledge marks them seen)"
@@ -159,13 +169,7 @@ impl Gateway {
         let (drain, draining) = watch::channel(false);
         let links = Arc::new(Links::new(config.peers.keys().copied()));
         let metrics = Metrics::new();
-        let metrics_listener =
-            metrics::bind(&config.metrics)
-                .await
-                .map_err(|source| StartError::Bind {
-                    address: config.metrics.listen,
-                    source,
-                })?;
+        metrics.lease_held(true);
         let peer_addr = local_addr(&peer_listener)?;
         let agency_addr = local_addr(&agency_listener)?;
         let max = config.limits.max_message_bytes;
@@ -609,12 +613,18 @@ fn reflection() -> Result<
     ))
 }
 
+/// The listeners a gateway serves on: its two APIs and, if enabled, metrics.
+struct Listeners {
+    peer: TcpListener,
+    agency: TcpListener,
+    metrics: Option<TcpListener>,
+}
+
 /// The store a gateway serves from, the listeners it serves on, and the
 /// lease it holds (none on sled).
 struct Opened {
     store: Arc<Store>,
-    peer: TcpListener,
-    agency: TcpListener,
+    listeners: Listeners,
     lease: Option<Arc<dyn Lease>>,
 }
 
@@ -624,8 +634,7 @@ async fn open_store(
     config: &Config,
     credentials: &Credentials,
     vault: Arc<crate::at_rest::Vault>,
-    peer: TcpListener,
-    agency: TcpListener,
+    listeners: Listeners,
 ) -> Result<Opened, StartError> {
     let failed = |source| StartError::Store {
         dir: config.data_dir.display().to_string(),
@@ -639,9 +648,9 @@ async fn open_store(
             &config.storage,
         ))),
     };
-    let (peer, agency) = match &lease {
-        Some(lease) => stand_by(lease, config, credentials, peer, agency).await?,
-        None => (peer, agency),
+    let listeners = match &lease {
+        Some(lease) => stand_by(lease, config, credentials, listeners).await?,
+        None => listeners,
     };
     let store = Store::open_on(db, &config.data_dir, &config.storage, vault).map_err(failed)?;
     if let Err(refused) = store.claim(config.country).await {
@@ -654,22 +663,28 @@ async fn open_store(
     }
     Ok(Opened {
         store,
-        peer,
-        agency,
+        listeners,
         lease,
     })
 }
 
-/// Serves only `grpc.health.v1`, NOT_SERVING, on both listeners until this
-/// node holds the lease; then closes them and binds their addresses again
-/// for the gateway itself. Returns at once when the lease is free.
+/// Serves only `grpc.health.v1`, NOT_SERVING, on both API listeners until
+/// this node holds the lease; then closes them and binds their addresses
+/// again for the gateway itself. Meanwhile the metrics listener answers
+/// `GET /health` 503 `NOT_SERVING: standby` and `GET /metrics` with
+/// `retorno_lease_held 0` ([`metrics::serve_standby`]). Returns at once
+/// when the lease is free.
 async fn stand_by(
     lease: &Arc<dyn Lease>,
     config: &Config,
     credentials: &Credentials,
-    peer: TcpListener,
-    agency: TcpListener,
-) -> Result<(TcpListener, TcpListener), StartError> {
+    listeners: Listeners,
+) -> Result<Listeners, StartError> {
+    let Listeners {
+        peer,
+        agency,
+        metrics,
+    } = listeners;
     let acquired = crate::lease::try_acquire(lease)
         .await
         .map_err(|source| StartError::Store {
@@ -677,7 +692,11 @@ async fn stand_by(
             source,
         })?;
     if acquired.is_some() {
-        return Ok((peer, agency));
+        return Ok(Listeners {
+            peer,
+            agency,
+            metrics,
+        });
     }
     let (peer_addr, agency_addr) = (local_addr(&peer)?, local_addr(&agency)?);
     let (stop, stopping) = watch::channel(false);
@@ -707,12 +726,21 @@ async fn stand_by(
             stopping,
         ),
     ];
+    let standby_metrics =
+        metrics.map(|listener| metrics::serve_standby(listener, stop.subscribe()));
     let every = Duration::from_secs(config.storage.lease_seconds.max(1)) / 3;
     crate::lease::acquire(lease, every).await;
     let _ = stop.send(true);
     for server in standby {
         let _ = server.await;
     }
+    let metrics = match standby_metrics {
+        Some(serving) => Some(serving.await.map_err(|error| StartError::Bind {
+            address: config.metrics.listen,
+            source: std::io::Error::other(error),
+        })?),
+        None => None,
+    };
     let bind = |address: SocketAddr| async move {
         // The standby's listeners close as their accept tasks see the
         // servers gone, a moment after: their addresses are free then.
@@ -728,7 +756,11 @@ async fn stand_by(
             }
         }
     };
-    Ok((bind(peer_addr).await?, bind(agency_addr).await?))
+    Ok(Listeners {
+        peer: bind(peer_addr).await?,
+        agency: bind(agency_addr).await?,
+        metrics,
+    })
 }
 
 /// A server of `grpc.health.v1` alone, answering NOT_SERVING for `""` and

@@ -100,6 +100,9 @@ pub enum Verdict {
     Starting,
     /// Every reason not to serve that the last run found; none is SERVING.
     Checked(Vec<Unhealthy>),
+    /// This node of the gateway waits for the lease another node holds
+    /// (PostgreSQL, several nodes): not serving, and not broken.
+    StandingBy,
 }
 
 impl Verdict {
@@ -113,6 +116,7 @@ impl Verdict {
         let mut names = Vec::new();
         match self {
             Verdict::Starting => names.push("starting"),
+            Verdict::StandingBy => names.push("standby"),
             Verdict::Checked(found) => {
                 for name in found.iter().map(Unhealthy::check) {
                     if !names.contains(&name) {

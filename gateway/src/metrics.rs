@@ -175,6 +175,7 @@ struct Inner {
     purges: Counter,
     serving: Gauge,
     draining: Gauge,
+    lease_held: Gauge,
     /// The last sealing certificate seen from each peer, so that it is
     /// parsed only when it changes, not at every batch.
     /// With its expiry (seconds since the Unix epoch), shown as seconds
@@ -210,6 +211,7 @@ impl Metrics {
             purges: Counter::default(),
             serving: Gauge::default(),
             draining: Gauge::default(),
+            lease_held: Gauge::default(),
             peer_certificates: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -280,6 +282,11 @@ impl Metrics {
     pub fn health(&self, serving: bool, draining: bool) {
         self.inner.serving.set(i64::from(serving));
         self.inner.draining.set(i64::from(draining));
+    }
+
+    /// Whether this node holds the gateway's lease (and so serves).
+    pub fn lease_held(&self, held: bool) {
+        self.inner.lease_held.set(i64::from(held));
     }
 
     /// `peer` sealed with `certificate` (DER): its expiry is shown.
@@ -415,6 +422,11 @@ fn register(registry: &mut Registry, inner: &Inner) {
         "retorno_draining",
         "Whether an operator drains this gateway (1) or not (0)",
         inner.draining.clone(),
+    );
+    registry.register(
+        "retorno_lease_held",
+        "Whether this node holds the gateway's lease and serves (1) or stands by for it (0); 1 on sled, which has one node",
+        inner.lease_held.clone(),
     );
 }
 
@@ -649,41 +661,89 @@ pub async fn bind(config: &crate::config::Metrics) -> std::io::Result<Option<Tcp
     TcpListener::bind(config.listen).await.map(Some)
 }
 
+/// What a metrics listener answers from: a serving gateway's sources, or
+/// the few metrics of a node standing by for the lease.
+#[derive(Clone)]
+enum Answers {
+    Gateway(Box<Sources>),
+    StandingBy(Metrics),
+}
+
+impl Answers {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Answers::Gateway(sources) => sources.health.borrow().clone(),
+            Answers::StandingBy(_) => Verdict::StandingBy,
+        }
+    }
+
+    fn scrape(&self) -> String {
+        match self {
+            Answers::Gateway(sources) => sources.scrape(),
+            Answers::StandingBy(metrics) => metrics.encode(),
+        }
+    }
+}
+
 /// Serves `GET /metrics` and `GET /health` (plain HTTP/1.1) until `shutdown` turns true.
 pub fn serve(
     listener: TcpListener,
     sources: Sources,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let serving = accept(listener, Answers::Gateway(Box::new(sources)), shutdown);
     tokio::spawn(async move {
-        loop {
-            let (tcp, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        tracing::warn!(%error, "metrics: accept failed");
-                        continue;
-                    }
-                },
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            };
-            let sources = sources.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let sources = sources.clone();
-                async move { Ok::<_, Infallible>(answer(&sources, &request).await) }
-            });
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
-            });
-        }
+        serving.await;
     })
+}
+
+/// Serves a node standing by for the lease until `stopping` turns true,
+/// then gives the listener back for the gateway to serve on: `GET /health`
+/// answers 503 `NOT_SERVING: standby` (a balancer's check sends no traffic,
+/// and tells it from a dead node, whose port is closed), and `GET /metrics`
+/// the standby's own metrics (`retorno_lease_held 0`).
+pub fn serve_standby(
+    listener: TcpListener,
+    stopping: watch::Receiver<bool>,
+) -> JoinHandle<TcpListener> {
+    let metrics = Metrics::new();
+    metrics.lease_held(false);
+    tokio::spawn(accept(listener, Answers::StandingBy(metrics), stopping))
+}
+
+/// Accepts and answers connections until `shutdown` turns true; returns the listener.
+async fn accept(
+    listener: TcpListener,
+    answers: Answers,
+    mut shutdown: watch::Receiver<bool>,
+) -> TcpListener {
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "metrics: accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return listener,
+        };
+        let answers = answers.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let answers = answers.clone();
+            async move { Ok::<_, Infallible>(answer(&answers, &request).await) }
+        });
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
 }
 
 /// The answer to one request: the metrics for `GET /metrics`, the health
 /// verdict for `GET /health`, 404 otherwise.
-async fn answer<B>(sources: &Sources, request: &Request<B>) -> Response<Full<Bytes>> {
+async fn answer<B>(answers: &Answers, request: &Request<B>) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, content_type: &'static str, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
@@ -696,7 +756,7 @@ async fn answer<B>(sources: &Sources, request: &Request<B>) -> Response<Full<Byt
     };
     let path = request.uri().path();
     if request.method() == Method::GET && path == "/health" {
-        let verdict = sources.health.borrow().clone();
+        let verdict = answers.verdict();
         let status = match verdict.serving() {
             true => StatusCode::OK,
             false => StatusCode::SERVICE_UNAVAILABLE,
@@ -711,7 +771,7 @@ async fn answer<B>(sources: &Sources, request: &Request<B>) -> Response<Full<Byt
         );
     }
     // Counting the outbox and reading the files' sizes blocks: off the workers.
-    let scraping = sources.clone();
+    let scraping = answers.clone();
     match tokio::task::spawn_blocking(move || scraping.scrape()).await {
         Ok(text) => reply(
             StatusCode::OK,

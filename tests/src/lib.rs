@@ -704,17 +704,23 @@ impl Drop for Balancer {
 /// The HTTP status of `GET /health` on a metrics listener, or `None` when
 /// nothing answers there.
 pub async fn health_answer(metrics: SocketAddr) -> Option<u16> {
+    http_get(metrics, "/health").await.map(|(status, _)| status)
+}
+
+/// `GET path` on a metrics listener: the HTTP status and the body, or
+/// `None` when nothing answers there within 2 s.
+pub async fn http_get(metrics: SocketAddr, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let ask = async {
         let mut stream = tokio::net::TcpStream::connect(metrics).await.ok()?;
-        stream
-            .write_all(b"GET /health HTTP/1.1\r\nHost: balancer\r\nConnection: close\r\n\r\n")
-            .await
-            .ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: balancer\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await.ok()?;
         let text = String::from_utf8_lossy(&answer);
-        text.split_whitespace().nth(1)?.parse().ok()
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        Some((status, body.to_owned()))
     };
     tokio::time::timeout(Duration::from_secs(2), ask)
         .await

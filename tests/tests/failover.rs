@@ -23,8 +23,8 @@ use retorno_client::{Client, Profile};
 use retorno_gateway::{Config, config::Listen, kv::postgres::Pg};
 use retorno_proto::v1::DeliveryState;
 use retorno_tests::{
-    Balancer, Region, engine, eventually, free_address, health_answer, inbox_now, inbox_with,
-    notice_to, postgres,
+    Balancer, Region, engine, eventually, free_address, health_answer, http_get, inbox_now,
+    inbox_with, notice_to, postgres,
 };
 
 /// One node of Mexico's gateway, run as the real program.
@@ -356,6 +356,16 @@ async fn a_holder_paused_past_its_lease_is_fenced_and_writes_nothing_when_it_wak
     setup.node(0).start();
     assert_eq!(setup.serving().await, 0);
     setup.node(1).start();
+    // Node B stands by: its metrics listener says so, which a balancer
+    // counts as down and Prometheus tells from a dead node (port closed).
+    let standby = setup.node(1).metrics;
+    let (status, said) = eventually("node B's metrics listener to answer", || async {
+        http_get(standby, "/health").await
+    })
+    .await;
+    assert_eq!((status, said.as_str()), (503, "NOT_SERVING: standby\n"));
+    let (_, scraped) = http_get(standby, "/metrics").await.unwrap();
+    assert!(scraped.contains("retorno_lease_held 0"), "{scraped}");
     let gt = setup.region.start_with(setup.gt_config()).await;
     let mut sbs = setup.region.agency("GT", "child-protection").await;
     let mut inm = setup.mx_agency().await;
@@ -373,6 +383,8 @@ async fn a_holder_paused_past_its_lease_is_fenced_and_writes_nothing_when_it_wak
     .await;
     assert!(epoch > first_epoch);
     assert_eq!(setup.serving().await, 1);
+    let (_, scraped) = http_get(standby, "/metrics").await.unwrap();
+    assert!(scraped.contains("retorno_lease_held 1"), "{scraped}");
     let mut inm = setup.mx_agency().await;
     let during = inm.submit(notice_to("GT", "MX-2026-0002")).await.unwrap();
 
