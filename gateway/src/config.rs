@@ -565,6 +565,13 @@ pub struct Storage {
     /// logged whole: it may hold a password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<DatabaseUrl>,
+    /// The PEM file of the CA that signed the PostgreSQL server's
+    /// certificate. Set, every connection to PostgreSQL is TLS and the
+    /// server's certificate must chain to this CA and name the URL's host;
+    /// unset, connections are in the clear (a private network, or the same
+    /// machine). PostgreSQL only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
     /// Connections to PostgreSQL this node keeps at most.
     pub pool_size: usize,
     /// This node's name in the gateway's lease (PostgreSQL); the host name
@@ -681,6 +688,7 @@ impl Default for Storage {
         Storage {
             backend: crate::storage::Backend::default(),
             url: None,
+            tls_ca: None,
             pool_size: DEFAULT_POOL_SIZE,
             node: None,
             lease_seconds: DEFAULT_LEASE_SECONDS,
@@ -720,13 +728,17 @@ impl Storage {
                 ));
             }
             (crate::storage::Backend::Postgres, Some(url)) => {
-                if url.expose().parse::<tokio_postgres::Config>().is_err() {
-                    return Err((
-                        "storage.url",
-                        "not a PostgreSQL URL: write it as postgres://user@host:5432/database"
-                            .into(),
-                    ));
+                if let Err(error) =
+                    crate::kv::postgres::parse_url(url.expose(), self.tls_ca.as_deref())
+                {
+                    return Err(("storage.url", error.to_string()));
                 }
+            }
+            (crate::storage::Backend::Sled, _) if self.tls_ca.is_some() => {
+                return Err((
+                    "storage.tls_ca",
+                    "only backend = \"postgres\" connects to a server; remove it, or set backend = \"postgres\"".into(),
+                ));
             }
             (crate::storage::Backend::Sled, Some(_)) => {
                 return Err((
@@ -884,6 +896,9 @@ impl Config {
         for (i, path) in self.storage.keys.iter().enumerate() {
             files.push((format!("storage.keys[{i}]"), path.as_path()));
         }
+        if let Some(ca) = &self.storage.tls_ca {
+            files.push(("storage.tls_ca".to_owned(), ca.as_path()));
+        }
         for (i, delegation) in self.delegations.iter().enumerate() {
             files.push((
                 format!("delegations[{i}].agency_ca"),
@@ -936,6 +951,9 @@ impl Config {
         resolve(&mut self.tls.agency_ca);
         self.tls.crls.iter_mut().for_each(resolve);
         self.storage.keys.iter_mut().for_each(resolve);
+        if let Some(ca) = &mut self.storage.tls_ca {
+            resolve(ca);
+        }
         for delegation in &mut self.delegations {
             resolve(&mut delegation.agency_ca);
         }
@@ -1144,6 +1162,26 @@ mod tests {
         let (_dir, file) = write(&text);
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(error.contains("storage.pool_size"), "{error}");
+
+        // TLS to PostgreSQL: sslmode=require needs the CA to verify the
+        // server; sled has no server.
+        let text = GOOD.replace(
+            "[listen]",
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw@db.mx/retorno?sslmode=require\"\n[listen]",
+        );
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("storage.url") && error.contains("storage.tls_ca is not set"),
+            "{error}"
+        );
+        let text = GOOD.replace("[listen]", "[storage]\ntls_ca = \"ca.pem\"\n[listen]");
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("storage.tls_ca") && error.contains("only backend = \"postgres\""),
+            "{error}"
+        );
     }
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {

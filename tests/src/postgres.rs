@@ -89,6 +89,27 @@ fn free_port() -> u16 {
     retorno_gateway::dev::free_ports(1).expect("a free port on 127.0.0.1")
 }
 
+/// A throwaway CA and a server certificate and key it issued for
+/// `127.0.0.1` and `localhost`, all PEM.
+fn server_certificate() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "retorno tests: PostgreSQL CA");
+    let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("a server key");
+    let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server parameters");
+    let cert = params
+        .signed_by(&key, &issuer)
+        .expect("the server certificate");
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
 /// The uid and gid of the `postgres` user.
 fn postgres_user() -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
@@ -104,6 +125,55 @@ impl Cluster {
     /// Starts a throwaway primary; `None` (after one line on stderr) when
     /// PostgreSQL is not installed, a panic then with `RETORNO_REQUIRE_POSTGRES=1`.
     pub fn start() -> Option<Cluster> {
+        Cluster::start_configured(|_| {})
+    }
+
+    /// A primary that takes TLS connections only (`hostssl`; a plain TCP
+    /// connection is rejected by `pg_hba.conf`), with a server certificate
+    /// for `127.0.0.1` and `localhost` from a throwaway CA; returns it with
+    /// the CA's PEM file, what `[storage] tls_ca` names. `None` as
+    /// [`Cluster::start`].
+    pub fn start_with_tls() -> Option<(Cluster, PathBuf)> {
+        let mut ca_file = PathBuf::new();
+        let cluster = Cluster::start_configured(|cluster| {
+            ca_file = cluster.dir.path().join("ca.pem");
+            let data = &cluster.primary.data;
+            let (ca, cert, key) = server_certificate();
+            std::fs::write(&ca_file, ca).expect("write the CA");
+            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+                let file = data.join(name);
+                std::fs::write(&file, text).expect("write the server's certificate");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod the server's key");
+                cluster.own(&file);
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostnossl all all 127.0.0.1/32 reject\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 local replication all trust\n",
+            )
+            .expect("write pg_hba.conf");
+            cluster.append_conf(
+                data,
+                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+        })?;
+        Some((cluster, ca_file))
+    }
+
+    /// Makes `file` the PostgreSQL user's, when the cluster runs as it.
+    fn own(&self, file: &Path) {
+        if self.as_postgres {
+            let (uid, gid) = postgres_user().expect("the `postgres` user");
+            std::os::unix::fs::chown(file, Some(uid), Some(gid)).expect("chown");
+        }
+    }
+
+    /// [`Cluster::start`], with `configure` run on the data folder between
+    /// `initdb` and the server's start.
+    fn start_configured(configure: impl FnOnce(&Cluster)) -> Option<Cluster> {
         let Some(bindir) = bindir() else {
             if required() {
                 panic!("RETORNO_REQUIRE_POSTGRES=1 but {SKIPPED}");
@@ -140,6 +210,7 @@ impl Cluster {
             dir,
         };
         cluster.initdb();
+        configure(&cluster);
         cluster.primary.port = cluster.start_server(&cluster.primary.data.clone(), "primary");
         cluster.watchdog();
         Some(cluster)

@@ -190,7 +190,7 @@ impl Setup {
 
     /// The lease's holder and epoch, read from the database.
     fn holder(&self) -> Option<(String, i64)> {
-        let pg = Pg::open(&self.url, 1).unwrap();
+        let pg = Pg::open(&self.url, 1, None).unwrap();
         pg.holder("gateway").unwrap()
     }
 }

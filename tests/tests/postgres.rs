@@ -666,3 +666,101 @@ fn without_postgres_the_tests_skip_in_one_line_unless_it_is_required() {
     let stdout = String::from_utf8_lossy(&required.stdout);
     assert!(stdout.contains("RETORNO_REQUIRE_POSTGRES=1"), "{stdout}");
 }
+
+/// `[storage] tls_ca`: against a PostgreSQL that takes TLS connections
+/// only, the engine connects with the CA that signed the server's
+/// certificate; without it the server rejects the plain connection; a URL
+/// with `sslmode=require` and no CA is refused naming `storage.tls_ca`; and
+/// a CA that did not sign the server's certificate is refused.
+#[test]
+fn connections_are_tls_and_the_server_is_verified_against_storage_tls_ca() {
+    let Some((cluster, ca)) = postgres::Cluster::start_with_tls() else {
+        return;
+    };
+    let url = cluster.database("tls");
+    let settings = |url: &str, tls_ca: Option<&std::path::Path>| Storage {
+        backend: Backend::Postgres,
+        url: Some(DatabaseUrl::new(url)),
+        tls_ca: tls_ca.map(std::path::Path::to_owned),
+        ..Storage::default()
+    };
+    let open = |settings: &Storage| Db::open(std::path::Path::new("/nonexistent"), settings);
+
+    let db = open(&settings(&url, Some(&ca))).unwrap();
+    assert!(db.open_tree("cases").unwrap().is_empty().unwrap());
+
+    let Err(plain) = open(&settings(&url, None)) else {
+        panic!("a plain connection to a TLS-only server was taken");
+    };
+    assert!(plain.to_string().contains("no encryption"), "{plain}");
+
+    let Err(unverifiable) = open(&settings(&format!("{url}?sslmode=require"), None)) else {
+        panic!("sslmode=require without a CA was taken");
+    };
+    assert!(
+        unverifiable
+            .to_string()
+            .contains("storage.tls_ca is not set"),
+        "{unverifiable}"
+    );
+
+    let other_ca = {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let pem = params
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap()
+            .pem();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), pem).unwrap();
+        file
+    };
+    let Err(impostor) = open(&settings(&url, Some(other_ca.path()))) else {
+        panic!("a server whose certificate another CA signed was trusted");
+    };
+    assert!(
+        impostor.to_string().contains("UnknownIssuer")
+            && impostor
+                .to_string()
+                .contains("check that storage.tls_ca is the CA"),
+        "{impostor}"
+    );
+}
+
+/// A whole gateway on a TLS-only PostgreSQL (`[storage] tls_ca`): Mexico's
+/// notice is accepted, reaches Guatemala, and Guatemala's receipt is stored
+/// at Mexico, every one of those writes over a verified TLS connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_postgresql_over_tls_sends_a_notice_and_holds_its_receipt() {
+    use retorno_proto::v1::DeliveryState;
+    let Some((cluster, ca)) = postgres::Cluster::start_with_tls() else {
+        return;
+    };
+    let region = retorno_tests::Region::new(&["MX", "GT"]);
+    let mut config = region.config("MX");
+    config.storage = retorno_tests::engine::postgres_storage(&cluster.database("mx"), "node-a");
+    config.storage.tls_ca = Some(ca);
+    let mx = region.start_with(config).await;
+    let gt = region.start("GT").await;
+    let inm = region.agency("MX", "destination-authority").await;
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let accepted = inm
+        .clone()
+        .submit(retorno_tests::notice_to("GT", "MX-2026-0001"))
+        .await
+        .unwrap();
+    let items = retorno_tests::inbox_with(&mut sbs, 0, 1).await;
+    assert_eq!(
+        items[0].body.as_ref().unwrap().message_id,
+        accepted.message_id
+    );
+    retorno_tests::eventually("MX to record GT's receipt", || {
+        let mut inm = inm.clone();
+        let id = accepted.message_id.clone();
+        async move { (inm.status(&id).await.unwrap().state() == DeliveryState::Delivered).then_some(()) }
+    })
+    .await;
+    gt.shutdown().await;
+    mx.shutdown().await;
+}

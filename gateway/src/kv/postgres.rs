@@ -72,6 +72,8 @@ use std::{
 };
 
 use futures::future::{FutureExt as _, LocalBoxFuture};
+use std::path::Path;
+
 use tokio_postgres::{Client, NoTls, Statement, error::SqlState, types::ToSql};
 
 use super::{TxTree, Value};
@@ -286,6 +288,9 @@ struct Inner {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     config: tokio_postgres::Config,
+    /// TLS to the server, verified against `[storage] tls_ca`; `None`
+    /// connects in the clear.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     pool: Pool,
     lease: Mutex<Option<Lease>>,
 }
@@ -339,6 +344,54 @@ impl Drop for Pooled<'_> {
     }
 }
 
+/// The driver's settings from `[storage] url` and `tls_ca`: the one check
+/// of both, for `check-config` and for connecting. With `tls_ca`, TLS is
+/// required whatever the URL's `sslmode`; without, a URL that requires it
+/// is refused, since there is nothing to verify the server against.
+pub fn parse_url(url: &str, tls_ca: Option<&Path>) -> Result<tokio_postgres::Config, PgError> {
+    use tokio_postgres::config::SslMode;
+    let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+        PgError::new(
+            "storage.url is not a PostgreSQL URL: write it as postgres://user@host:5432/database",
+        )
+    })?;
+    match (tls_ca, config.get_ssl_mode()) {
+        (Some(_), _) => {
+            config.ssl_mode(SslMode::Require);
+        }
+        (None, SslMode::Require) => {
+            return Err(PgError::new(
+                "storage.url asks for sslmode=require, but storage.tls_ca is not set: set it to the PEM file of the CA that signed the PostgreSQL server's certificate",
+            ));
+        }
+        (None, _) => {}
+    }
+    Ok(config)
+}
+
+/// Runs a connection until it ends, logging why if it failed.
+async fn watch_connection(
+    connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+) {
+    if let Err(error) = connection.await {
+        tracing::warn!(error = %PgError::from_driver(&error), "a PostgreSQL connection ended");
+    }
+}
+
+/// The TLS client for the PostgreSQL server: the gateway's rustls provider,
+/// TLS 1.2 or 1.3, the server verified against `ca` alone (no system roots).
+fn tls_to_server(ca: &Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let refused =
+        |problem: String| PgError::new(format!("storage.tls_ca {}: {problem}", ca.display()));
+    let roots = retorno_client::tls::load_roots(ca).map_err(|error| refused(error.to_string()))?;
+    let config = rustls::ClientConfig::builder_with_provider(retorno_client::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| refused(error.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -347,11 +400,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pg {
     /// Connects to the database at `url` (at most `pool_size` connections)
-    /// and applies the schema's migrations. Takes no lease.
-    pub fn open(url: &str, pool_size: usize) -> Result<Pg, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
-            PgError::new("storage.url is not a PostgreSQL URL (postgres://user@host:port/database)")
-        })?;
+    /// and applies the schema's migrations. Takes no lease. With `tls_ca`
+    /// (a PEM file), every connection is TLS and the server's certificate
+    /// must chain to it and name the URL's host; without, connections are
+    /// in the clear, and a URL asking for `sslmode=require` is refused.
+    pub fn open(url: &str, pool_size: usize, tls_ca: Option<&Path>) -> Result<Pg, StoreError> {
+        let mut config = parse_url(url, tls_ca)?;
+        let tls = tls_ca.map(tls_to_server).transpose()?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -375,6 +430,7 @@ impl Pg {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             config,
+            tls,
             pool: Pool {
                 idle: Mutex::new((Vec::new(), 0)),
                 freed: Condvar::new(),
@@ -433,18 +489,35 @@ impl Pg {
 
     fn connect(&self) -> Result<Conn, StoreError> {
         let config = self.0.config.clone();
+        let tls = self.0.tls.clone();
         let task = self.0.handle.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::warn!(error = %PgError::from_driver(&error), "a PostgreSQL connection ended");
+            let client = match tls {
+                Some(tls) => {
+                    let (client, connection) = config.connect(tls).await?;
+                    tokio::spawn(watch_connection(connection));
+                    client
                 }
-            });
+                None => {
+                    let (client, connection) = config.connect(NoTls).await?;
+                    tokio::spawn(watch_connection(connection));
+                    client
+                }
+            };
             Ok::<_, tokio_postgres::Error>(client)
         });
-        let client = wait(task).map_err(|error| {
-            PgError::new(format!("the PostgreSQL connecting task failed: {error}"))
-        })??;
+        let client = wait(task)
+            .map_err(|error| {
+                PgError::new(format!("the PostgreSQL connecting task failed: {error}"))
+            })?
+            .map_err(|error| {
+                let mut refused = PgError::from_driver(&error);
+                if refused.message.contains("TLS handshake") {
+                    refused.message.push_str(
+                        ": check that storage.tls_ca is the CA that signed the PostgreSQL server's certificate, and that the certificate names the host of storage.url",
+                    );
+                }
+                refused
+            })?;
         Ok(Conn {
             client,
             statements: RefCell::new(HashMap::new()),

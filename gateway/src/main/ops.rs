@@ -336,6 +336,11 @@ pub struct MigrateArgs {
         value_name = "URL"
     )]
     to: String,
+    /// The PEM file of the CA that signed the PostgreSQL server's
+    /// certificate: the copy then goes over TLS, the server verified
+    /// against it (what `[storage] tls_ca` will say once the gateway runs there).
+    #[arg(long, value_name = "FILE")]
+    to_tls_ca: Option<PathBuf>,
 }
 
 /// `retorno-gateway migrate`: copies a stopped sled gateway's whole database
@@ -351,7 +356,7 @@ fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
     let to = target_url(&args.to)?;
     let config = Config::load_with_files(&args.config)?;
     let source = open_source(&config)?;
-    let (target, lease) = open_target(&config, &args.to)?;
+    let (target, lease) = open_target(&config, &args.to, args.to_tls_ca.as_deref())?;
     let from = config.data_dir.display();
     println!(
         "copying {}'s gateway from {from} (sled) into {to}",
@@ -368,8 +373,12 @@ fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
         });
     lease.release();
     checked?;
+    let settings = match &args.to_tls_ca {
+        Some(ca) => format!("url and tls_ca = \"{}\"", ca.display()),
+        None => "url".to_owned(),
+    };
     println!(
-        "{}'s gateway now lives in {to}: in {}, set [storage] backend = \"postgres\" and url, then start it (keep {from} until it runs)",
+        "{}'s gateway now lives in {to}: in {}, set [storage] backend = \"postgres\" and {settings}, then start it (keep {from} until it runs)",
         config.country,
         args.config.display()
     );
@@ -428,10 +437,15 @@ const MIGRATE_LEASE: Duration = Duration::from_secs(60);
 /// and `url`, opened as a gateway node opens it (the schema is created),
 /// and its lease taken so that no gateway node writes to it (or starts
 /// serving from it) while it is filled. Refused when a node holds it.
-fn open_target(config: &Config, url: &str) -> anyhow::Result<(kv::Db, TargetLease)> {
+fn open_target(
+    config: &Config,
+    url: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> anyhow::Result<(kv::Db, TargetLease)> {
     let mut storage = config.storage.clone();
     storage.backend = Backend::Postgres;
     storage.url = Some(DatabaseUrl::new(url));
+    storage.tls_ca = tls_ca.map(std::path::Path::to_owned);
     storage.node = Some(MIGRATE_NODE.to_owned());
     storage.lease_seconds = MIGRATE_LEASE.as_secs();
     let shown = retorno_gateway::config::redact_url(url);
