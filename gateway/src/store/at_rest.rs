@@ -1,0 +1,222 @@
+//! Envelopes at rest in the store: sealed under the vault's newest key when
+//! written, opened when read ([`crate::at_rest`] does the cryptography), and
+//! what retention ([`crate::retention`]) may do to the records that hold them.
+
+use uuid::Uuid;
+
+use super::{
+    InboxRecord, OutboxRecord, SeenRecord, Store, StoreError, abort, decode, read_u64, seen_key,
+};
+use crate::{country::Country, kv};
+
+/// A record that carries an envelope, which is sealed at rest when the vault has a key.
+pub(super) trait HoldsEnvelope: prost::Message + Default {
+    /// Its tree: named in errors and bound into the associated data.
+    const TREE: &'static str;
+    /// The envelope, in the clear.
+    fn envelope(&mut self) -> &mut Vec<u8>;
+}
+
+impl HoldsEnvelope for OutboxRecord {
+    const TREE: &'static str = "outbox";
+    fn envelope(&mut self) -> &mut Vec<u8> {
+        &mut self.envelope
+    }
+}
+
+impl HoldsEnvelope for InboxRecord {
+    const TREE: &'static str = "inbox";
+    fn envelope(&mut self) -> &mut Vec<u8> {
+        &mut self.envelope
+    }
+}
+
+/// The at-rest part of a stored record: on disk, a record with a key
+/// configured is the record with its `envelope` emptied, followed by this
+/// message (protobuf concatenation is a merge, so the bytes decode as one
+/// message with field 16 added). The record types stay as their users know
+/// them, with the envelope in the clear; only this module sees field 16. A
+/// record written before a key was set has no field 16 and reads as it is.
+/// `OutboxRecord` and `InboxRecord` must leave tag 16 unused.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SealedEnvelope {
+    /// The envelope sealed by [`crate::at_rest::Vault::seal`].
+    #[prost(bytes = "vec", tag = "16")]
+    sealed: Vec<u8>,
+}
+
+/// What a sealed envelope is bound to: its tree and its key there, so that
+/// a sealed value copied into another record does not open.
+fn associated_data(tree: &str, key: &[u8]) -> Vec<u8> {
+    let mut data = format!("retorno/{tree}/").into_bytes();
+    data.extend_from_slice(key);
+    data
+}
+
+/// Key in the `retention` tree: the inbox cursor up to which refused entries were swept.
+const REFUSED_SWEPT: &[u8] = b"refused_swept_upto";
+
+/// What retention needs to know of an inbox entry, without opening its envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// Its cursor.
+    pub cursor: u64,
+    /// When it was stored, microseconds since the Unix epoch.
+    pub received_at_micros: i64,
+    /// Whether the case rules refused it on arrival.
+    pub refused: bool,
+    /// Whether it still holds its envelope (sealed or not).
+    pub holds_envelope: bool,
+}
+
+impl InboxEntry {
+    fn read(cursor: u64, bytes: &[u8]) -> Result<InboxEntry, StoreError> {
+        let record: InboxRecord = decode("inbox", bytes)?;
+        let sealed: SealedEnvelope = decode("inbox", bytes)?;
+        Ok(InboxEntry {
+            cursor,
+            received_at_micros: record.received_at_micros,
+            refused: !record.refused.is_empty(),
+            holds_envelope: !(record.envelope.is_empty() && sealed.sealed.is_empty()),
+        })
+    }
+}
+
+/// Envelopes at rest ([`crate::at_rest`]) and what retention ([`crate::retention`]) may do to them.
+impl Store {
+    /// Encodes a record for the tree, its envelope sealed under the newest
+    /// key and bound to `key`, or in the clear when no key is configured.
+    pub(super) fn encode_at_rest<R: HoldsEnvelope>(
+        &self,
+        key: &[u8],
+        mut record: R,
+    ) -> Result<Vec<u8>, StoreError> {
+        if !self.vault.seals() {
+            return Ok(record.encode_to_vec());
+        }
+        let clear = std::mem::take(record.envelope());
+        let sealed = self
+            .vault
+            .seal(&clear, &associated_data(R::TREE, key))
+            .map_err(|source| StoreError::AtRest {
+                tree: R::TREE,
+                source,
+            })?;
+        let mut bytes = record.encode_to_vec();
+        // Encoding into a Vec cannot run out of room.
+        prost::Message::encode(&SealedEnvelope { sealed }, &mut bytes).map_err(|e| {
+            StoreError::Corrupt {
+                tree: R::TREE,
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(bytes)
+    }
+
+    /// Decodes a record stored under `key`, opening its envelope if sealed
+    /// (records written in the clear, before a key was set, read as they are).
+    pub(super) fn decode_at_rest<R: HoldsEnvelope>(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<R, StoreError> {
+        let mut record: R = decode(R::TREE, bytes)?;
+        let sealed: SealedEnvelope = decode(R::TREE, bytes)?;
+        if !sealed.sealed.is_empty() {
+            *record.envelope() = self
+                .vault
+                .open(&sealed.sealed, &associated_data(R::TREE, key))
+                .map_err(|source| StoreError::AtRest {
+                    tree: R::TREE,
+                    source,
+                })?;
+        }
+        Ok(record)
+    }
+
+    /// The permanent record of message `id` from `sender`, if this gateway
+    /// received it: its inbox cursor, body hash and the receipt given.
+    pub fn seen(&self, sender: Country, id: Uuid) -> Result<Option<SeenRecord>, StoreError> {
+        self.seen
+            .get(seen_key(sender, id))?
+            .map(|bytes| decode("seen", &bytes))
+            .transpose()
+    }
+
+    /// An inbox entry's bookkeeping; its envelope is not opened.
+    pub fn inbox_entry(&self, cursor: u64) -> Result<Option<InboxEntry>, StoreError> {
+        self.inbox
+            .get(cursor.to_be_bytes())?
+            .map(|bytes| InboxEntry::read(cursor, &bytes))
+            .transpose()
+    }
+
+    /// Removes the envelope of inbox entry `cursor` and marks when, keeping
+    /// the rest of the record; its `seen` record (hash and receipt) and its
+    /// case are untouched. Returns whether there was an envelope to remove.
+    /// Not flushed: call [`Store::commit`].
+    pub fn purge_inbox_entry(&self, cursor: u64, now_micros: i64) -> Result<bool, StoreError> {
+        let key = cursor.to_be_bytes();
+        kv::transaction(&[&self.inbox], |inbox| {
+            let inbox = &inbox[0];
+            let Some(bytes) = inbox.get(key)? else {
+                return Ok(false);
+            };
+            let mut record: InboxRecord = decode("inbox", &bytes).map_err(abort)?;
+            let sealed: SealedEnvelope = decode("inbox", &bytes).map_err(abort)?;
+            if record.envelope.is_empty() && sealed.sealed.is_empty() {
+                return Ok(false);
+            }
+            // Re-encoding the record alone drops the sealed part (field 16).
+            record.envelope = Vec::new();
+            record.purged_at_micros = now_micros;
+            inbox.insert(key, prost::Message::encode_to_vec(&record))?;
+            Ok(true)
+        })
+    }
+
+    /// Durable inbox entries after the last sweep mark and received before
+    /// `before_micros` that the case rules refused and that still hold their
+    /// envelope, with the cursor to mark once they are purged (`None` when
+    /// no entry was swept). Cursors follow arrival, so each entry is read by
+    /// one sweep only.
+    pub fn refused_inbox_before(
+        &self,
+        before_micros: i64,
+    ) -> Result<(Vec<InboxEntry>, Option<u64>), StoreError> {
+        let from = self
+            .retention
+            .get(REFUSED_SWEPT)?
+            .map_or(0, |bytes| read_u64(&bytes));
+        let upto = self.inbox_head();
+        let mut swept = None;
+        let mut refused = Vec::new();
+        if from >= upto {
+            return Ok((refused, swept));
+        }
+        for item in self
+            .inbox
+            .range((from + 1).to_be_bytes()..=upto.to_be_bytes())
+        {
+            let (key, value) = item?;
+            let entry = InboxEntry::read(read_u64(&key), &value)?;
+            if entry.received_at_micros >= before_micros {
+                break;
+            }
+            swept = Some(entry.cursor);
+            if entry.refused && entry.holds_envelope {
+                refused.push(entry);
+            }
+        }
+        Ok((refused, swept))
+    }
+
+    /// Records that refused inbox entries up to `cursor` were swept.
+    pub fn mark_refused_swept(&self, cursor: u64) -> Result<(), StoreError> {
+        self.retention.update_and_fetch(REFUSED_SWEPT, |old| {
+            let old = old.map_or(0, read_u64);
+            Some(old.max(cursor).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+}
