@@ -59,6 +59,7 @@ mod alerts;
 mod at_rest;
 mod audit_log;
 mod barrier;
+mod cases;
 mod inbox;
 mod messages;
 mod operations;
@@ -863,79 +864,6 @@ impl Store {
             .get(id.as_bytes())?
             .map(|bytes| decode("sent", &bytes))
             .transpose()
-    }
-
-    /// Runs a read-only case transaction (so that a case is read whole).
-    pub fn read_case(&self, id: &str) -> Result<Option<retorno_proto::v1::CaseView>, StoreError> {
-        kv::transaction(&[&self.cases], |cases| case::load(&cases[0], id))
-    }
-
-    /// Every case, in case-id order, read as the iterator goes.
-    pub fn cases(
-        &self,
-    ) -> impl Iterator<Item = Result<retorno_proto::v1::CaseView, StoreError>> + '_ {
-        self.cases
-            .scan_prefix(case::CASE_PREFIX)
-            .map(|item| decode("cases", &item?.1))
-    }
-
-    /// Keeps a peer's published reception policy, so that it survives a restart.
-    pub fn save_policy(
-        &self,
-        peer: Country,
-        policy: &retorno_proto::v1::ReceptionPolicy,
-    ) -> Result<(), StoreError> {
-        self.policies
-            .insert(peer.as_bytes(), prost::Message::encode_to_vec(policy))?;
-        Ok(())
-    }
-
-    /// Every peer policy kept.
-    pub fn policies(
-        &self,
-    ) -> Result<std::collections::BTreeMap<Country, retorno_proto::v1::ReceptionPolicy>, StoreError>
-    {
-        let mut policies = std::collections::BTreeMap::new();
-        for item in self.policies.iter() {
-            let (key, value) = item?;
-            let Ok(bytes) = <[u8; 2]>::try_from(key.as_ref()) else {
-                continue;
-            };
-            let Ok(country) = Country::from_bytes(bytes) else {
-                continue;
-            };
-            policies.insert(country, decode("policies", &value)?);
-        }
-        Ok(policies)
-    }
-
-    /// Keeps a signer's certificate by its SHA-256, for evidence; idempotent.
-    pub fn save_certificate(&self, certificate: &[u8]) -> Result<(), StoreError> {
-        let id = crate::seal::certificate_id(certificate);
-        if self.certificates.get(&id)?.is_none() {
-            self.certificates.insert(id, certificate)?;
-        }
-        Ok(())
-    }
-
-    /// A kept certificate by its SHA-256.
-    pub fn certificate(&self, sha256: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.certificates.get(sha256)?.map(|bytes| bytes.to_vec()))
-    }
-
-    /// Replaces the receipts kept for `(sender, id)` with their sealed form.
-    /// Part of receiving a batch: call before [`Store::commit`].
-    pub fn seal_receipts(&self, sealed: &[(Country, Uuid, Vec<u8>)]) -> Result<(), StoreError> {
-        for (sender, id, receipt) in sealed {
-            let key = seen_key(*sender, *id);
-            if let Some(bytes) = self.seen.get(key)? {
-                let mut seen: SeenRecord = decode("seen", &bytes)?;
-                seen.receipt = receipt.clone();
-                self.seen
-                    .insert(key, prost::Message::encode_to_vec(&seen))?;
-            }
-        }
-        Ok(())
     }
 }
 

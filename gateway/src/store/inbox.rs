@@ -228,4 +228,19 @@ impl Store {
         self.commit().await?;
         Ok(updated.map_or(cursor, |bytes| read_u64(&bytes)))
     }
+
+    /// Replaces the receipts kept for `(sender, id)` with their sealed form.
+    /// Part of receiving a batch: call before [`Store::commit`].
+    pub fn seal_receipts(&self, sealed: &[(Country, Uuid, Vec<u8>)]) -> Result<(), StoreError> {
+        for (sender, id, receipt) in sealed {
+            let key = seen_key(*sender, *id);
+            if let Some(bytes) = self.seen.get(key)? {
+                let mut seen: SeenRecord = decode("seen", &bytes)?;
+                seen.receipt = receipt.clone();
+                self.seen
+                    .insert(key, prost::Message::encode_to_vec(&seen))?;
+            }
+        }
+        Ok(())
+    }
 }
