@@ -45,11 +45,20 @@
 //! Readers of the outbox and the inbox (the delivery task, subscribers) only see
 //! entries up to a *durable watermark*, published after the flush that covers
 //! them, so nothing leaves this gateway that a crash could still take back.
+//!
+//! This file opens the store and holds the outbox (submits, their group
+//! transaction, the peers' answers). The other concerns have a module each:
+//! [`inbox`] (receiving, dedupe, acknowledgements), [`cases`] (case records,
+//! policies, certificates), [`audit_log`], [`at_rest`] (sealed envelopes and
+//! retention's purge), [`writer`] (the writer thread and group commit),
+//! [`positions`] (sequence numbers and going back in time), [`messages`]
+//! (the operator's view and requeue), [`alerts`], [`operations`] (probe and
+//! sizes) and [`barrier`] (the power-loss barrier).
 
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, Mutex, MutexGuard, Weak, mpsc as sync_mpsc},
+    sync::{Arc, Mutex, MutexGuard, mpsc as sync_mpsc},
 };
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -65,6 +74,8 @@ mod messages;
 mod operations;
 pub(crate) use operations::COUNTRY_KEY;
 mod positions;
+mod writer;
+use writer::{Flusher, group_commit, writer};
 
 use crate::at_rest::Vault;
 pub use crate::storage::{
@@ -985,109 +996,6 @@ fn finish_in(
     }
     let entry = entry.message(message_id.as_str()).cases(&case_ids);
     audit::append_in(log, &head, &entry)
-}
-
-/// The writer thread: takes every write waiting (up to [`WRITE_GROUP`]) and
-/// applies them in one transaction. Answers are recorded then (a receipt is
-/// kept, not promised: a crash before the next flush only means the entry is
-/// delivered again, and the peer answers with the same receipt); submits are
-/// answered after a flush. Writes that arrive meanwhile wait for the next
-/// group. Ends when the store is dropped.
-fn writer(store: Weak<Store>, writes: sync_mpsc::Receiver<Write>, flusher: &Flusher) {
-    while let Ok(first) = writes.recv() {
-        let mut bytes = first.envelope_bytes();
-        let mut group = vec![first];
-        while group.len() < WRITE_GROUP && bytes < WRITE_GROUP_BYTES {
-            match writes.try_recv() {
-                Ok(write) => {
-                    bytes += write.envelope_bytes();
-                    group.push(write);
-                }
-                Err(_) => break,
-            }
-        }
-        let Some(store) = store.upgrade() else {
-            return;
-        };
-        let results = store.apply_writes_surviving_panics(&group);
-        let mut submits = Vec::new();
-        let mut requeues = Vec::new();
-        for (write, result) in group.into_iter().zip(results) {
-            match (write, result) {
-                (Write::Submit(submit), Ok(Done::Submit(enqueued))) => {
-                    submits.push((submit, Ok(enqueued)));
-                }
-                (Write::Submit(submit), result) => {
-                    submits.push((submit, result.and(Err(StoreError::Closed))));
-                }
-                (Write::Answers { done, .. }, result) => {
-                    let _ = done.send(result.map(|_| ()));
-                }
-                (Write::Requeue { peer, done, .. }, Ok(Done::Requeue(requeued))) => {
-                    requeues.push((peer, done, Ok(requeued)));
-                }
-                (Write::Requeue { peer, done, .. }, result) => {
-                    requeues.push((peer, done, result.and(Err(StoreError::Closed))));
-                }
-            }
-        }
-        // A duplicate waits for the flush too: its first copy may be in this very group.
-        let durable = submits
-            .iter()
-            .any(|(_, r)| matches!(r, Ok(Enqueued::New(..) | Enqueued::Duplicate)))
-            || requeues
-                .iter()
-                .any(|(_, _, r)| matches!(r, Ok(Requeued::Now(_))));
-        let flushed = if durable { flusher.flush() } else { Ok(()) };
-        if let Err(error) = &flushed {
-            tracing::error!(%error, "flush failed: no submit in this group is accepted");
-        }
-        store.answer_requeues(requeues, flushed.clone());
-        store.answer_submits(submits, flushed);
-    }
-}
-
-/// The flush task: takes every waiting request, flushes once, answers them all.
-/// A request that arrives during a flush waits for the next one, because its
-/// write may have finished after the current flush began.
-async fn group_commit(
-    flusher: Arc<Flusher>,
-    mut requests: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), StoreError>>>,
-) {
-    while let Some(first) = requests.recv().await {
-        let mut waiters = vec![first];
-        while let Ok(more) = requests.try_recv() {
-            waiters.push(more);
-        }
-        let flusher = flusher.clone();
-        let result = tokio::task::spawn_blocking(move || flusher.flush())
-            .await
-            .unwrap_or(Err(StoreError::Closed));
-        if let Err(error) = &result {
-            tracing::error!(%error, "flush failed: nothing in this group is acknowledged");
-        }
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
-        }
-    }
-}
-
-/// Makes every write that finished before [`Flusher::flush`] was called durable.
-struct Flusher {
-    db: Db,
-    barrier: Option<Mutex<PowerLossBarrier>>,
-}
-
-impl Flusher {
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        if let Some(barrier) = &self.barrier {
-            // The barrier's state stays valid if a holder panicked.
-            let mut barrier = barrier.lock().unwrap_or_else(|e| e.into_inner());
-            barrier.sync().map_err(|e| StoreError::Io(Arc::new(e)))?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
