@@ -67,13 +67,12 @@ use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     future::Future,
     ops::Bound,
+    path::Path,
     sync::{Arc, Condvar, Mutex, MutexGuard},
     time::Duration,
 };
 
 use futures::future::{FutureExt as _, LocalBoxFuture};
-use std::path::Path;
-
 use tokio_postgres::{Client, NoTls, Statement, error::SqlState, types::ToSql};
 
 use super::{TxTree, Value};
