@@ -81,13 +81,46 @@ impl DevOptions {
     }
 }
 
-/// Where [`free_ports`] looks: below Linux's default ephemeral range
-/// (32768–60999), so that no outgoing connection of this machine is given a
-/// port between its choice and the gateway's bind.
+/// Where [`free_ports`] looks when the kernel does not say its ephemeral
+/// range: below Linux's default one (32768–60999).
 const FREE_PORTS: std::ops::Range<u16> = 15_000..32_000;
 
+/// Where [`free_ports`] looks: the widest stretch of ports outside the
+/// ephemeral range this machine's kernel gives outgoing connections
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), so that no connection can be
+/// given a port between its choice and the gateway's bind. Machines differ:
+/// some start the ephemeral range at 16000 or even 1024.
+fn free_port_range() -> std::ops::Range<u16> {
+    static RANGE: std::sync::OnceLock<std::ops::Range<u16>> = std::sync::OnceLock::new();
+    RANGE
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+                .ok()
+                .and_then(|text| outside_ephemeral(&text))
+                .unwrap_or(FREE_PORTS)
+        })
+        .clone()
+}
+
+/// The widest stretch of ports from 10000 up (clear of the well-known
+/// services' usual ports) outside the ephemeral range `text` gives
+/// ("low high"), if one of at least 2,000 ports exists.
+fn outside_ephemeral(text: &str) -> Option<std::ops::Range<u16>> {
+    const FLOOR: u16 = 10_000;
+    let mut bounds = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    let (low, high) = (bounds.next()??, bounds.next()??);
+    let below = FLOOR..low.max(FLOOR);
+    let above = high.saturating_add(1).max(FLOOR)..u16::MAX;
+    let widest = if below.len() >= above.len() {
+        below
+    } else {
+        above
+    };
+    (widest.len() >= 2_000).then_some(widest)
+}
+
 /// Where the next [`free_ports`] of this process starts looking, as an
-/// offset into [`FREE_PORTS`]; it starts at one derived from the process id.
+/// offset into [`free_port_range`]; it starts at one derived from the process id.
 static NEXT_FREE_PORT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
 
 /// `count` consecutive ports on 127.0.0.1 that are free now, and that no
@@ -97,8 +130,17 @@ static NEXT_FREE_PORT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU
 /// from the ephemeral range (what binding port 0 gives) could be taken by
 /// any outgoing connection before the gateway binds it.
 pub fn free_ports(count: u16) -> std::io::Result<u16> {
+    let listeners = free_listeners(count)?;
+    let first = listeners[0].local_addr()?.port();
+    Ok(first)
+}
+
+/// [`free_ports`], still bound: a caller that binds in this process keeps
+/// them, and no other socket can take one before it does.
+pub fn free_listeners(count: u16) -> std::io::Result<Vec<std::net::TcpListener>> {
     use std::sync::atomic::Ordering;
-    let span = u32::from(FREE_PORTS.end - FREE_PORTS.start);
+    let range = free_port_range();
+    let span = u32::from(range.end - range.start);
     let _ = NEXT_FREE_PORT.compare_exchange(
         u32::MAX,
         std::process::id().wrapping_mul(7919) % span,
@@ -107,11 +149,11 @@ pub fn free_ports(count: u16) -> std::io::Result<u16> {
     );
     let mut last_error = None;
     for _ in 0..200 {
-        let offset = NEXT_FREE_PORT.fetch_add(u32::from(count), Ordering::Relaxed) % span;
+        let offset = NEXT_FREE_PORT.fetch_add(u32::from(count.max(1)), Ordering::Relaxed) % span;
         let Some(start) = u16::try_from(offset)
             .ok()
-            .map(|offset| FREE_PORTS.start + offset)
-            .filter(|start| u32::from(*start) + u32::from(count) <= u32::from(FREE_PORTS.end))
+            .map(|offset| range.start + offset)
+            .filter(|start| u32::from(*start) + u32::from(count) <= u32::from(range.end))
         else {
             continue;
         };
@@ -119,7 +161,8 @@ pub fn free_ports(count: u16) -> std::io::Result<u16> {
             .map(|port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)))
             .collect();
         match bound {
-            Ok(_) => return Ok(start),
+            Ok(listeners) if !listeners.is_empty() => return Ok(listeners),
+            Ok(_) => last_error = Some(std::io::Error::other("no ports asked for")),
             Err(error) => last_error = Some(error),
         }
     }
@@ -324,10 +367,22 @@ fn write(file: &Path, text: &str) -> Result<(), DevError> {
 mod tests {
     use super::*;
 
-    /// Concurrent callers get disjoint blocks, below the ephemeral range,
+    /// The stretch chosen is outside whatever ephemeral range the kernel
+    /// says: Linux's default, one that starts at 16000, one that leaves
+    /// only the top, and none when nothing wide enough is left.
+    #[test]
+    fn the_free_range_avoids_the_kernels_ephemeral_range() {
+        assert_eq!(outside_ephemeral("32768\t60999\n"), Some(10_000..32_768));
+        assert_eq!(outside_ephemeral("16000 65535"), Some(10_000..16_000));
+        assert_eq!(outside_ephemeral("1024 40000"), Some(40_001..65_535));
+        assert_eq!(outside_ephemeral("1024 65535"), None);
+        assert_eq!(outside_ephemeral("garbage"), None);
+    }
+
+    /// Concurrent callers get disjoint blocks, outside the ephemeral range,
     /// that are free to bind: what the README's tests, run in parallel, need.
     #[test]
-    fn free_ports_are_disjoint_and_below_the_ephemeral_range() {
+    fn free_ports_are_disjoint_and_outside_the_ephemeral_range() {
         let blocks: Vec<u16> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| free_ports(3).unwrap()))
@@ -336,7 +391,7 @@ mod tests {
         });
         let mut ports: Vec<u16> = blocks.iter().flat_map(|&start| start..start + 3).collect();
         assert!(
-            ports.iter().all(|port| FREE_PORTS.contains(port)),
+            ports.iter().all(|port| free_port_range().contains(port)),
             "{ports:?}"
         );
         ports.sort_unstable();

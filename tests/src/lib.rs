@@ -112,11 +112,14 @@ impl Region {
         let mut reserved = HashMap::new();
         for code in countries {
             let cc = country(code);
-            // Below the ephemeral range: a gateway restarted, or run as a
-            // process, binds its port again, and no outgoing connection
-            // can have been given it meanwhile.
-            let peer = StdListener::bind(free_address()).unwrap();
-            let agency = StdListener::bind(free_address()).unwrap();
+            // Outside the ephemeral range: a gateway restarted, or run as
+            // a process, binds its port again, and no outgoing connection
+            // can have been given it meanwhile. Kept bound until the
+            // gateway starts, so that nothing takes it before.
+            let mut pair =
+                retorno_gateway::dev::free_listeners(2).expect("free ports on 127.0.0.1");
+            let agency = pair.pop().unwrap();
+            let peer = pair.pop().unwrap();
             addresses.insert(
                 cc,
                 Listen {
