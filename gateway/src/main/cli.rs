@@ -272,6 +272,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run { config } => {
             let config = Config::load_with_files(&config)?;
+            let stop = ShutdownSignal::listen()?;
             let gateway = Gateway::start(config).await?;
             eprintln!(
                 "{} gateway: peers on {}, agencies on {}; Ctrl-C stops it",
@@ -280,8 +281,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 gateway.agency_addr()
             );
             tokio::select! {
-                stopped = shutdown_signal() => {
-                    stopped?;
+                () = stop.received() => {
                     gateway.shutdown().await;
                     Ok(())
                 }
@@ -647,11 +647,28 @@ async fn check_peers(
     Ok(())
 }
 
-/// Waits for Ctrl-C (SIGINT) or SIGTERM, the two ways an operator stops a gateway.
-pub async fn shutdown_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
+/// Ctrl-C (SIGINT) and SIGTERM, the two ways an operator stops a gateway,
+/// caught from the moment this is made: make it before saying the gateway
+/// is ready, or a signal sent in between kills the process unclean.
+pub struct ShutdownSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    pub fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignal {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Until one of the two arrives.
+    pub async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

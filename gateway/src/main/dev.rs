@@ -78,6 +78,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         };
         gateways.push((gateway, runtime));
     }
+    let stop = crate::cli::ShutdownSignal::listen()?;
     print_region(&options, gateways.iter().map(|(gateway, _)| gateway));
     if options.danger_clock_ahead_days > 0 {
         println!(
@@ -86,7 +87,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             clock.now().strftime("%Y-%m-%d %H:%M UTC")
         );
     }
-    crate::cli::shutdown_signal().await?;
+    stop.received().await;
     eprintln!(
         "stopping the region; queued messages stay in {}",
         options.dir.display()
