@@ -211,16 +211,20 @@ async fn the_dev_region_names_each_gateway_in_its_logs_and_says_when_one_already
         .unwrap();
     let stdout = std::io::BufReader::new(region.stdout.take().unwrap());
     // Reading the region's output until it says how to try it is the wait:
-    // it prints that once every gateway is listening.
-    let printed: Vec<String> = tokio::task::spawn_blocking(move || {
-        stdout
-            .lines()
-            .map_while(Result::ok)
+    // it prints that once every gateway is listening. The rest is read
+    // too, to the end: a pipe closed early would fail the region's next
+    // line.
+    let (said, printed) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = stdout.lines().map_while(Result::ok);
+        let upto_inbox: Vec<String> = lines
+            .by_ref()
             .take_while(|line| !line.contains("inbox"))
-            .collect()
-    })
-    .await
-    .unwrap();
+            .collect();
+        let _ = said.send(upto_inbox);
+        lines.for_each(drop);
+    });
+    let printed: Vec<String> = printed.await.unwrap();
     let try_line = printed
         .iter()
         .find(|line| line.contains("send notice"))
