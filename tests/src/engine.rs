@@ -4,10 +4,16 @@
 
 use std::{
     future::Future,
+    path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use retorno_gateway::config::{DatabaseUrl, Storage};
+use retorno_gateway::{
+    config::{DatabaseUrl, Storage},
+    kv::Db,
+    lease::{Lease as _, PgLease},
+    storage::{StoreError, TREES},
+};
 
 use crate::postgres::{self, Cluster};
 
@@ -58,6 +64,69 @@ pub fn postgres_storage(url: &str, node: &str) -> Storage {
         node: Some(node.to_owned()),
         ..Storage::default()
     }
+}
+
+/// A PostgreSQL engine on a cluster of the caller's own, not the test
+/// binary's shared one: for a test that reads the cluster's files, which
+/// other tests' databases would share. The cluster is stopped when the
+/// test process ends. `None` as [`postgres`].
+pub fn private_postgres() -> Option<Engine> {
+    let cluster: &'static Cluster = Box::leak(Box::new(Cluster::start()?));
+    Some(Engine::Postgres(cluster))
+}
+
+/// Storage settings, with at-rest `keys`, for a database of its own on the
+/// running test's engine, for a store a test opens itself: sled in the
+/// folder it opens, or a new database in the engine's cluster.
+pub fn storage_with_keys(code: &str, keys: &[PathBuf]) -> Storage {
+    let mut storage = match current() {
+        Engine::Sled => Storage::default(),
+        Engine::Postgres(cluster) => {
+            postgres_storage(&cluster.database(&database_name(code)), "node-a")
+        }
+    };
+    storage.keys = keys.to_vec();
+    storage
+}
+
+/// The raw database of a stopped gateway (`dir` and `storage` as its
+/// config gives them), as whoever has write access to it sees it: on
+/// PostgreSQL with the lease taken, as a stopped gateway's command takes it.
+/// Waits for a store just dropped to release sled's lock.
+pub async fn raw_database(dir: &Path, storage: &Storage) -> Db {
+    let db = crate::eventually("the database to be free", || async {
+        match Db::open(dir, storage) {
+            Ok(db) => Some(db),
+            Err(StoreError::Sled(_)) => None,
+            Err(other) => panic!("{other}"),
+        }
+    })
+    .await;
+    if let Db::Postgres(pg) = &db {
+        PgLease::new(pg.clone(), storage)
+            .try_acquire()
+            .unwrap()
+            .expect("the lease of a stopped gateway");
+    }
+    db
+}
+
+/// Whether any key or value of any tree of the stopped gateway's database
+/// contains `needle`: what any reader of the database can still get.
+pub async fn database_contains(dir: &Path, storage: &Storage, needle: &[u8]) -> bool {
+    let db = raw_database(dir, storage).await;
+    let has = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let mut trees: Vec<_> = TREES
+        .iter()
+        .map(|name| db.open_tree(name).unwrap())
+        .collect();
+    trees.push(db.default_tree());
+    trees.iter().any(|tree| {
+        tree.iter().any(|item| {
+            let (key, value) = item.unwrap();
+            has(&key) || has(&value)
+        })
+    })
 }
 
 /// Writes each test twice, as a module of two tests: `sled` and `postgres`

@@ -4,7 +4,10 @@
 //! another record, and the personal data of a closed case is purged after
 //! its retention period while the proof of what happened stays.
 //!
-//! "On disk" means the bytes of every file in the gateway's sled folder.
+//! Every test runs on both engines. "On disk" means the bytes of every file
+//! in the gateway's sled folder; on PostgreSQL, every row of the gateway's
+//! database, and for the test of a whole region the files of a cluster of
+//! its own (tables and WAL).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -31,7 +34,7 @@ use retorno_proto::v1::{
     submit_request::Payload,
 };
 use retorno_tests::{
-    Region, country, eventually, files_contain, inbox_now, new_key, notice, notice_to,
+    Region, country, engine, eventually, files_contain, inbox_now, new_key, notice, notice_to,
     return_a_child, submit_case_message, wait_for_state,
 };
 use uuid::Uuid;
@@ -47,24 +50,39 @@ fn no_case(_: &dyn CasesTx) -> Result<Result<Applied, Refusal>, TxError> {
     }))
 }
 
-/// Opens the store in `dir` with `keys`, waiting for a store just dropped to
-/// release sled's lock (its flush task ends when its last handle goes).
-async fn open(dir: &Path, keys: &[PathBuf]) -> Arc<Store> {
-    let storage = Storage {
-        keys: keys.to_vec(),
-        ..Storage::default()
-    };
-    eventually("the database to be free", || {
-        let storage = storage.clone();
-        async move {
-            match Store::open(dir, &storage) {
-                Ok(store) => Some(store),
-                Err(StoreError::Sled(_)) => None,
-                Err(other) => panic!("{other}"),
-            }
+/// Opens the store in `dir` (sled) or at `storage.url` (PostgreSQL),
+/// waiting for a store just dropped to release sled's lock (its flush task
+/// ends when its last handle goes).
+async fn open(dir: &Path, storage: &Storage) -> Arc<Store> {
+    eventually("the database to be free", || async {
+        match Store::open(dir, storage) {
+            Ok(store) => Some(store),
+            Err(StoreError::Sled(_)) => None,
+            Err(other) => panic!("{other}"),
         }
     })
     .await
+}
+
+/// [`open`] with at-rest `keys` instead of `storage`'s.
+async fn open_with(dir: &Path, storage: &Storage, keys: &[PathBuf]) -> Arc<Store> {
+    let storage = Storage {
+        keys: keys.to_vec(),
+        ..storage.clone()
+    };
+    open(dir, &storage).await
+}
+
+/// Whether `needle` is on disk in the stopped store's database: in any
+/// file of its sled folder (which holds only it), or in any row of its
+/// PostgreSQL database (the cluster's files hold other tests' databases).
+async fn on_disk(dir: &Path, storage: &Storage, needle: &str) -> bool {
+    match engine::current() {
+        engine::Engine::Sled => files_contain(dir, needle.as_bytes()),
+        engine::Engine::Postgres(_) => {
+            engine::database_contains(dir, storage, needle.as_bytes()).await
+        }
+    }
 }
 
 /// The example notice as a sealed envelope's bytes, for case `case_id`.
@@ -120,173 +138,193 @@ fn key_id(key: &Path) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn a_childs_name_reaches_the_disk_only_when_no_key_is_configured() {
-    for keyed in [true, false] {
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_childs_name_reaches_the_disk_only_when_no_key_is_configured() {
+        for keyed in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            let keys = if keyed {
+                let key = dir.path().join("keys/2026-11.key");
+                retorno_gateway::at_rest::write_new_key(&key).unwrap();
+                vec![key]
+            } else {
+                vec![]
+            };
+            let storage = engine::storage_with_keys("mx", &keys);
+            let store = open(&data, &storage).await;
+            let envelope = notice_envelope("MX-2026-0001");
+            store_both_ways(&store, &envelope).await;
+
+            // Readers get the envelope back exactly.
+            let queued = store.outbox_after(country("GT"), 0, 1, 1).unwrap();
+            assert_eq!(queued[0].record.envelope, envelope);
+            let received = store.inbox_after(0, 1).unwrap();
+            assert_eq!(received[0].1.envelope, envelope);
+
+            drop(store);
+            for name in [GIVEN_NAMES, FAMILY_NAMES, "RENAP-1203-4567"] {
+                assert_eq!(
+                    on_disk(&data, &storage, name).await,
+                    !keyed,
+                    "{name:?} on disk with keys = {keys:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_key_seals_new_records_and_old_ones_stay_readable() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let keys = if keyed {
-            let key = dir.path().join("keys/2026-11.key");
-            retorno_gateway::at_rest::write_new_key(&key).unwrap();
-            vec![key]
-        } else {
-            vec![]
-        };
-        let store = open(&data, &keys).await;
-        let envelope = notice_envelope("MX-2026-0001");
-        store_both_ways(&store, &envelope).await;
+        let november = dir.path().join("keys/2026-11.key");
+        let december = dir.path().join("keys/2026-12.key");
+        retorno_gateway::at_rest::write_new_key(&november).unwrap();
+        retorno_gateway::at_rest::write_new_key(&december).unwrap();
+        let gt = country("GT");
+        let old = notice_envelope("MX-2026-0001");
+        let new = notice_envelope("MX-2026-0002");
 
-        // Readers get the envelope back exactly.
-        let queued = store.outbox_after(country("GT"), 0, 1, 1).unwrap();
-        assert_eq!(queued[0].record.envelope, envelope);
-        let received = store.inbox_after(0, 1).unwrap();
-        assert_eq!(received[0].1.envelope, envelope);
+        let storage = engine::storage_with_keys("mx", &[]);
+        let store = open_with(&data, &storage, std::slice::from_ref(&november)).await;
+        store_both_ways(&store, &old).await;
+        drop(store);
 
-        for name in [GIVEN_NAMES, FAMILY_NAMES, "RENAP-1203-4567"] {
-            assert_eq!(
-                files_contain(&data, name.as_bytes()),
-                !keyed,
-                "{name:?} on disk with keys = {keys:?}"
+        // December's key is added: new records use it, November's still open.
+        let store = open_with(&data, &storage, &[november.clone(), december.clone()]).await;
+        store_both_ways(&store, &new).await;
+        let queued = store.outbox_after(gt, 0, 2, 10).unwrap();
+        let envelopes: Vec<&[u8]> = queued
+            .iter()
+            .map(|i| i.record.envelope.as_slice())
+            .collect();
+        assert_eq!(envelopes, [old.as_slice(), new.as_slice()]);
+        let received = store.inbox_after(0, 10).unwrap();
+        let envelopes: Vec<&[u8]> = received
+            .iter()
+            .map(|(_, r)| r.envelope.as_slice())
+            .collect();
+        assert_eq!(envelopes, [old.as_slice(), new.as_slice()]);
+        drop(store);
+
+        // With December's key alone, the new records open (they carry its id)
+        // and the old ones fail with an error naming November's key id.
+        let store = open_with(&data, &storage, std::slice::from_ref(&december)).await;
+        assert_eq!(
+            store.outbox_after(gt, 1, 2, 1).unwrap()[0].record.envelope,
+            new
+        );
+        assert_eq!(store.inbox_after(1, 1).unwrap()[0].1.envelope, new);
+        let november_id = key_id(&november);
+        let outbox_error = store.outbox_after(gt, 0, 1, 1).unwrap_err();
+        let inbox_error = store.inbox_after(0, 1).unwrap_err();
+        for error in [outbox_error, inbox_error] {
+            assert!(
+                matches!(
+                    &error,
+                    StoreError::AtRest {
+                        source: AtRestError::UnknownKey { key_id },
+                        ..
+                    } if key_id.to_string() == november_id
+                ),
+                "{error}"
+            );
+            assert!(error.to_string().contains(&november_id), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sealed_envelope_copied_into_another_record_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let key = dir.path().join("keys/2026-11.key");
+        retorno_gateway::at_rest::write_new_key(&key).unwrap();
+        let storage = engine::storage_with_keys("mx", std::slice::from_ref(&key));
+        let store = open(&data, &storage).await;
+        let first = store_both_ways(&store, &notice_envelope("MX-2026-0001")).await;
+        let second = store_both_ways(&store, &notice_envelope("MX-2026-0002")).await;
+        drop(store);
+
+        // Someone with write access to the database puts entry 1's bytes under entry 2.
+        let db = engine::raw_database(&data, &storage).await;
+        let inbox = db.open_tree("inbox").unwrap();
+        let bytes = inbox.get(first.to_be_bytes()).unwrap().unwrap();
+        inbox.insert(second.to_be_bytes(), bytes).unwrap();
+        db.flush().unwrap();
+        drop((inbox, db));
+
+        let store = open(&data, &storage).await;
+        assert!(
+            store.inbox_after(0, 1).is_ok(),
+            "entry 1 is where it belongs"
+        );
+        let error = store.inbox_after(first, 1).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::AtRest {
+                    tree: "inbox",
+                    source: AtRestError::Refused { .. }
+                }
+            ),
+            "{error}"
+        );
+    }
+}
+
+/// With keys, no file of either gateway holds the child's name, after a
+/// whole return through both: on sled their folders, on PostgreSQL the
+/// files of a cluster of this test's own (tables and WAL).
+async fn no_gateway_file_holds_the_childs_name() {
+    let region = Region::new(&["MX", "GT"]);
+    let mut configs = Vec::new();
+    for code in ["MX", "GT"] {
+        let mut config = region.config(code);
+        config.storage.keys = vec![new_key(&region, &format!("{code}.key"))];
+        configs.push(config);
+    }
+    let mx = region.start_with(configs[0].clone()).await;
+    let gt = region.start_with(configs[1].clone()).await;
+
+    return_a_child(&region, "MX-2026-0001", notice()).await;
+    // The agencies still read the notice whole: it is opened on the way out.
+    let mut sbs = region.agency("GT", "child-protection").await;
+    let items = inbox_now(&mut sbs, 0).await;
+    let Some(Body::AdvanceNotice(seen)) = &items[0].body.as_ref().unwrap().payload else {
+        panic!("the first item is the notice")
+    };
+    assert_eq!(seen.child.as_ref().unwrap().given_names, GIVEN_NAMES);
+
+    mx.shutdown().await;
+    gt.shutdown().await;
+    // On PostgreSQL the cluster's folder holds the tables and the WAL: a
+    // cluster of this test's own, since others of this file store names
+    // in the clear.
+    for code in ["MX", "GT"] {
+        let files = region.storage_files(code);
+        for name in [GIVEN_NAMES, FAMILY_NAMES, "RENAP-1203-4567", "María Xol"] {
+            assert!(
+                !files_contain(&files, name.as_bytes()),
+                "{name:?} is on disk in {}",
+                files.display()
             );
         }
     }
 }
 
 #[tokio::test]
-async fn a_new_key_seals_new_records_and_old_ones_stay_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let november = dir.path().join("keys/2026-11.key");
-    let december = dir.path().join("keys/2026-12.key");
-    retorno_gateway::at_rest::write_new_key(&november).unwrap();
-    retorno_gateway::at_rest::write_new_key(&december).unwrap();
-    let gt = country("GT");
-    let old = notice_envelope("MX-2026-0001");
-    let new = notice_envelope("MX-2026-0002");
-
-    let store = open(&data, std::slice::from_ref(&november)).await;
-    store_both_ways(&store, &old).await;
-    drop(store);
-
-    // December's key is added: new records use it, November's still open.
-    let store = open(&data, &[november.clone(), december.clone()]).await;
-    store_both_ways(&store, &new).await;
-    let queued = store.outbox_after(gt, 0, 2, 10).unwrap();
-    let envelopes: Vec<&[u8]> = queued
-        .iter()
-        .map(|i| i.record.envelope.as_slice())
-        .collect();
-    assert_eq!(envelopes, [old.as_slice(), new.as_slice()]);
-    let received = store.inbox_after(0, 10).unwrap();
-    let envelopes: Vec<&[u8]> = received
-        .iter()
-        .map(|(_, r)| r.envelope.as_slice())
-        .collect();
-    assert_eq!(envelopes, [old.as_slice(), new.as_slice()]);
-    drop(store);
-
-    // With December's key alone, the new records open (they carry its id)
-    // and the old ones fail with an error naming November's key id.
-    let store = open(&data, std::slice::from_ref(&december)).await;
-    assert_eq!(
-        store.outbox_after(gt, 1, 2, 1).unwrap()[0].record.envelope,
-        new
-    );
-    assert_eq!(store.inbox_after(1, 1).unwrap()[0].1.envelope, new);
-    let november_id = key_id(&november);
-    let outbox_error = store.outbox_after(gt, 0, 1, 1).unwrap_err();
-    let inbox_error = store.inbox_after(0, 1).unwrap_err();
-    for error in [outbox_error, inbox_error] {
-        assert!(
-            matches!(
-                &error,
-                StoreError::AtRest {
-                    source: AtRestError::UnknownKey { key_id },
-                    ..
-                } if key_id.to_string() == november_id
-            ),
-            "{error}"
-        );
-        assert!(error.to_string().contains(&november_id), "{error}");
-    }
+async fn with_keys_configured_no_gateway_file_holds_the_childs_name_on_sled() {
+    engine::on(
+        engine::Engine::Sled,
+        no_gateway_file_holds_the_childs_name(),
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn a_sealed_envelope_copied_into_another_record_does_not_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let key = dir.path().join("keys/2026-11.key");
-    retorno_gateway::at_rest::write_new_key(&key).unwrap();
-    let store = open(&data, std::slice::from_ref(&key)).await;
-    let first = store_both_ways(&store, &notice_envelope("MX-2026-0001")).await;
-    let second = store_both_ways(&store, &notice_envelope("MX-2026-0002")).await;
-    drop(store);
-
-    // Someone with write access to the files puts entry 1's bytes under entry 2.
-    let db = eventually("the database to be free", || async {
-        sled::open(&data).ok()
-    })
-    .await;
-    let inbox = db.open_tree("inbox").unwrap();
-    let bytes = inbox.get(first.to_be_bytes()).unwrap().unwrap();
-    inbox.insert(second.to_be_bytes(), bytes).unwrap();
-    db.flush().unwrap();
-    drop((inbox, db));
-
-    let store = open(&data, std::slice::from_ref(&key)).await;
-    assert!(
-        store.inbox_after(0, 1).is_ok(),
-        "entry 1 is where it belongs"
-    );
-    let error = store.inbox_after(first, 1).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            StoreError::AtRest {
-                tree: "inbox",
-                source: AtRestError::Refused { .. }
-            }
-        ),
-        "{error}"
-    );
-}
-
-retorno_tests::on_both_engines! {
-    #[tokio::test]
-    async fn with_keys_configured_no_gateway_file_holds_the_childs_name() {
-        let region = Region::new(&["MX", "GT"]);
-        let mut configs = Vec::new();
-        for code in ["MX", "GT"] {
-            let mut config = region.config(code);
-            config.storage.keys = vec![new_key(&region, &format!("{code}.key"))];
-            configs.push(config);
-        }
-        let mx = region.start_with(configs[0].clone()).await;
-        let gt = region.start_with(configs[1].clone()).await;
-
-        return_a_child(&region, "MX-2026-0001", notice()).await;
-        // The agencies still read the notice whole: it is opened on the way out.
-        let mut sbs = region.agency("GT", "child-protection").await;
-        let items = inbox_now(&mut sbs, 0).await;
-        let Some(Body::AdvanceNotice(seen)) = &items[0].body.as_ref().unwrap().payload else {
-            panic!("the first item is the notice")
-        };
-        assert_eq!(seen.child.as_ref().unwrap().given_names, GIVEN_NAMES);
-
-        mx.shutdown().await;
-        gt.shutdown().await;
-        // On PostgreSQL the cluster's folder holds the tables and the WAL; no
-        // other test of this file runs on it.
-        for code in ["MX", "GT"] {
-            let files = region.storage_files(code);
-            for name in [GIVEN_NAMES, FAMILY_NAMES, "RENAP-1203-4567", "María Xol"] {
-                assert!(
-                    !files_contain(&files, name.as_bytes()),
-                    "{name:?} is on disk in {}",
-                    files.display()
-                );
-            }
-        }
+async fn with_keys_configured_no_gateway_file_holds_the_childs_name_on_postgres() {
+    if let Some(postgres) = engine::private_postgres() {
+        engine::on(postgres, no_gateway_file_holds_the_childs_name()).await;
     }
 }
 
@@ -299,154 +337,142 @@ fn notice_of(given_names: &str, family_names: &str) -> AdvanceNotice {
     notice
 }
 
-/// Whether any key or value of any tree of the (closed) database in `dir`
-/// contains `needle`: what any reader of the database can still get.
-async fn live_database_contains(dir: &Path, needle: &str) -> bool {
-    let db = eventually("the database to be free", || async { sled::open(dir).ok() }).await;
-    let needle = needle.as_bytes();
-    let has = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    db.tree_names().iter().any(|name| {
-        db.open_tree(name).unwrap().iter().any(|item| {
-            let (key, value) = item.unwrap();
-            has(&key) || has(&value)
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn a_case_withdrawn_long_ago_loses_its_personal_data_and_keeps_its_proof() {
+        const WITHDRAWN: &str = "MX-2026-0301";
+        const RECEIVED: &str = "MX-2026-0302";
+        const REFUSED: &str = "MX-2026-0303";
+        let region = Region::new(&["MX", "GT"]);
+        // Mexico relaxes the best-interest gate for Guatemala, which has not
+        // agreed: Guatemala stores such a notice as refused.
+        let mut mx_config = region.config("MX");
+        mx_config.case.relax_best_interest_for = vec![country("GT")];
+        let mx = region.start_with(mx_config).await;
+        // Guatemala keeps envelopes in the clear here, so that the checks below
+        // can see the names before the purge.
+        let gt_config = region.config("GT");
+        let gt = region.start_with(gt_config.clone()).await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let sbs = region.agency("GT", "child-protection").await;
+
+        // Ana Lucía stays in Mexico: her case is withdrawn.
+        inm.submit(notice_to("GT", WITHDRAWN)).await.unwrap();
+        wait_for_state(&sbs, WITHDRAWN, CaseState::Notified).await;
+        let withdrawal = compose::withdrawal("protection-granted", "asylum granted").unwrap();
+        submit_case_message(&inm, WITHDRAWN, withdrawal)
+            .await
+            .unwrap();
+        let withdrawn = wait_for_state(&sbs, WITHDRAWN, CaseState::Withdrawn).await;
+        // Berta returns today.
+        return_a_child(&region, RECEIVED, notice_of("Berta Alicia", "Cux Tum")).await;
+        // Carla's notice is refused on arrival.
+        let mut refused = notice_of("Carla Beatriz", "Ajú Sac");
+        refused.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
+        let request = compose::request(REFUSED, Some("GT"), Payload::AdvanceNotice(refused));
+        inm.submit(request).await.unwrap();
+        eventually("Mexico's outbox to be delivered", || async {
+            (mx.outbox_depth(country("GT")) == 0).then_some(())
         })
-    })
-}
-
-#[tokio::test]
-async fn a_case_withdrawn_long_ago_loses_its_personal_data_and_keeps_its_proof() {
-    const WITHDRAWN: &str = "MX-2026-0301";
-    const RECEIVED: &str = "MX-2026-0302";
-    const REFUSED: &str = "MX-2026-0303";
-    let region = Region::new(&["MX", "GT"]);
-    // Mexico relaxes the best-interest gate for Guatemala, which has not
-    // agreed: Guatemala stores such a notice as refused.
-    let mut mx_config = region.config("MX");
-    mx_config.case.relax_best_interest_for = vec![country("GT")];
-    let mx = region.start_with(mx_config).await;
-    // Guatemala keeps envelopes in the clear here, so that the checks below
-    // can see the names before the purge.
-    let gt_config = region.config("GT");
-    let gt = region.start_with(gt_config.clone()).await;
-    let mut inm = region.agency("MX", "destination-authority").await;
-    let sbs = region.agency("GT", "child-protection").await;
-
-    // Ana Lucía stays in Mexico: her case is withdrawn.
-    inm.submit(notice_to("GT", WITHDRAWN)).await.unwrap();
-    wait_for_state(&sbs, WITHDRAWN, CaseState::Notified).await;
-    let withdrawal = compose::withdrawal("protection-granted", "asylum granted").unwrap();
-    submit_case_message(&inm, WITHDRAWN, withdrawal)
-        .await
-        .unwrap();
-    let withdrawn = wait_for_state(&sbs, WITHDRAWN, CaseState::Withdrawn).await;
-    // Berta returns today.
-    return_a_child(&region, RECEIVED, notice_of("Berta Alicia", "Cux Tum")).await;
-    // Carla's notice is refused on arrival.
-    let mut refused = notice_of("Carla Beatriz", "Ajú Sac");
-    refused.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
-    let request = compose::request(REFUSED, Some("GT"), Payload::AdvanceNotice(refused));
-    inm.submit(request).await.unwrap();
-    eventually("Mexico's outbox to be delivered", || async {
-        (mx.outbox_depth(country("GT")) == 0).then_some(())
-    })
-    .await;
-    gt.shutdown().await;
-    let data = &gt_config.data_dir;
-    for name in ["Ana Lucía", "Berta Alicia", "Carla Beatriz"] {
-        assert!(
-            live_database_contains(data, name).await,
-            "{name} is kept before the purge"
-        );
-    }
-
-    // 91 days later: past the withdrawal's 90, far from the reception's 365.
-    let store = open(data, &[]).await;
-    let policy = retention::Policy::from(&gt_config.storage);
-    let now = Timestamp::now()
-        .checked_add(SignedDuration::from_hours(91 * 24))
-        .unwrap();
-    let dry = retention::purge(&store, &policy, now, Mode::DryRun)
-        .await
-        .unwrap();
-    let due: Vec<(&str, usize)> = dry
-        .cases
-        .iter()
-        .map(|c| (c.case_id.as_str(), c.purged))
-        .collect();
-    assert_eq!(due, [(WITHDRAWN, 2)], "the notice and the withdrawal");
-    assert_eq!(dry.refused, 1, "Carla's refused notice");
-    let report = retention::purge(&store, &policy, now, Mode::Purge)
-        .await
-        .unwrap();
-    assert_eq!(
-        (report.cases.clone(), report.refused),
-        (dry.cases, dry.refused)
-    );
-    assert!(
-        report.to_string().contains(WITHDRAWN) && !report.to_string().contains("Ana"),
-        "{report}"
-    );
-
-    // What proves the exchange stays: the case and its timeline, and for
-    // each message the hash of the body received and the receipt given.
-    let case = store.read_case(WITHDRAWN).unwrap().unwrap();
-    assert_eq!(case.state(), CaseState::Withdrawn);
-    let child_protection = need_to_know::Reader {
-        role: Role::ChildProtection,
-        country: country("GT"),
-        delegated: None,
-    };
-    let read = need_to_know::case(&child_protection, case.clone()).unwrap();
-    assert_eq!(
-        read.timeline, withdrawn.timeline,
-        "as child protection reads it"
-    );
-    for entry in &case.timeline {
-        let id = Uuid::parse_str(&entry.message_id).unwrap();
-        let seen = store.seen(country("MX"), id).unwrap().unwrap();
-        assert_eq!(seen.body_sha256.len(), 32);
-        assert!(!seen.receipt.is_empty());
-        let kept = store.inbox_entry(seen.cursor).unwrap().unwrap();
-        assert!(!kept.holds_envelope, "{entry:?} still holds its envelope");
-    }
-    // Berta's case is untouched.
-    for entry in &store.read_case(RECEIVED).unwrap().unwrap().timeline {
-        let id = Uuid::parse_str(&entry.message_id).unwrap();
-        if let Some(seen) = store.seen(country("MX"), id).unwrap() {
+        .await;
+        gt.shutdown().await;
+        let data = &gt_config.data_dir;
+        for name in ["Ana Lucía", "Berta Alicia", "Carla Beatriz"] {
             assert!(
-                store
-                    .inbox_entry(seen.cursor)
-                    .unwrap()
-                    .unwrap()
-                    .holds_envelope
+                engine::database_contains(data, &gt_config.storage, name.as_bytes()).await,
+                "{name} is kept before the purge"
             );
         }
-    }
-    let again = retention::purge(&store, &policy, now, Mode::Purge)
-        .await
-        .unwrap();
-    assert_eq!(again.purged(), 0, "nothing is purged twice");
-    drop(store);
 
-    assert!(!live_database_contains(data, "Ana Lucía").await);
-    assert!(!live_database_contains(data, "Carla Beatriz").await);
-    assert!(live_database_contains(data, "Berta Alicia").await);
-
-    // Guatemala's agencies no longer get the purged messages; the case reads as before.
-    let gt = region.start_with(gt_config.clone()).await;
-    let mut sbs = region.agency_when_up("GT", "child-protection").await;
-    let items = inbox_now(&mut sbs, 0).await;
-    assert!(!items.is_empty());
-    assert!(
-        items
+        // 91 days later: past the withdrawal's 90, far from the reception's 365.
+        let store = open(data, &gt_config.storage).await;
+        let policy = retention::Policy::from(&gt_config.storage);
+        let now = Timestamp::now()
+            .checked_add(SignedDuration::from_hours(91 * 24))
+            .unwrap();
+        let dry = retention::purge(&store, &policy, now, Mode::DryRun)
+            .await
+            .unwrap();
+        let due: Vec<(&str, usize)> = dry
+            .cases
             .iter()
-            .all(|item| item.body.as_ref().unwrap().case_id == RECEIVED),
-        "only Berta's messages are given"
-    );
-    assert_eq!(
-        sbs.case(WITHDRAWN).await.unwrap().timeline,
-        withdrawn.timeline
-    );
-    mx.shutdown().await;
-    gt.shutdown().await;
+            .map(|c| (c.case_id.as_str(), c.purged))
+            .collect();
+        assert_eq!(due, [(WITHDRAWN, 2)], "the notice and the withdrawal");
+        assert_eq!(dry.refused, 1, "Carla's refused notice");
+        let report = retention::purge(&store, &policy, now, Mode::Purge)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.cases.clone(), report.refused),
+            (dry.cases, dry.refused)
+        );
+        assert!(
+            report.to_string().contains(WITHDRAWN) && !report.to_string().contains("Ana"),
+            "{report}"
+        );
+
+        // What proves the exchange stays: the case and its timeline, and for
+        // each message the hash of the body received and the receipt given.
+        let case = store.read_case(WITHDRAWN).unwrap().unwrap();
+        assert_eq!(case.state(), CaseState::Withdrawn);
+        let child_protection = need_to_know::Reader {
+            role: Role::ChildProtection,
+            country: country("GT"),
+            delegated: None,
+        };
+        let read = need_to_know::case(&child_protection, case.clone()).unwrap();
+        assert_eq!(
+            read.timeline, withdrawn.timeline,
+            "as child protection reads it"
+        );
+        for entry in &case.timeline {
+            let id = Uuid::parse_str(&entry.message_id).unwrap();
+            let seen = store.seen(country("MX"), id).unwrap().unwrap();
+            assert_eq!(seen.body_sha256.len(), 32);
+            assert!(!seen.receipt.is_empty());
+            let kept = store.inbox_entry(seen.cursor).unwrap().unwrap();
+            assert!(!kept.holds_envelope, "{entry:?} still holds its envelope");
+        }
+        // Berta's case is untouched.
+        for entry in &store.read_case(RECEIVED).unwrap().unwrap().timeline {
+            let id = Uuid::parse_str(&entry.message_id).unwrap();
+            if let Some(seen) = store.seen(country("MX"), id).unwrap() {
+                assert!(
+                    store
+                        .inbox_entry(seen.cursor)
+                        .unwrap()
+                        .unwrap()
+                        .holds_envelope
+                );
+            }
+        }
+        let again = retention::purge(&store, &policy, now, Mode::Purge)
+            .await
+            .unwrap();
+        assert_eq!(again.purged(), 0, "nothing is purged twice");
+        drop(store);
+
+        assert!(!engine::database_contains(data, &gt_config.storage, "Ana Lucía".as_bytes()).await);
+        assert!(!engine::database_contains(data, &gt_config.storage, "Carla Beatriz".as_bytes()).await);
+        assert!(engine::database_contains(data, &gt_config.storage, "Berta Alicia".as_bytes()).await);
+
+        // Guatemala's agencies no longer get the purged messages; the case reads as before.
+        let gt = region.start_with(gt_config.clone()).await;
+        let mut sbs = region.agency_when_up("GT", "child-protection").await;
+        let items = inbox_now(&mut sbs, 0).await;
+        assert!(!items.is_empty());
+        assert!(
+            items
+                .iter()
+                .all(|item| item.body.as_ref().unwrap().case_id == RECEIVED),
+            "only Berta's messages are given"
+        );
+        assert_eq!(
+            sbs.case(WITHDRAWN).await.unwrap().timeline,
+            withdrawn.timeline
+        );
+        mx.shutdown().await;
+        gt.shutdown().await;
+    }
 }
