@@ -901,8 +901,13 @@ pub fn verify(
 pub enum AuditError {
     /// The database could not be opened, most often because the gateway is running.
     #[error(
-        "data_dir {}: cannot open the database (is the gateway running? stop it to verify its audit log)",
-        dir.display()
+        "data_dir {}: cannot open the database: {source}{}",
+        dir.display(),
+        if source.held_by_a_running_gateway() {
+            " (stop the gateway to verify its audit log)"
+        } else {
+            ""
+        }
     )]
     Open {
         /// The data folder.
@@ -927,9 +932,11 @@ pub enum AuditError {
 pub async fn verify_stopped(config: &Config) -> Result<Report, AuditError> {
     let roots = crate::tls::load_certificates(&config.tls.regional_root)?;
     let dir = config.data_dir.clone();
-    let store = crate::storage::open(&dir, &config.storage).map_err(|source| AuditError::Open {
-        dir: dir.clone(),
-        source,
+    let store = crate::storage::open(&dir, &config.storage, config.country).map_err(|source| {
+        AuditError::Open {
+            dir: dir.clone(),
+            source,
+        }
     })?;
     let report = verify(&store, &roots, config.country)
         .map_err(|source| AuditError::Read { dir, source })?;

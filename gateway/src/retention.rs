@@ -164,8 +164,13 @@ impl fmt::Display for PurgeReport {
 pub enum RetentionError {
     /// The database could not be opened, most often because the gateway is running.
     #[error(
-        "data_dir {}: cannot open the database (a running gateway holds it, and purges on its own every storage.retention_check_interval_s: stop it to purge by hand)",
-        dir.display()
+        "data_dir {}: cannot open the database: {source}{}",
+        dir.display(),
+        if source.held_by_a_running_gateway() {
+            " (a running gateway purges on its own every storage.retention_check_interval_s: stop it to purge by hand)"
+        } else {
+            ""
+        }
     )]
     Open {
         /// The data folder.
@@ -424,9 +429,11 @@ pub async fn run(
 /// `retorno-gateway purge`: one purge of a stopped gateway's database.
 pub async fn purge_once(config: &Config, mode: Mode) -> Result<PurgeReport, RetentionError> {
     let dir = config.data_dir.clone();
-    let store = Store::open(&dir, &config.storage).map_err(|source| RetentionError::Open {
-        dir: dir.clone(),
-        source,
+    let store = crate::storage::open(&dir, &config.storage, config.country).map_err(|source| {
+        RetentionError::Open {
+            dir: dir.clone(),
+            source,
+        }
     })?;
     let policy = Policy::from(&config.storage);
     purge(&store, &policy, Timestamp::now(), mode)

@@ -381,13 +381,29 @@ pub enum Backend {
     Postgres,
 }
 
+impl StoreError {
+    /// Whether this is the refusal of a database a running gateway holds:
+    /// sled's lock on its folder, or another node's lease on PostgreSQL.
+    pub fn held_by_a_running_gateway(&self) -> bool {
+        match self {
+            StoreError::Sled(error) => {
+                matches!(&**error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+            }
+            StoreError::LeaseHeld { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Opens the configured engine's database in `dir` (`[storage] backend`),
-/// for the commands that work on a stopped gateway.
+/// for the commands that work on `country`'s stopped gateway: refused when
+/// it is another country's ([`crate::store::Store::open_stopped`]).
 pub fn open(
     dir: &std::path::Path,
     settings: &crate::config::Storage,
+    country: crate::country::Country,
 ) -> Result<Arc<crate::store::Store>, StoreError> {
-    crate::store::Store::open(dir, settings)
+    crate::store::Store::open_stopped(dir, settings, country)
 }
 
 /// Case records in memory, for the case engine's own tests: writes are kept

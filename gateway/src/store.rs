@@ -73,6 +73,7 @@ mod inbox;
 mod messages;
 mod operations;
 pub(crate) use operations::COUNTRY_KEY;
+pub use operations::check_owner;
 mod positions;
 mod writer;
 use writer::{Flusher, group_commit, writer};
@@ -376,18 +377,58 @@ impl Store {
         vault: Arc<Vault>,
     ) -> Result<Arc<Store>, StoreError> {
         let db = Db::open(dir, settings)?;
-        if let Db::Postgres(pg) = &db {
-            let lease = crate::lease::PgLease::new(pg.clone(), settings);
-            crate::lease::Lease::try_acquire(&lease)?.ok_or_else(|| StoreError::LeaseHeld {
-                holder: crate::lease::Lease::holder(&lease)
-                    .ok()
-                    .flatten()
-                    .map(|(node, _)| node)
-                    .unwrap_or_default(),
-                lease: settings.lease_seconds,
-            })?;
-        }
+        Store::lease_once(&db, settings)?;
         Store::open_on(db, dir, settings, vault)
+    }
+
+    /// [`Store::open`] for a command on `country`'s stopped gateway:
+    /// refused ([`StoreError::OtherCountry`]) when the database records
+    /// another country's gateway as its owner, and then, on PostgreSQL, the
+    /// lease is given back at once. Writes nothing: the gateway records its
+    /// country when it starts ([`Store::claim`]).
+    pub fn open_stopped(
+        dir: &Path,
+        settings: &Storage,
+        country: Country,
+    ) -> Result<Arc<Store>, StoreError> {
+        let vault = Vault::load(&settings.keys).map_err(|source| StoreError::AtRest {
+            tree: "storage.keys",
+            source,
+        })?;
+        let db = Db::open(dir, settings)?;
+        let lease = Store::lease_once(&db, settings)?;
+        let store = Store::open_on(db, dir, settings, Arc::new(vault))?;
+        if let Err(refused) = store.check_owner(country) {
+            if let Some(lease) = lease
+                && let Err(error) = crate::lease::Lease::release(&lease)
+            {
+                tracing::warn!(%error, "could not give the lease back");
+            }
+            return Err(refused);
+        }
+        Ok(store)
+    }
+
+    /// On PostgreSQL, takes the lease once as this node (`[storage] node`),
+    /// refused while another node holds it; nothing on sled, whose lock on
+    /// its folder does the same.
+    fn lease_once(
+        db: &Db,
+        settings: &Storage,
+    ) -> Result<Option<crate::lease::PgLease>, StoreError> {
+        let Db::Postgres(pg) = db else {
+            return Ok(None);
+        };
+        let lease = crate::lease::PgLease::new(pg.clone(), settings);
+        crate::lease::Lease::try_acquire(&lease)?.ok_or_else(|| StoreError::LeaseHeld {
+            holder: crate::lease::Lease::holder(&lease)
+                .ok()
+                .flatten()
+                .map(|(node, _)| node)
+                .unwrap_or_default(),
+            lease: settings.lease_seconds,
+        })?;
+        Ok(Some(lease))
     }
 
     /// Opens the store over an engine's database `db` (on PostgreSQL, with

@@ -155,6 +155,17 @@ async fn migrate_moves_a_sled_gateway_onto_postgresql_where_it_runs_on() {
     let url = cluster.database(&engine::database_name("mx"));
     let file = region.dir().join("mx.toml");
 
+    // Guatemala's config pointed at Mexico's folder by mistake: refused
+    // before anything is copied.
+    let mut wrong = region.config("GT");
+    wrong.data_dir = mx_config.data_dir.clone();
+    let (ok, out, err) = migrate(&wrong, &region.dir().join("wrong.toml"), &url).await;
+    assert!(
+        !ok && err.contains("belongs to the gateway of MX, not of GT")
+            && err.contains("is --config this gateway's own file?"),
+        "{out}{err}"
+    );
+
     let (ok, out, err) = migrate(&mx_config, &file, &url).await;
     assert!(ok, "{out}{err}");
     for line in [

@@ -238,7 +238,9 @@ retorno_tests::on_both_engines! {
     /// database is left as it was.
     #[tokio::test]
     async fn a_gateway_pointed_at_another_countrys_database_is_refused_and_changes_nothing() {
-        use retorno_gateway::{Gateway, config::Listen, gateway::StartError, storage::StoreError};
+        use retorno_gateway::{
+            Gateway, config::Listen, gateway::StartError, retention::Mode, storage::StoreError,
+        };
         let region = Region::new(&["MX", "GT"]);
         let mx = region.start("MX").await;
         let mut inm = region.agency("MX", "destination-authority").await;
@@ -274,9 +276,43 @@ retorno_tests::on_both_engines! {
             refused.contains("belongs to the gateway of MX, not of GT: nothing was written"),
             "{refused}"
         );
+        // The commands on a stopped gateway refuse it the same way: a purge
+        // with GT's retention rules, an audit verification against GT's
+        // seals, and a statistics report signed as GT. Each waits until the
+        // store refused before it has let go of sled's lock.
+        let year = retorno_gateway::statistics::Period::new(
+            "2026-01".parse().unwrap(),
+            "2026-12".parse().unwrap(),
+        )
+        .unwrap();
+        let out = region.dir().join("report");
+        for command in ["purge", "audit verify", "stats report"] {
+            let refusal = eventually(&format!("{command} refused on MX's database"), || async {
+                let refusal = match command {
+                    "purge" => retorno_gateway::retention::purge_once(&wrong, Mode::Purge)
+                        .await
+                        .unwrap_err()
+                        .to_string(),
+                    "audit verify" => retorno_gateway::audit::verify_stopped(&wrong)
+                        .await
+                        .unwrap_err()
+                        .to_string(),
+                    _ => retorno_gateway::statistics::write_report(&wrong, year, &out)
+                        .await
+                        .unwrap_err()
+                        .to_string(),
+                };
+                (!refusal.contains("could not acquire lock")).then_some(refusal)
+            })
+            .await;
+            assert!(
+                refusal.contains("belongs to the gateway of MX, not of GT"),
+                "{command}: {refusal}"
+            );
+        }
 
         // Mexico's own gateway opens it again at once (on PostgreSQL the
-        // refused node gave the lease back), its notice still there.
+        // refused node and commands gave the lease back), its notice still there.
         let mx = region.restart_with(region.config("MX")).await;
         let mut inm = region.agency("MX", "destination-authority").await;
         let status = inm.status(&accepted.message_id).await.unwrap();

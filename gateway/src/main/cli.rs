@@ -334,8 +334,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load_with_files(&config)?;
             let id = uuid::Uuid::try_parse(&message_id)
                 .map_err(|_| anyhow::anyhow!("{message_id:?} is not a message id (a UUID)"))?;
-            let store = retorno_gateway::store::Store::open(&config.data_dir, &config.storage)
-                .map_err(|e| {
+            let store =
+                retorno_gateway::storage::open(&config.data_dir, &config.storage, config.country)
+                    .map_err(|e| {
                     anyhow::anyhow!(
                         "{}: {e} (is the gateway running? stop it, then export)",
                         config.data_dir.display()
@@ -393,7 +394,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let config = Config::load(&config)?;
             let store =
-                retorno_gateway::Store::open(&config.data_dir, &config.storage).map_err(|e| {
+                retorno_gateway::storage::open(&config.data_dir, &config.storage, config.country)
+                    .map_err(|e| {
                     anyhow::anyhow!(
                         "{}: {e} (stop the gateway first: its database is open)",
                         config.data_dir.display()

@@ -356,6 +356,12 @@ fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
     let to = target_url(&args.to)?;
     let config = Config::load_with_files(&args.config)?;
     let source = open_source(&config)?;
+    retorno_gateway::store::check_owner(&source, config.country).map_err(|e| {
+        anyhow::anyhow!(
+            "data_dir {}: {e}: is --config this gateway's own file?",
+            config.data_dir.display()
+        )
+    })?;
     let (target, lease) = open_target(&config, &args.to, args.to_tls_ca.as_deref())?;
     let from = config.data_dir.display();
     println!(

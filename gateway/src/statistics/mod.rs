@@ -114,7 +114,7 @@ pub async fn write_report(
         &config.delegations,
     )
     .map_err(|e| StatisticsError::Credentials(e.to_string()))?;
-    let store = Store::open(&config.data_dir, &config.storage)?;
+    let store = crate::storage::open(&config.data_dir, &config.storage, config.country)?;
     let rule = config.statistics;
     if rule.min_cell.lowered() {
         let who = format!("operator:stats-report:{}", config.country);

@@ -25,18 +25,20 @@ impl Store {
     /// chain and one outbox. A database from before this record is claimed
     /// by the first gateway that opens it.
     pub async fn claim(&self, country: Country) -> Result<(), StoreError> {
-        let tree = self.db.default_tree();
-        match tree.get(COUNTRY_KEY)? {
-            Some(stored) if stored.as_ref() == country.as_str().as_bytes() => Ok(()),
-            Some(stored) => Err(StoreError::OtherCountry {
-                stored: String::from_utf8_lossy(&stored).into_owned(),
-                configured: country,
-            }),
-            None => {
-                tree.insert(COUNTRY_KEY, country.as_str().as_bytes())?;
-                self.commit().await
-            }
+        if !self.check_owner(country)? {
+            self.db
+                .default_tree()
+                .insert(COUNTRY_KEY, country.as_str().as_bytes())?;
+            self.commit().await?;
         }
+        Ok(())
+    }
+
+    /// Refuses ([`StoreError::OtherCountry`]) a database that another
+    /// country's gateway recorded as its own; `true` when `country`'s did,
+    /// `false` when none has yet. Writes nothing.
+    pub fn check_owner(&self, country: Country) -> Result<bool, StoreError> {
+        check_owner(&self.db, country)
     }
 
     /// Writes the time under a probe key and waits for the flush that covers
@@ -101,5 +103,18 @@ impl Store {
             .map(|bytes| decode("sent", &bytes))
             .transpose()?;
         Ok(sent.map(|sent| sent.accepted_at_micros))
+    }
+}
+
+/// [`Store::check_owner`] on an engine's database not opened as a store
+/// (what `migrate` copies from).
+pub fn check_owner(db: &crate::kv::Db, country: Country) -> Result<bool, StoreError> {
+    match db.default_tree().get(COUNTRY_KEY)? {
+        Some(stored) if stored.as_ref() == country.as_str().as_bytes() => Ok(true),
+        Some(stored) => Err(StoreError::OtherCountry {
+            stored: String::from_utf8_lossy(&stored).into_owned(),
+            configured: country,
+        }),
+        None => Ok(false),
     }
 }
