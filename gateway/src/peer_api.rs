@@ -273,9 +273,27 @@ impl PeerService {
                 details[index].lock().ok().and_then(|detail| detail.clone()),
             )
         };
+        // The new receipts are sealed inside the batch's transaction, with
+        // one signature, so that each is written once and in its final form.
+        let sealer = self.tls.sealer();
+        self.store
+            .save_certificate(&sealer.certificate)
+            .map_err(unavailable)?;
+        let seal = |receipts: &mut [(Uuid, Vec<u8>)]| {
+            let mut decoded = receipts
+                .iter()
+                .map(|(id, bytes)| Ok((*id, receipt::decode(bytes)?)))
+                .collect::<Result<Vec<_>, receipt::ReceiptError>>()
+                .map_err(|e| e.to_string())?;
+            receipt::seal_batch(&sealer, &mut decoded).map_err(|e| e.to_string())?;
+            for ((_, bytes), (_, sealed)) in receipts.iter_mut().zip(decoded) {
+                *bytes = sealed.encode_to_vec();
+            }
+            Ok(())
+        };
         let mut stored = self
             .store
-            .receive_all(&arrivals, case_step, receipt_for)
+            .receive_all(&arrivals, case_step, receipt_for, seal)
             .map_err(unavailable)?
             .into_iter();
         let mut refused = refused.iter();

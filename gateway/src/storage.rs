@@ -139,6 +139,10 @@ pub enum StoreError {
     /// The database folder could not be prepared.
     #[error("{0}")]
     Io(Arc<std::io::Error>),
+    /// The receipts of a batch could not be sealed; nothing of the batch
+    /// was stored.
+    #[error("the receipts could not be sealed ({0}); nothing of the batch was stored")]
+    Seal(String),
     /// The case rules refused the message; nothing was stored.
     #[error("{0}")]
     Refused(Refusal),

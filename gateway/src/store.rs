@@ -1367,6 +1367,81 @@ mod tests {
         assert_eq!(store.inbox_after(0, 10).unwrap().len(), 1);
     }
 
+    /// A batch's new receipts are sealed inside its transaction: the dedupe
+    /// record keeps the sealed form, a duplicate later in the batch answers
+    /// with it too, and a sealing failure stores nothing of the batch.
+    #[tokio::test]
+    async fn a_batch_keeps_its_receipts_sealed_and_a_sealing_failure_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
+        let mx: Country = "MX".parse().unwrap();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let arrival = |id| Arrival {
+            sender: mx,
+            id,
+            case_id: "",
+            envelope: b"env",
+            body_sha256: b"hash",
+            sequence: 0,
+            official: "",
+        };
+        let batch = [arrival(a), arrival(b), arrival(a)];
+        let receipt_for = |index: usize, _: i64, _: &str| format!("receipt {index}").into_bytes();
+
+        let failed = store.receive_all(
+            &batch,
+            |_, _| Ok(None),
+            receipt_for,
+            |_| Err("no key".to_owned()),
+        );
+        assert!(
+            matches!(&failed, Err(StoreError::Seal(reason)) if reason == "no key"),
+            "{failed:?}"
+        );
+        assert!(store.seen(mx, a).unwrap().is_none() && store.seen(mx, b).unwrap().is_none());
+
+        let signatures = std::sync::atomic::AtomicUsize::new(0);
+        let received = store
+            .receive_all(
+                &batch,
+                |_, _| Ok(None),
+                receipt_for,
+                |receipts| {
+                    signatures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    for (_, receipt) in receipts.iter_mut() {
+                        receipt.extend_from_slice(b" sealed");
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(signatures.into_inner(), 1, "one sealing for the batch");
+        assert_eq!(
+            received,
+            [
+                Received::Stored {
+                    cursor: 1,
+                    receipt: b"receipt 0 sealed".to_vec()
+                },
+                Received::Stored {
+                    cursor: 2,
+                    receipt: b"receipt 1 sealed".to_vec()
+                },
+                Received::Duplicate {
+                    receipt: b"receipt 0 sealed".to_vec()
+                },
+            ]
+        );
+        assert_eq!(
+            store.seen(mx, a).unwrap().unwrap().receipt,
+            b"receipt 0 sealed"
+        );
+        assert_eq!(
+            store.seen(mx, b).unwrap().unwrap().receipt,
+            b"receipt 1 sealed"
+        );
+    }
+
     #[tokio::test]
     async fn acknowledgements_never_go_backwards() {
         let dir = tempfile::tempdir().unwrap();

@@ -589,6 +589,7 @@ mod tests {
                         })
                     },
                     |_, _, _| Vec::new(),
+                    |_| Ok(()),
                 )
                 .unwrap();
             let refused = refused.into_inner().unwrap();

@@ -47,6 +47,7 @@ impl Store {
             &[arrival],
             |_, cases| case_step(cases),
             |_, at, refused| receipt_for(at, refused),
+            |_| Ok(()),
         )?;
         received.pop().ok_or(StoreError::Closed)
     }
@@ -55,12 +56,16 @@ impl Store {
     /// closures take the index of the arrival in `arrivals`. An id stored
     /// before, or earlier in the same batch, is a duplicate (or a conflict if
     /// its body differs). The audit entry of each delivery (or of its refusal
-    /// by the case rules) is written in the same transaction.
+    /// by the case rules) is written in the same transaction, and so are
+    /// the new receipts in their final form: `seal` replaces each (message
+    /// id, encoded receipt) of the batch's new entries by its sealed form,
+    /// all at once (one signature), and its error stores nothing.
     pub fn receive_all(
         &self,
         arrivals: &[Arrival<'_>],
         case_step: impl Fn(usize, &dyn CasesTx) -> Result<Option<String>, TxError>,
         receipt_for: impl Fn(usize, i64, &str) -> Vec<u8>,
+        seal: impl Fn(&mut [(Uuid, Vec<u8>)]) -> Result<(), String>,
     ) -> Result<Vec<Received>, StoreError> {
         if arrivals.is_empty() {
             return Ok(Vec::new());
@@ -87,6 +92,9 @@ impl Store {
                 let mut cursor = first;
                 let mut received = Vec::with_capacity(arrivals.len());
                 let mut highest = positions::Highest::default();
+                // The new entries' dedupe records, whose receipts are sealed
+                // after the loop: (key, record, index in `received`).
+                let mut new_seen: Vec<(_, SeenRecord, usize, Uuid)> = Vec::new();
                 for (index, arrival) in arrivals.iter().enumerate() {
                     let key = seen_key(arrival.sender, arrival.id);
                     let (sender, seq) = (arrival.sender, arrival.sequence);
@@ -125,9 +133,32 @@ impl Store {
                         .encode_at_rest(&cursor.to_be_bytes(), record)
                         .map_err(abort)?;
                     inbox.insert(cursor.to_be_bytes(), record)?;
+                    // Written now, so that the same id later in the batch is
+                    // a duplicate; written again below, sealed.
                     seen.insert(key, prost::Message::encode_to_vec(&seen_record))?;
+                    new_seen.push((key, seen_record, received.len(), arrival.id));
                     received.push(Received::Stored { cursor, receipt });
                     cursor += 1;
+                }
+                let mut receipts: Vec<(Uuid, Vec<u8>)> = new_seen
+                    .iter()
+                    .map(|(_, record, _, id)| (*id, record.receipt.clone()))
+                    .collect();
+                seal(&mut receipts).map_err(|reason| abort(StoreError::Seal(reason)))?;
+                for ((key, mut record, at, _), (_, sealed)) in new_seen.into_iter().zip(receipts) {
+                    // A duplicate of it later in the batch answers with the same receipt.
+                    for later in &mut received[at..] {
+                        if let Received::Duplicate { receipt } = later
+                            && *receipt == record.receipt
+                        {
+                            receipt.clone_from(&sealed);
+                        }
+                    }
+                    if let Received::Stored { receipt, .. } = &mut received[at] {
+                        receipt.clone_from(&sealed);
+                    }
+                    record.receipt = sealed;
+                    seen.insert(key, prost::Message::encode_to_vec(&record))?;
                 }
                 highest.raise_in(sequences)?;
                 Ok(((received, cursor), head))
@@ -229,18 +260,22 @@ impl Store {
         Ok(updated.map_or(cursor, |bytes| read_u64(&bytes)))
     }
 
-    /// Replaces the receipts kept for `(sender, id)` with their sealed form.
-    /// Part of receiving a batch: call before [`Store::commit`].
+    /// Replaces the receipts kept for `(sender, id)` with their sealed form,
+    /// in one transaction: for receipts stored before [`Store::receive_all`]
+    /// sealed them itself (a crash between storing and sealing, in an
+    /// earlier release). Call before [`Store::commit`].
     pub fn seal_receipts(&self, sealed: &[(Country, Uuid, Vec<u8>)]) -> Result<(), StoreError> {
-        for (sender, id, receipt) in sealed {
-            let key = seen_key(*sender, *id);
-            if let Some(bytes) = self.seen.get(key)? {
-                let mut seen: SeenRecord = decode("seen", &bytes)?;
-                seen.receipt = receipt.clone();
-                self.seen
-                    .insert(key, prost::Message::encode_to_vec(&seen))?;
+        kv::transaction(&[&self.seen], |trees| {
+            let seen = &trees[0];
+            for (sender, id, receipt) in sealed {
+                let key = seen_key(*sender, *id);
+                if let Some(bytes) = seen.get(key)? {
+                    let mut record: SeenRecord = decode("seen", &bytes).map_err(abort)?;
+                    record.receipt.clone_from(receipt);
+                    seen.insert(key, prost::Message::encode_to_vec(&record))?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
