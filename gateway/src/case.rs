@@ -359,7 +359,8 @@ pub struct Applied {
     pub state: CaseState,
 }
 
-fn case_key(id: &str) -> Vec<u8> {
+/// Where case `id` is kept in the cases tree.
+pub fn case_key(id: &str) -> Vec<u8> {
     format!("case/{id}").into_bytes()
 }
 

@@ -408,6 +408,21 @@ impl TxTree<'_> {
             TxTree::Postgres(tree) => tree.remove(key.as_ref()),
         }
     }
+
+    /// Whether each read is a round trip to a server (PostgreSQL), which
+    /// [`TxTree::prefetch`] saves; not on sled, whose reads are in process.
+    pub fn reads_are_round_trips(&self) -> bool {
+        matches!(self, TxTree::Postgres(_))
+    }
+
+    /// Reads `keys` ahead in one round trip, for the gets that follow;
+    /// nothing on sled.
+    pub fn prefetch(&self, keys: &[Vec<u8>]) -> Result<(), TxError> {
+        match self {
+            TxTree::Sled(_) => Ok(()),
+            TxTree::Postgres(tree) => tree.prefetch(keys),
+        }
+    }
 }
 
 impl From<sled::Error> for StoreError {

@@ -693,6 +693,7 @@ impl Store {
                 let [outbox, sent, cases, log, sequences] = views else {
                     return Err(abort(StoreError::Closed));
                 };
+                prefetch_group(group, (outbox, sent, cases, log, sequences))?;
                 let mut head = head.clone();
                 let mut next_seq = first_seq.clone();
                 let mut results = Vec::with_capacity(group.len());
@@ -974,6 +975,55 @@ type FinishTrees<'a> = (
     &'a TxTree<'a>,
     &'a TxTree<'a>,
 );
+
+/// Reads ahead, in one round trip per tree, what a group's writes will read
+/// one key at a time, where each read is a round trip (PostgreSQL): the
+/// status of each submitted or answered message, the answered outbox
+/// entries, their sequence index entries, and the cases the answered
+/// messages belong to. Nothing on sled.
+fn prefetch_group(
+    group: &[Write],
+    (outbox, sent, cases, _, sequences): FinishTrees<'_>,
+) -> Result<(), TxError> {
+    if !sent.reads_are_round_trips() {
+        return Ok(());
+    }
+    let (mut outbox_keys, mut answered, mut sent_keys) = (Vec::new(), Vec::new(), Vec::new());
+    for write in group {
+        match write {
+            Write::Submit(submit) => sent_keys.push(submit.id.as_bytes().to_vec()),
+            Write::Answers { peer, answers, .. } => {
+                for answer in answers {
+                    outbox_keys.push(outbox_key(*peer, answer.seq).to_vec());
+                    answered.push(answer.id);
+                    sent_keys.push(answer.id.as_bytes().to_vec());
+                }
+                let delivered = answers.iter().filter(|answer| answer.is_delivered());
+                positions::prefetch_index(
+                    sequences,
+                    Direction::Out,
+                    delivered.map(|answer| (*peer, answer.seq)),
+                )?;
+            }
+            Write::Requeue { .. } => {}
+        }
+    }
+    outbox.prefetch(&outbox_keys)?;
+    sent.prefetch(&sent_keys)?;
+    let mut case_keys = Vec::new();
+    for id in answered {
+        if let Some(bytes) = sent.get(id.as_bytes())? {
+            let status: SentRecord = decode("sent", &bytes).map_err(abort)?;
+            case_keys.extend(
+                status
+                    .case_ids
+                    .iter()
+                    .map(|case_id| case::case_key(case_id)),
+            );
+        }
+    }
+    cases.prefetch(&case_keys)
+}
 
 /// Records one answer inside a transaction; returns the audit head after it.
 fn finish_in(

@@ -268,6 +268,46 @@ fn a_transaction_sees_its_own_writes_and_an_aborted_one_keeps_nothing() {
     assert_eq!(outbox.get(b"retried").unwrap().unwrap().as_ref(), b"y");
 }
 
+/// Keys read ahead in one round trip read as a get would read them: what
+/// is stored, `None` for what is not, and this transaction's own writes
+/// over both, before and after the prefetch.
+#[test]
+fn a_prefetch_reads_what_gets_would_and_own_writes_win() {
+    let Some(db) = writable("prefetch") else {
+        return;
+    };
+    let sent = db.open_tree("sent").unwrap();
+    for n in 1..=3 {
+        sent.insert(key(n), n.to_string().into_bytes()).unwrap();
+    }
+    kv::transaction(&[&sent], |trees| {
+        let tree = &trees[0];
+        assert!(tree.reads_are_round_trips());
+        tree.insert(key(2), b"written before".to_vec())?;
+        let wanted: Vec<Vec<u8>> = (1..=5).map(|n| key(n).to_vec()).collect();
+        tree.prefetch(&wanted)?;
+        tree.prefetch(&wanted)?;
+        assert_eq!(tree.get(key(1))?.unwrap().as_ref(), b"1");
+        assert_eq!(tree.get(key(2))?.unwrap().as_ref(), b"written before");
+        assert_eq!(tree.get(key(3))?.unwrap().as_ref(), b"3");
+        assert_eq!(tree.get(key(4))?, None);
+        tree.insert(key(4), b"written after".to_vec())?;
+        assert_eq!(tree.get(key(4))?.unwrap().as_ref(), b"written after");
+        assert_eq!(tree.remove(key(3))?.unwrap().as_ref(), b"3");
+        assert_eq!(tree.get(key(3))?, None);
+        // Not prefetched: read on its own.
+        assert_eq!(tree.get(key(9))?, None);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        sent.get(key(4)).unwrap().unwrap().as_ref(),
+        b"written after"
+    );
+    assert_eq!(sent.get(key(3)).unwrap(), None);
+    assert_eq!(sent.get(key(1)).unwrap().unwrap().as_ref(), b"1");
+}
+
 #[test]
 fn concurrent_transactions_on_one_counter_end_exact() {
     let Some(db) = writable("counter") else {

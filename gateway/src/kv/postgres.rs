@@ -1059,13 +1059,18 @@ fn attempt_once<T>(
 /// One buffered write statement: its SQL, then its keys (and values).
 type Write = (String, Vec<Vec<u8>>, Vec<Vec<u8>>);
 
-/// Writes of one tree in a transaction, not yet sent.
+/// Writes of one tree in a transaction, not yet sent, and what it read.
 #[derive(Default)]
 struct Pending {
     /// The whole tree was cleared first.
     cleared: bool,
     /// Inserts (`Some`) and removals (`None`), the last per key.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Values read in this transaction (`None`: no entry), which a
+    /// `SERIALIZABLE` transaction sees unchanged until it ends: a second
+    /// read of a key, or one fetched ahead ([`TxView::prefetch`]), needs no
+    /// round trip.
+    read: HashMap<Vec<u8>, Option<Value>>,
 }
 
 /// A transaction in progress on one connection.
@@ -1095,22 +1100,74 @@ impl TxView<'_> {
             if tree.cleared {
                 return Ok(None);
             }
-        }
-        match get(self.tx.conn, self.tx.tables[self.index], key) {
-            Ok(value) => Ok(value),
-            Err(error) => {
-                let outcome = if retryable(&error) {
-                    TxError::Conflict
-                } else {
-                    TxError::Abort(StoreError::Postgres(PgError::from_driver(&error)))
-                };
-                let mut failure = self.tx.failure.borrow_mut();
-                if failure.is_none() {
-                    *failure = Some(error);
-                }
-                Err(outcome)
+            if let Some(value) = tree.read.get(key) {
+                return Ok(value.clone());
             }
         }
+        let value = get(self.tx.conn, self.tx.tables[self.index], key)
+            .map_err(|error| self.failed(error))?;
+        self.tx.pending.borrow_mut()[self.index]
+            .read
+            .insert(key.to_vec(), value.clone());
+        Ok(value)
+    }
+
+    /// Reads `keys` (those not read or written yet) in one round trip, so
+    /// that the [`TxView::get`]s that follow need none.
+    pub fn prefetch(&self, keys: &[Vec<u8>]) -> Result<(), TxError> {
+        let wanted: Vec<&[u8]> = {
+            let pending = self.tx.pending.borrow();
+            let tree = &pending[self.index];
+            if tree.cleared {
+                return Ok(());
+            }
+            let mut wanted: Vec<&[u8]> = keys
+                .iter()
+                .map(Vec::as_slice)
+                .filter(|key| !tree.writes.contains_key(*key) && !tree.read.contains_key(*key))
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            wanted
+        };
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let table = self.tx.tables[self.index];
+        let rows = self
+            .tx
+            .conn
+            .query(
+                &format!("SELECT k, v FROM \"{table}\" WHERE k = ANY($1)"),
+                &[&wanted],
+            )
+            .map_err(|error| self.failed(error))?;
+        let mut pending = self.tx.pending.borrow_mut();
+        let read = &mut pending[self.index].read;
+        for key in wanted {
+            read.insert(key.to_vec(), None);
+        }
+        for row in rows {
+            let key: Vec<u8> = row.try_get(0).map_err(|error| self.failed(error))?;
+            let value: Vec<u8> = row.try_get(1).map_err(|error| self.failed(error))?;
+            read.insert(key, Some(Value::from(value)));
+        }
+        Ok(())
+    }
+
+    /// The outcome of a driver error in this transaction: retry, or fail;
+    /// the first such error decides the run's outcome.
+    fn failed(&self, error: tokio_postgres::Error) -> TxError {
+        let outcome = if retryable(&error) {
+            TxError::Conflict
+        } else {
+            TxError::Abort(StoreError::Postgres(PgError::from_driver(&error)))
+        };
+        let mut failure = self.tx.failure.borrow_mut();
+        if failure.is_none() {
+            *failure = Some(error);
+        }
+        outcome
     }
 
     /// Keeps `value` under `key` when the transaction commits.
@@ -1134,6 +1191,7 @@ impl TxView<'_> {
         let mut pending = self.tx.pending.borrow_mut();
         pending[self.index].cleared = true;
         pending[self.index].writes.clear();
+        pending[self.index].read.clear();
     }
 }
 

@@ -88,6 +88,28 @@ impl Store {
                 let [inbox, seen, cases, log, sequences] = views else {
                     return Err(abort(StoreError::Closed));
                 };
+                if seen.reads_are_round_trips() {
+                    // On PostgreSQL, what the loop reads one key at a time,
+                    // in one round trip per tree.
+                    let keys: Vec<Vec<u8>> = arrivals
+                        .iter()
+                        .map(|arrival| seen_key(arrival.sender, arrival.id).to_vec())
+                        .collect();
+                    seen.prefetch(&keys)?;
+                    let keys: Vec<Vec<u8>> = arrivals
+                        .iter()
+                        .filter(|arrival| !arrival.case_id.is_empty())
+                        .map(|arrival| crate::case::case_key(arrival.case_id))
+                        .collect();
+                    cases.prefetch(&keys)?;
+                    positions::prefetch_index(
+                        sequences,
+                        Direction::In,
+                        arrivals
+                            .iter()
+                            .map(|arrival| (arrival.sender, arrival.sequence)),
+                    )?;
+                }
                 let mut head = head.clone();
                 let mut cursor = first;
                 let mut received = Vec::with_capacity(arrivals.len());

@@ -227,6 +227,21 @@ pub(super) fn assigned_in(
 /// number already indexed under another id (a sender that went back gave it
 /// twice) keeps its first id. The position is raised once per transaction
 /// by [`Highest`], not per message.
+/// Reads ahead, where reads are round trips, the index entries that
+/// [`index_in`] will read for each `(peer, seq)` in `direction`.
+pub(super) fn prefetch_index(
+    tree: &TxTree<'_>,
+    direction: Direction,
+    positions: impl IntoIterator<Item = (Country, u64)>,
+) -> Result<(), TxError> {
+    let keys: Vec<Vec<u8>> = positions
+        .into_iter()
+        .filter(|(_, seq)| *seq != 0)
+        .map(|(peer, seq)| index_key(direction, peer, seq).to_vec())
+        .collect();
+    tree.prefetch(&keys)
+}
+
 pub(super) fn index_in(
     tree: &TxTree<'_>,
     direction: Direction,
