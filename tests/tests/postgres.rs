@@ -488,6 +488,58 @@ fn a_takeover_waits_for_the_holders_transaction_in_flight() {
     assert_eq!(tree.get(b"after").unwrap(), None);
 }
 
+/// A holder paused inside a transaction (past its fencing check, sending
+/// nothing) does not keep the standby out: the server ends its session after
+/// `IDLE_IN_TRANSACTION`, its transaction keeps nothing, and the standby
+/// takes the lease.
+#[test]
+fn a_holder_paused_inside_a_transaction_does_not_keep_the_standby_out() {
+    let Some((url, a)) = database("paused") else {
+        return;
+    };
+    let b = open(&url);
+    let ttl = Duration::from_millis(300);
+    assert_eq!(pg(&a).try_acquire(GATEWAY, "a", ttl).unwrap(), Some(1));
+    let outbox = a.open_tree("outbox").unwrap();
+    let (checked_tx, checked) = std::sync::mpsc::channel::<()>();
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    let wake = std::sync::Mutex::new(wake);
+    let writer = std::thread::spawn(move || {
+        kv::transaction(&[&outbox], |trees| {
+            trees[0].insert(b"paused", b"1".to_vec())?;
+            let _ = checked_tx.send(());
+            // Paused: nothing is sent until the test wakes it.
+            let _ = wake.lock().unwrap().recv_timeout(Duration::from_secs(60));
+            Ok(())
+        })
+    });
+    checked.recv().unwrap();
+    let started = Instant::now();
+    let pb = pg(&b).clone();
+    let deadline = started + kv::postgres::IDLE_IN_TRANSACTION + Duration::from_secs(20);
+    let epoch = loop {
+        if let Some(epoch) = pb
+            .try_acquire(GATEWAY, "b", Duration::from_secs(60))
+            .unwrap()
+        {
+            break epoch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never took the lease"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(epoch, 2);
+    wake_tx.send(()).unwrap();
+    assert!(
+        writer.join().unwrap().is_err(),
+        "the paused transaction failed"
+    );
+    let tree = b.open_tree("outbox").unwrap();
+    assert_eq!(tree.get(b"paused").unwrap(), None);
+}
+
 /// Whether a session waits on a lock while updating the lease (the takeover).
 fn lease_update_waits(db: &Db) -> bool {
     pg(db).lease_waiters().unwrap() > 0

@@ -397,6 +397,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How long a transaction of this gateway may wait between two statements
+/// before the server ends its session. A healthy node sends each next
+/// statement within milliseconds; one that stopped (SIGSTOP, a frozen
+/// virtual machine, a cut network) would otherwise keep a standby from
+/// taking the lease until it woke.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
+
 impl Pg {
     /// Connects to the database at `url` (at most `pool_size` connections)
     /// and applies the schema's migrations. Takes no lease. With `tls_ca`
@@ -419,6 +426,19 @@ impl Pg {
         if config.get_application_name().is_none() {
             config.application_name("retorno-gateway");
         }
+        // A node paused or cut off inside a transaction holds the lease
+        // row's FOR SHARE lock, on which a standby's takeover waits: the
+        // server ends such a session, and its transaction with nothing
+        // kept, once it has sent nothing for this long.
+        let idle = format!(
+            "-c idle_in_transaction_session_timeout={}",
+            IDLE_IN_TRANSACTION.as_millis()
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {idle}"),
+            None => idle,
+        };
+        config.options(options);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("retorno-postgres")
