@@ -437,22 +437,9 @@ fn a_takeover_waits_for_the_holders_transaction_in_flight() {
     let b = open(&url);
     let ttl = Duration::from_millis(300);
     assert_eq!(pg(&a).try_acquire(GATEWAY, "a", ttl).unwrap(), Some(1));
-    let outbox = a.open_tree("outbox").unwrap();
-
     // a's transaction has passed its fencing check and is still running
     // when its lease expires and b tries to take over.
-    let (checked_tx, checked) = std::sync::mpsc::channel::<()>();
-    let (go_tx, go) = std::sync::mpsc::channel::<()>();
-    let go = std::sync::Mutex::new(go);
-    let writer = std::thread::spawn(move || {
-        kv::transaction(&[&outbox], |trees| {
-            trees[0].insert(b"in flight", b"1".to_vec())?;
-            let _ = checked_tx.send(());
-            let _ = go.lock().unwrap().recv_timeout(Duration::from_secs(30));
-            Ok(())
-        })
-    });
-    checked.recv().unwrap();
+    let (go_tx, writer) = inside_a_transaction(&a, b"in flight");
     let watcher = open(&url);
     let pb = pg(&b).clone();
     let taker = std::thread::spawn(move || {
@@ -500,20 +487,8 @@ fn a_holder_paused_inside_a_transaction_does_not_keep_the_standby_out() {
     let b = open(&url);
     let ttl = Duration::from_millis(300);
     assert_eq!(pg(&a).try_acquire(GATEWAY, "a", ttl).unwrap(), Some(1));
-    let outbox = a.open_tree("outbox").unwrap();
-    let (checked_tx, checked) = std::sync::mpsc::channel::<()>();
-    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
-    let wake = std::sync::Mutex::new(wake);
-    let writer = std::thread::spawn(move || {
-        kv::transaction(&[&outbox], |trees| {
-            trees[0].insert(b"paused", b"1".to_vec())?;
-            let _ = checked_tx.send(());
-            // Paused: nothing is sent until the test wakes it.
-            let _ = wake.lock().unwrap().recv_timeout(Duration::from_secs(60));
-            Ok(())
-        })
-    });
-    checked.recv().unwrap();
+    // Paused: nothing is sent until the test wakes it.
+    let (wake_tx, writer) = inside_a_transaction(&a, b"paused");
     let started = Instant::now();
     let pb = pg(&b).clone();
     let deadline = started + kv::postgres::IDLE_IN_TRANSACTION + Duration::from_secs(20);
@@ -538,6 +513,33 @@ fn a_holder_paused_inside_a_transaction_does_not_keep_the_standby_out() {
     );
     let tree = b.open_tree("outbox").unwrap();
     assert_eq!(tree.get(b"paused").unwrap(), None);
+}
+
+/// A transaction of `db` that inserts `key` (value `1`) into the outbox,
+/// passes its fencing check and then sends nothing until the returned
+/// sender wakes it (or 60 s pass): a holder slow or paused inside its
+/// transaction. Returns once the transaction is there, with its outcome.
+fn inside_a_transaction(
+    db: &Db,
+    key: &'static [u8],
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<Result<(), StoreError>>,
+) {
+    let outbox = db.open_tree("outbox").unwrap();
+    let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    let wake = std::sync::Mutex::new(wake);
+    let writer = std::thread::spawn(move || {
+        kv::transaction(&[&outbox], |trees| {
+            trees[0].insert(key, b"1".to_vec())?;
+            let _ = inside_tx.send(());
+            let _ = wake.lock().unwrap().recv_timeout(Duration::from_secs(60));
+            Ok(())
+        })
+    });
+    inside.recv().unwrap();
+    (wake_tx, writer)
 }
 
 /// Whether a session waits on a lock while updating the lease (the takeover).
