@@ -115,7 +115,7 @@ impl Store {
                 let mut received = Vec::with_capacity(arrivals.len());
                 let mut highest = positions::Highest::default();
                 // The new entries' dedupe records, whose receipts are sealed
-                // after the loop: (key, record, index in `received`).
+                // after the loop: (key, record, index in `received`, message id).
                 let mut new_seen: Vec<(_, SeenRecord, usize, Uuid)> = Vec::new();
                 for (index, arrival) in arrivals.iter().enumerate() {
                     let key = seen_key(arrival.sender, arrival.id);
@@ -166,7 +166,9 @@ impl Store {
                     .iter()
                     .map(|(_, record, _, id)| (*id, record.receipt.clone()))
                     .collect();
-                seal(&mut receipts).map_err(|reason| abort(StoreError::Seal(reason)))?;
+                if !receipts.is_empty() {
+                    seal(&mut receipts).map_err(|reason| abort(StoreError::Seal(reason)))?;
+                }
                 for ((key, mut record, at, _), (_, sealed)) in new_seen.into_iter().zip(receipts) {
                     // A duplicate of it later in the batch answers with the same receipt.
                     for later in &mut received[at..] {
