@@ -139,6 +139,9 @@ pub fn free_ports(count: u16) -> std::io::Result<u16> {
 /// them, and no other socket can take one before it does.
 pub fn free_listeners(count: u16) -> std::io::Result<Vec<std::net::TcpListener>> {
     use std::sync::atomic::Ordering;
+    if count == 0 {
+        return Err(std::io::Error::other("no ports asked for"));
+    }
     let range = free_port_range();
     let span = u32::from(range.end - range.start);
     let _ = NEXT_FREE_PORT.compare_exchange(
@@ -149,7 +152,7 @@ pub fn free_listeners(count: u16) -> std::io::Result<Vec<std::net::TcpListener>>
     );
     let mut last_error = None;
     for _ in 0..200 {
-        let offset = NEXT_FREE_PORT.fetch_add(u32::from(count.max(1)), Ordering::Relaxed) % span;
+        let offset = NEXT_FREE_PORT.fetch_add(u32::from(count), Ordering::Relaxed) % span;
         let Some(start) = u16::try_from(offset)
             .ok()
             .map(|offset| range.start + offset)
@@ -161,8 +164,7 @@ pub fn free_listeners(count: u16) -> std::io::Result<Vec<std::net::TcpListener>>
             .map(|port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)))
             .collect();
         match bound {
-            Ok(listeners) if !listeners.is_empty() => return Ok(listeners),
-            Ok(_) => last_error = Some(std::io::Error::other("no ports asked for")),
+            Ok(listeners) => return Ok(listeners),
             Err(error) => last_error = Some(error),
         }
     }

@@ -342,6 +342,15 @@ impl AuditHead {
 }
 
 /// The cursor after the last entry of the `inbox` tree.
+/// The at-rest keys `settings` name.
+fn vault_of(settings: &Storage) -> Result<Arc<Vault>, StoreError> {
+    let vault = Vault::load(&settings.keys).map_err(|source| StoreError::AtRest {
+        tree: "storage.keys",
+        source,
+    })?;
+    Ok(Arc::new(vault))
+}
+
 fn next_cursor(inbox: &Tree) -> Result<u64, StoreError> {
     Ok(match inbox.last()? {
         Some((key, _)) => read_u64(&key) + 1,
@@ -359,11 +368,7 @@ impl Store {
     /// Opens (or creates) the database in `dir` and starts its flush task.
     /// Must be called inside a Tokio runtime.
     pub fn open(dir: &Path, settings: &Storage) -> Result<Arc<Store>, StoreError> {
-        let vault = Vault::load(&settings.keys).map_err(|source| StoreError::AtRest {
-            tree: "storage.keys",
-            source,
-        })?;
-        Store::open_with_vault(dir, settings, Arc::new(vault))
+        Store::open_with_vault(dir, settings, vault_of(settings)?)
     }
 
     /// [`Store::open`] with the at-rest keys already loaded (the gateway
@@ -391,13 +396,10 @@ impl Store {
         settings: &Storage,
         country: Country,
     ) -> Result<Arc<Store>, StoreError> {
-        let vault = Vault::load(&settings.keys).map_err(|source| StoreError::AtRest {
-            tree: "storage.keys",
-            source,
-        })?;
+        let vault = vault_of(settings)?;
         let db = Db::open(dir, settings)?;
         let lease = Store::lease_once(&db, settings)?;
-        let store = Store::open_on(db, dir, settings, Arc::new(vault))?;
+        let store = Store::open_on(db, dir, settings, vault)?;
         if let Err(refused) = store.check_owner(country) {
             if let Some(lease) = lease
                 && let Err(error) = crate::lease::Lease::release(&lease)

@@ -334,14 +334,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load_with_files(&config)?;
             let id = uuid::Uuid::try_parse(&message_id)
                 .map_err(|_| anyhow::anyhow!("{message_id:?} is not a message id (a UUID)"))?;
-            let store =
-                retorno_gateway::storage::open(&config.data_dir, &config.storage, config.country)
-                    .map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: {e} (is the gateway running? stop it, then export)",
-                        config.data_dir.display()
-                    )
-                })?;
+            let store = open_stopped(&config, "stop it, then export")?;
             let bundle = retorno_gateway::evidence::export(&store, id, config.country)?;
             retorno_gateway::evidence::write(&bundle, &out)?;
             println!("wrote the evidence of message {id} to {}", out.display());
@@ -393,14 +386,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             acknowledge,
         } => {
             let config = Config::load(&config)?;
-            let store =
-                retorno_gateway::storage::open(&config.data_dir, &config.storage, config.country)
-                    .map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: {e} (stop the gateway first: its database is open)",
-                        config.data_dir.display()
-                    )
-                })?;
+            let store = open_stopped(&config, "stop the gateway first")?;
             print!(
                 "{}",
                 retorno_gateway::store::findings_report(&store.findings()?)
@@ -647,6 +633,24 @@ async fn check_peers(
         config.peers.len()
     );
     Ok(())
+}
+
+/// The store of `config`'s stopped gateway, for a command; an error names
+/// the folder, and adds `hint` when a running gateway holds the database.
+fn open_stopped(
+    config: &Config,
+    hint: &str,
+) -> anyhow::Result<std::sync::Arc<retorno_gateway::Store>> {
+    retorno_gateway::storage::open(&config.data_dir, &config.storage, config.country).map_err(
+        |error| {
+            let dir = config.data_dir.display();
+            if error.held_by_a_running_gateway() {
+                anyhow::anyhow!("{dir}: {error} (a running gateway holds it: {hint})")
+            } else {
+                anyhow::anyhow!("{dir}: {error}")
+            }
+        },
+    )
 }
 
 /// Ctrl-C (SIGINT) and SIGTERM, the two ways an operator stops a gateway,

@@ -421,12 +421,16 @@ fn open_source(config: &Config) -> anyhow::Result<kv::Db> {
         .path(dir)
         .cache_capacity(config.storage.cache_mb.saturating_mul(1024 * 1024))
         .open()
-        .map_err(|error| match &error {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => anyhow::anyhow!(
-                "data_dir {}: the gateway is running (it holds its database): stop it, back up {0}, then migrate",
-                dir.display()
-            ),
-            _ => anyhow::anyhow!("data_dir {}: cannot open the database: {error}", dir.display()),
+        .map_err(|error| {
+            let error = retorno_gateway::storage::StoreError::from(error);
+            if error.held_by_a_running_gateway() {
+                anyhow::anyhow!(
+                    "data_dir {}: the gateway is running (it holds its database): stop it, back up {0}, then migrate",
+                    dir.display()
+                )
+            } else {
+                anyhow::anyhow!("data_dir {}: cannot open the database: {error}", dir.display())
+            }
         })?;
     Ok(kv::Db::Sled(db))
 }

@@ -89,7 +89,11 @@ pub fn report_body(
 #[derive(Debug, thiserror::Error)]
 pub enum StatisticsError {
     /// The store could not be opened or read.
-    #[error("{0} (stop the gateway first: its database is open)")]
+    #[error(
+        "{error}{hint}",
+        error = .0,
+        hint = if .0.held_by_a_running_gateway() { " (stop the gateway first: its database is open)" } else { "" }
+    )]
     Store(#[from] StoreError),
     /// The certificates could not be loaded.
     #[error("{0}")]
