@@ -483,7 +483,7 @@ impl AgencyService {
     /// not read, so that it cannot learn which case ids exist.
     fn readable_case(&self, who: &Caller, case_id: &str) -> Result<CaseView, Status> {
         let reader = who.reader(self.country);
-        let case = self.store.read_case(case_id).map_err(storage)?;
+        let case = self.store.case_as_shown(case_id).map_err(storage)?;
         match (
             case.map(|case| need_to_know::case_for(&reader, case, &self.rules)),
             who.delegated,

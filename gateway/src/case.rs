@@ -51,7 +51,7 @@ use crate::{
     country::Country,
     identity::Role,
     need_to_know, policy,
-    storage::{CasesTx, StoreError, TxError},
+    storage::{CasesTx, SentRecord, StoreError, TxError},
 };
 
 /// A case step run inside the transaction that stores its message:
@@ -413,37 +413,28 @@ fn family_members(
     })
 }
 
-/// Records on the sending side how a message of the case was delivered, and
-/// the peer's case refusal if its rules refused it, in words and, from the
-/// peer's `receipt` (encoded; empty for none), as data.
-pub fn record_delivery(
-    tx: &dyn CasesTx,
-    case_id: &str,
-    message_id: &str,
-    delivery: DeliveryState,
-    peer_refused: &str,
-    receipt: &[u8],
-) -> Result<(), TxError> {
-    let Some(mut case) = load(tx, case_id)? else {
-        return Ok(());
-    };
+/// Shows in a timeline entry of a message this gateway sent where its
+/// delivery stands, from the message's `sent` record: its delivery state
+/// and the peer's case refusal, if its rules refused it, in words and, from
+/// the peer's receipt, as data. The stored case keeps the entry as it was
+/// queued; the receipt is recorded once, in `sent`, and read from there
+/// ([`crate::store::Store::case_as_shown`]).
+pub fn show_delivery(entry: &mut TimelineEntry, sent: &SentRecord) {
+    entry.delivery = sent.state;
+    entry.peer_refused.clone_from(&sent.peer_refused);
     // The receipt was verified before it was stored; one that does not
     // decode here leaves the refusal in words only.
-    let detail = v1::Receipt::decode(receipt)
+    entry.peer_refused_detail = v1::Receipt::decode(sent.receipt.as_slice())
         .ok()
         .and_then(|receipt| v1::ReceiptBody::decode(receipt.body.as_slice()).ok())
         .and_then(|body| body.case_refusal_detail)
-        .filter(|_| !peer_refused.is_empty());
-    for entry in case
-        .timeline
-        .iter_mut()
-        .filter(|e| e.message_id == message_id)
-    {
-        entry.delivery = delivery as i32;
-        entry.peer_refused = peer_refused.to_owned();
-        entry.peer_refused_detail = detail.clone();
-    }
-    save(tx, &case)
+        .filter(|_| !sent.peer_refused.is_empty());
+}
+
+/// Whether a timeline entry is one of a message this gateway sent, whose
+/// delivery [`show_delivery`] shows.
+pub fn is_sent_here(entry: &TimelineEntry) -> bool {
+    entry.delivery != DeliveryState::Received as i32
 }
 
 /// The stored case key prefix, for listing.

@@ -409,7 +409,7 @@ impl PeerService {
             .map(|envelope| metrics::body_kind(&envelope.body))
             .collect();
         let certificate = CertificateDer::from(batch.signer_certificate);
-        let mut outcomes = match self.check_signer(peer, &certificate) {
+        let outcomes = match self.check_signer(peer, &certificate) {
             Ok(mut verifier) => {
                 self.store
                     .save_certificate(&certificate)
@@ -448,7 +448,7 @@ impl PeerService {
                 })
                 .collect(),
         };
-        let signer_certificates = self.seal_receipts(peer, &mut outcomes)?;
+        let (receipts, signer_certificates) = self.seal_receipts(peer, &outcomes)?;
         let rejected: Vec<audit::Record> = outcomes
             .iter()
             .filter_map(|outcome| match outcome {
@@ -479,7 +479,8 @@ impl PeerService {
         self.count(peer, &kinds, &outcomes);
         let results = outcomes
             .into_iter()
-            .map(|outcome| to_result(peer, outcome))
+            .zip(receipts)
+            .map(|(outcome, receipt)| to_result(peer, outcome, receipt))
             .collect::<Result<_, _>>()?;
         Ok(DeliveryResults {
             results,
@@ -503,13 +504,15 @@ impl PeerService {
     }
 
     /// Seals, with one signature, every receipt of the batch not sealed yet
-    /// (new ones, and any whose sealing a crash interrupted), keeps the sealed
-    /// form, and returns the certificates that sealed the batch's receipts.
+    /// (any whose sealing a crash interrupted: new ones are sealed inside
+    /// the batch's transaction), keeps the sealed form, and returns each
+    /// outcome's receipt as answered (by index, none for a rejection) and
+    /// the certificates that sealed them. Each receipt is decoded once.
     fn seal_receipts(
         &self,
         peer: Country,
-        outcomes: &mut [Outcome],
-    ) -> Result<Vec<Vec<u8>>, Status> {
+        outcomes: &[Outcome],
+    ) -> Result<(Vec<Option<Receipt>>, Vec<Vec<u8>>), Status> {
         let mut indices = Vec::new();
         let mut receipts: Vec<(Uuid, Receipt)> = Vec::new();
         for (index, outcome) in outcomes.iter().enumerate() {
@@ -534,29 +537,25 @@ impl PeerService {
                 .map_err(unavailable)?;
             self.store.seal_receipts(&kept).map_err(unavailable)?;
         }
+        // Each certificate named by the batch's seals, looked up once.
+        let mut named: Vec<Vec<u8>> = Vec::new();
         let mut certificates: Vec<Vec<u8>> = Vec::new();
+        let mut answered: Vec<Option<Receipt>> = vec![None; outcomes.len()];
         for (index, (_, receipt)) in indices.into_iter().zip(receipts) {
-            let named = receipt
+            let id = receipt
                 .seal
                 .as_ref()
                 .map(|s| s.certificate_sha256.clone())
                 .unwrap_or_default();
-            if !certificates
-                .iter()
-                .any(|c| seal::certificate_id(c) == named)
-                && let Some(certificate) = self.store.certificate(&named).map_err(unavailable)?
-            {
-                certificates.push(certificate);
-            }
-            let bytes = receipt.encode_to_vec();
-            match &mut outcomes[index] {
-                Outcome::Stored { receipt, .. } | Outcome::Duplicate { receipt, .. } => {
-                    *receipt = bytes
+            if !named.contains(&id) {
+                if let Some(certificate) = self.store.certificate(&id).map_err(unavailable)? {
+                    certificates.push(certificate);
                 }
-                Outcome::Rejected(_) => {}
+                named.push(id);
             }
+            answered[index] = Some(receipt);
         }
-        Ok(certificates)
+        Ok((answered, certificates))
     }
 }
 
@@ -570,11 +569,18 @@ fn message_id_of(envelope: &Envelope) -> String {
         .unwrap_or_default()
 }
 
-fn to_result(peer: Country, outcome: Outcome) -> Result<DeliveryResult, Status> {
+/// The answer to one envelope: its receipt as [`PeerService::seal_receipts`]
+/// answered it, or its rejection.
+fn to_result(
+    peer: Country,
+    outcome: Outcome,
+    receipt: Option<Receipt>,
+) -> Result<DeliveryResult, Status> {
     let result = match outcome {
-        Outcome::Stored { receipt, .. } | Outcome::Duplicate { receipt, .. } => {
-            let receipt = Receipt::decode(receipt.as_slice())
-                .map_err(|e| Status::internal(format!("stored receipt is corrupt: {e}")))?;
+        Outcome::Stored { .. } | Outcome::Duplicate { .. } => {
+            let receipt = receipt.ok_or_else(|| {
+                Status::internal("no receipt was answered for a stored envelope")
+            })?;
             delivery_result::Result::Receipt(receipt)
         }
         Outcome::Rejected(rejection) => {

@@ -84,7 +84,7 @@ pub use crate::storage::{
 };
 use crate::{
     audit::{self, Record},
-    case::{self, Applied, CaseStep, Refusal},
+    case::{Applied, CaseStep, Refusal},
     config::{Durability, Storage},
     country::Country,
     kv::{self, Db, Tree, TxTree},
@@ -887,9 +887,10 @@ impl Store {
     }
 
     /// Records how the peer answered a batch, in one transaction: for each
-    /// entry its verified receipt (and, in the case timeline, its delivery and
-    /// the peer's case refusal, if any) or its rejection, and removes the
-    /// entries from the outbox. One transaction per answered batch, not per
+    /// entry its verified receipt (with the peer's case refusal, if any) or
+    /// its rejection in the message's `sent` record, which the case timeline
+    /// shows ([`Store::case_as_shown`]), and removes the entries from the
+    /// outbox. One transaction per answered batch, not per
     /// message: each sled transaction costs two synchronous log writes.
     ///
     /// Not flushed on purpose: if a crash takes this back, the entries are
@@ -981,23 +982,21 @@ type FinishTrees<'a> = (
 /// Reads ahead, in one round trip per tree, what a group's writes will read
 /// one key at a time, where each read is a round trip (PostgreSQL): the
 /// status of each submitted or answered message, the answered outbox
-/// entries, their sequence index entries, and the cases the answered
-/// messages belong to. Nothing on sled.
+/// entries and their sequence index entries. Nothing on sled.
 fn prefetch_group(
     group: &[Write],
-    (outbox, sent, cases, _, sequences): FinishTrees<'_>,
+    (outbox, sent, _, _, sequences): FinishTrees<'_>,
 ) -> Result<(), TxError> {
     if !sent.reads_are_round_trips() {
         return Ok(());
     }
-    let (mut outbox_keys, mut answered, mut sent_keys) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut outbox_keys, mut sent_keys) = (Vec::new(), Vec::new());
     for write in group {
         match write {
             Write::Submit(submit) => sent_keys.push(submit.id.as_bytes().to_vec()),
             Write::Answers { peer, answers, .. } => {
                 for answer in answers {
                     outbox_keys.push(outbox_key(*peer, answer.seq).to_vec());
-                    answered.push(answer.id);
                     sent_keys.push(answer.id.as_bytes().to_vec());
                 }
                 let delivered = answers.iter().filter(|answer| answer.is_delivered());
@@ -1011,27 +1010,14 @@ fn prefetch_group(
         }
     }
     outbox.prefetch(&outbox_keys)?;
-    sent.prefetch(&sent_keys)?;
-    let mut case_keys = Vec::new();
-    for id in answered {
-        if let Some(bytes) = sent.get(id.as_bytes())? {
-            let status: SentRecord = decode("sent", &bytes).map_err(abort)?;
-            case_keys.extend(
-                status
-                    .case_ids
-                    .iter()
-                    .map(|case_id| case::case_key(case_id)),
-            );
-        }
-    }
-    cases.prefetch(&case_keys)
+    sent.prefetch(&sent_keys)
 }
 
 /// Records one answer inside a transaction; returns the audit head after it.
 fn finish_in(
     peer: Country,
     answer: &Answer,
-    (outbox, sent, cases, log, sequences): FinishTrees<'_>,
+    (outbox, sent, _, log, sequences): FinishTrees<'_>,
     head: audit::Head,
 ) -> Result<audit::Head, TxError> {
     let message_id = answer.id.to_string();
@@ -1071,17 +1057,6 @@ fn finish_in(
             status.answered_at_micros = crate::clock::system_micros();
         }
         sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
-        let delivery = retorno_proto::v1::DeliveryState::try_from(status.state).unwrap_or_default();
-        for case_id in &status.case_ids {
-            case::record_delivery(
-                cases,
-                case_id,
-                &message_id,
-                delivery,
-                peer_refused,
-                &status.receipt,
-            )?;
-        }
         case_ids = status.case_ids;
     }
     if !was_waiting {

@@ -13,7 +13,31 @@ impl Store {
         kv::transaction(&[&self.cases], |cases| case::load(&cases[0], id))
     }
 
-    /// Every case, in case-id order, read as the iterator goes.
+    /// A case as its readers see it: each timeline entry of a message this
+    /// gateway sent shows where its delivery stands, read from the message's
+    /// `sent` record ([`case::show_delivery`]). The case record itself is not
+    /// rewritten when a receipt arrives; the `sent` record is.
+    pub fn case_as_shown(
+        &self,
+        id: &str,
+    ) -> Result<Option<retorno_proto::v1::CaseView>, StoreError> {
+        let Some(mut case) = self.read_case(id)? else {
+            return Ok(None);
+        };
+        for entry in case.timeline.iter_mut().filter(|e| case::is_sent_here(e)) {
+            let Ok(message_id) = uuid::Uuid::parse_str(&entry.message_id) else {
+                continue;
+            };
+            if let Some(sent) = self.sent_status(message_id)? {
+                case::show_delivery(entry, &sent);
+            }
+        }
+        Ok(Some(case))
+    }
+
+    /// Every case, in case-id order, read as the iterator goes. The timeline
+    /// entries of messages sent here show them as stored (queued); readers
+    /// of a timeline use [`Store::case_as_shown`].
     pub fn cases(
         &self,
     ) -> impl Iterator<Item = Result<retorno_proto::v1::CaseView, StoreError>> + '_ {
