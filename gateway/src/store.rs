@@ -1202,7 +1202,7 @@ mod tests {
     fn refusing() -> CaseStep {
         Box::new(|_| {
             Ok(Err(Refusal {
-                rule: case::Rule::Order,
+                rule: crate::case::Rule::Order,
                 reason: retorno_proto::refusal::Reason::new(
                     retorno_proto::refusal::Code::OutOfOrder,
                 ),
@@ -1308,7 +1308,7 @@ mod tests {
                 let step = move |_: &dyn crate::storage::CasesTx| {
                     Ok(if refused {
                         Err(Refusal {
-                            rule: case::Rule::Order,
+                            rule: crate::case::Rule::Order,
                             reason: retorno_proto::refusal::Reason::new(
                                 retorno_proto::refusal::Code::OutOfOrder,
                             ),
