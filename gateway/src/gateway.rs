@@ -309,6 +309,7 @@ impl Gateway {
             settings: config.health.clone(),
             metrics: metrics.clone(),
             draining,
+            pending_probe: Default::default(),
         };
         let (plain_health, health_verdict) = watch::channel(crate::health::Verdict::default());
         let reporters = Reporters {

@@ -5,7 +5,9 @@
 //! `health.probe_interval_ms` and at once when an operator drains or
 //! resumes. The gateway is NOT_SERVING while any of these holds:
 //!
-//! - the store does not take a write and a flush ([`Store::probe`]);
+//! - the store does not take a write and a flush ([`Store::probe`]), or
+//!   has not finished one after `health.probe_timeout_ms` (a database that
+//!   stopped completing commits);
 //! - its own certificate has expired, or a configured revocation list revokes it;
 //! - it went back in time and no operator has acknowledged what was lost
 //!   (README, "Backups and going back in time");
@@ -22,7 +24,12 @@
 //! plain HTTP, for a layer-4 load balancer that cannot speak gRPC over
 //! mutual TLS ([`crate::metrics`]).
 
-use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::{sync::watch, task::JoinHandle};
 use tonic_health::{
@@ -36,6 +43,7 @@ use crate::{
     config::{self, PeerConfig},
     country::Country,
     metrics::Metrics,
+    storage::StoreError,
     store::Store,
     tls::{self, Credentials},
 };
@@ -223,16 +231,66 @@ pub struct Checks {
     pub metrics: Metrics,
     /// True while an operator drains the gateway.
     pub draining: watch::Receiver<bool>,
+    /// A store probe that outlived `health.probe_timeout_ms` and still runs.
+    pub pending_probe: PendingProbe,
+}
+
+/// A store probe still running after its time ran out (a commit waiting for
+/// a synchronous standby that is gone blocks without end): the next checks
+/// wait on it rather than start another, and report how long it has waited.
+#[derive(Default)]
+pub struct PendingProbe(std::sync::Mutex<Option<Probe>>);
+
+/// A running store probe and when it started.
+type Probe = (JoinHandle<Result<(), StoreError>>, Instant);
+
+impl PendingProbe {
+    fn take(&self) -> Option<Probe> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn keep(&self, probe: JoinHandle<Result<(), StoreError>>, started: Instant) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((probe, started));
+    }
 }
 
 impl Checks {
+    /// Whether the store takes a write and a flush within
+    /// `health.probe_timeout_ms`. The probe runs as a task of its own, so
+    /// that one blocked inside the database (PostgreSQL's calls block)
+    /// cannot hold up the checks: they report it and look again next time.
+    async fn probe(&self) -> Result<(), StoreError> {
+        let (mut probe, started) = self.pending_probe.take().unwrap_or_else(|| {
+            let store = self.store.clone();
+            (
+                tokio::spawn(async move { store.probe().await }),
+                Instant::now(),
+            )
+        });
+        let left = self
+            .settings
+            .probe_timeout()
+            .saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, &mut probe).await {
+            Ok(finished) => finished.unwrap_or(Err(StoreError::Panicked)),
+            Err(_) => {
+                let waited_s = started.elapsed().as_secs();
+                self.pending_probe.keep(probe, started);
+                Err(StoreError::Stalled {
+                    what: "the health probe's write and flush",
+                    waited_s,
+                })
+            }
+        }
+    }
+
     /// Every reason not to serve, now; empty when the gateway serves.
     pub async fn run(&self) -> Vec<Unhealthy> {
         let mut found = Vec::new();
         if *self.draining.borrow() {
             found.push(Unhealthy::Draining);
         }
-        if let Err(error) = self.store.probe().await {
+        if let Err(error) = self.probe().await {
             found.push(Unhealthy::Store(error.to_string()));
         }
         found.extend(self.certificate());

@@ -12,7 +12,8 @@
 //! by the database's clock) and a standby takes it with the next epoch.
 //!
 //! The holder renews every third of the lease. A holder that finds its
-//! lease gone, or cannot renew it for a whole lease, stops serving at once
+//! lease gone, or cannot renew it for a whole lease (an error, or a renewal
+//! that the database does not complete), stops serving at once
 //! ([`keep`]) and its program exits, to start again as a standby.
 
 use std::{sync::Arc, time::Duration};
@@ -108,7 +109,20 @@ pub async fn keep(
             }
             return None;
         }
-        match blocking(&lease, |lease| lease.renew()).await {
+        // A renewal blocked in the database (a commit waiting for a
+        // synchronous standby that is gone) counts as failed once the lease
+        // it would extend has run out: this node stops serving, as it would
+        // on an error. The blocked call is left to finish on its own.
+        let left = ttl.saturating_sub(renewed.elapsed()).max(every);
+        let renewal = tokio::time::timeout(left, blocking(&lease, |lease| lease.renew()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Stalled {
+                    what: "the lease's renewal",
+                    waited_s: left.as_secs(),
+                })
+            });
+        match renewal {
             Ok(true) => renewed = tokio::time::Instant::now(),
             Ok(false) => return Some("another node holds the lease now".into()),
             Err(error) if renewed.elapsed() >= ttl => {
@@ -156,5 +170,52 @@ impl Lease for PgLease {
 
     fn holder(&self) -> Result<Option<(String, i64)>, StoreError> {
         self.pg.holder(LEASE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Mutex, mpsc};
+
+    /// A lease whose renewal blocks until the test lets it go, as one does
+    /// when the database stops completing commits.
+    struct Blocked(Mutex<mpsc::Receiver<()>>);
+
+    impl Lease for Blocked {
+        fn try_acquire(&self) -> Result<Option<i64>, StoreError> {
+            Ok(Some(1))
+        }
+        fn renew(&self) -> Result<bool, StoreError> {
+            // At most 20 s, so that a failing test ends.
+            let _ = self
+                .0
+                .lock()
+                .map(|wait| wait.recv_timeout(Duration::from_secs(20)));
+            Ok(true)
+        }
+        fn release(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn holder(&self) -> Result<Option<(String, i64)>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_the_database_never_completes_stops_the_holder_within_a_lease() {
+        let (release, wait) = mpsc::channel();
+        let lease: Arc<dyn Lease> = Arc::new(Blocked(Mutex::new(wait)));
+        let ttl = Duration::from_millis(300);
+        let (_stop, shutdown) = watch::channel(false);
+        let started = tokio::time::Instant::now();
+        let why = tokio::time::timeout(Duration::from_secs(10), keep(lease, ttl, shutdown))
+            .await
+            .expect("keep to stop serving within 10 s of a renewal that never completes")
+            .expect("a reason to stop serving");
+        assert!(why.contains("could not be renewed"), "{why}");
+        assert!(started.elapsed() < ttl * 3, "stopped within about a lease");
+        // The blocked call finishes, so that the runtime can shut down.
+        let _ = release.send(());
     }
 }

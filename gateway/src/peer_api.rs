@@ -508,11 +508,7 @@ impl PeerService {
     /// the batch's transaction), keeps the sealed form, and returns each
     /// outcome's receipt as answered (by index, none for a rejection) and
     /// the certificates that sealed them. Each receipt is decoded once.
-    fn seal_receipts(
-        &self,
-        peer: Country,
-        outcomes: &[Outcome],
-    ) -> Result<(Vec<Option<Receipt>>, Vec<Vec<u8>>), Status> {
+    fn seal_receipts(&self, peer: Country, outcomes: &[Outcome]) -> Result<Answered, Status> {
         let mut indices = Vec::new();
         let mut receipts: Vec<(Uuid, Receipt)> = Vec::new();
         for (index, outcome) in outcomes.iter().enumerate() {
@@ -559,6 +555,10 @@ impl PeerService {
     }
 }
 
+/// Each outcome's receipt as answered (by index; none for a rejection),
+/// and the certificates that sealed them.
+type Answered = (Vec<Option<Receipt>>, Vec<Vec<u8>>);
+
 fn unavailable(error: crate::store::StoreError) -> Status {
     Status::unavailable(error.to_string())
 }
@@ -578,9 +578,8 @@ fn to_result(
 ) -> Result<DeliveryResult, Status> {
     let result = match outcome {
         Outcome::Stored { .. } | Outcome::Duplicate { .. } => {
-            let receipt = receipt.ok_or_else(|| {
-                Status::internal("no receipt was answered for a stored envelope")
-            })?;
+            let receipt = receipt
+                .ok_or_else(|| Status::internal("no receipt was answered for a stored envelope"))?;
             delivery_result::Result::Receipt(receipt)
         }
         Outcome::Rejected(rejection) => {

@@ -122,6 +122,17 @@ pub enum StoreError {
         /// `[storage] lease_seconds`: how long a dead holder keeps it.
         lease: u64,
     },
+    /// A write and its commit did not finish in time and are still waiting:
+    /// nothing can be promised until they do.
+    #[error(
+        "{what} has not finished after {waited_s} s: the database is not completing commits (PostgreSQL waiting for a synchronous standby that is gone, or a hung disk or network)"
+    )]
+    Stalled {
+        /// What waits, e.g. "the health probe's write and flush".
+        what: &'static str,
+        /// How long it has waited, in whole seconds.
+        waited_s: u64,
+    },
     /// The flush task has stopped, so nothing can be made durable.
     #[error("the storage flush task has stopped")]
     Closed,

@@ -293,6 +293,21 @@ impl Cluster {
         }
     }
 
+    /// Names the standbys whose confirmation each commit waits for
+    /// (`synchronous_standby_names`, reloaded at once). Naming one that is
+    /// not connected makes every commit wait without end, as Patroni's
+    /// `synchronous_mode_strict` does with its standby lost; `""` lets them
+    /// complete. Neither statement writes WAL, so neither waits itself.
+    pub fn require_standby(&self, names: &str) {
+        let admin = self.url_on(self.primary.port, "postgres");
+        let quoted = names.replace('\'', "''");
+        self.psql(
+            &admin,
+            &format!("ALTER SYSTEM SET synchronous_standby_names = '{quoted}'"),
+        );
+        self.psql(&admin, "SELECT pg_reload_conf()");
+    }
+
     /// Kills the primary's postmaster with SIGKILL (a machine lost).
     pub fn kill_primary(&self) {
         let pid = std::fs::read_to_string(self.primary.data.join("postmaster.pid"))

@@ -360,6 +360,89 @@ async fn a_load_balancer_reads_the_same_health_in_plain_http_on_the_metrics_list
     mx.shutdown().await;
 }
 
+/// A database that stops completing commits (PostgreSQL with a synchronous
+/// standby required and none connected, as Patroni's
+/// `synchronous_mode_strict` leaves it when the standby is lost) blocks
+/// every write without an error. The health probe's write blocks too, so
+/// the gateway says NOT_SERVING, naming the store, once
+/// `health.probe_timeout_ms` has passed, and SERVING again once commits
+/// complete; a notice submitted meanwhile is answered "accepted" only then,
+/// and arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_stops_completing_commits_is_not_serving_until_it_completes_them() {
+    let Some(engine) = retorno_tests::engine::private_postgres() else {
+        return;
+    };
+    let retorno_tests::engine::Engine::Postgres(cluster) = engine else {
+        unreachable!("a PostgreSQL engine");
+    };
+    retorno_tests::engine::on(engine, async {
+        let region = Region::new(&["MX", "GT"]);
+        let gt = region.start_with(watched(region.config("GT"))).await;
+        let mut config = watched(region.config("MX"));
+        config.health.probe_timeout_ms = 500;
+        let mx = region.start_with(config).await;
+        let agency = agency_channel(&region, "MX", "child-protection").await;
+        plain_health_becomes(&mx, &agency, 200, "SERVING\n", "a healthy pair").await;
+
+        cluster.require_standby("lost_standby");
+        // Whatever happens below, commits complete again at the end, so that
+        // a failing test fails instead of waiting with the runtime for them.
+        let _restore = Restore(cluster);
+        let what = "commits wait for a standby that is not there";
+        plain_health_becomes(&mx, &agency, 503, "NOT_SERVING: store\n", what).await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let submitted = tokio::spawn(async move {
+            let answer = inm.submit(notice_to("GT", "MX-2026-0910")).await;
+            (inm, answer)
+        });
+        // Still not serving a while later: the blocked probe is waited on,
+        // not forgotten.
+        let later = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
+        tokio::time::sleep_until(later).await;
+        assert_eq!(
+            both_healths(&mx, &agency).await,
+            (
+                ServingStatus::NotServing,
+                (503, "NOT_SERVING: store\n".to_owned())
+            ),
+            "still not serving while commits wait"
+        );
+        assert!(
+            !submitted.is_finished(),
+            "no \"accepted\" while commits wait"
+        );
+
+        cluster.require_standby("");
+        plain_health_becomes(&mx, &agency, 200, "SERVING\n", "commits complete again").await;
+        let (_, answer) = submitted.await.unwrap();
+        assert!(
+            !answer.unwrap().duplicate,
+            "accepted once commits completed"
+        );
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let arrived = retorno_tests::inbox_with(&mut sbs, 0, 1).await;
+        assert_eq!(
+            arrived.len(),
+            1,
+            "the notice accepted during the stall arrives once"
+        );
+        assert_eq!(arrived[0].body.as_ref().unwrap().case_id, "MX-2026-0910");
+        mx.shutdown().await;
+        gt.shutdown().await;
+    })
+    .await;
+}
+
+/// Lets the cluster's commits complete again when dropped.
+struct Restore(&'static retorno_tests::postgres::Cluster);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        self.0.require_standby("");
+    }
+}
+
 /// `GET /metrics` over plain HTTP, as Prometheus scrapes it.
 async fn scrape(gateway: &Gateway) -> String {
     let address: SocketAddr = gateway.metrics_addr().expect("metrics are on");

@@ -54,6 +54,8 @@ impl Metrics {
 
 /// Default of [`Health::probe_interval_ms`].
 pub const DEFAULT_PROBE_INTERVAL_MS: u64 = 5_000;
+/// Default of [`Health::probe_timeout_ms`].
+pub const DEFAULT_PROBE_TIMEOUT_MS: u64 = 5_000;
 /// Default of [`Health::stuck_after_s`]: a courier that has not delivered
 /// a reachable peer's oldest message in 15 minutes is stuck.
 pub const DEFAULT_STUCK_AFTER_S: u64 = 900;
@@ -64,6 +66,10 @@ pub const DEFAULT_STUCK_AFTER_S: u64 = 900;
 pub struct Health {
     /// How often the checks run (a store write and flush among them).
     pub probe_interval_ms: u64,
+    /// A store probe (a write and its flush or commit) not finished after
+    /// this long makes the gateway NOT_SERVING until it finishes: the store
+    /// is not completing commits, so no "accepted" could be given.
+    pub probe_timeout_ms: u64,
     /// A peer's oldest queued message older than this, while that peer
     /// answers its own health check, makes this gateway NOT_SERVING.
     pub stuck_after_s: u64,
@@ -73,6 +79,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             probe_interval_ms: DEFAULT_PROBE_INTERVAL_MS,
+            probe_timeout_ms: DEFAULT_PROBE_TIMEOUT_MS,
             stuck_after_s: DEFAULT_STUCK_AFTER_S,
         }
     }
@@ -84,6 +91,11 @@ impl Health {
         Duration::from_millis(self.probe_interval_ms)
     }
 
+    /// How long a store probe may take before the gateway says it does not serve.
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_millis(self.probe_timeout_ms)
+    }
+
     /// The checks of `[health]`.
     pub(super) fn check(&self) -> Result<(), (&'static str, String)> {
         if self.probe_interval_ms < 10 {
@@ -92,6 +104,15 @@ impl Health {
                 format!(
                     "{} is too short: at least 10 ms (default {DEFAULT_PROBE_INTERVAL_MS})",
                     self.probe_interval_ms
+                ),
+            ));
+        }
+        if self.probe_timeout_ms < 10 {
+            return Err((
+                "health.probe_timeout_ms",
+                format!(
+                    "{} is too short: at least 10 ms (default {DEFAULT_PROBE_TIMEOUT_MS})",
+                    self.probe_timeout_ms
                 ),
             ));
         }
