@@ -4,6 +4,7 @@
 //! this module parses the options, starts one gateway per country, each on a
 //! runtime of its own, and prints where everything is.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use retorno_certs_dev::ROLES;
@@ -79,14 +80,18 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         gateways.push((gateway, runtime));
     }
     let stop = crate::cli::ShutdownSignal::listen()?;
-    print_region(&options, gateways.iter().map(|(gateway, _)| gateway));
+    let mut banner = region_banner(&options, gateways.iter().map(|(gateway, _)| gateway));
     if options.danger_clock_ahead_days > 0 {
-        println!(
+        let _ = writeln!(
+            banner,
             "\nthe case rules run {} days ahead of the system clock: it is {} for them",
             options.danger_clock_ahead_days,
             clock.now().strftime("%Y-%m-%d %H:%M UTC")
         );
     }
+    // A region whose output nobody reads (`| head`, a closed terminal) keeps
+    // running: `println!` would panic on the closed stdout and stop it.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
     stop.received().await;
     eprintln!(
         "stopping the region; queued messages stay in {}",
@@ -136,13 +141,19 @@ fn start_error(file: &Path, error: retorno_gateway::gateway::StartError) -> anyh
     }
 }
 
-fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gateway> + Clone) {
-    println!(
+fn region_banner<'a>(
+    options: &DevOptions,
+    gateways: impl Iterator<Item = &'a Gateway> + Clone,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "retorno dev region in {} (Ctrl-C stops it)",
         options.dir.display()
     );
-    println!();
-    println!(
+    out.push('\n');
+    let _ = writeln!(
+        out,
         "  country  peer API          agency API        metrics                              profiles"
     );
     for gateway in gateways.clone() {
@@ -153,7 +164,8 @@ fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gat
         let metrics = gateway
             .metrics_addr()
             .map_or_else(|| "off".to_owned(), retorno_gateway::metrics::url);
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<7}  {:<16}  {:<16}  {:<35}  {}/{{{}}}.toml",
             gateway.country().as_str(),
             gateway.peer_addr(),
@@ -171,15 +183,16 @@ fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gat
                 .join(gateway.country().as_str())
                 .join("profiles")
                 .join(format!("consulate-{consulate}.toml"));
-            println!(
+            let _ = writeln!(
+                out,
                 "  {consulate}'s consulate acts for {} under [[delegations]]: {}",
                 gateway.country(),
                 profile.display()
             );
         }
     }
-    println!();
-    println!("Try, in another terminal:");
+    out.push('\n');
+    out.push_str("Try, in another terminal:\n");
     let profile = |cc: &str, role: &str| {
         options
             .dir
@@ -187,25 +200,31 @@ fn print_region<'a>(options: &DevOptions, gateways: impl Iterator<Item = &'a Gat
             .join("profiles")
             .join(format!("{role}.toml"))
     };
-    println!(
+    let _ = writeln!(
+        out,
         "  cargo run --release -p retorno-client -- --profile {} send notice client/examples/notice-mx-gt.json --to GT --case MX-2026-0001",
         profile("MX", "destination-authority").display()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  cargo run --release -p retorno-client -- --profile {} inbox",
         profile("GT", "child-protection").display()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "A web console for an agency (add a staff account first; the password is read from stdin):"
     );
     let users = options.dir.join("MX").join("console-users.toml");
-    println!(
+    let _ = writeln!(
+        out,
         "  cargo run --release -p retorno-client -- console user add aperez --name \"Ana Pérez\" --users {}",
         users.display()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  cargo run --release -p retorno-client -- --profile {} console --users {} --listen 127.0.0.1:8080",
         profile("MX", "destination-authority").display(),
         users.display()
     );
+    out
 }
