@@ -108,6 +108,14 @@ const PAGE_MAX: i64 = 512;
 /// How long a call waits for a free connection of the pool.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
+std::thread_local! {
+    /// Whether this thread holds a pooled connection. A thread that asked
+    /// for a second one while holding the first would wait on itself with
+    /// `storage.pool_size = 1` (and hold two of the pool otherwise): debug
+    /// builds, and so every test, panic at such a nested call instead.
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// An error of the PostgreSQL engine: the driver's message and, when the
 /// server answered, its SQLSTATE. It never holds the connection URL.
 #[derive(Clone, Debug)]
@@ -331,6 +339,7 @@ impl std::ops::Deref for Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        HOLDING.with(|holding| holding.set(false));
         let mut idle = lock(&self.pg.pool.idle);
         if conn.client.is_closed() || conn.in_transaction.get() {
             // Dropping the client closes the connection: the server rolls back.
@@ -462,6 +471,19 @@ impl Pg {
     }
 
     fn conn(&self) -> Result<Pooled<'_>, StoreError> {
+        debug_assert!(
+            !HOLDING.with(|holding| holding.replace(true)),
+            "a PostgreSQL connection asked for by a thread that holds one: \
+             with storage.pool_size = 1 it would wait on itself"
+        );
+        let pooled = self.pooled();
+        if pooled.is_err() {
+            HOLDING.with(|holding| holding.set(false));
+        }
+        pooled
+    }
+
+    fn pooled(&self) -> Result<Pooled<'_>, StoreError> {
         let inner = &*self.0;
         let mut idle = lock(&inner.pool.idle);
         loop {
