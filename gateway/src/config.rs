@@ -572,6 +572,16 @@ pub struct Storage {
     /// machine). PostgreSQL only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca: Option<PathBuf>,
+    /// The PEM file of this node's client certificate for PostgreSQL (with
+    /// [`Storage::tls_key`]; needs `tls_ca`): presented on every
+    /// connection, so that a server whose `pg_hba.conf` says `hostssl ...
+    /// cert` knows the gateway by its certificate (its common name is the
+    /// database user) and `url` holds no password. PostgreSQL only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM file of the private key of [`Storage::tls_cert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     /// Connections to PostgreSQL this node keeps at most.
     pub pool_size: usize,
     /// This node's name in the gateway's lease (PostgreSQL); the host name
@@ -689,6 +699,8 @@ impl Default for Storage {
             backend: crate::storage::Backend::default(),
             url: None,
             tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
             pool_size: DEFAULT_POOL_SIZE,
             node: None,
             lease_seconds: DEFAULT_LEASE_SECONDS,
@@ -717,6 +729,14 @@ impl Storage {
             .unwrap_or_else(|| "node".to_owned())
     }
 
+    /// The TLS files for PostgreSQL: `None` when `tls_ca` is not set.
+    pub fn tls_files(&self) -> Option<crate::kv::postgres::TlsFiles<'_>> {
+        Some(crate::kv::postgres::TlsFiles {
+            ca: self.tls_ca.as_deref()?,
+            client: self.tls_cert.as_deref().zip(self.tls_key.as_deref()),
+        })
+    }
+
     /// The checks of `[storage]`: the engine's settings, retention periods
     /// and the key files.
     fn check(&self) -> Result<(), (&'static str, String)> {
@@ -734,19 +754,47 @@ impl Storage {
                     return Err(("storage.url", error.to_string()));
                 }
             }
-            (crate::storage::Backend::Sled, _) if self.tls_ca.is_some() => {
+            (crate::storage::Backend::Sled, _) => {
+                let tls = [
+                    ("storage.tls_ca", self.tls_ca.is_some()),
+                    ("storage.tls_cert", self.tls_cert.is_some()),
+                    ("storage.tls_key", self.tls_key.is_some()),
+                ];
+                if let Some((field, _)) = tls.into_iter().find(|(_, set)| *set) {
+                    return Err((
+                        field,
+                        "only backend = \"postgres\" connects to a server; remove it, or set backend = \"postgres\"".into(),
+                    ));
+                }
+                if self.url.is_some() {
+                    return Err((
+                        "storage.url",
+                        "only backend = \"postgres\" uses a url; remove it, or set backend = \"postgres\"".into(),
+                    ));
+                }
+            }
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err((
+                    "storage.tls_key",
+                    "storage.tls_cert is set: name the PEM file of its private key too".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "storage.tls_cert",
+                    "storage.tls_key is set: name the PEM file of the client certificate too"
+                        .into(),
+                ));
+            }
+            (Some(_), Some(_)) if self.tls_ca.is_none() => {
                 return Err((
                     "storage.tls_ca",
-                    "only backend = \"postgres\" connects to a server; remove it, or set backend = \"postgres\"".into(),
+                    "a client certificate (storage.tls_cert) goes only over TLS: set tls_ca to the PEM file of the CA that signed the PostgreSQL server's certificate".into(),
                 ));
             }
-            (crate::storage::Backend::Sled, Some(_)) => {
-                return Err((
-                    "storage.url",
-                    "only backend = \"postgres\" uses a url; remove it, or set backend = \"postgres\"".into(),
-                ));
-            }
-            (crate::storage::Backend::Sled, None) => {}
+            _ => {}
         }
         if self.pool_size == 0 {
             return Err((
@@ -896,8 +944,14 @@ impl Config {
         for (i, path) in self.storage.keys.iter().enumerate() {
             files.push((format!("storage.keys[{i}]"), path.as_path()));
         }
-        if let Some(ca) = &self.storage.tls_ca {
-            files.push(("storage.tls_ca".to_owned(), ca.as_path()));
+        for (field, file) in [
+            ("storage.tls_ca", &self.storage.tls_ca),
+            ("storage.tls_cert", &self.storage.tls_cert),
+            ("storage.tls_key", &self.storage.tls_key),
+        ] {
+            if let Some(file) = file {
+                files.push((field.to_owned(), file.as_path()));
+            }
         }
         for (i, delegation) in self.delegations.iter().enumerate() {
             files.push((
@@ -951,8 +1005,12 @@ impl Config {
         resolve(&mut self.tls.agency_ca);
         self.tls.crls.iter_mut().for_each(resolve);
         self.storage.keys.iter_mut().for_each(resolve);
-        if let Some(ca) = &mut self.storage.tls_ca {
-            resolve(ca);
+        for file in [
+            &mut self.storage.tls_ca,
+            &mut self.storage.tls_cert,
+            &mut self.storage.tls_key,
+        ] {
+            file.iter_mut().for_each(resolve);
         }
         for delegation in &mut self.delegations {
             resolve(&mut delegation.agency_ca);
@@ -1180,6 +1238,44 @@ mod tests {
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(
             error.contains("storage.tls_ca") && error.contains("only backend = \"postgres\""),
+            "{error}"
+        );
+
+        // A client certificate: with its key, and over TLS only.
+        let postgres = "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw@db.mx/retorno\"\n";
+        for (storage, field, says) in [
+            (
+                "tls_ca = \"ca.pem\"\ntls_cert = \"gw.pem\"\n",
+                "storage.tls_key",
+                "private key",
+            ),
+            (
+                "tls_ca = \"ca.pem\"\ntls_key = \"gw.key\"\n",
+                "storage.tls_cert",
+                "client certificate",
+            ),
+            (
+                "tls_cert = \"gw.pem\"\ntls_key = \"gw.key\"\n",
+                "storage.tls_ca",
+                "only over TLS",
+            ),
+        ] {
+            let text = GOOD.replace("[listen]", &format!("{postgres}{storage}[listen]"));
+            let (_dir, file) = write(&text);
+            let error = Config::load(&file).unwrap_err().to_string();
+            assert!(
+                error.contains(field) && error.contains(says),
+                "{storage}: {error}"
+            );
+        }
+        let text = GOOD.replace(
+            "[listen]",
+            "[storage]\ntls_cert = \"gw.pem\"\ntls_key = \"gw.key\"\n[listen]",
+        );
+        let (_dir, file) = write(&text);
+        let error = Config::load(&file).unwrap_err().to_string();
+        assert!(
+            error.contains("storage.tls_cert") && error.contains("only backend = \"postgres\""),
             "{error}"
         );
     }

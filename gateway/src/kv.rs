@@ -76,7 +76,7 @@ impl Db {
                 Ok(Db::Postgres(postgres::Pg::open(
                     url.expose(),
                     settings.pool_size,
-                    settings.tls_ca.as_deref(),
+                    settings.tls_files(),
                 )?))
             }
         }

@@ -89,9 +89,25 @@ fn free_port() -> u16 {
     retorno_gateway::dev::free_ports(1).expect("a free port on 127.0.0.1")
 }
 
-/// A throwaway CA and a server certificate and key it issued for
-/// `127.0.0.1` and `localhost`, all PEM.
-fn server_certificate() -> (String, String, String) {
+/// The PEM files of a TLS-only cluster ([`Cluster::start_with_tls`]): the
+/// throwaway CA that signed the server's certificate and the clients'.
+pub struct TlsFiles {
+    /// The CA: what `[storage] tls_ca` names.
+    pub ca: PathBuf,
+    /// A client certificate for the user `postgres` (`[storage] tls_cert`).
+    pub client_cert: PathBuf,
+    /// Its private key (`[storage] tls_key`).
+    pub client_key: PathBuf,
+}
+
+/// The database of a TLS-only cluster that takes a connection without a
+/// client certificate; every other database asks for one (`cert`).
+pub const SERVER_TLS_ONLY: &str = "server_tls_only";
+
+/// A throwaway CA, and, all PEM: the CA, a server certificate and key it
+/// issued for `127.0.0.1` and `localhost`, and a client certificate and
+/// key it issued to the user `postgres`.
+fn tls_certificates() -> [String; 5] {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("a CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
@@ -107,7 +123,21 @@ fn server_certificate() -> (String, String, String) {
     let cert = params
         .signed_by(&key, &issuer)
         .expect("the server certificate");
-    (ca.pem(), cert.pem(), key.serialize_pem())
+    let client_key = KeyPair::generate().expect("a client key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("client parameters");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "postgres");
+    let client = params
+        .signed_by(&client_key, &issuer)
+        .expect("the client certificate");
+    [
+        ca.pem(),
+        cert.pem(),
+        key.serialize_pem(),
+        client.pem(),
+        client_key.serialize_pem(),
+    ]
 }
 
 /// The uid and gid of the `postgres` user.
@@ -130,17 +160,29 @@ impl Cluster {
 
     /// A primary that takes TLS connections only (`hostssl`; a plain TCP
     /// connection is rejected by `pg_hba.conf`), with a server certificate
-    /// for `127.0.0.1` and `localhost` from a throwaway CA; returns it with
-    /// the CA's PEM file, what `[storage] tls_ca` names. `None` as
-    /// [`Cluster::start`].
-    pub fn start_with_tls() -> Option<(Cluster, PathBuf)> {
-        let mut ca_file = PathBuf::new();
+    /// for `127.0.0.1` and `localhost` from a throwaway CA. Every database
+    /// but [`SERVER_TLS_ONLY`] (and `postgres`, where the harness creates
+    /// the others) also asks for a client certificate of that CA naming the
+    /// user (`cert`). `None` as [`Cluster::start`].
+    pub fn start_with_tls() -> Option<(Cluster, TlsFiles)> {
+        let mut files = None;
         let cluster = Cluster::start_configured(|cluster| {
-            ca_file = cluster.dir.path().join("ca.pem");
+            let dir = cluster.dir.path();
             let data = &cluster.primary.data;
-            let (ca, cert, key) = server_certificate();
-            std::fs::write(&ca_file, ca).expect("write the CA");
-            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+            let [ca, cert, key, client_cert, client_key] = tls_certificates();
+            let tls = TlsFiles {
+                ca: dir.join("ca.pem"),
+                client_cert: dir.join("client.crt"),
+                client_key: dir.join("client.key"),
+            };
+            for (file, text) in [
+                (&tls.ca, &ca),
+                (&tls.client_cert, &client_cert),
+                (&tls.client_key, &client_key),
+            ] {
+                std::fs::write(file, text).expect("write the TLS files");
+            }
+            for (name, text) in [("server.crt", cert), ("server.key", key), ("ca.pem", ca)] {
                 let file = data.join(name);
                 std::fs::write(&file, text).expect("write the server's certificate");
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
@@ -149,18 +191,22 @@ impl Cluster {
             }
             std::fs::write(
                 data.join("pg_hba.conf"),
-                "local all all trust\n\
-                 hostnossl all all 127.0.0.1/32 reject\n\
-                 hostssl all all 127.0.0.1/32 trust\n\
-                 local replication all trust\n",
+                format!(
+                    "local all all trust\n\
+                     hostnossl all all 127.0.0.1/32 reject\n\
+                     hostssl {SERVER_TLS_ONLY},postgres all 127.0.0.1/32 trust\n\
+                     hostssl all all 127.0.0.1/32 cert\n\
+                     local replication all trust\n"
+                ),
             )
             .expect("write pg_hba.conf");
             cluster.append_conf(
                 data,
-                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.pem'\n",
             );
+            files = Some(tls);
         })?;
-        Some((cluster, ca_file))
+        Some((cluster, files.expect("the TLS files")))
     }
 
     /// Makes `file` the PostgreSQL user's, when the cluster runs as it.

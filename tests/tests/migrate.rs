@@ -129,10 +129,21 @@ async fn a_gateway_with_a_mixed_history_runs_on_its_copy_with_its_queue_its_chai
 /// Runs `gateway-process migrate --config FILE` with the URL in
 /// `RETORNO_MIGRATE_TO`: whether it succeeded, its stdout and stderr.
 async fn migrate(config: &Config, file: &std::path::Path, url: &str) -> (bool, String, String) {
+    migrate_with(config, file, url, &[]).await
+}
+
+/// [`migrate`] with more arguments.
+async fn migrate_with(
+    config: &Config,
+    file: &std::path::Path,
+    url: &str,
+    more: &[&std::ffi::OsStr],
+) -> (bool, String, String) {
     std::fs::write(file, config.to_toml().unwrap()).unwrap();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
     command
         .args(["migrate", "--config", file.to_str().unwrap()])
+        .args(more)
         .env("RETORNO_MIGRATE_TO", url);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
@@ -195,5 +206,57 @@ async fn migrate_moves_a_sled_gateway_onto_postgresql_where_it_runs_on() {
     let (ok, _, err) = migrate(&mx_config, &file, &url).await;
     assert!(!ok && err.contains("holds this database's lease"), "{err}");
     mx.shutdown().await;
+    runs_on_the_copy(&region, pg_config, gt_config, &sent).await;
+}
+
+/// `migrate --to-tls-ca --to-tls-cert --to-tls-key`: onto a PostgreSQL that
+/// knows its clients by certificate (`hostssl ... cert`), the copy goes over
+/// TLS with the client certificate, and the last line says which settings
+/// the gateway's file needs; without the certificate the server refuses the
+/// copy and the error names the option's setting.
+#[tokio::test]
+async fn migrate_onto_a_postgresql_that_asks_for_a_client_certificate() {
+    let Some((cluster, tls)) = postgres::Cluster::start_with_tls() else {
+        return;
+    };
+    let region = Region::new(&["MX", "GT"]);
+    let (mx_config, gt_config, sent) = a_history(&region).await;
+    let url = cluster.database(&engine::database_name("mx"));
+    let file = region.dir().join("mx.toml");
+    let arg = |flag: &str| std::ffi::OsString::from(flag);
+    let server_only = [arg("--to-tls-ca"), tls.ca.clone().into_os_string()];
+    let server_only: Vec<&std::ffi::OsStr> = server_only.iter().map(|a| a.as_os_str()).collect();
+    let (ok, out, err) = migrate_with(&mx_config, &file, &url, &server_only).await;
+    assert!(
+        !ok && err.contains("client certificate") && err.contains("storage.tls_cert"),
+        "{out}{err}"
+    );
+
+    let mutual = [
+        arg("--to-tls-ca"),
+        tls.ca.clone().into_os_string(),
+        arg("--to-tls-cert"),
+        tls.client_cert.clone().into_os_string(),
+        arg("--to-tls-key"),
+        tls.client_key.clone().into_os_string(),
+    ];
+    let mutual: Vec<&std::ffi::OsStr> = mutual.iter().map(|a| a.as_os_str()).collect();
+    let (ok, out, err) = migrate_with(&mx_config, &file, &url, &mutual).await;
+    assert!(ok, "{out}{err}");
+    let settings = format!(
+        "set [storage] backend = \"postgres\" and url, tls_ca = \"{}\", tls_cert = \"{}\", tls_key = \"{}\", then start it",
+        tls.ca.display(),
+        tls.client_cert.display(),
+        tls.client_key.display()
+    );
+    assert!(out.contains(&settings), "{settings:?} in\n{out}");
+
+    // MX runs on the copy over the same mutual TLS.
+    let mut pg_config = mx_config.clone();
+    pg_config.storage = engine::postgres_storage(&url, "node-a");
+    pg_config.storage.keys = mx_config.storage.keys.clone();
+    pg_config.storage.tls_ca = Some(tls.ca.clone());
+    pg_config.storage.tls_cert = Some(tls.client_cert.clone());
+    pg_config.storage.tls_key = Some(tls.client_key.clone());
     runs_on_the_copy(&region, pg_config, gt_config, &sent).await;
 }

@@ -768,27 +768,21 @@ fn without_postgres_the_tests_skip_in_one_line_unless_it_is_required() {
 /// a CA that did not sign the server's certificate is refused.
 #[test]
 fn connections_are_tls_and_the_server_is_verified_against_storage_tls_ca() {
-    let Some((cluster, ca)) = postgres::Cluster::start_with_tls() else {
+    let Some((cluster, tls)) = postgres::Cluster::start_with_tls() else {
         return;
     };
-    let url = cluster.database("tls");
-    let settings = |url: &str, tls_ca: Option<&std::path::Path>| Storage {
-        backend: Backend::Postgres,
-        url: Some(DatabaseUrl::new(url)),
-        tls_ca: tls_ca.map(std::path::Path::to_owned),
-        ..Storage::default()
-    };
-    let open = |settings: &Storage| Db::open(std::path::Path::new("/nonexistent"), settings);
+    let url = cluster.database(postgres::SERVER_TLS_ONLY);
 
-    let db = open(&settings(&url, Some(&ca))).unwrap();
+    let db = open_with(&tls_settings(&url, Some(&tls.ca), None)).unwrap();
     assert!(db.open_tree("cases").unwrap().is_empty().unwrap());
 
-    let Err(plain) = open(&settings(&url, None)) else {
+    let Err(plain) = open_with(&tls_settings(&url, None, None)) else {
         panic!("a plain connection to a TLS-only server was taken");
     };
     assert!(plain.to_string().contains("no encryption"), "{plain}");
 
-    let Err(unverifiable) = open(&settings(&format!("{url}?sslmode=require"), None)) else {
+    let Err(unverifiable) = open_with(&tls_settings(&format!("{url}?sslmode=require"), None, None))
+    else {
         panic!("sslmode=require without a CA was taken");
     };
     assert!(
@@ -798,19 +792,8 @@ fn connections_are_tls_and_the_server_is_verified_against_storage_tls_ca() {
         "{unverifiable}"
     );
 
-    let other_ca = {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let pem = params
-            .self_signed(&KeyPair::generate().unwrap())
-            .unwrap()
-            .pem();
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), pem).unwrap();
-        file
-    };
-    let Err(impostor) = open(&settings(&url, Some(other_ca.path()))) else {
+    let other = OtherCa::new();
+    let Err(impostor) = open_with(&tls_settings(&url, Some(&other.ca), None)) else {
         panic!("a server whose certificate another CA signed was trusted");
     };
     assert!(
@@ -822,19 +805,129 @@ fn connections_are_tls_and_the_server_is_verified_against_storage_tls_ca() {
     );
 }
 
-/// A whole gateway on a TLS-only PostgreSQL (`[storage] tls_ca`): Mexico's
-/// notice is accepted, reaches Guatemala, and Guatemala's receipt is stored
-/// at Mexico, every one of those writes over a verified TLS connection.
+/// `[storage] tls_cert` and `tls_key`: where `pg_hba.conf` says `cert`,
+/// the server takes the node by its client certificate, and no password;
+/// without one, or with one another CA issued, the connection is refused
+/// and the error says which setting to look at.
+#[test]
+fn a_server_that_asks_for_a_client_certificate_takes_storage_tls_cert() {
+    let Some((cluster, tls)) = postgres::Cluster::start_with_tls() else {
+        return;
+    };
+    let url = cluster.database("client_certificates");
+    let own = Some((tls.client_cert.as_path(), tls.client_key.as_path()));
+
+    let db = open_with(&tls_settings(&url, Some(&tls.ca), own)).unwrap();
+    assert!(db.open_tree("cases").unwrap().is_empty().unwrap());
+
+    let Err(none) = open_with(&tls_settings(&url, Some(&tls.ca), None)) else {
+        panic!("a connection without a client certificate was taken");
+    };
+    assert!(
+        none.to_string().contains("certificate") && none.to_string().contains("storage.tls_cert"),
+        "{none}"
+    );
+
+    let other = OtherCa::new();
+    let Err(stranger) = open_with(&tls_settings(
+        &url,
+        Some(&tls.ca),
+        Some((&other.client_cert, &other.client_key)),
+    )) else {
+        panic!("a client certificate another CA issued was taken");
+    };
+    assert!(
+        stranger.to_string().contains("storage.tls_cert"),
+        "{stranger}"
+    );
+
+    let Err(mismatched) = open_with(&tls_settings(
+        &url,
+        Some(&tls.ca),
+        Some((&tls.client_cert, &other.client_key)),
+    )) else {
+        panic!("a client certificate with another certificate's key was taken");
+    };
+    assert!(
+        mismatched.to_string().contains("storage.tls_key"),
+        "{mismatched}"
+    );
+}
+
+/// `[storage]` for PostgreSQL at `url` over TLS verified against `ca`,
+/// presenting the client certificate `own` (certificate, key).
+fn tls_settings(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    own: Option<(&std::path::Path, &std::path::Path)>,
+) -> Storage {
+    Storage {
+        backend: Backend::Postgres,
+        url: Some(DatabaseUrl::new(url)),
+        tls_ca: ca.map(std::path::Path::to_owned),
+        tls_cert: own.map(|(cert, _)| cert.to_owned()),
+        tls_key: own.map(|(_, key)| key.to_owned()),
+        ..Storage::default()
+    }
+}
+
+fn open_with(settings: &Storage) -> Result<Db, StoreError> {
+    Db::open(std::path::Path::new("/nonexistent"), settings)
+}
+
+/// A CA that signed nothing of the cluster's, and a client certificate for
+/// the user `postgres` that it issued.
+struct OtherCa {
+    _dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+}
+
+impl OtherCa {
+    fn new() -> OtherCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "postgres");
+        let client = params.signed_by(&key, &issuer).unwrap();
+        let other = OtherCa {
+            ca: dir.path().join("ca.pem"),
+            client_cert: dir.path().join("client.crt"),
+            client_key: dir.path().join("client.key"),
+            _dir: dir,
+        };
+        std::fs::write(&other.ca, ca.pem()).unwrap();
+        std::fs::write(&other.client_cert, client.pem()).unwrap();
+        std::fs::write(&other.client_key, key.serialize_pem()).unwrap();
+        other
+    }
+}
+
+/// A whole gateway on a TLS-only PostgreSQL that knows it by its client
+/// certificate (`[storage] tls_ca`, `tls_cert`, `tls_key`): Mexico's notice
+/// is accepted, reaches Guatemala, and Guatemala's receipt is stored at
+/// Mexico, every one of those writes over a mutually verified connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_on_postgresql_over_tls_sends_a_notice_and_holds_its_receipt() {
     use retorno_proto::v1::DeliveryState;
-    let Some((cluster, ca)) = postgres::Cluster::start_with_tls() else {
+    let Some((cluster, tls)) = postgres::Cluster::start_with_tls() else {
         return;
     };
     let region = retorno_tests::Region::new(&["MX", "GT"]);
     let mut config = region.config("MX");
     config.storage = retorno_tests::engine::postgres_storage(&cluster.database("mx"), "node-a");
-    config.storage.tls_ca = Some(ca);
+    config.storage.tls_ca = Some(tls.ca);
+    config.storage.tls_cert = Some(tls.client_cert);
+    config.storage.tls_key = Some(tls.client_key);
     let mx = region.start_with(config).await;
     let gt = region.start("GT").await;
     let inm = region.agency("MX", "destination-authority").await;

@@ -146,6 +146,22 @@ impl PgError {
     }
 
     fn from_driver(error: &tokio_postgres::Error) -> PgError {
+        let mut refused = PgError::connecting(error);
+        // Lost while talking (not while connecting): a commit in flight
+        // may or may not have been kept.
+        refused.closed = error.is_closed()
+            || (error.to_string() == "error communicating with the server"
+                && std::error::Error::source(error).is_some_and(is_io));
+        if refused.closed {
+            refused.message.push_str(
+                " (the connection was lost: a commit in flight may or may not have been kept)",
+            );
+        }
+        refused
+    }
+
+    /// The driver's error while connecting: nothing was in flight yet.
+    fn connecting(error: &tokio_postgres::Error) -> PgError {
         let code = error.code().map(|code| code.code().to_owned());
         let message = match error.as_db_error() {
             Some(db) => match db.detail() {
@@ -165,22 +181,10 @@ impl PgError {
                 }
             }
         };
-        // Lost while talking (not while connecting): a commit in flight
-        // may or may not have been kept.
-        let closed = error.is_closed()
-            || (error.to_string() == "error communicating with the server"
-                && std::error::Error::source(error).is_some_and(is_io));
-        let message = if closed {
-            format!(
-                "{message} (the connection was lost: a commit in flight may or may not have been kept)"
-            )
-        } else {
-            message
-        };
         PgError {
             code,
             message,
-            closed,
+            closed: false,
         }
     }
 }
@@ -377,6 +381,27 @@ pub fn parse_url(url: &str, tls_ca: Option<&Path>) -> Result<tokio_postgres::Con
     Ok(config)
 }
 
+/// What to check when a connection failed for a reason of TLS: the
+/// server's certificate (`tls_ca`), or this node's (`tls_cert`, `tls_key`).
+fn tls_hint(message: &str) -> Option<&'static str> {
+    let theirs = "check that storage.tls_ca is the CA that signed the PostgreSQL server's certificate, and that the certificate names the host of storage.url";
+    let ours = "check that storage.tls_cert is a client certificate from a CA the PostgreSQL server trusts (its ssl_ca_file), issued to the database user of storage.url, and that storage.tls_key is its key";
+    if message.contains("client certificate") || message.contains("certificate authentication") {
+        // The server's own refusal (pg_hba.conf says `cert`).
+        Some(ours)
+    } else if message.contains("invalid peer certificate") {
+        Some(theirs)
+    } else if message.contains("received fatal alert") {
+        // The server ended the handshake: it did not take what this node
+        // presented (with TLS 1.3 the alert comes on the first read).
+        Some(ours)
+    } else if message.contains("TLS handshake") {
+        Some(theirs)
+    } else {
+        None
+    }
+}
+
 /// Runs a connection until it ends, logging why if it failed.
 async fn watch_connection(
     connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>,
@@ -386,17 +411,47 @@ async fn watch_connection(
     }
 }
 
+/// TLS to the PostgreSQL server: `[storage] tls_ca`, and `tls_cert` with
+/// `tls_key` when the node presents a client certificate.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsFiles<'a> {
+    /// The CA the server's certificate must chain to.
+    pub ca: &'a Path,
+    /// The client certificate's PEM file and its key's.
+    pub client: Option<(&'a Path, &'a Path)>,
+}
+
 /// The TLS client for the PostgreSQL server: the gateway's rustls provider,
-/// TLS 1.2 or 1.3, the server verified against `ca` alone (no system roots).
-fn tls_to_server(ca: &Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    let refused =
-        |problem: String| PgError::new(format!("storage.tls_ca {}: {problem}", ca.display()));
-    let roots = retorno_client::tls::load_roots(ca).map_err(|error| refused(error.to_string()))?;
+/// TLS 1.2 or 1.3, the server verified against `files.ca` alone (no system
+/// roots), and the client certificate of `files.client` presented if set.
+fn tls_to_server(
+    files: TlsFiles<'_>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let refused = |field: &str, file: &Path, problem: String| {
+        PgError::new(format!("storage.{field} {}: {problem}", file.display()))
+    };
+    let roots = retorno_client::tls::load_roots(files.ca)
+        .map_err(|error| refused("tls_ca", files.ca, error.to_string()))?;
     let config = rustls::ClientConfig::builder_with_provider(retorno_client::tls::provider())
         .with_safe_default_protocol_versions()
-        .map_err(|error| refused(error.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(|error| refused("tls_ca", files.ca, error.to_string()))?
+        .with_root_certificates(roots);
+    let config = match files.client {
+        None => config.with_no_client_auth(),
+        Some((cert, key)) => {
+            let own = retorno_client::tls::KeyedChain::load(cert, key)
+                .map_err(|error| refused("tls_cert", cert, error.to_string()))?;
+            config
+                .with_client_auth_cert(own.chain, own.key)
+                .map_err(|error| {
+                    refused(
+                        "tls_key",
+                        key,
+                        format!("{error}: is it the key of storage.tls_cert?"),
+                    )
+                })?
+        }
+    };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
@@ -415,13 +470,14 @@ pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 
 impl Pg {
     /// Connects to the database at `url` (at most `pool_size` connections)
-    /// and applies the schema's migrations. Takes no lease. With `tls_ca`
-    /// (a PEM file), every connection is TLS and the server's certificate
-    /// must chain to it and name the URL's host; without, connections are
-    /// in the clear, and a URL asking for `sslmode=require` is refused.
-    pub fn open(url: &str, pool_size: usize, tls_ca: Option<&Path>) -> Result<Pg, StoreError> {
-        let mut config = parse_url(url, tls_ca)?;
-        let tls = tls_ca.map(tls_to_server).transpose()?;
+    /// and applies the schema's migrations. Takes no lease. With `tls`,
+    /// every connection is TLS, the server's certificate must chain to
+    /// `tls.ca` and name the URL's host, and the client certificate of
+    /// `tls.client` is presented when set; without, connections are in the
+    /// clear, and a URL asking for `sslmode=require` is refused.
+    pub fn open(url: &str, pool_size: usize, tls: Option<TlsFiles<'_>>) -> Result<Pg, StoreError> {
+        let mut config = parse_url(url, tls.map(|files| files.ca))?;
+        let tls = tls.map(tls_to_server).transpose()?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -551,11 +607,10 @@ impl Pg {
                 PgError::new(format!("the PostgreSQL connecting task failed: {error}"))
             })?
             .map_err(|error| {
-                let mut refused = PgError::from_driver(&error);
-                if refused.message.contains("TLS handshake") {
-                    refused.message.push_str(
-                        ": check that storage.tls_ca is the CA that signed the PostgreSQL server's certificate, and that the certificate names the host of storage.url",
-                    );
+                let mut refused = PgError::connecting(&error);
+                if let Some(hint) = tls_hint(&refused.message) {
+                    refused.message.push_str(": ");
+                    refused.message.push_str(hint);
                 }
                 refused
             })?;

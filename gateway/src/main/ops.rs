@@ -341,6 +341,14 @@ pub struct MigrateArgs {
     /// against it (what `[storage] tls_ca` will say once the gateway runs there).
     #[arg(long, value_name = "FILE")]
     to_tls_ca: Option<PathBuf>,
+    /// The PEM file of the client certificate to present to the PostgreSQL
+    /// server (with --to-tls-key and --to-tls-ca): what `[storage] tls_cert`
+    /// will say.
+    #[arg(long, value_name = "FILE", requires_all = ["to_tls_key", "to_tls_ca"])]
+    to_tls_cert: Option<PathBuf>,
+    /// The PEM file of --to-tls-cert's private key (`[storage] tls_key`).
+    #[arg(long, value_name = "FILE", requires = "to_tls_cert")]
+    to_tls_key: Option<PathBuf>,
 }
 
 /// `retorno-gateway migrate`: copies a stopped sled gateway's whole database
@@ -362,7 +370,7 @@ fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
-    let (target, lease) = open_target(&config, &args.to, args.to_tls_ca.as_deref())?;
+    let (target, lease) = open_target(&config, args)?;
     let from = config.data_dir.display();
     println!(
         "copying {}'s gateway from {from} (sled) into {to}",
@@ -379,10 +387,16 @@ fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
         });
     lease.release();
     checked?;
-    let settings = match &args.to_tls_ca {
-        Some(ca) => format!("url and tls_ca = \"{}\"", ca.display()),
-        None => "url".to_owned(),
-    };
+    let mut settings = "url".to_owned();
+    for (field, file) in [
+        ("tls_ca", &args.to_tls_ca),
+        ("tls_cert", &args.to_tls_cert),
+        ("tls_key", &args.to_tls_key),
+    ] {
+        if let Some(file) = file {
+            settings.push_str(&format!(", {field} = \"{}\"", file.display()));
+        }
+    }
     println!(
         "{}'s gateway now lives in {to}: in {}, set [storage] backend = \"postgres\" and {settings}, then start it (keep {from} until it runs)",
         config.country,
@@ -447,15 +461,14 @@ const MIGRATE_LEASE: Duration = Duration::from_secs(60);
 /// and `url`, opened as a gateway node opens it (the schema is created),
 /// and its lease taken so that no gateway node writes to it (or starts
 /// serving from it) while it is filled. Refused when a node holds it.
-fn open_target(
-    config: &Config,
-    url: &str,
-    tls_ca: Option<&std::path::Path>,
-) -> anyhow::Result<(kv::Db, TargetLease)> {
+fn open_target(config: &Config, args: &MigrateArgs) -> anyhow::Result<(kv::Db, TargetLease)> {
+    let url = &args.to;
     let mut storage = config.storage.clone();
     storage.backend = Backend::Postgres;
     storage.url = Some(DatabaseUrl::new(url));
-    storage.tls_ca = tls_ca.map(std::path::Path::to_owned);
+    storage.tls_ca.clone_from(&args.to_tls_ca);
+    storage.tls_cert.clone_from(&args.to_tls_cert);
+    storage.tls_key.clone_from(&args.to_tls_key);
     storage.node = Some(MIGRATE_NODE.to_owned());
     storage.lease_seconds = MIGRATE_LEASE.as_secs();
     let shown = retorno_gateway::config::redact_url(url);
