@@ -403,7 +403,9 @@ impl Cluster {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    fn psql(&self, url: &str, sql: &str) -> String {
+    /// Runs `sql` with `psql` on the database at `url`: its output,
+    /// unaligned and without headers (a panic if it failed).
+    pub fn psql(&self, url: &str, sql: &str) -> String {
         self.run(
             "psql",
             &[

@@ -495,13 +495,22 @@ impl Pg {
         // row's FOR SHARE lock, on which a standby's takeover waits: the
         // server ends such a session, and its transaction with nothing
         // kept, once it has sent nothing for this long.
-        let idle = format!(
-            "-c idle_in_transaction_session_timeout={}",
+        //
+        // Every statement of the engine goes by key or key range, and a
+        // sequential scan is never what it wants; the planner takes one for
+        // `k = ANY($1)` on a table it believes small (a queue whose heap is
+        // full of dead rows, one without statistics yet), which compares
+        // every row with every key (twice the server's CPU per notice in
+        // `retorno-bench --backend postgres`) and, under SERIALIZABLE,
+        // locks the whole table against every concurrent writer. A
+        // statement with no other way still scans.
+        let session = format!(
+            "-c idle_in_transaction_session_timeout={} -c enable_seqscan=off",
             IDLE_IN_TRANSACTION.as_millis()
         );
         let options = match config.get_options() {
-            Some(given) => format!("{given} {idle}"),
-            None => idle,
+            Some(given) => format!("{given} {session}"),
+            None => session,
         };
         config.options(options);
         let runtime = tokio::runtime::Builder::new_multi_thread()
