@@ -612,6 +612,46 @@ fn reads_and_removals_of_many_keys_use_the_primary_key_not_a_scan() {
     assert_eq!(outbox.len().unwrap(), 200 - 64);
 }
 
+/// A value of a few KB that does not compress (an envelope sealed at rest)
+/// stays in its row: nothing goes to the table's TOAST table (migration
+/// `0003_inline_values`), which by default would first try to compress it and
+/// then store it there with an index entry of its own.
+#[test]
+fn values_of_a_few_kilobytes_stay_in_their_rows() {
+    let Some(cluster) = postgres::shared() else {
+        return;
+    };
+    let url = cluster.database("inline_values");
+    let db = open(&url);
+    pg(&db)
+        .try_acquire(GATEWAY, "a", Duration::from_secs(60))
+        .unwrap();
+    let outbox = db.open_tree("outbox").unwrap();
+    kv::transaction(&[&outbox], |trees| {
+        for n in 0..64 {
+            // Bytes that do not compress, as ciphertext (xorshift).
+            let mut x: u64 = n + 1;
+            let sealed: Vec<u8> = (0..3000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.to_le_bytes()[0]
+                })
+                .collect();
+            trees[0].insert(key(n), sealed)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let toasted = cluster.psql(
+        &url,
+        "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'outbox'",
+    );
+    assert_eq!(toasted.trim(), "0", "bytes in outbox's TOAST table");
+    assert_eq!(outbox.get(key(7)).unwrap().unwrap().len(), 3000);
+}
+
 /// Whether a session waits on a lock while updating the lease (the takeover).
 fn lease_update_waits(db: &Db) -> bool {
     pg(db).lease_waiters().unwrap() > 0

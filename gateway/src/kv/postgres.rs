@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0002_lease",
         include_str!("../../migrations/0002_lease.sql"),
     ),
+    (
+        3,
+        "0003_inline_values",
+        include_str!("../../migrations/0003_inline_values.sql"),
+    ),
 ];
 
 /// The table of the default tree (the health probe's key).
