@@ -21,8 +21,8 @@
 //!
 //! Re-running [`generate`] keeps existing files and reuses existing CAs to
 //! issue whatever is missing (e.g. a country added later); with
-//! [`Options::force`] everything is regenerated. [`renew`] replaces one leaf
-//! (new key, optionally a chosen [`Lifetime`]) and [`revoke`] adds one to its
+//! [`Options::force`] everything is regenerated. [`renew()`] replaces one leaf
+//! (new key, optionally a chosen [`Lifetime`]) and [`revoke()`] adds one to its
 //! CA's revocation list, for rotation and revocation drills and their tests.
 //!
 //! # Layout
@@ -32,8 +32,8 @@
 //! - `profile`: what each kind of certificate contains.
 //! - `issue`: creating or reusing CAs and leaves, recording what was written.
 //! - `holder`: [`Holder`], whose certificate to renew or revoke.
-//! - `renew`: [`renew`], a new key and certificate under the existing CA.
-//! - `revoke`: [`revoke`], the CA's revocation list.
+//! - `renew`: [`renew()`], a new key and certificate under the existing CA.
+//! - `revoke`: [`revoke()`], the CA's revocation list.
 //! - `files`: reading and writing files with safe permissions.
 //! - `error`: [`CertsError`].
 //! - this file: [`Options`], [`generate`] and [`generate_with_report`].

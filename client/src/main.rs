@@ -208,6 +208,8 @@ struct ConsoleArgs {
     idle_minutes: u64,
     /// The origin staff type in their browser when it is not --listen,
     /// e.g. https://consola.sbs.gob.gt:8443 (forms must come from it).
+    // The text is `--help`'s, where a bare URL reads best.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long)]
     public_origin: Option<String>,
     #[command(subcommand)]

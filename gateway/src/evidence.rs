@@ -214,7 +214,7 @@ pub fn write(bundle: &EvidenceBundle, file: &Path) -> std::io::Result<()> {
     std::fs::write(file, text)
 }
 
-/// Reads a bundle written by [`write`].
+/// Reads a bundle written by [`write()`].
 pub fn read(file: &Path) -> Result<EvidenceBundle, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     serde_json::from_str(&text)

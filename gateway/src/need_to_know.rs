@@ -1,7 +1,7 @@
 //! Need to know: what an agency may see of a case and of a message.
 //!
 //! This is the one place that decides it. Every read path asks it: the inbox
-//! ([`message`]), a case with its timeline ([`case`]), the case list
+//! ([`message`]), a case with its timeline ([`case()`]), the case list
 //! ([`listed`]) and a message's status ([`Reader::may_read`]); a console,
 //! statistics or an operator view must ask it too, so that no two paths can
 //! disagree. A [`Reader`] reads a case as one of three [`Audience`]s, chosen
@@ -285,7 +285,7 @@ pub fn case(reader: &Reader, mut case: CaseView) -> Result<CaseView, Refusal> {
     Ok(case)
 }
 
-/// `case` as `reader` reads it ([`case`]) with what the case engine says
+/// `case` as `reader` reads it ([`case()`]) with what the case engine says
 /// of it for this reader: the steps its role may take now
 /// ([`case::Rules::allowed_steps`], asked as this reader's country and role)
 /// and the follow-ups the origin expects ([`case::Rules::follow_ups`]).

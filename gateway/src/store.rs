@@ -50,7 +50,7 @@
 //! transaction, the peers' answers). The other concerns have a module each:
 //! [`inbox`] (receiving, dedupe, acknowledgements), [`cases`] (case records,
 //! policies, certificates), [`audit_log`], [`at_rest`] (sealed envelopes and
-//! retention's purge), [`writer`] (the writer thread and group commit),
+//! retention's purge), [`writer`](mod@writer) (the writer thread and group commit),
 //! [`positions`] (sequence numbers and going back in time), [`messages`]
 //! (the operator's view and requeue), [`alerts`], [`operations`] (probe and
 //! sizes) and [`barrier`] (the power-loss barrier).
@@ -270,7 +270,7 @@ pub struct Store {
     /// The highest inbox cursor known to be flushed.
     inbox_durable: watch::Sender<u64>,
     flush_requests: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
-    /// Writes for the writer thread ([`writer`]).
+    /// Writes for the writer thread ([`writer`](mod@writer)).
     writes: sync_mpsc::Sender<Write>,
     /// The database itself, for the health probe and its size on disk ([`operations`]).
     db: Db,

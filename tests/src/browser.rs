@@ -577,7 +577,7 @@ impl Browser {
         std::fs::write(file, png).unwrap();
     }
 
-    /// Polls `check` every [`POLL`] until it gives `Some`; after [`DEADLINE`]
+    /// Polls `check` every `POLL` until it gives `Some`; after [`DEADLINE`]
     /// fails the test with the page's address and text.
     pub async fn poll<T, F, Fut>(&self, what: &str, check: F) -> T
     where

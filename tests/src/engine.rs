@@ -69,7 +69,7 @@ pub fn postgres_storage(url: &str, node: &str) -> Storage {
 /// A PostgreSQL engine on a cluster of the caller's own, not the test
 /// binary's shared one: for a test that reads the cluster's files, which
 /// other tests' databases would share. The cluster is stopped when the
-/// test process ends. `None` as [`postgres`].
+/// test process ends. `None` as [`postgres()`].
 pub fn private_postgres() -> Option<Engine> {
     let cluster: &'static Cluster = Box::leak(Box::new(Cluster::start()?));
     Some(Engine::Postgres(cluster))
