@@ -347,8 +347,8 @@ impl std::ops::Deref for Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
         HOLDING.with(|holding| holding.set(false));
+        let Some(conn) = self.conn.take() else { return };
         let mut idle = lock(&self.pg.pool.idle);
         if conn.client.is_closed() || conn.in_transaction.get() {
             // Dropping the client closes the connection: the server rolls back.
@@ -396,10 +396,22 @@ fn tls_hint(message: &str) -> Option<&'static str> {
         Some(ours)
     } else if message.contains("invalid peer certificate") {
         Some(theirs)
-    } else if message.contains("received fatal alert") {
-        // The server ended the handshake: it did not take what this node
-        // presented (with TLS 1.3 the alert comes on the first read).
+    } else if [
+        "UnknownCA",
+        "BadCertificate",
+        "CertificateRequired",
+        "DecryptError",
+    ]
+    .iter()
+    .any(|alert| message.contains(&format!("received fatal alert: {alert}")))
+    {
+        // The server did not take the certificate this node presented (with
+        // TLS 1.3 its alert comes on the first read).
         Some(ours)
+    } else if message.contains("received fatal alert") {
+        Some(
+            "the PostgreSQL server ended the TLS handshake: check its ssl settings against storage.tls_ca, storage.tls_cert and storage.tls_key",
+        )
     } else if message.contains("TLS handshake") {
         Some(theirs)
     } else {
@@ -501,14 +513,15 @@ impl Pg {
         // server ends such a session, and its transaction with nothing
         // kept, once it has sent nothing for this long.
         //
-        // Every statement of the engine goes by key or key range, and a
+        // Every lookup of the engine goes by key or key range, and a
         // sequential scan is never what it wants; the planner takes one for
         // `k = ANY($1)` on a table it believes small (a queue whose heap is
         // full of dead rows, one without statistics yet), which compares
         // every row with every key (twice the server's CPU per notice in
         // `retorno-bench --backend postgres`) and, under SERIALIZABLE,
-        // locks the whole table against every concurrent writer. A
-        // statement with no other way still scans.
+        // takes a predicate lock on the whole table, so that a concurrent
+        // write anywhere in it fails one of the two transactions, to be run
+        // again. What reads a whole table (a count, a clear) still does.
         let session = format!(
             "-c idle_in_transaction_session_timeout={} -c enable_seqscan=off",
             IDLE_IN_TRANSACTION.as_millis()
@@ -542,19 +555,18 @@ impl Pg {
 
     fn conn(&self) -> Result<Pooled<'_>, StoreError> {
         debug_assert!(
-            !HOLDING.with(|holding| holding.replace(true)),
+            !HOLDING.with(std::cell::Cell::get),
             "a PostgreSQL connection asked for by a thread that holds one: \
              with storage.pool_size = 1 it would wait on itself"
         );
-        let pooled = self.pooled();
-        if pooled.is_err() {
-            HOLDING.with(|holding| holding.set(false));
-        }
-        pooled
+        let pooled = self.pooled()?;
+        HOLDING.with(|holding| holding.set(true));
+        Ok(pooled)
     }
 
     fn pooled(&self) -> Result<Pooled<'_>, StoreError> {
         let inner = &*self.0;
+        let deadline = std::time::Instant::now() + POOL_WAIT;
         let mut idle = lock(&inner.pool.idle);
         loop {
             while let Some(conn) = idle.0.pop() {
@@ -581,13 +593,19 @@ impl Pg {
                     }
                 };
             }
-            let (guard, timeout) = inner
+            // One deadline for the whole wait: a caller that keeps losing
+            // the freed connection to others still gives up in time.
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let (guard, _) = inner
                 .pool
                 .freed
-                .wait_timeout(idle, POOL_WAIT)
+                .wait_timeout(idle, left)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             idle = guard;
-            if timeout.timed_out() && idle.0.is_empty() && idle.1 >= inner.pool.size {
+            if std::time::Instant::now() >= deadline
+                && idle.0.is_empty()
+                && idle.1 >= inner.pool.size
+            {
                 return Err(PgError::new(format!(
                     "no PostgreSQL connection free after {}s (storage.pool_size = {})",
                     POOL_WAIT.as_secs(),
