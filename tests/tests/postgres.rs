@@ -614,8 +614,9 @@ fn reads_and_removals_of_many_keys_use_the_primary_key_not_a_scan() {
 
 /// A value of a few KB that does not compress (an envelope sealed at rest)
 /// stays in its row: nothing goes to the table's TOAST table (migration
-/// `0003_inline_values`), which by default would first try to compress it and
-/// then store it there with an index entry of its own.
+/// `0003_inline_values`, on every tree's table), which by default would
+/// first try to compress it and then store it there with an index entry of
+/// its own.
 #[test]
 fn values_of_a_few_kilobytes_stay_in_their_rows() {
     let Some(cluster) = postgres::shared() else {
@@ -650,6 +651,23 @@ fn values_of_a_few_kilobytes_stay_in_their_rows() {
     );
     assert_eq!(toasted.trim(), "0", "bytes in outbox's TOAST table");
     assert_eq!(outbox.get(key(7)).unwrap().unwrap().len(), 3000);
+    // Every tree's table, so that none is left with the default.
+    for table in retorno_gateway::storage::TREES
+        .iter()
+        .chain(&["default_tree"])
+    {
+        let options = cluster.psql(
+            &url,
+            &format!(
+                "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class \
+                 WHERE relname = '{table}'"
+            ),
+        );
+        assert!(
+            options.contains("toast_tuple_target=8160"),
+            "{table}: {options}"
+        );
+    }
 }
 
 /// Whether a session waits on a lock while updating the lease (the takeover).
