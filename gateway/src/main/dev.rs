@@ -5,6 +5,7 @@
 //! runtime of its own, and prints where everything is.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use retorno_certs_dev::ROLES;
@@ -93,7 +94,9 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     // running: `println!` would panic on the closed stdout and stop it.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
     stop.received().await;
-    eprintln!(
+    // Ignored if stderr is closed too: the gateways must still shut down.
+    let _ = writeln!(
+        std::io::stderr(),
         "stopping the region; queued messages stay in {}",
         options.dir.display()
     );

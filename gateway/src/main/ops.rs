@@ -394,6 +394,9 @@ fn migrate_blocking(args: &MigrateArgs) -> anyhow::Result<()> {
         ("tls_key", &args.to_tls_key),
     ] {
         if let Some(file) = file {
+            // As the gateway's file must say it: a relative path there is
+            // taken from the file's folder, not from here.
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
             settings.push_str(&format!(", {field} = \"{}\"", file.display()));
         }
     }
