@@ -670,6 +670,63 @@ fn values_of_a_few_kilobytes_stay_in_their_rows() {
     }
 }
 
+/// A database that a gateway of schema version 2 left (before
+/// `0003_inline_values`) is brought to version 3 when a node opens it, and
+/// keeps its rows: the upgrade of a running deployment.
+#[test]
+fn a_database_of_schema_2_is_brought_to_schema_3_at_open_and_keeps_its_rows() {
+    let Some(cluster) = postgres::shared() else {
+        return;
+    };
+    let url = cluster.database("upgrade_2_to_3");
+    let db = open(&url);
+    pg(&db)
+        .try_acquire(GATEWAY, "a", Duration::from_secs(60))
+        .unwrap();
+    db.open_tree("outbox")
+        .unwrap()
+        .insert(key(1), b"queued before".to_vec())
+        .unwrap();
+    pg(&db).release().unwrap();
+    drop(db);
+    // As version 2 left it: no version 3, every table with the default.
+    let mut downgrade = String::from("DELETE FROM retorno_schema WHERE version = 3;");
+    for table in retorno_gateway::storage::TREES
+        .iter()
+        .chain(&["default_tree"])
+    {
+        downgrade.push_str(&format!(
+            "ALTER TABLE \"{table}\" RESET (toast_tuple_target);"
+        ));
+    }
+    cluster.psql(&url, &downgrade);
+    let options = "SELECT count(*) FROM pg_class WHERE 'toast_tuple_target=8160' = ANY(reloptions)";
+    assert_eq!(cluster.psql(&url, options).trim(), "0");
+
+    let db = open(&url);
+    assert_eq!(
+        cluster
+            .psql(
+                &url,
+                "SELECT string_agg(name, ',' ORDER BY version) FROM retorno_schema"
+            )
+            .trim(),
+        "0001_trees,0002_lease,0003_inline_values"
+    );
+    assert_eq!(
+        cluster.psql(&url, options).trim(),
+        (retorno_gateway::storage::TREES.len() + 1).to_string()
+    );
+    assert_eq!(
+        db.open_tree("outbox")
+            .unwrap()
+            .get(key(1))
+            .unwrap()
+            .as_deref(),
+        Some(&b"queued before"[..])
+    );
+}
+
 /// Whether a session waits on a lock while updating the lease (the takeover).
 fn lease_update_waits(db: &Db) -> bool {
     pg(db).lease_waiters().unwrap() > 0
