@@ -100,21 +100,48 @@ pub struct TlsFiles {
     pub client_key: PathBuf,
 }
 
+impl TlsFiles {
+    /// A throwaway CA's files in `dir` (`ca.pem`, `client.crt`,
+    /// `client.key`): another CA than any cluster's, for a test of one
+    /// that the server or the client does not trust.
+    pub fn of_another_ca(dir: &Path) -> TlsFiles {
+        // Another name too: a verifier then finds no issuer at all.
+        TlsFiles::write(dir, "retorno tests: another CA").0
+    }
+
+    /// A throwaway CA's files in `dir`, and the PEM of the CA and of the
+    /// server certificate and key it issued (for the server's data folder).
+    fn write(dir: &Path, name: &str) -> (TlsFiles, [String; 3]) {
+        let [ca, cert, key, client_cert, client_key] = tls_certificates(name);
+        let tls = TlsFiles {
+            ca: dir.join("ca.pem"),
+            client_cert: dir.join("client.crt"),
+            client_key: dir.join("client.key"),
+        };
+        for (file, text) in [
+            (&tls.ca, &ca),
+            (&tls.client_cert, &client_cert),
+            (&tls.client_key, &client_key),
+        ] {
+            std::fs::write(file, text).expect("write the TLS files");
+        }
+        (tls, [ca, cert, key])
+    }
+}
+
 /// The database of a TLS-only cluster that takes a connection without a
 /// client certificate; every other database asks for one (`cert`).
 pub const SERVER_TLS_ONLY: &str = "server_tls_only";
 
-/// A throwaway CA, and, all PEM: the CA, a server certificate and key it
-/// issued for `127.0.0.1` and `localhost`, and a client certificate and
-/// key it issued to the user `postgres`.
-fn tls_certificates() -> [String; 5] {
+/// A throwaway CA named `name`, and, all PEM: the CA, a server certificate
+/// and key it issued for `127.0.0.1` and `localhost`, and a client
+/// certificate and key it issued to the user `postgres`.
+fn tls_certificates(name: &str) -> [String; 5] {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("a CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "retorno tests: PostgreSQL CA");
+    ca_params.distinguished_name.push(DnType::CommonName, name);
     let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().expect("a server key");
@@ -169,19 +196,7 @@ impl Cluster {
         let cluster = Cluster::start_configured(|cluster| {
             let dir = cluster.dir.path();
             let data = &cluster.primary.data;
-            let [ca, cert, key, client_cert, client_key] = tls_certificates();
-            let tls = TlsFiles {
-                ca: dir.join("ca.pem"),
-                client_cert: dir.join("client.crt"),
-                client_key: dir.join("client.key"),
-            };
-            for (file, text) in [
-                (&tls.ca, &ca),
-                (&tls.client_cert, &client_cert),
-                (&tls.client_key, &client_key),
-            ] {
-                std::fs::write(file, text).expect("write the TLS files");
-            }
+            let (tls, [ca, cert, key]) = TlsFiles::write(dir, "retorno tests: PostgreSQL CA");
             for (name, text) in [("server.crt", cert), ("server.key", key), ("ca.pem", ca)] {
                 let file = data.join(name);
                 std::fs::write(&file, text).expect("write the server's certificate");

@@ -49,16 +49,25 @@ fn pg(db: &Db) -> &Pg {
     }
 }
 
-/// Opens the database and takes the gateway's lease as node "a".
-fn writable(name: &str) -> Option<Db> {
-    let (_, db) = database(name)?;
+/// Opens the database and takes the gateway's lease as node "a": its URL
+/// and the database.
+fn writable(name: &str) -> Option<(String, Db)> {
+    let (url, db) = database(name)?;
     assert_eq!(
         pg(&db)
             .try_acquire(GATEWAY, "a", Duration::from_secs(60))
             .unwrap(),
         Some(1)
     );
-    Some(db)
+    Some((url, db))
+}
+
+/// Every table of a gateway's database: one per tree, and the default tree's.
+fn tables() -> impl Iterator<Item = &'static str> {
+    retorno_gateway::storage::TREES
+        .iter()
+        .copied()
+        .chain([kv::postgres::DEFAULT_TABLE])
 }
 
 fn key(n: u64) -> [u8; 8] {
@@ -75,7 +84,7 @@ fn keys(iter: kv::Iter) -> Vec<u64> {
 
 #[test]
 fn tree_operations_and_paged_iteration_in_both_directions() {
-    let Some(db) = writable("tree_operations") else {
+    let Some((_, db)) = writable("tree_operations") else {
         return;
     };
     let audit = db.open_tree("audit").unwrap();
@@ -211,7 +220,7 @@ fn tree_operations_and_paged_iteration_in_both_directions() {
 
 #[test]
 fn a_transaction_sees_its_own_writes_and_an_aborted_one_keeps_nothing() {
-    let Some(db) = writable("transactions") else {
+    let Some((_, db)) = writable("transactions") else {
         return;
     };
     let outbox = db.open_tree("outbox").unwrap();
@@ -273,7 +282,7 @@ fn a_transaction_sees_its_own_writes_and_an_aborted_one_keeps_nothing() {
 /// over both, before and after the prefetch.
 #[test]
 fn a_prefetch_reads_what_gets_would_and_own_writes_win() {
-    let Some(db) = writable("prefetch") else {
+    let Some((_, db)) = writable("prefetch") else {
         return;
     };
     let sent = db.open_tree("sent").unwrap();
@@ -310,7 +319,7 @@ fn a_prefetch_reads_what_gets_would_and_own_writes_win() {
 
 #[test]
 fn concurrent_transactions_on_one_counter_end_exact() {
-    let Some(db) = writable("counter") else {
+    let Some((_, db)) = writable("counter") else {
         return;
     };
     let tree = db.open_tree("sequences").unwrap();
@@ -547,18 +556,15 @@ fn inside_a_transaction(
 /// the planner would take one (a small table, no statistics yet): a scan
 /// compares every row with every key (without `enable_seqscan = off`, the
 /// PostgreSQL server used twice the CPU per notice in `retorno-bench
-/// --backend postgres`), and under SERIALIZABLE it locks the whole table
-/// against every concurrent writer.
+/// --backend postgres`), and under SERIALIZABLE it takes a predicate lock
+/// on the whole table, so that a concurrent write to it makes one of the
+/// two transactions fail and run again.
 #[test]
 fn reads_and_removals_of_many_keys_use_the_primary_key_not_a_scan() {
-    let Some(cluster) = postgres::shared() else {
+    let Some((url, db)) = writable("no_scans") else {
         return;
     };
-    let url = cluster.database("no_scans");
-    let db = open(&url);
-    pg(&db)
-        .try_acquire(GATEWAY, "a", Duration::from_secs(60))
-        .unwrap();
+    let cluster = postgres::shared().unwrap();
     let outbox = db.open_tree("outbox").unwrap();
     // Sequential scans, index scans and rows inserted, as the server counts
     // them. The engine's session reports its counts when it goes idle.
@@ -619,14 +625,10 @@ fn reads_and_removals_of_many_keys_use_the_primary_key_not_a_scan() {
 /// its own.
 #[test]
 fn values_of_a_few_kilobytes_stay_in_their_rows() {
-    let Some(cluster) = postgres::shared() else {
+    let Some((url, db)) = writable("inline_values") else {
         return;
     };
-    let url = cluster.database("inline_values");
-    let db = open(&url);
-    pg(&db)
-        .try_acquire(GATEWAY, "a", Duration::from_secs(60))
-        .unwrap();
+    let cluster = postgres::shared().unwrap();
     let outbox = db.open_tree("outbox").unwrap();
     kv::transaction(&[&outbox], |trees| {
         for n in 0..64 {
@@ -652,10 +654,7 @@ fn values_of_a_few_kilobytes_stay_in_their_rows() {
     assert_eq!(toasted.trim(), "0", "bytes in outbox's TOAST table");
     assert_eq!(outbox.get(key(7)).unwrap().unwrap().len(), 3000);
     // Every tree's table, so that none is left with the default.
-    for table in retorno_gateway::storage::TREES
-        .iter()
-        .chain(&["default_tree"])
-    {
+    for table in tables() {
         let options = cluster.psql(
             &url,
             &format!(
@@ -675,14 +674,10 @@ fn values_of_a_few_kilobytes_stay_in_their_rows() {
 /// keeps its rows: the upgrade of a running deployment.
 #[test]
 fn a_database_of_schema_2_is_brought_to_schema_3_at_open_and_keeps_its_rows() {
-    let Some(cluster) = postgres::shared() else {
+    let Some((url, db)) = writable("upgrade_2_to_3") else {
         return;
     };
-    let url = cluster.database("upgrade_2_to_3");
-    let db = open(&url);
-    pg(&db)
-        .try_acquire(GATEWAY, "a", Duration::from_secs(60))
-        .unwrap();
+    let cluster = postgres::shared().unwrap();
     db.open_tree("outbox")
         .unwrap()
         .insert(key(1), b"queued before".to_vec())
@@ -691,10 +686,7 @@ fn a_database_of_schema_2_is_brought_to_schema_3_at_open_and_keeps_its_rows() {
     drop(db);
     // As version 2 left it: no version 3, every table with the default.
     let mut downgrade = String::from("DELETE FROM retorno_schema WHERE version = 3;");
-    for table in retorno_gateway::storage::TREES
-        .iter()
-        .chain(&["default_tree"])
-    {
+    for table in tables() {
         downgrade.push_str(&format!(
             "ALTER TABLE \"{table}\" RESET (toast_tuple_target);"
         ));
@@ -715,7 +707,7 @@ fn a_database_of_schema_2_is_brought_to_schema_3_at_open_and_keeps_its_rows() {
     );
     assert_eq!(
         cluster.psql(&url, options).trim(),
-        (retorno_gateway::storage::TREES.len() + 1).to_string()
+        tables().count().to_string()
     );
     assert_eq!(
         db.open_tree("outbox")
@@ -794,7 +786,7 @@ fn keys_of(tree: &Tree) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn the_engine_works_inside_a_current_thread_tokio_test() {
-    let Some(db) = writable("tokio_current") else {
+    let Some((_, db)) = writable("tokio_current") else {
         return;
     };
     let tree = db.open_tree("acks").unwrap();
@@ -805,7 +797,7 @@ async fn the_engine_works_inside_a_current_thread_tokio_test() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_works_inside_a_multi_thread_tokio_test() {
-    let Some(db) = writable("tokio_multi") else {
+    let Some((_, db)) = writable("tokio_multi") else {
         return;
     };
     let tree = db.open_tree("acks").unwrap();
@@ -978,7 +970,7 @@ fn connections_are_tls_and_the_server_is_verified_against_storage_tls_ca() {
     );
 
     let other = OtherCa::new();
-    let Err(impostor) = open_with(&tls_settings(&url, Some(&other.ca), None)) else {
+    let Err(impostor) = open_with(&tls_settings(&url, Some(&other.files.ca), None)) else {
         panic!("a server whose certificate another CA signed was trusted");
     };
     assert!(
@@ -1017,7 +1009,7 @@ fn a_server_that_asks_for_a_client_certificate_takes_storage_tls_cert() {
     let Err(stranger) = open_with(&tls_settings(
         &url,
         Some(&tls.ca),
-        Some((&other.client_cert, &other.client_key)),
+        Some((&other.files.client_cert, &other.files.client_key)),
     )) else {
         panic!("a client certificate another CA issued was taken");
     };
@@ -1029,7 +1021,7 @@ fn a_server_that_asks_for_a_client_certificate_takes_storage_tls_cert() {
     let Err(mismatched) = open_with(&tls_settings(
         &url,
         Some(&tls.ca),
-        Some((&tls.client_cert, &other.client_key)),
+        Some((&tls.client_cert, &other.files.client_key)),
     )) else {
         panic!("a client certificate with another certificate's key was taken");
     };
@@ -1064,36 +1056,16 @@ fn open_with(settings: &Storage) -> Result<Db, StoreError> {
 /// the user `postgres` that it issued.
 struct OtherCa {
     _dir: tempfile::TempDir,
-    ca: std::path::PathBuf,
-    client_cert: std::path::PathBuf,
-    client_key: std::path::PathBuf,
+    files: postgres::TlsFiles,
 }
 
 impl OtherCa {
     fn new() -> OtherCa {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
         let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(params, ca_key);
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "postgres");
-        let client = params.signed_by(&key, &issuer).unwrap();
-        let other = OtherCa {
-            ca: dir.path().join("ca.pem"),
-            client_cert: dir.path().join("client.crt"),
-            client_key: dir.path().join("client.key"),
+        OtherCa {
+            files: postgres::TlsFiles::of_another_ca(dir.path()),
             _dir: dir,
-        };
-        std::fs::write(&other.ca, ca.pem()).unwrap();
-        std::fs::write(&other.client_cert, client.pem()).unwrap();
-        std::fs::write(&other.client_key, key.serialize_pem()).unwrap();
-        other
+        }
     }
 }
 
