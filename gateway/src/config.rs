@@ -737,9 +737,11 @@ impl Storage {
         })
     }
 
-    /// The checks of `[storage]`: the engine's settings, retention periods
-    /// and the key files.
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    /// The checks of the engine's settings (backend, url, TLS files),
+    /// which [`crate::kv::Db::open`] runs too, so that a configuration built
+    /// in code cannot skip them: a client certificate without `tls_ca` is
+    /// refused rather than left unused on a connection without TLS.
+    pub fn check_engine(&self) -> Result<(), (&'static str, String)> {
         match (self.backend, &self.url) {
             (crate::storage::Backend::Postgres, None) => {
                 return Err((
@@ -796,6 +798,13 @@ impl Storage {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The checks of `[storage]`: the engine's settings, retention periods
+    /// and the key files.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        self.check_engine()?;
         if self.pool_size == 0 {
             return Err((
                 "storage.pool_size",
@@ -1276,6 +1285,40 @@ mod tests {
         let error = Config::load(&file).unwrap_err().to_string();
         assert!(
             error.contains("storage.tls_cert") && error.contains("only backend = \"postgres\""),
+            "{error}"
+        );
+    }
+
+    /// A configuration built in code (a test, `dev`) does not pass through
+    /// `Config::load`: opening its database runs the same engine checks, so
+    /// a client certificate without `tls_ca` is refused before any
+    /// connection instead of being left unused on a connection without TLS.
+    #[test]
+    fn opening_a_database_runs_the_engine_checks_of_a_configuration_built_in_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = Storage {
+            backend: crate::storage::Backend::Postgres,
+            url: Some(DatabaseUrl::new("postgres://gw@127.0.0.1:1/retorno")),
+            tls_cert: Some(dir.path().join("gw.pem")),
+            tls_key: Some(dir.path().join("gw.key")),
+            ..Storage::default()
+        };
+        let Err(error) = crate::kv::Db::open(dir.path(), &storage) else {
+            panic!("opened a PostgreSQL database with a client certificate and no tls_ca");
+        };
+        let error = error.to_string();
+        assert!(
+            error.starts_with("storage.tls_ca:") && error.contains("only over TLS"),
+            "{error}"
+        );
+
+        storage.backend = crate::storage::Backend::Sled;
+        storage.url = None;
+        let Err(error) = crate::kv::Db::open(dir.path(), &storage) else {
+            panic!("opened sled with PostgreSQL's TLS files set");
+        };
+        assert!(
+            error.to_string().starts_with("storage.tls_cert:"),
             "{error}"
         );
     }

@@ -60,6 +60,9 @@ impl Db {
         dir: &std::path::Path,
         settings: &crate::config::Storage,
     ) -> Result<Db, StoreError> {
+        settings
+            .check_engine()
+            .map_err(|(field, reason)| StoreError::Settings { field, reason })?;
         match settings.backend {
             Backend::Sled => {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(std::sync::Arc::new(e)))?;

@@ -133,6 +133,15 @@ pub enum StoreError {
         /// How long it has waited, in whole seconds.
         waited_s: u64,
     },
+    /// The storage settings are inconsistent (a configuration built in
+    /// code, which `check-config` did not see); nothing was opened.
+    #[error("{field}: {reason}")]
+    Settings {
+        /// The setting to change.
+        field: &'static str,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
     /// The flush task has stopped, so nothing can be made durable.
     #[error("the storage flush task has stopped")]
     Closed,
