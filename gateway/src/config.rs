@@ -740,27 +740,28 @@ impl Storage {
     /// The checks of the engine's settings (backend, url, TLS files),
     /// which [`crate::kv::Db::open`] runs too, so that a configuration built
     /// in code cannot skip them: a client certificate without `tls_ca` is
-    /// refused rather than left unused on a connection without TLS.
-    pub fn check_engine(&self) -> Result<(), (&'static str, String)> {
+    /// refused rather than left unused on a connection without TLS. A
+    /// refusal calls the settings by `names` (the file's, or `migrate`'s
+    /// flags that give them).
+    pub fn check_engine(
+        &self,
+        names: crate::kv::postgres::SettingNames,
+    ) -> Result<(), (&'static str, String)> {
         match (self.backend, &self.url) {
             (crate::storage::Backend::Postgres, None) => {
                 return Err((
-                    "storage.url",
+                    names.url,
                     "backend = \"postgres\" needs the database: url = \"postgres://user@host:5432/database\"".into(),
                 ));
             }
             (crate::storage::Backend::Postgres, Some(url)) => {
-                if let Err(error) =
-                    crate::kv::postgres::parse_url(url.expose(), self.tls_ca.as_deref())
-                {
-                    return Err(("storage.url", error.to_string()));
-                }
+                crate::kv::postgres::parse_url(url.expose(), self.tls_ca.as_deref(), names)?;
             }
             (crate::storage::Backend::Sled, _) => {
                 let tls = [
-                    ("storage.tls_ca", self.tls_ca.is_some()),
-                    ("storage.tls_cert", self.tls_cert.is_some()),
-                    ("storage.tls_key", self.tls_key.is_some()),
+                    (names.tls_ca, self.tls_ca.is_some()),
+                    (names.tls_cert, self.tls_cert.is_some()),
+                    (names.tls_key, self.tls_key.is_some()),
                 ];
                 if let Some((field, _)) = tls.into_iter().find(|(_, set)| *set) {
                     return Err((
@@ -770,7 +771,7 @@ impl Storage {
                 }
                 if self.url.is_some() {
                     return Err((
-                        "storage.url",
+                        names.url,
                         "only backend = \"postgres\" uses a url; remove it, or set backend = \"postgres\"".into(),
                     ));
                 }
@@ -779,21 +780,29 @@ impl Storage {
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => {
                 return Err((
-                    "storage.tls_key",
-                    "storage.tls_cert is set: name the PEM file of its private key too".into(),
+                    names.tls_key,
+                    format!(
+                        "{} is set: name the PEM file of its private key too",
+                        names.tls_cert
+                    ),
                 ));
             }
             (None, Some(_)) => {
                 return Err((
-                    "storage.tls_cert",
-                    "storage.tls_key is set: name the PEM file of the client certificate too"
-                        .into(),
+                    names.tls_cert,
+                    format!(
+                        "{} is set: name the PEM file of the client certificate too",
+                        names.tls_key
+                    ),
                 ));
             }
             (Some(_), Some(_)) if self.tls_ca.is_none() => {
                 return Err((
-                    "storage.tls_ca",
-                    "a client certificate (storage.tls_cert) goes only over TLS: set tls_ca to the PEM file of the CA that signed the PostgreSQL server's certificate".into(),
+                    names.tls_ca,
+                    format!(
+                        "a client certificate ({}) goes only over TLS: set {} to the PEM file of the CA that signed the PostgreSQL server's certificate",
+                        names.tls_cert, names.tls_ca
+                    ),
                 ));
             }
             _ => {}
@@ -804,7 +813,7 @@ impl Storage {
     /// The checks of `[storage]`: the engine's settings, retention periods
     /// and the key files.
     fn check(&self) -> Result<(), (&'static str, String)> {
-        self.check_engine()?;
+        self.check_engine(crate::kv::postgres::SettingNames::STORAGE)?;
         if self.pool_size == 0 {
             return Err((
                 "storage.pool_size",

@@ -60,8 +60,18 @@ impl Db {
         dir: &std::path::Path,
         settings: &crate::config::Storage,
     ) -> Result<Db, StoreError> {
+        Db::open_naming(dir, settings, postgres::SettingNames::STORAGE)
+    }
+
+    /// [`Db::open`], its refusals and hints calling the connection settings
+    /// by `names` (`migrate` names its flags).
+    pub fn open_naming(
+        dir: &std::path::Path,
+        settings: &crate::config::Storage,
+        names: postgres::SettingNames,
+    ) -> Result<Db, StoreError> {
         settings
-            .check_engine()
+            .check_engine(names)
             .map_err(|(field, reason)| StoreError::Settings { field, reason })?;
         match settings.backend {
             Backend::Sled => {
@@ -73,13 +83,16 @@ impl Db {
                 Ok(Db::Sled(db))
             }
             Backend::Postgres => {
-                let url = settings.url.as_ref().ok_or_else(|| {
-                    postgres::PgError::new("storage.url is required with backend = \"postgres\"")
+                // check_engine refused a missing url; this keeps the type honest.
+                let url = settings.url.as_ref().ok_or(StoreError::Settings {
+                    field: names.url,
+                    reason: "backend = \"postgres\" needs the database".into(),
                 })?;
                 Ok(Db::Postgres(postgres::Pg::open(
                     url.expose(),
                     settings.pool_size,
                     settings.tls_files(),
+                    names,
                 )?))
             }
         }

@@ -20,7 +20,11 @@ use std::{
 };
 
 use retorno_client::{Client, Profile};
-use retorno_gateway::{Config, config::Listen, kv::postgres::Pg};
+use retorno_gateway::{
+    Config,
+    config::Listen,
+    kv::postgres::{Pg, SettingNames},
+};
 use retorno_proto::v1::DeliveryState;
 use retorno_tests::{
     Balancer, Region, engine, eventually, free_address, health_answer, http_get, inbox_now,
@@ -190,7 +194,7 @@ impl Setup {
 
     /// The lease's holder and epoch, read from the database.
     fn holder(&self) -> Option<(String, i64)> {
-        let pg = Pg::open(&self.url, 1, None).unwrap();
+        let pg = Pg::open(&self.url, 1, None, SettingNames::STORAGE).unwrap();
         pg.holder("gateway").unwrap()
     }
 }

@@ -307,6 +307,10 @@ struct Inner {
     /// TLS to the server, verified against `[storage] tls_ca`; `None`
     /// connects in the clear.
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// What a refusal calls the settings.
+    names: SettingNames,
+    /// Whether this node presents a client certificate.
+    client_cert: bool,
     pool: Pool,
     lease: Mutex<Option<Lease>>,
 }
@@ -361,15 +365,46 @@ impl Drop for Pooled<'_> {
     }
 }
 
-/// The driver's settings from `[storage] url` and `tls_ca`: the one check
-/// of both, for `check-config` and for connecting. With `tls_ca`, TLS is
-/// required whatever the URL's `sslmode`; without, a URL that requires it
-/// is refused, since there is nothing to verify the server against.
-pub fn parse_url(url: &str, tls_ca: Option<&Path>) -> Result<tokio_postgres::Config, PgError> {
+/// What the operator calls the engine's connection settings, for its
+/// refusals and hints: the gateway file's `[storage]` settings, or the
+/// `migrate` flags that give them for the target database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingNames {
+    /// The database URL.
+    pub url: &'static str,
+    /// The CA of the server's certificate.
+    pub tls_ca: &'static str,
+    /// This node's client certificate.
+    pub tls_cert: &'static str,
+    /// Its private key.
+    pub tls_key: &'static str,
+}
+
+impl SettingNames {
+    /// The gateway file's `[storage]` settings.
+    pub const STORAGE: SettingNames = SettingNames {
+        url: "storage.url",
+        tls_ca: "storage.tls_ca",
+        tls_cert: "storage.tls_cert",
+        tls_key: "storage.tls_key",
+    };
+}
+
+/// The driver's settings from the URL and the CA file: the one check of
+/// both, for `check-config` and for connecting. With a CA, TLS is required
+/// whatever the URL's `sslmode`; without, a URL that requires it is
+/// refused, since there is nothing to verify the server against. A refusal
+/// is the setting to change and why.
+pub fn parse_url(
+    url: &str,
+    tls_ca: Option<&Path>,
+    names: SettingNames,
+) -> Result<tokio_postgres::Config, (&'static str, String)> {
     use tokio_postgres::config::SslMode;
     let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
-        PgError::new(
-            "storage.url is not a PostgreSQL URL: write it as postgres://user@host:5432/database",
+        (
+            names.url,
+            "not a PostgreSQL URL: write it as postgres://user@host:5432/database".to_owned(),
         )
     })?;
     match (tls_ca, config.get_ssl_mode()) {
@@ -377,8 +412,12 @@ pub fn parse_url(url: &str, tls_ca: Option<&Path>) -> Result<tokio_postgres::Con
             config.ssl_mode(SslMode::Require);
         }
         (None, SslMode::Require) => {
-            return Err(PgError::new(
-                "storage.url asks for sslmode=require, but storage.tls_ca is not set: set it to the PEM file of the CA that signed the PostgreSQL server's certificate",
+            return Err((
+                names.url,
+                format!(
+                    "asks for sslmode=require, but {} is not set: set it to the PEM file of the CA that signed the PostgreSQL server's certificate",
+                    names.tls_ca
+                ),
             ));
         }
         (None, _) => {}
@@ -387,10 +426,27 @@ pub fn parse_url(url: &str, tls_ca: Option<&Path>) -> Result<tokio_postgres::Con
 }
 
 /// What to check when a connection failed for a reason of TLS: the
-/// server's certificate (`tls_ca`), or this node's (`tls_cert`, `tls_key`).
-fn tls_hint(message: &str) -> Option<&'static str> {
-    let theirs = "check that storage.tls_ca is the CA that signed the PostgreSQL server's certificate, and that the certificate names the host of storage.url";
-    let ours = "check that storage.tls_cert is a client certificate from a CA the PostgreSQL server trusts (its ssl_ca_file), issued to the database user of storage.url, and that storage.tls_key is its key";
+/// server's certificate (`tls_ca`), or this node's (`tls_cert`, `tls_key`),
+/// or that it has none (`client_cert` false) where the server asks for one.
+fn tls_hint(message: &str, names: SettingNames, client_cert: bool) -> Option<String> {
+    let SettingNames {
+        url,
+        tls_ca,
+        tls_cert,
+        tls_key,
+    } = names;
+    let theirs = format!(
+        "check that {tls_ca} is the CA that signed the PostgreSQL server's certificate, and that the certificate names the host of {url}"
+    );
+    let ours = if client_cert {
+        format!(
+            "check that {tls_cert} is a client certificate from a CA the PostgreSQL server trusts (its ssl_ca_file), issued to the database user of {url}, and that {tls_key} is its key"
+        )
+    } else {
+        format!(
+            "the server asks for a client certificate and this node presents none: set {tls_cert} and {tls_key} to a certificate from a CA the server trusts (its ssl_ca_file), issued to the database user of {url}, and its key"
+        )
+    };
     if message.contains("client certificate") || message.contains("certificate authentication") {
         // The server's own refusal (pg_hba.conf says `cert`).
         Some(ours)
@@ -409,9 +465,9 @@ fn tls_hint(message: &str) -> Option<&'static str> {
         // TLS 1.3 its alert comes on the first read).
         Some(ours)
     } else if message.contains("received fatal alert") {
-        Some(
-            "the PostgreSQL server ended the TLS handshake: check its ssl settings against storage.tls_ca, storage.tls_cert and storage.tls_key",
-        )
+        Some(format!(
+            "the PostgreSQL server ended the TLS handshake: check its ssl settings against {tls_ca}, {tls_cert} and {tls_key}"
+        ))
     } else if message.contains("TLS handshake") {
         Some(theirs)
     } else {
@@ -443,28 +499,29 @@ pub struct TlsFiles<'a> {
 /// roots), and the client certificate of `files.client` presented if set.
 fn tls_to_server(
     files: TlsFiles<'_>,
+    names: SettingNames,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     let refused = |field: &str, file: &Path, problem: String| {
-        PgError::new(format!("storage.{field} {}: {problem}", file.display()))
+        PgError::new(format!("{field} {}: {problem}", file.display()))
     };
     let roots = retorno_client::tls::load_roots(files.ca)
-        .map_err(|error| refused("tls_ca", files.ca, error.to_string()))?;
+        .map_err(|error| refused(names.tls_ca, files.ca, error.to_string()))?;
     let config = rustls::ClientConfig::builder_with_provider(retorno_client::tls::provider())
         .with_safe_default_protocol_versions()
-        .map_err(|error| refused("tls_ca", files.ca, error.to_string()))?
+        .map_err(|error| refused(names.tls_ca, files.ca, error.to_string()))?
         .with_root_certificates(roots);
     let config = match files.client {
         None => config.with_no_client_auth(),
         Some((cert, key)) => {
             let own = retorno_client::tls::KeyedChain::load(cert, key)
-                .map_err(|error| refused("tls_cert", cert, error.to_string()))?;
+                .map_err(|error| refused(names.tls_cert, cert, error.to_string()))?;
             config
                 .with_client_auth_cert(own.chain, own.key)
                 .map_err(|error| {
                     refused(
-                        "tls_key",
+                        names.tls_key,
                         key,
-                        format!("{error}: is it the key of storage.tls_cert?"),
+                        format!("{error}: is it the key of {}?", names.tls_cert),
                     )
                 })?
         }
@@ -492,9 +549,18 @@ impl Pg {
     /// `tls.ca` and name the URL's host, and the client certificate of
     /// `tls.client` is presented when set; without, connections are in the
     /// clear, and a URL asking for `sslmode=require` is refused.
-    pub fn open(url: &str, pool_size: usize, tls: Option<TlsFiles<'_>>) -> Result<Pg, StoreError> {
-        let mut config = parse_url(url, tls.map(|files| files.ca))?;
-        let tls = tls.map(tls_to_server).transpose()?;
+    ///
+    /// Refusals and hints call the settings by `names`.
+    pub fn open(
+        url: &str,
+        pool_size: usize,
+        tls: Option<TlsFiles<'_>>,
+        names: SettingNames,
+    ) -> Result<Pg, StoreError> {
+        let mut config = parse_url(url, tls.map(|files| files.ca), names)
+            .map_err(|(field, reason)| StoreError::Settings { field, reason })?;
+        let client_cert = tls.is_some_and(|files| files.client.is_some());
+        let tls = tls.map(|files| tls_to_server(files, names)).transpose()?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -542,6 +608,8 @@ impl Pg {
             runtime: Some(runtime),
             config,
             tls,
+            names,
+            client_cert,
             pool: Pool {
                 idle: Mutex::new((Vec::new(), 0)),
                 freed: Condvar::new(),
@@ -640,9 +708,9 @@ impl Pg {
             })?
             .map_err(|error| {
                 let mut refused = PgError::connecting(&error);
-                if let Some(hint) = tls_hint(&refused.message) {
+                if let Some(hint) = tls_hint(&refused.message, self.0.names, self.0.client_cert) {
                     refused.message.push_str(": ");
-                    refused.message.push_str(hint);
+                    refused.message.push_str(&hint);
                 }
                 refused
             })?;

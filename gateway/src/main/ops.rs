@@ -452,21 +452,15 @@ fn open_source(config: &Config) -> anyhow::Result<kv::Db> {
     Ok(kv::Db::Sled(db))
 }
 
-/// `message` (the engine's, which names the `[storage]` settings a gateway
-/// node reads) with the names of the `migrate` flags that gave those
-/// settings here, so that its hint points at what the operator typed.
-fn as_migrate_flags(message: &str) -> String {
-    [
-        ("storage.tls_cert", "--to-tls-cert"),
-        ("storage.tls_key", "--to-tls-key"),
-        ("storage.tls_ca", "--to-tls-ca"),
-        ("storage.url", "--to"),
-    ]
-    .iter()
-    .fold(message.to_owned(), |text, (setting, flag)| {
-        text.replace(setting, flag)
-    })
-}
+/// The flags that give the target's connection settings: what the engine's
+/// refusals and hints call them here, instead of the gateway file's
+/// `[storage]` settings, which the operator did not type.
+const MIGRATE_FLAGS: kv::postgres::SettingNames = kv::postgres::SettingNames {
+    url: "--to",
+    tls_ca: "--to-tls-ca",
+    tls_cert: "--to-tls-cert",
+    tls_key: "--to-tls-key",
+};
 
 /// The name `migrate` holds the target's lease under, as a standby's log
 /// shows it (`standing by: another node holds the lease`).
@@ -491,12 +485,8 @@ fn open_target(config: &Config, args: &MigrateArgs) -> anyhow::Result<(kv::Db, T
     storage.node = Some(MIGRATE_NODE.to_owned());
     storage.lease_seconds = MIGRATE_LEASE.as_secs();
     let shown = retorno_gateway::config::redact_url(url);
-    let db = kv::Db::open(&config.data_dir, &storage).map_err(|e| {
-        anyhow::anyhow!(
-            "--to {shown}: cannot open the database: {}",
-            as_migrate_flags(&e.to_string())
-        )
-    })?;
+    let db = kv::Db::open_naming(&config.data_dir, &storage, MIGRATE_FLAGS)
+        .map_err(|e| anyhow::anyhow!("--to {shown}: cannot open the database: {e}"))?;
     let kv::Db::Postgres(pg) = &db else {
         anyhow::bail!("--to {shown}: not a PostgreSQL database");
     };
