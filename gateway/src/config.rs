@@ -1182,9 +1182,8 @@ mod tests {
             Config::load(&file).unwrap().storage.backend,
             crate::storage::Backend::Sled
         );
-        let text = GOOD.replace("[listen]", "[storage]\nbackend = \"mysql\"\n[listen]");
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        let error =
+            load_error(&GOOD.replace("[listen]", "[storage]\nbackend = \"mysql\"\n[listen]"));
         assert!(
             error.contains("backend")
                 && error.contains("mysql")
@@ -1196,9 +1195,8 @@ mod tests {
 
     #[test]
     fn postgres_needs_a_url_and_sled_refuses_one_naming_the_field() {
-        let text = GOOD.replace("[listen]", "[storage]\nbackend = \"postgres\"\n[listen]");
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        let error =
+            load_error(&GOOD.replace("[listen]", "[storage]\nbackend = \"postgres\"\n[listen]"));
         assert!(
             error.contains("storage.url") && error.contains("postgres://"),
             "{error}"
@@ -1220,40 +1218,33 @@ mod tests {
             "{shown}"
         );
 
-        let text = GOOD.replace(
+        let error = load_error(&GOOD.replace(
             "[listen]",
             "[storage]\nurl = \"postgres://gw@db.mx/retorno\"\n[listen]",
-        );
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        ));
         assert!(
             error.contains("storage.url") && error.contains("backend = \"postgres\""),
             "{error}"
         );
 
-        let text = GOOD.replace(
+        let error = load_error(&GOOD.replace(
             "[listen]",
             "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw@db.mx/retorno\"\npool_size = 0\n[listen]",
-        );
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        ));
         assert!(error.contains("storage.pool_size"), "{error}");
 
         // TLS to PostgreSQL: sslmode=require needs the CA to verify the
         // server; sled has no server.
-        let text = GOOD.replace(
+        let error = load_error(&GOOD.replace(
             "[listen]",
             "[storage]\nbackend = \"postgres\"\nurl = \"postgres://gw@db.mx/retorno?sslmode=require\"\n[listen]",
-        );
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        ));
         assert!(
             error.contains("storage.url") && error.contains("storage.tls_ca is not set"),
             "{error}"
         );
-        let text = GOOD.replace("[listen]", "[storage]\ntls_ca = \"ca.pem\"\n[listen]");
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        let error =
+            load_error(&GOOD.replace("[listen]", "[storage]\ntls_ca = \"ca.pem\"\n[listen]"));
         assert!(
             error.contains("storage.tls_ca") && error.contains("only backend = \"postgres\""),
             "{error}"
@@ -1278,20 +1269,17 @@ mod tests {
                 "only over TLS",
             ),
         ] {
-            let text = GOOD.replace("[listen]", &format!("{postgres}{storage}[listen]"));
-            let (_dir, file) = write(&text);
-            let error = Config::load(&file).unwrap_err().to_string();
+            let error =
+                load_error(&GOOD.replace("[listen]", &format!("{postgres}{storage}[listen]")));
             assert!(
                 error.contains(field) && error.contains(says),
                 "{storage}: {error}"
             );
         }
-        let text = GOOD.replace(
+        let error = load_error(&GOOD.replace(
             "[listen]",
             "[storage]\ntls_cert = \"gw.pem\"\ntls_key = \"gw.key\"\n[listen]",
-        );
-        let (_dir, file) = write(&text);
-        let error = Config::load(&file).unwrap_err().to_string();
+        ));
         assert!(
             error.contains("storage.tls_cert") && error.contains("only backend = \"postgres\""),
             "{error}"
@@ -1330,6 +1318,12 @@ mod tests {
             error.to_string().starts_with("storage.tls_cert:"),
             "{error}"
         );
+    }
+
+    /// Why the configuration `text` is refused.
+    fn load_error(text: &str) -> String {
+        let (_dir, file) = write(text);
+        Config::load(&file).unwrap_err().to_string()
     }
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {

@@ -869,6 +869,20 @@ pub fn agreed_arrival(case: &v1::CaseView) -> jiff::Timestamp {
     jiff::Timestamp::new(at.seconds, at.nanos).unwrap()
 }
 
+/// `len` bytes that do not compress, as ciphertext would not (xorshift from
+/// `seed`, which must not be 0).
+pub fn incompressible(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
 /// Whether any file under `dir` (a gateway's sled folder: its log, snapshots
 /// and blobs) contains `needle`, byte for byte.
 pub fn files_contain(dir: &Path, needle: &[u8]) -> bool {

@@ -632,17 +632,7 @@ fn values_of_a_few_kilobytes_stay_in_their_rows() {
     let outbox = db.open_tree("outbox").unwrap();
     kv::transaction(&[&outbox], |trees| {
         for n in 0..64 {
-            // Bytes that do not compress, as ciphertext (xorshift).
-            let mut x: u64 = n + 1;
-            let sealed: Vec<u8> = (0..3000)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x.to_le_bytes()[0]
-                })
-                .collect();
-            trees[0].insert(key(n), sealed)?;
+            trees[0].insert(key(n), retorno_tests::incompressible(n + 1, 3000))?;
         }
         Ok(())
     })

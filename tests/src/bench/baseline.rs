@@ -167,15 +167,7 @@ pub(crate) fn sled_alone(
     max_time: Duration,
 ) -> Result<SledFigures> {
     // Incompressible bytes, as an encrypted or varied notice would be.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let value: Vec<u8> = (0..value_bytes)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
+    let value = retorno_tests::incompressible(0x9E37_79B9_7F4A_7C15, value_bytes);
     let status = [7u8; 64];
     let run = |name: &str, grouping: Grouping| -> Result<f64> {
         let db = sled::Config::new()
