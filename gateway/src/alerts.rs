@@ -34,7 +34,7 @@ use crate::{
     config::AlertSettings,
     country::Country,
     links::Links,
-    store::{LogState, Store, StoreError, state_of},
+    store::{Store, StoreError, requeueable},
     tls::Credentials,
 };
 
@@ -427,8 +427,8 @@ impl Watched {
         Ok(holding)
     }
 
-    /// Fires an alert per message a peer rejected, and resolves those no
-    /// longer rejected (requeued).
+    /// Fires an alert per message a peer rejected, and resolves those that
+    /// can no longer be requeued (requeued, or their envelope purged).
     fn rejections(&self) -> Result<(), AlertError> {
         for rejected in self.links.take_rejected() {
             let condition = Condition::MessageRejected {
@@ -450,7 +450,9 @@ impl Watched {
                 continue;
             };
             let still = self.alerts.store.sent_status(id)?;
-            if still.is_none_or(|record| state_of(&record) != LogState::Rejected) {
+            // Standing while the operator can act on it: until it is requeued,
+            // or retention removes its envelope.
+            if requeueable(still.as_ref()).is_err() {
                 self.alerts.clear_key(&key)?;
             }
         }

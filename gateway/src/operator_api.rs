@@ -127,6 +127,7 @@ fn refusal_code(not: NotRequeueable) -> RequeueRefusal {
         NotRequeueable::Delivered => RequeueRefusal::Delivered,
         NotRequeueable::RefusedByCaseRules => RequeueRefusal::RefusedByCaseRules,
         NotRequeueable::EnvelopeGone => RequeueRefusal::EnvelopeGone,
+        NotRequeueable::EnvelopePurged => RequeueRefusal::EnvelopePurged,
     }
 }
 
@@ -263,6 +264,13 @@ impl OperatorService {
                     "rejected",
                     rejection_text(&record.rejection),
                 ));
+                if record.held_purged_at_micros != 0 {
+                    events.push(event(
+                        record.held_purged_at_micros,
+                        "envelope_purged",
+                        "by retention, storage.retention_withdrawn_days after the rejection".into(),
+                    ));
+                }
             }
         }
         events

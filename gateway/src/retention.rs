@@ -14,7 +14,10 @@
 //! A message of a family group (a proposal, a handoff) is listed in every
 //! member's timeline; it is purged only when every member listing it is due.
 //! A message the case rules refused on arrival is kept as evidence and
-//! purged `retention_withdrawn_days` after it arrived.
+//! purged `retention_withdrawn_days` after it arrived. On the sending side,
+//! the envelope of a message the peer rejected, kept so that an operator can
+//! requeue it, goes `retention_withdrawn_days` after the rejection if no one
+//! has requeued it; the rejection and the message's history stay.
 //!
 //! The outbox holds a message only until the peer's receipt (delivery
 //! removes it), so an outbox entry of a closed case is one still waiting for
@@ -100,12 +103,14 @@ pub struct PurgeReport {
     pub cases: Vec<CasePurge>,
     /// Messages refused on arrival whose envelope was removed.
     pub refused: usize,
+    /// Messages the peer rejected whose envelope, kept for a requeue, was removed.
+    pub rejected: usize,
 }
 
 impl PurgeReport {
     /// Envelopes removed (or due, in a dry run) in all.
     pub fn purged(&self) -> usize {
-        self.cases.iter().map(|c| c.purged).sum::<usize>() + self.refused
+        self.cases.iter().map(|c| c.purged).sum::<usize>() + self.refused + self.rejected
     }
 
     /// Logs the outcome of a periodic purge: one line per case, case ids only.
@@ -118,6 +123,7 @@ impl PurgeReport {
                 cases = self.cases.len(),
                 messages = self.purged(),
                 refused = self.refused,
+                rejected = self.rejected,
                 "retention: purge done"
             );
         }
@@ -132,10 +138,11 @@ impl fmt::Display for PurgeReport {
         };
         writeln!(
             f,
-            "{verb} the envelopes of {} message(s) of {} closed case(s) and {} refused message(s)",
-            self.purged() - self.refused,
+            "{verb} the envelopes of {} message(s) of {} closed case(s), {} refused message(s) and {} rejected message(s) kept for a requeue",
+            self.purged() - self.refused - self.rejected,
             self.cases.iter().filter(|c| c.purged > 0).count(),
-            self.refused
+            self.refused,
+            self.rejected
         )?;
         for case in &self.cases {
             write!(
@@ -276,6 +283,7 @@ fn purge_unflushed(
         mode,
         cases: Vec::new(),
         refused: 0,
+        rejected: 0,
     };
     for case in store.cases() {
         let case = &case?;
@@ -304,6 +312,7 @@ fn purge_unflushed(
         }
     }
     report.refused = purge_refused(store, policy, now, mode)?;
+    report.rejected = purge_rejected(store, policy, now, mode)?;
     Ok(report)
 }
 
@@ -379,6 +388,39 @@ fn purge_refused(
     }
     if let Some(swept) = swept {
         store.mark_refused_swept(swept)?;
+    }
+    Ok(purged)
+}
+
+/// Removes the envelopes kept for a requeue of messages the peer rejected,
+/// once the withdrawal period has passed since the rejection; returns how
+/// many. The first purge of a database from before the index of kept
+/// envelopes reads every message once and indexes them.
+fn purge_rejected(
+    store: &Store,
+    policy: &Policy,
+    now: Timestamp,
+    mode: Mode,
+) -> Result<usize, StoreError> {
+    let Ok(before) = now.checked_sub(policy.after_withdrawal) else {
+        return Ok(0);
+    };
+    let before = before.as_microsecond();
+    let (held, read_whole) = store.held_envelopes()?;
+    let (due, kept): (Vec<_>, Vec<_>) = held
+        .into_iter()
+        .partition(|envelope| envelope.rejected_at_micros < before);
+    if mode == Mode::DryRun {
+        return Ok(due.len());
+    }
+    let mut purged = 0;
+    for envelope in &due {
+        if store.purge_held_envelope(envelope.id, before, now.as_microsecond())? {
+            purged += 1;
+        }
+    }
+    if read_whole {
+        store.index_held(&kept)?;
     }
     Ok(purged)
 }

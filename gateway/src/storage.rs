@@ -268,6 +268,10 @@ pub struct SentRecord {
     /// The outbox key `held_envelope` was stored (and sealed) under.
     #[prost(bytes = "vec", tag = "14")]
     pub held_key: Vec<u8>,
+    /// When retention removed `held_envelope`, unrequeued
+    /// `storage.retention_withdrawn_days` after the rejection; 0 if it did not.
+    #[prost(int64, tag = "15")]
+    pub held_purged_at_micros: i64,
 }
 
 /// One requeue of a rejected message: the rejection it answered, and who did it.

@@ -14,7 +14,7 @@
 //! | `acks` | agency URN | the agency's acknowledged inbox cursor (u64 BE) |
 //! | `cases` | `case/ID`, `family/CC/GROUP`, `capacity/POINT/DATE` | the case records of [`crate::case`] |
 //! | `policies` | peer country (2 bytes) | the peer's published `ReceptionPolicy` |
-//! | `retention` | `refused_swept_upto` | the inbox cursor up to which [`crate::retention`] swept refused entries (u64 BE) |
+//! | `retention` | `refused_swept_upto`; `held/` + message id (16 bytes); `held_indexed` | the inbox cursor up to which [`crate::retention`] swept refused entries (u64 BE); a rejected message whose envelope is kept for a requeue, with when it was rejected (i64 BE microseconds); that every such message is indexed (see [`at_rest`]) |
 //! | `certificates` | SHA-256 of a certificate | the certificate (DER) that sealed envelopes or receipts kept here |
 //! | `audit` | sequence (u64 BE) | [`crate::audit::AuditEntry`]: the hash-chained audit log |
 //! | `sequences` | see [`positions`] | per peer and direction, the highest sequence number seen, and sequence number -> message id |
@@ -689,18 +689,26 @@ impl Store {
             &self.cases,
             &self.audit,
             &self.sequences,
+            &self.retention,
         ];
         let written = self.audited(|head| {
             kv::transaction(&trees, |views| {
-                let [outbox, sent, cases, log, sequences] = views else {
+                let [outbox, sent, cases, log, sequences, retention] = views else {
                     return Err(abort(StoreError::Closed));
                 };
-                prefetch_group(group, (outbox, sent, cases, log, sequences))?;
+                let trees = FinishTrees {
+                    outbox,
+                    sent,
+                    cases,
+                    log,
+                    sequences,
+                    retention,
+                };
+                prefetch_group(group, trees)?;
                 let mut head = head.clone();
                 let mut next_seq = first_seq.clone();
                 let mut results = Vec::with_capacity(group.len());
                 for write in group {
-                    let trees = (outbox, sent, cases, log, sequences);
                     match write {
                         Write::Submit(submit) => {
                             let result =
@@ -715,7 +723,7 @@ impl Store {
                                     highest.note(Direction::Out, *peer, answer.seq, answer.id);
                                 }
                             }
-                            highest.raise_in(sequences)?;
+                            highest.raise_in(trees.sequences)?;
                             results.push(Ok(Done::Answers));
                         }
                         Write::Requeue {
@@ -730,7 +738,7 @@ impl Store {
                 }
                 for (peer, next) in &next_seq {
                     if first_seq.get(peer) != Some(next) {
-                        positions::assigned_in(sequences, *peer, next - 1)?;
+                        positions::assigned_in(trees.sequences, *peer, next - 1)?;
                     }
                 }
                 Ok(((results, next_seq), head))
@@ -760,7 +768,13 @@ impl Store {
         &self,
         submit: &Submit,
         next_seq: &mut HashMap<Country, u64>,
-        (outbox, sent, cases, log, _): FinishTrees<'_>,
+        FinishTrees {
+            outbox,
+            sent,
+            cases,
+            log,
+            ..
+        }: FinishTrees<'_>,
         head: &mut audit::Head,
     ) -> Result<Result<Enqueued, StoreError>, TxError> {
         if let Some(existing) = sent.get(submit.id.as_bytes())? {
@@ -971,13 +985,17 @@ impl Answer {
     }
 }
 
-type FinishTrees<'a> = (
-    &'a TxTree<'a>,
-    &'a TxTree<'a>,
-    &'a TxTree<'a>,
-    &'a TxTree<'a>,
-    &'a TxTree<'a>,
-);
+/// The trees of the writer's transaction, as that transaction sees them.
+#[derive(Clone, Copy)]
+struct FinishTrees<'a> {
+    outbox: &'a TxTree<'a>,
+    sent: &'a TxTree<'a>,
+    cases: &'a TxTree<'a>,
+    log: &'a TxTree<'a>,
+    sequences: &'a TxTree<'a>,
+    /// For the index of rejected messages whose envelope is kept ([`at_rest`]).
+    retention: &'a TxTree<'a>,
+}
 
 /// Reads ahead, in one round trip per tree, what a group's writes will read
 /// one key at a time, where each read is a round trip (PostgreSQL): the
@@ -985,7 +1003,12 @@ type FinishTrees<'a> = (
 /// entries and their sequence index entries. Nothing on sled.
 fn prefetch_group(
     group: &[Write],
-    (outbox, sent, _, _, sequences): FinishTrees<'_>,
+    FinishTrees {
+        outbox,
+        sent,
+        sequences,
+        ..
+    }: FinishTrees<'_>,
 ) -> Result<(), TxError> {
     if !sent.reads_are_round_trips() {
         return Ok(());
@@ -1017,7 +1040,14 @@ fn prefetch_group(
 fn finish_in(
     peer: Country,
     answer: &Answer,
-    (outbox, sent, _, log, sequences): FinishTrees<'_>,
+    FinishTrees {
+        outbox,
+        sent,
+        log,
+        sequences,
+        retention,
+        ..
+    }: FinishTrees<'_>,
     head: audit::Head,
 ) -> Result<audit::Head, TxError> {
     let message_id = answer.id.to_string();
@@ -1037,6 +1067,7 @@ fn finish_in(
     let mut case_ids = Vec::new();
     if let Some(bytes) = sent.get(answer.id.as_bytes())? {
         let mut status: SentRecord = decode("sent", &bytes).map_err(abort)?;
+        let answered_at = crate::clock::system_micros();
         match &answer.outcome {
             AnswerOutcome::Delivered { receipt, .. } => {
                 status.state = retorno_proto::v1::DeliveryState::Delivered as i32;
@@ -1046,15 +1077,18 @@ fn finish_in(
             AnswerOutcome::Rejected { rejection } => {
                 status.state = retorno_proto::v1::DeliveryState::Rejected as i32;
                 status.rejection = rejection.clone();
-                // Kept as stored so that an operator can requeue it once the cause is fixed.
+                // Kept as stored so that an operator can requeue it once the
+                // cause is fixed, and indexed for retention, which removes it
+                // in time if no one does.
                 if let Some(held) = &removed {
                     status.held_envelope = held.to_vec();
                     status.held_key = key.to_vec();
+                    at_rest::index_held_in(retention, answer.id, answered_at)?;
                 }
             }
         }
         if was_waiting {
-            status.answered_at_micros = crate::clock::system_micros();
+            status.answered_at_micros = answered_at;
         }
         sent.insert(answer.id.as_bytes(), prost::Message::encode_to_vec(&status))?;
         case_ids = status.case_ids;
@@ -1477,5 +1511,166 @@ mod tests {
         assert_eq!(store.acknowledge("a", 3).await.unwrap(), 5);
         assert_eq!(store.acknowledged("a").unwrap(), 5);
         assert_eq!(store.acknowledged("b").unwrap(), 0);
+    }
+
+    /// Three messages to GT, accepted; `rejected` of them rejected by GT
+    /// (the others delivered), in one answered batch.
+    async fn rejected_by_gt(store: &Store, rejected: &[bool]) -> Vec<Uuid> {
+        let gt: Country = "GT".parse().unwrap();
+        let mut ids = Vec::new();
+        let mut answers = Vec::new();
+        for (i, rejected) in rejected.iter().enumerate() {
+            let id = Uuid::now_v7();
+            let body = [u8::try_from(i).unwrap(); 64];
+            let Enqueued::New(seq, _) = store
+                .enqueue(gt, id, body.to_vec(), record(&body), &no_case)
+                .await
+                .unwrap()
+            else {
+                panic!("not accepted")
+            };
+            answers.push(if *rejected {
+                Answer::rejected(seq, id, b"too large".to_vec())
+            } else {
+                Answer::delivered(seq, id, b"receipt".to_vec(), String::new())
+            });
+            ids.push(id);
+        }
+        store.record_answers(gt, answers).await.unwrap();
+        ids
+    }
+
+    fn withdrawal_period() -> crate::retention::Policy {
+        crate::retention::Policy {
+            after_reception: jiff::SignedDuration::from_hours(24 * 365),
+            after_withdrawal: jiff::SignedDuration::from_hours(24 * 90),
+            check_interval: std::time::Duration::from_secs(3600),
+        }
+    }
+
+    fn days_later(days: i64) -> jiff::Timestamp {
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days)
+    }
+
+    #[tokio::test]
+    async fn a_rejected_messages_kept_envelope_goes_a_withdrawal_period_after_the_rejection_unless_requeued()
+     {
+        use crate::retention::{Mode, purge};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &power_loss()).unwrap();
+        // As after a first purge: from here on, the index alone is read.
+        store.index_held(&[]).unwrap();
+        let gt: Country = "GT".parse().unwrap();
+        let ids = rejected_by_gt(&store, &[true, true, false]).await;
+        let (kept, requeued, delivered) = (ids[0], ids[1], ids[2]);
+        let listed = |store: &Store| {
+            let (held, read_whole) = store.held_envelopes().unwrap();
+            assert!(!read_whole);
+            held.iter().map(|h| h.id).collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&store), [kept, requeued]);
+        // A requeue takes its message off the index; a second rejection puts it back.
+        let Requeued::Now(seq) = store.requeue(requeued, "ops").await.unwrap() else {
+            panic!("not requeued")
+        };
+        assert_eq!(listed(&store), [kept]);
+        let rejected_again = Answer::rejected(seq, requeued, b"too large".to_vec());
+        store
+            .record_answers(gt, vec![rejected_again])
+            .await
+            .unwrap();
+        assert_eq!(listed(&store), [kept, requeued]);
+
+        let policy = withdrawal_period();
+        let early = purge(&store, &policy, days_later(89), Mode::Purge)
+            .await
+            .unwrap();
+        assert_eq!(early.rejected, 0);
+        let dry = purge(&store, &policy, days_later(91), Mode::DryRun)
+            .await
+            .unwrap();
+        assert_eq!(dry.rejected, 2);
+        assert!(requeueable(store.sent_status(kept).unwrap().as_ref()).is_ok());
+
+        let later = days_later(91);
+        let report = purge(&store, &policy, later, Mode::Purge).await.unwrap();
+        assert_eq!((report.rejected, report.purged()), (2, 2));
+        assert!(
+            report
+                .to_string()
+                .contains("2 rejected message(s) kept for a requeue"),
+            "{report}"
+        );
+        for id in [kept, requeued] {
+            let record = store.sent_status(id).unwrap().unwrap();
+            assert!(record.held_envelope.is_empty() && record.held_key.is_empty());
+            assert_eq!(record.held_purged_at_micros, later.as_microsecond());
+            assert_eq!(record.rejection, b"too large", "the rejection stays");
+            assert_eq!(
+                requeueable(Some(&record)),
+                Err(NotRequeueable::EnvelopePurged)
+            );
+        }
+        assert_eq!(
+            store.requeue(kept, "ops").await.unwrap(),
+            Requeued::Not(NotRequeueable::EnvelopePurged)
+        );
+        let untouched = store.sent_status(delivered).unwrap().unwrap();
+        assert_eq!(untouched.receipt, b"receipt");
+        assert!(listed(&store).is_empty());
+        let again = purge(&store, &policy, days_later(200), Mode::Purge)
+            .await
+            .unwrap();
+        assert_eq!(again.rejected, 0, "nothing is purged twice");
+    }
+
+    #[tokio::test]
+    async fn the_first_purge_finds_envelopes_kept_before_the_index_and_indexes_them() {
+        use crate::retention::{Mode, purge};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &power_loss()).unwrap();
+        let ids = rejected_by_gt(&store, &[false, true]).await;
+        // A database from before the index: the envelope is kept, unindexed.
+        store.retention.remove(at_rest::held_key(ids[1])).unwrap();
+        store.retention.remove(b"held_indexed").unwrap();
+        assert_eq!(
+            store
+                .held_envelopes()
+                .unwrap()
+                .0
+                .iter()
+                .map(|h| h.id)
+                .collect::<Vec<_>>(),
+            [ids[1]]
+        );
+        let policy = withdrawal_period();
+        let dry = purge(&store, &policy, days_later(91), Mode::DryRun)
+            .await
+            .unwrap();
+        assert_eq!(dry.rejected, 1);
+        assert!(
+            store.held_envelopes().unwrap().1,
+            "a dry run writes nothing"
+        );
+
+        let early = purge(&store, &policy, days_later(89), Mode::Purge)
+            .await
+            .unwrap();
+        assert_eq!(early.rejected, 0);
+        let (held, read_whole) = store.held_envelopes().unwrap();
+        assert!(!read_whole, "indexed by the first purge");
+        assert_eq!(held.iter().map(|h| h.id).collect::<Vec<_>>(), [ids[1]]);
+        let due = purge(&store, &policy, days_later(91), Mode::Purge)
+            .await
+            .unwrap();
+        assert_eq!(due.rejected, 1);
+        assert!(
+            store
+                .sent_status(ids[1])
+                .unwrap()
+                .unwrap()
+                .held_envelope
+                .is_empty()
+        );
     }
 }

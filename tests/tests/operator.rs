@@ -7,15 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use jiff::{SignedDuration, Timestamp};
 use retorno_client::{Client, ClientError, Operations, compose};
 use retorno_gateway::audit::{self, Event};
-use retorno_gateway::config::Webhook;
+use retorno_gateway::config::{Config, Webhook};
+use retorno_gateway::gateway::Gateway;
+use retorno_gateway::retention::{self, Mode};
 use retorno_proto::v1::{
     CaseState, DeterminingAuthority, MessageHistory, MessageState, RequeueRefusal,
     submit_request::Payload,
 };
 use retorno_tests::{
-    Region, WebhookReceiver, country, eventually, inbox_now, inbox_with, notice, notice_to,
+    Region, WebhookReceiver, country, engine, eventually, inbox_now, inbox_with, notice, notice_to,
     open_store, wait_for_state,
 };
 
@@ -147,8 +150,19 @@ async fn an_outage_shows_in_ops_status_and_every_attempt_in_ops_show() {
     gt.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
+/// A region where Guatemala rejected Mexico's notice without storing it,
+/// and Mexico's operator was alerted.
+struct Rejected {
+    region: Region,
+    mx: Gateway,
+    gt: Gateway,
+    mx_config: Config,
+    receiver: WebhookReceiver,
+    message_id: String,
+    ops: Operations,
+}
+
+async fn rejected_by_guatemala() -> Rejected {
     let region = Region::new(&["MX", "GT"]);
     // Guatemala's gateway takes smaller messages than Mexico's: it rejects
     // the notice without storing it (a transport-level rejection).
@@ -164,7 +178,7 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
         client_cert: None,
         client_key: None,
     }];
-    let mx = region.start_with(mx_config).await;
+    let mx = region.start_with(mx_config.clone()).await;
     let gt = region.start_with(small).await;
     let mut inm = region.agency("MX", "destination-authority").await;
     let mut long = notice();
@@ -173,7 +187,7 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
     child.documents = vec![document; 40];
     let request = compose::request("MX-2026-0001", Some("GT"), Payload::AdvanceNotice(long));
     let sent = inm.submit(request).await.unwrap();
-    let mut ops = operator(&region, "MX").await;
+    let ops = operator(&region, "MX").await;
     let rejected = eventually("Guatemala to reject the notice", || async {
         let history = ops.clone().show(&sent.message_id).await.unwrap();
         (state(&history) == MessageState::Rejected).then_some(history)
@@ -191,19 +205,41 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
         alert["summary"].as_str().unwrap().contains("TOO_LARGE"),
         "{alert}"
     );
+    Rejected {
+        region,
+        mx,
+        gt,
+        mx_config,
+        receiver,
+        message_id: sent.message_id,
+        ops,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
+    let Rejected {
+        region,
+        mx,
+        gt,
+        receiver,
+        message_id,
+        mut ops,
+        ..
+    } = rejected_by_guatemala().await;
 
     // Guatemala's operator raises the limit; Mexico's requeues.
     gt.shutdown().await;
     let gt = region.restart_with(region.config("GT")).await;
-    let (ok, printed) = ops_command(&region, "MX", &["requeue", &sent.message_id]).await;
+    let (ok, printed) = ops_command(&region, "MX", &["requeue", &message_id]).await;
     assert!(ok, "{printed}");
     assert!(
-        printed.contains(&format!("requeued {} (new sequence 2)", sent.message_id)),
+        printed.contains(&format!("requeued {message_id} (new sequence 2)")),
         "{printed}"
     );
 
     let delivered = eventually("the requeued notice to be delivered", || async {
-        let history = ops.clone().show(&sent.message_id).await.unwrap();
+        let history = ops.clone().show(&message_id).await.unwrap();
         (state(&history) == MessageState::Delivered).then_some(history)
     })
     .await;
@@ -221,12 +257,12 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
     let items = inbox_now(&mut sbs, 0).await;
     let copies = items
         .iter()
-        .filter(|item| item.body.as_ref().unwrap().message_id == sent.message_id)
+        .filter(|item| item.body.as_ref().unwrap().message_id == message_id)
         .count();
     assert_eq!(copies, 1, "delivered once");
     wait_for_state(&sbs, "MX-2026-0001", CaseState::Notified).await;
 
-    let again = ops.requeue(vec![sent.message_id.clone()]).await.unwrap();
+    let again = ops.requeue(vec![message_id.clone()]).await.unwrap();
     assert_eq!(again.outcomes[0].refusal(), RequeueRefusal::Delivered);
     mx.shutdown().await;
     gt.shutdown().await;
@@ -240,8 +276,58 @@ async fn a_rejected_message_is_requeued_after_the_fix_and_delivered_once() {
     assert_eq!(requeued.len(), 1);
     assert_eq!(
         (requeued[0].party.as_str(), requeued[0].message_id.as_str()),
-        (OPERATOR, sent.message_id.as_str())
+        (OPERATOR, message_id.as_str())
     );
+}
+
+retorno_tests::on_both_engines! {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rejected_envelope_no_one_requeues_goes_with_retention_and_its_alert_resolves() {
+        let Rejected {
+            region,
+            mx,
+            gt,
+            mx_config,
+            receiver,
+            message_id,
+            ..
+        } = rejected_by_guatemala().await;
+        mx.shutdown().await;
+        gt.shutdown().await;
+        let (data, storage) = (&mx_config.data_dir, &mx_config.storage);
+        // The region keeps envelopes in the clear, so the child's name shows
+        // where Mexico keeps the rejected notice for a requeue.
+        let name = "Pérez Xol".as_bytes();
+        assert!(engine::database_contains(data, storage, name).await);
+
+        // 89 days after the rejection it is kept; 91 days after, it goes.
+        let store = open_store(&mx_config).await;
+        let policy = retention::Policy::from(storage);
+        let days = |n: i64| Timestamp::now().checked_add(SignedDuration::from_hours(n * 24)).unwrap();
+        let early = retention::purge(&store, &policy, days(89), Mode::Purge).await.unwrap();
+        assert_eq!(early.rejected, 0);
+        let report = retention::purge(&store, &policy, days(91), Mode::Purge).await.unwrap();
+        assert_eq!((report.rejected, report.purged()), (1, 1), "{report}");
+        drop(store);
+        assert!(!engine::database_contains(data, storage, name).await);
+
+        // The operator sees why it can no longer be sent, and the alert that
+        // asked for a requeue is resolved.
+        let _mx = region.restart_with(mx_config.clone()).await;
+        let mut ops = operator(&region, "MX").await;
+        let history = ops.show(&message_id).await.unwrap();
+        assert_eq!(state(&history), MessageState::Rejected);
+        assert!(!history.requeueable);
+        assert!(history.not_requeueable.contains("retention"), "{history:?}");
+        let seen = events(&history);
+        assert_eq!(&seen[seen.len() - 2..], ["rejected", "envelope_purged"], "{seen:?}");
+        let answer = ops.requeue(vec![message_id.clone()]).await.unwrap();
+        assert_eq!(answer.outcomes[0].refusal(), RequeueRefusal::EnvelopePurged);
+        eventually("the rejection's alert to be resolved", || async {
+            receiver.of("message_rejected", "resolved").pop()
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

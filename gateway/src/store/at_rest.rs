@@ -1,13 +1,26 @@
 //! Envelopes at rest in the store: sealed under the vault's newest key when
 //! written, opened when read ([`crate::at_rest`] does the cryptography), and
 //! what retention ([`crate::retention`]) may do to the records that hold them.
+//!
+//! A message the peer rejected keeps its envelope in its `sent` record so
+//! that an operator can requeue it. The transaction that keeps it also
+//! indexes it in the `retention` tree (`held/` + message id, valued when it
+//! was rejected), and a requeue or a purge removes the entry: retention finds
+//! the few kept envelopes without reading every message. A database from
+//! before the index is read whole once, by the first purge, which then
+//! records `held_indexed`.
 
 use uuid::Uuid;
 
 use super::{
-    InboxRecord, OutboxRecord, SeenRecord, Store, StoreError, abort, decode, read_u64, seen_key,
+    InboxRecord, OutboxRecord, SeenRecord, SentRecord, Store, StoreError, abort, decode, read_u64,
+    seen_key,
 };
-use crate::{country::Country, kv};
+use crate::{
+    country::Country,
+    kv::{self, TxTree},
+    storage::TxError,
+};
 
 /// A record that carries an envelope, which is sealed at rest when the vault has a key.
 pub(super) trait HoldsEnvelope: prost::Message + Default {
@@ -55,6 +68,43 @@ fn associated_data(tree: &str, key: &[u8]) -> Vec<u8> {
 
 /// Key in the `retention` tree: the inbox cursor up to which refused entries were swept.
 const REFUSED_SWEPT: &[u8] = b"refused_swept_upto";
+
+/// Key prefix in the `retention` tree: a rejected message whose envelope is
+/// kept for a requeue (`held/` + message id), valued when it was rejected.
+const HELD: &[u8] = b"held/";
+
+/// Key in the `retention` tree: present once every kept envelope is indexed
+/// under [`HELD`].
+const HELD_INDEXED: &[u8] = b"held_indexed";
+
+pub(super) fn held_key(id: Uuid) -> Vec<u8> {
+    [HELD, id.as_bytes()].concat()
+}
+
+/// Indexes rejected message `id`, whose envelope its `sent` record now
+/// keeps, inside the transaction that keeps it.
+pub(super) fn index_held_in(
+    retention: &TxTree<'_>,
+    id: Uuid,
+    rejected_at_micros: i64,
+) -> Result<(), TxError> {
+    retention.insert(held_key(id), rejected_at_micros.to_be_bytes().to_vec())
+}
+
+/// Drops the index entry of `id`, whose `sent` record no longer keeps an
+/// envelope (requeued), inside the transaction that clears it.
+pub(super) fn unindex_held_in(retention: &TxTree<'_>, id: Uuid) -> Result<(), TxError> {
+    retention.remove(held_key(id)).map(drop)
+}
+
+/// A rejected message whose envelope is kept for a requeue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldEnvelope {
+    /// The message id.
+    pub id: Uuid,
+    /// When the peer's rejection was recorded, microseconds since the Unix epoch.
+    pub rejected_at_micros: i64,
+}
 
 /// What retention needs to know of an inbox entry, without opening its envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,4 +269,97 @@ impl Store {
         })?;
         Ok(())
     }
+
+    /// The rejected messages whose envelope is kept for a requeue, and
+    /// whether they were found by reading every message (a database from
+    /// before the index: see [`Store::index_held`]) rather than the index.
+    pub fn held_envelopes(&self) -> Result<(Vec<HeldEnvelope>, bool), StoreError> {
+        if self.retention.get(HELD_INDEXED)?.is_none() {
+            let mut held = Vec::new();
+            for item in self.sent.iter() {
+                let (key, value) = item?;
+                let record: SentRecord = decode("sent", &value)?;
+                if !record.held_envelope.is_empty() {
+                    held.push(HeldEnvelope {
+                        id: sent_id(&key)?,
+                        rejected_at_micros: record.answered_at_micros,
+                    });
+                }
+            }
+            return Ok((held, true));
+        }
+        let mut held = Vec::new();
+        for item in self.retention.scan_prefix(HELD) {
+            let (key, value) = item?;
+            held.push(HeldEnvelope {
+                id: sent_id(&key[HELD.len()..])?,
+                rejected_at_micros: i64::from_be_bytes(value.as_ref().try_into().map_err(
+                    |_| StoreError::Corrupt {
+                        tree: "retention",
+                        reason: "a held/ entry is not 8 bytes".into(),
+                    },
+                )?),
+            });
+        }
+        Ok((held, false))
+    }
+
+    /// Indexes `held`, found by reading every message, and records that
+    /// every kept envelope is indexed from now on. An entry whose message
+    /// was requeued meanwhile is dropped by its purge.
+    pub fn index_held(&self, held: &[HeldEnvelope]) -> Result<(), StoreError> {
+        kv::transaction(&[&self.retention], |retention| {
+            for envelope in held {
+                index_held_in(&retention[0], envelope.id, envelope.rejected_at_micros)?;
+            }
+            retention[0].insert(HELD_INDEXED, Vec::new())
+        })
+    }
+
+    /// Removes the envelope kept for a requeue of rejected message `id` if
+    /// its rejection was recorded before `before_micros`, and marks when;
+    /// the rest of its `sent` record (the rejection, the history) stays.
+    /// Its index entry goes too, as does one whose message no longer keeps
+    /// an envelope. Returns whether there was an envelope to remove. Not
+    /// flushed: call [`Store::commit`].
+    pub fn purge_held_envelope(
+        &self,
+        id: Uuid,
+        before_micros: i64,
+        now_micros: i64,
+    ) -> Result<bool, StoreError> {
+        kv::transaction(&[&self.sent, &self.retention], |trees| {
+            let [sent, retention] = trees else {
+                return Err(abort(StoreError::Closed));
+            };
+            let record: Option<SentRecord> = sent
+                .get(id.as_bytes())?
+                .map(|bytes| decode("sent", &bytes))
+                .transpose()
+                .map_err(abort)?;
+            let Some(mut record) = record.filter(|r| !r.held_envelope.is_empty()) else {
+                unindex_held_in(retention, id)?;
+                return Ok(false);
+            };
+            if record.answered_at_micros >= before_micros {
+                // Rejected again since it was indexed: not due yet.
+                index_held_in(retention, id, record.answered_at_micros)?;
+                return Ok(false);
+            }
+            record.held_envelope = Vec::new();
+            record.held_key = Vec::new();
+            record.held_purged_at_micros = now_micros;
+            sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&record))?;
+            unindex_held_in(retention, id)?;
+            Ok(true)
+        })
+    }
+}
+
+/// The message id a `sent` key (or the end of an index key) holds.
+fn sent_id(key: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(key).map_err(|e| StoreError::Corrupt {
+        tree: "sent",
+        reason: e.to_string(),
+    })
 }

@@ -85,6 +85,9 @@ pub enum NotRequeueable {
     RefusedByCaseRules,
     /// Rejected before rejected envelopes were kept: nothing to send.
     EnvelopeGone,
+    /// Its kept envelope was removed by retention
+    /// (`storage.retention_withdrawn_days` after the rejection).
+    EnvelopePurged,
 }
 
 impl NotRequeueable {
@@ -99,6 +102,9 @@ impl NotRequeueable {
             }
             NotRequeueable::EnvelopeGone => {
                 "it was rejected before this gateway kept rejected envelopes; send a new message instead"
+            }
+            NotRequeueable::EnvelopePurged => {
+                "retention removed its envelope storage.retention_withdrawn_days after the rejection; send a new message instead"
             }
         }
     }
@@ -124,6 +130,9 @@ pub fn requeueable(record: Option<&SentRecord>) -> Result<(), NotRequeueable> {
         LogState::Queued => Err(NotRequeueable::Queued),
         LogState::Delivered => Err(NotRequeueable::Delivered),
         LogState::Refused => Err(NotRequeueable::RefusedByCaseRules),
+        LogState::Rejected if record.held_purged_at_micros != 0 => {
+            Err(NotRequeueable::EnvelopePurged)
+        }
         LogState::Rejected if record.held_envelope.is_empty() => Err(NotRequeueable::EnvelopeGone),
         LogState::Rejected => Ok(()),
     }
@@ -213,7 +222,13 @@ impl Store {
         &self,
         (peer, id, operator): (Country, Uuid, &str),
         next_seq: &mut std::collections::HashMap<Country, u64>,
-        (outbox, sent, _, log, _): FinishTrees<'_>,
+        FinishTrees {
+            outbox,
+            sent,
+            log,
+            retention,
+            ..
+        }: FinishTrees<'_>,
         head: &mut audit::Head,
     ) -> Result<Requeued, TxError> {
         let record: Option<SentRecord> = sent
@@ -248,6 +263,7 @@ impl Store {
         record.state = DeliveryState::Queued as i32;
         record.held_envelope.clear();
         record.held_key.clear();
+        super::at_rest::unindex_held_in(retention, id)?;
         sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&record))?;
         let entry = Record::requeued(operator, &id.to_string(), seq).cases(&record.case_ids);
         *head = audit::append_in(log, head, &entry)?;
