@@ -50,7 +50,7 @@ pub const KEY_LEN: usize = 32;
 /// Names a key without revealing it: it is stored in every sealed value and
 /// logged at start next to the key's file, so that an operator can tell
 /// which file a record needs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId([u8; KEY_ID_LEN]);
 
 impl KeyId {

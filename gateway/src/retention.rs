@@ -32,7 +32,9 @@
 //!
 //! sled is log-structured: a purged envelope's old bytes stay in its files
 //! until sled reuses that space. With `storage.keys` set they are ciphertext;
-//! retiring the key they were sealed under makes them unreadable for good.
+//! retiring the key they were sealed under, once `retorno-gateway rekey`
+//! ([`Store::rekey`]) has sealed what is kept under a newer one, makes them
+//! unreadable for good.
 
 use std::{collections::HashMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 

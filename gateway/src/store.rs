@@ -91,6 +91,7 @@ use crate::{
     storage::{AuditTx, CasesTx, TxError},
 };
 pub use alerts::WaitingAlert;
+pub use at_rest::Rekeyed;
 use barrier::PowerLossBarrier;
 pub use messages::{LogState, MessageFilter, NotRequeueable, Requeued, requeueable, state_of};
 pub use positions::{

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -20,14 +21,14 @@ use jiff::{SignedDuration, Timestamp};
 use prost::Message as _;
 use retorno_client::compose;
 use retorno_gateway::{
-    at_rest::{AtRestError, Vault},
+    at_rest::{AtRestError, KeyId, Vault},
     case::{Applied, Refusal},
     config::Storage,
     identity::Role,
     need_to_know,
     retention::{self, Mode},
     storage::{CasesTx, TxError},
-    store::{OutboxRecord, Received, Store, StoreError},
+    store::{Answer, Enqueued, OutboxRecord, Received, Store, StoreError},
 };
 use retorno_proto::v1::{
     AdvanceNotice, CaseState, DeterminingAuthority, envelope_body::Payload as Body,
@@ -269,6 +270,170 @@ retorno_tests::on_both_engines! {
             ),
             "{error}"
         );
+    }
+}
+
+retorno_tests::on_both_engines! {
+    #[tokio::test]
+    async fn rekey_seals_every_kept_envelope_under_the_newest_key_so_an_older_one_can_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let november = dir.path().join("keys/2026-11.key");
+        let december = dir.path().join("keys/2026-12.key");
+        retorno_gateway::at_rest::write_new_key(&november).unwrap();
+        retorno_gateway::at_rest::write_new_key(&december).unwrap();
+        let gt = country("GT");
+        let (clear, old, new) = (
+            notice_envelope("MX-2026-0001"),
+            notice_envelope("MX-2026-0002"),
+            notice_envelope("MX-2026-0003"),
+        );
+        let storage = engine::storage_with_keys("mx", &[]);
+
+        // Before any key, one envelope each way in the clear; under
+        // November's, one each way and one GT rejected, kept for a requeue.
+        let store = open_with(&data, &storage, &[]).await;
+        store_both_ways(&store, &clear).await;
+        drop(store);
+        let store = open_with(&data, &storage, std::slice::from_ref(&november)).await;
+        store_both_ways(&store, &old).await;
+        let rejected = Uuid::now_v7();
+        let record = outbox_record(&old, rejected);
+        let Enqueued::New(seq, _) = store
+            .enqueue(gt, rejected, b"r".to_vec(), record, &no_case)
+            .await
+            .unwrap()
+        else {
+            panic!("not accepted")
+        };
+        let answer = Answer::rejected(seq, rejected, b"too large".to_vec());
+        store.record_answers(gt, vec![answer]).await.unwrap();
+        drop(store);
+
+        // December's key is appended; one envelope each way under it.
+        let both = [november.clone(), december.clone()];
+        let store = open_with(&data, &storage, &both).await;
+        store_both_ways(&store, &new).await;
+        let (november_id, december_id) = (
+            Vault::load(std::slice::from_ref(&november)).unwrap().sealing_key().unwrap(),
+            Vault::load(std::slice::from_ref(&december)).unwrap().sealing_key().unwrap(),
+        );
+        let dry = store.rekey(true).await.unwrap();
+        let by_key = |counts: &[(KeyId, usize)]| counts.iter().copied().collect::<BTreeMap<_, _>>();
+        assert_eq!(dry.by_key, by_key(&[(november_id, 3), (december_id, 2)]));
+        assert_eq!((dry.clear, dry.resealed), (2, 5));
+        assert_eq!(store.rekey(true).await.unwrap(), dry, "a dry run changes nothing");
+        assert_eq!(store.rekey(false).await.unwrap(), dry);
+        let after = store.rekey(true).await.unwrap();
+        assert_eq!(after.by_key, by_key(&[(december_id, 7)]));
+        assert_eq!((after.clear, after.resealed), (0, 0));
+        drop(store);
+        // No record holds the child's name in the clear any more.
+        assert!(!engine::database_contains(&data, &storage, GIVEN_NAMES.as_bytes()).await);
+
+        // With December's key alone, everything opens, in order, and the
+        // rejected message can still be requeued.
+        let store = open_with(&data, &storage, std::slice::from_ref(&december)).await;
+        // Sequence 3 is the rejected message, out of the outbox.
+        let queued = store.outbox_after(gt, 0, 4, 10).unwrap();
+        let envelopes: Vec<&[u8]> = queued.iter().map(|i| i.record.envelope.as_slice()).collect();
+        assert!(envelopes == [clear.as_slice(), old.as_slice(), new.as_slice()], "not as stored");
+        let received = store.inbox_after(0, 10).unwrap();
+        let envelopes: Vec<&[u8]> = received.iter().map(|(_, r)| r.envelope.as_slice()).collect();
+        assert!(envelopes == [clear.as_slice(), old.as_slice(), new.as_slice()], "not as stored");
+        assert!(matches!(
+            store.requeue(rejected, "ops").await.unwrap(),
+            retorno_gateway::store::Requeued::Now(_)
+        ));
+        let requeued = store.outbox_after(gt, 4, 5, 10).unwrap();
+        assert!(requeued[0].record.envelope == old, "the kept envelope opens");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn retorno_gateway_rekey_lets_an_operator_retire_a_key_and_the_notice_still_arrives() {
+        let region = Region::new(&["MX", "GT"]);
+        region.take_offline("GT");
+        let november = new_key(&region, "MX-2026-11.key");
+        let december = new_key(&region, "MX-2026-12.key");
+        let mut config = region.config("MX");
+        config.storage.keys = vec![november.clone()];
+        let mx = region.start_with(config.clone()).await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let sent = inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+        mx.shutdown().await;
+
+        // The operator appends December's key and runs rekey on the stopped gateway.
+        config.storage.keys = vec![november.clone(), december.clone()];
+        let file = region.dir().join("MX-rekey.toml");
+        std::fs::write(&file, config.to_toml().unwrap()).unwrap();
+        let rekey = |dry_run: bool| {
+            let file = file.clone();
+            async move {
+                eventually("rekey to find the database free", || {
+                    let file = file.clone();
+                    async move {
+                        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
+                        command.arg("rekey").arg("--config").arg(&file);
+                        if dry_run {
+                            command.arg("--dry-run");
+                        }
+                        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+                            .await
+                            .unwrap();
+                        let printed = format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&output.stdout),
+                            String::from_utf8_lossy(&output.stderr)
+                        );
+                        if output.status.success() {
+                            Some(printed)
+                        } else if printed.contains("running gateway") {
+                            None
+                        } else {
+                            panic!("{printed}")
+                        }
+                    }
+                })
+                .await
+            }
+        };
+        let (november_id, december_id) = (key_id(&november), key_id(&december));
+        let dry = rekey(true).await;
+        assert!(dry.contains("1 envelope(s) kept"), "{dry}");
+        assert!(
+            dry.contains(&format!("1 sealed under key {november_id} ({})", november.display())),
+            "{dry}"
+        );
+        assert!(dry.contains("would seal 1 envelope(s) again under key"), "{dry}");
+        let done = rekey(false).await;
+        assert!(
+            done.contains(&format!("sealed 1 envelope(s) again under key {december_id} ({})", december.display())),
+            "{done}"
+        );
+        assert!(
+            done.contains(&format!("no kept envelope needs {} now", november.display())),
+            "{done}"
+        );
+        assert!(!done.contains(GIVEN_NAMES), "{done}");
+
+        // November's key is removed; the queued notice reaches Guatemala whole.
+        config.storage.keys = vec![december];
+        let mx = region.restart_with(config).await;
+        let gt = region.start("GT").await;
+        let sbs = region.agency_when_up("GT", "child-protection").await;
+        let items = eventually("the notice in Guatemala's inbox", || async {
+            let items = inbox_now(&mut sbs.clone(), 0).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+        let body = items[0].body.as_ref().unwrap();
+        assert_eq!(body.message_id, sent.message_id);
+        let Some(Body::AdvanceNotice(seen)) = &body.payload else {
+            panic!("the notice")
+        };
+        assert_eq!(seen.child.as_ref().unwrap().given_names, GIVEN_NAMES);
+        mx.shutdown().await;
+        gt.shutdown().await;
     }
 }
 

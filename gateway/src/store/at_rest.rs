@@ -9,6 +9,13 @@
 //! the few kept envelopes without reading every message. A database from
 //! before the index is read whole once, by the first purge, which then
 //! records `held_indexed`.
+//!
+//! [`Store::rekey`] seals every kept envelope again under the newest key, so
+//! that an older key can be removed from `storage.keys`. Bytes that sled
+//! left behind in its files (a purged envelope, the value a re-seal
+//! replaced) then can no longer be opened by anyone.
+
+use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
@@ -17,8 +24,9 @@ use super::{
     seen_key,
 };
 use crate::{
+    at_rest::{KeyId, key_id_of},
     country::Country,
-    kv::{self, TxTree},
+    kv::{self, Tree, TxTree},
     storage::TxError,
 };
 
@@ -104,6 +112,43 @@ pub struct HeldEnvelope {
     pub id: Uuid,
     /// When the peer's rejection was recorded, microseconds since the Unix epoch.
     pub rejected_at_micros: i64,
+}
+
+/// How the kept envelopes stood before [`Store::rekey`], and what it did.
+/// Holds key ids and counts only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rekeyed {
+    /// Envelopes sealed under each key (an outbox or inbox entry, or a
+    /// rejected message's envelope kept for a requeue).
+    pub by_key: BTreeMap<KeyId, usize>,
+    /// Envelopes in the clear (written before a key was configured).
+    pub clear: usize,
+    /// Envelopes sealed again under the newest key (in a dry run, to be).
+    pub resealed: usize,
+}
+
+/// How many entries one transaction of [`Store::rekey`] seals again.
+const REKEY_BATCH: usize = 256;
+
+/// The key a stored record's envelope is sealed under: `Some(None)` in the
+/// clear, `None` without an envelope (purged).
+fn sealed_under(tree: &'static str, bytes: &[u8]) -> Result<Option<Option<KeyId>>, StoreError> {
+    let sealed: SealedEnvelope = decode(tree, bytes)?;
+    if !sealed.sealed.is_empty() {
+        let id = key_id_of(&sealed.sealed).map_err(|source| StoreError::AtRest { tree, source })?;
+        return Ok(Some(Some(id)));
+    }
+    // Field 1 of both record types is the envelope in the clear.
+    let clear: ClearEnvelope = decode(tree, bytes)?;
+    Ok((!clear.envelope.is_empty()).then_some(None))
+}
+
+/// Field 1 of [`OutboxRecord`] and [`InboxRecord`]: the envelope, when
+/// stored in the clear.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ClearEnvelope {
+    #[prost(bytes = "vec", tag = "1")]
+    envelope: Vec<u8>,
 }
 
 /// What retention needs to know of an inbox entry, without opening its envelope.
@@ -353,6 +398,106 @@ impl Store {
             unindex_held_in(retention, id)?;
             Ok(true)
         })
+    }
+
+    /// Seals every kept envelope again under the newest key of
+    /// `storage.keys` (one already under it is left as it is), envelopes in
+    /// the clear included: the outbox, the inbox and the envelopes of
+    /// rejected messages kept for a requeue. Counts without changing
+    /// anything when `dry_run`. For a stopped gateway (`retorno-gateway
+    /// rekey`); flushed before it returns.
+    pub async fn rekey(&self, dry_run: bool) -> Result<Rekeyed, StoreError> {
+        let Some(newest) = self.vault.sealing_key() else {
+            return Err(StoreError::Settings {
+                field: "storage.keys",
+                reason: "no key is configured to seal under: append a key file first".into(),
+            });
+        };
+        let mut done = Rekeyed::default();
+        let mut count = |under: Option<KeyId>| {
+            match under {
+                Some(id) => *done.by_key.entry(id).or_default() += 1,
+                None => done.clear += 1,
+            }
+            under != Some(newest)
+        };
+        let mut outbox = Vec::new();
+        for item in self.outbox.iter() {
+            let (key, value) = item?;
+            if let Some(under) = sealed_under(OutboxRecord::TREE, &value)?
+                && count(under)
+            {
+                outbox.push(key.to_vec());
+            }
+        }
+        let mut inbox = Vec::new();
+        for item in self.inbox.iter() {
+            let (key, value) = item?;
+            if let Some(under) = sealed_under(InboxRecord::TREE, &value)?
+                && count(under)
+            {
+                inbox.push(key.to_vec());
+            }
+        }
+        let mut held = Vec::new();
+        for item in self.sent.iter() {
+            let (key, value) = item?;
+            let record: SentRecord = decode("sent", &value)?;
+            if record.held_envelope.is_empty() {
+                continue;
+            }
+            if let Some(under) = sealed_under(OutboxRecord::TREE, &record.held_envelope)?
+                && count(under)
+            {
+                held.push(key.to_vec());
+            }
+        }
+        done.resealed = outbox.len() + inbox.len() + held.len();
+        if dry_run || done.resealed == 0 {
+            return Ok(done);
+        }
+        self.reseal::<OutboxRecord>(&self.outbox, &outbox)?;
+        self.reseal::<InboxRecord>(&self.inbox, &inbox)?;
+        for keys in held.chunks(REKEY_BATCH) {
+            kv::transaction(&[&self.sent], |sent| {
+                for key in keys {
+                    let Some(bytes) = sent[0].get(key)? else {
+                        continue;
+                    };
+                    let mut record: SentRecord = decode("sent", &bytes).map_err(abort)?;
+                    if record.held_envelope.is_empty() {
+                        continue;
+                    }
+                    let kept: OutboxRecord = self
+                        .decode_at_rest(&record.held_key, &record.held_envelope)
+                        .map_err(abort)?;
+                    record.held_envelope =
+                        self.encode_at_rest(&record.held_key, kept).map_err(abort)?;
+                    sent[0].insert(key, prost::Message::encode_to_vec(&record))?;
+                }
+                Ok(())
+            })?;
+        }
+        self.commit().await?;
+        Ok(done)
+    }
+
+    /// Seals the envelopes of `tree`'s entries `keys` again under the newest
+    /// key, a batch per transaction.
+    fn reseal<R: HoldsEnvelope>(&self, tree: &Tree, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        for batch in keys.chunks(REKEY_BATCH) {
+            kv::transaction(&[tree], |trees| {
+                for key in batch {
+                    let Some(bytes) = trees[0].get(key)? else {
+                        continue;
+                    };
+                    let record: R = self.decode_at_rest(key, &bytes).map_err(abort)?;
+                    trees[0].insert(key, self.encode_at_rest(key, record).map_err(abort)?)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 }
 
