@@ -72,6 +72,17 @@ impl From<&Storage> for Policy {
     }
 }
 
+impl Policy {
+    /// The time (microseconds since the epoch) before which what is kept
+    /// for the withdrawal period is due at `now`: a refused message's
+    /// arrival, a rejection. `None` before the calendar allows it.
+    fn withdrawal_passed(&self, now: Timestamp) -> Option<i64> {
+        now.checked_sub(self.after_withdrawal)
+            .ok()
+            .map(|before| before.as_microsecond())
+    }
+}
+
 /// Whether a purge changes anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -375,10 +386,10 @@ fn purge_refused(
     now: Timestamp,
     mode: Mode,
 ) -> Result<usize, StoreError> {
-    let Ok(before) = now.checked_sub(policy.after_withdrawal) else {
+    let Some(before) = policy.withdrawal_passed(now) else {
         return Ok(0);
     };
-    let (refused, swept) = store.refused_inbox_before(before.as_microsecond())?;
+    let (refused, swept) = store.refused_inbox_before(before)?;
     if mode == Mode::DryRun {
         return Ok(refused.len());
     }
@@ -404,10 +415,9 @@ fn purge_rejected(
     now: Timestamp,
     mode: Mode,
 ) -> Result<usize, StoreError> {
-    let Ok(before) = now.checked_sub(policy.after_withdrawal) else {
+    let Some(before) = policy.withdrawal_passed(now) else {
         return Ok(0);
     };
-    let before = before.as_microsecond();
     let (held, read_whole) = store.held_envelopes()?;
     let (due, kept): (Vec<_>, Vec<_>) = held
         .into_iter()

@@ -131,6 +131,16 @@ async fn store_both_ways(store: &Store, envelope: &[u8]) -> u64 {
     cursor
 }
 
+/// Two new key files under `dir/keys`: November's, then December's.
+fn november_and_december(dir: &Path) -> (PathBuf, PathBuf) {
+    let [november, december] = ["2026-11", "2026-12"].map(|month| {
+        let file = dir.join(format!("keys/{month}.key"));
+        retorno_gateway::at_rest::write_new_key(&file).unwrap();
+        file
+    });
+    (november, december)
+}
+
 fn key_id(key: &Path) -> String {
     Vault::load(&[key.to_owned()])
         .unwrap()
@@ -178,10 +188,7 @@ retorno_tests::on_both_engines! {
     async fn a_new_key_seals_new_records_and_old_ones_stay_readable() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let november = dir.path().join("keys/2026-11.key");
-        let december = dir.path().join("keys/2026-12.key");
-        retorno_gateway::at_rest::write_new_key(&november).unwrap();
-        retorno_gateway::at_rest::write_new_key(&december).unwrap();
+        let (november, december) = november_and_december(dir.path());
         let gt = country("GT");
         let old = notice_envelope("MX-2026-0001");
         let new = notice_envelope("MX-2026-0002");
@@ -278,10 +285,7 @@ retorno_tests::on_both_engines! {
     async fn rekey_seals_every_kept_envelope_under_the_newest_key_so_an_older_one_can_go() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let november = dir.path().join("keys/2026-11.key");
-        let december = dir.path().join("keys/2026-12.key");
-        retorno_gateway::at_rest::write_new_key(&november).unwrap();
-        retorno_gateway::at_rest::write_new_key(&december).unwrap();
+        let (november, december) = november_and_december(dir.path());
         let gt = country("GT");
         let (clear, old, new) = (
             notice_envelope("MX-2026-0001"),

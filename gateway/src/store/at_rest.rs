@@ -421,24 +421,8 @@ impl Store {
             }
             under != Some(newest)
         };
-        let mut outbox = Vec::new();
-        for item in self.outbox.iter() {
-            let (key, value) = item?;
-            if let Some(under) = sealed_under(OutboxRecord::TREE, &value)?
-                && count(under)
-            {
-                outbox.push(key.to_vec());
-            }
-        }
-        let mut inbox = Vec::new();
-        for item in self.inbox.iter() {
-            let (key, value) = item?;
-            if let Some(under) = sealed_under(InboxRecord::TREE, &value)?
-                && count(under)
-            {
-                inbox.push(key.to_vec());
-            }
-        }
+        let outbox = stale::<OutboxRecord>(&self.outbox, &mut count)?;
+        let inbox = stale::<InboxRecord>(&self.inbox, &mut count)?;
         let mut held = Vec::new();
         for item in self.sent.iter() {
             let (key, value) = item?;
@@ -501,8 +485,27 @@ impl Store {
     }
 }
 
+/// The keys of `tree`'s entries whose envelope `count` (told the key it is
+/// sealed under, `None` in the clear) says to seal again; entries without
+/// an envelope (purged) are skipped.
+fn stale<R: HoldsEnvelope>(
+    tree: &Tree,
+    count: &mut impl FnMut(Option<KeyId>) -> bool,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut keys = Vec::new();
+    for item in tree.iter() {
+        let (key, value) = item?;
+        if let Some(under) = sealed_under(R::TREE, &value)?
+            && count(under)
+        {
+            keys.push(key.to_vec());
+        }
+    }
+    Ok(keys)
+}
+
 /// The message id a `sent` key (or the end of an index key) holds.
-fn sent_id(key: &[u8]) -> Result<Uuid, StoreError> {
+pub(super) fn sent_id(key: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(key).map_err(|e| StoreError::Corrupt {
         tree: "sent",
         reason: e.to_string(),

@@ -169,11 +169,7 @@ impl Store {
             if page.len() == filter.limit {
                 return Ok((page, true));
             }
-            let id = Uuid::from_slice(&key).map_err(|e| StoreError::Corrupt {
-                tree: "sent",
-                reason: e.to_string(),
-            })?;
-            page.push((id, record));
+            page.push((super::at_rest::sent_id(&key)?, record));
         }
         Ok((page, false))
     }
