@@ -5,8 +5,9 @@
 //! a peer, every verified receipt recorded, every refusal (a submit refused by
 //! validation or the case rules, an envelope rejected on arrival, an envelope
 //! stored but refused by the case rules, a message the peer rejected for
-//! good), every agency read (cases, its inbox, where a message stands) and
-//! every operator action (the Operator API). Each entry holds the hash of the one
+//! good), every agency read (cases, its inbox, where a message stands),
+//! every operator action (the Operator API, `retorno-gateway rekey`) and every
+//! envelope that retention removed. Each entry holds the hash of the one
 //! before, so that an entry altered, removed or inserted breaks the chain at
 //! that place; [`verify`] walks the chain and checks every seal kept (the
 //! envelopes in the inbox, the receipts received and given) against the
@@ -94,6 +95,12 @@ pub enum Event {
     /// A statistics report was made with `[statistics] min_cell` below the
     /// default: the detail says how low.
     MinCellLowered = 15,
+    /// Retention removed a kept envelope (the personal data of a message);
+    /// the detail names the rule and the inbox cursor or peer's queue.
+    EnvelopePurged = 16,
+    /// `retorno-gateway rekey` sealed the kept envelopes again under the
+    /// newest at-rest key; the detail gives the key ids and counts.
+    Rekeyed = 17,
 }
 
 impl Event {
@@ -116,6 +123,8 @@ impl Event {
             Event::Requeued => "requeued",
             Event::Drain => "drain",
             Event::MinCellLowered => "min-cell-lowered",
+            Event::EnvelopePurged => "envelope-purged",
+            Event::Rekeyed => "rekeyed",
         }
     }
 }
@@ -212,7 +221,8 @@ pub struct Record {
     pub message_id: String,
     /// The cases concerned.
     pub case_ids: Vec<String>,
-    /// Who: an agency's URN or a peer's country.
+    /// Who: an agency's URN, an operator's, a peer's country, or the
+    /// command that acted (`retorno-gateway rekey`).
     pub party: String,
     /// Why, for a refusal; no personal data (see the module doc).
     pub detail: String,
@@ -340,6 +350,18 @@ impl Record {
     /// `operator` drained the gateway (`on`) or resumed it.
     pub fn drain(operator: &str, on: bool) -> Record {
         Record::new(Event::Drain, operator).detail(if on { "drain" } else { "resume" })
+    }
+
+    /// Retention removed the kept envelope of a message exchanged with
+    /// `peer`; `why` names the rule (and the setting that set its period).
+    pub fn envelope_purged(peer: &str, why: &str) -> Record {
+        Record::new(Event::EnvelopePurged, peer).detail(why)
+    }
+
+    /// `retorno-gateway rekey` sealed kept envelopes again; `what` gives
+    /// key ids and counts, never content.
+    pub fn rekeyed(what: &str) -> Record {
+        Record::new(Event::Rekeyed, "retorno-gateway rekey").detail(what)
     }
 
     /// `agency` listed cases: `state` is the filter asked for, `count` how many it got.

@@ -19,6 +19,11 @@
 //! requeue it, goes `retention_withdrawn_days` after the rejection if no one
 //! has requeued it; the rejection and the message's history stay.
 //!
+//! Each removal appends an `envelope-purged` entry to the audit log in the
+//! transaction that removes the envelope, naming the message, its case, the
+//! peer and the rule, so that data removed under these rules can be told
+//! from data that went missing.
+//!
 //! The outbox holds a message only until the peer's receipt (delivery
 //! removes it), so an outbox entry of a closed case is one still waiting for
 //! an unreachable peer: it is kept, so that the peer still learns of the
@@ -210,10 +215,18 @@ pub enum RetentionError {
 
 /// When a case closed and how long its personal data is kept after that;
 /// `None` while it is open.
-fn closing(case: &CaseView, policy: &Policy) -> Option<(Timestamp, SignedDuration)> {
-    let (kind, period) = match case.state() {
-        CaseState::Received | CaseState::FollowUp => (Kind::Reception, policy.after_reception),
-        CaseState::Withdrawn => (Kind::Withdrawal, policy.after_withdrawal),
+fn closing(case: &CaseView, policy: &Policy) -> Option<(Timestamp, SignedDuration, &'static str)> {
+    let (kind, period, setting) = match case.state() {
+        CaseState::Received | CaseState::FollowUp => (
+            Kind::Reception,
+            policy.after_reception,
+            "storage.retention_received_days",
+        ),
+        CaseState::Withdrawn => (
+            Kind::Withdrawal,
+            policy.after_withdrawal,
+            "storage.retention_withdrawn_days",
+        ),
         _ => return None,
     };
     let entry = case
@@ -221,7 +234,11 @@ fn closing(case: &CaseView, policy: &Policy) -> Option<(Timestamp, SignedDuratio
         .iter()
         .rev()
         .find(|e| e.kind == kind.name() && e.refused.is_empty())?;
-    Some((crate::clock::from_wire(entry.at.as_ref()?)?, period))
+    Some((
+        crate::clock::from_wire(entry.at.as_ref()?)?,
+        period,
+        setting,
+    ))
 }
 
 /// A closed case whose period has passed, and the latest arrival a message
@@ -229,16 +246,29 @@ fn closing(case: &CaseView, policy: &Policy) -> Option<(Timestamp, SignedDuratio
 struct Due {
     closed_at: Timestamp,
     kept_since_before: Timestamp,
+    /// The rule, for the audit entry of each purge.
+    why: String,
 }
 
 fn due(case: &CaseView, policy: &Policy, now: Timestamp) -> Option<Due> {
-    let (closed_at, period) = closing(case, policy)?;
+    let (closed_at, period, setting) = closing(case, policy)?;
     let kept_since_before = now.checked_sub(period).ok()?;
-    (closed_at <= kept_since_before).then_some(Due {
+    (closed_at <= kept_since_before).then(|| Due {
         closed_at,
         kept_since_before,
+        why: format!(
+            "retention: the case closed as {} at {closed_at}, and {setting} passed",
+            case::state_name(case.state())
+        ),
     })
 }
+
+/// The rule for a message the case rules refused on arrival.
+const REFUSED_ON_ARRIVAL: &str =
+    "retention: refused on arrival by the case rules, and storage.retention_withdrawn_days passed";
+
+/// The rule for a rejected message's envelope kept for a requeue.
+const REJECTED_NOT_REQUEUED: &str = "retention: rejected by the peer and not requeued, and storage.retention_withdrawn_days passed since the rejection";
 
 /// Which messages shared by several cases of a family group may go: only
 /// those every listing case is due for.
@@ -363,7 +393,9 @@ fn purge_message(
         {
             return Ok(Outcome::Nothing);
         }
-        if mode == Mode::Purge && !store.purge_inbox_entry(cursor, now.as_microsecond())? {
+        if mode == Mode::Purge
+            && !store.purge_inbox_entry(cursor, now.as_microsecond(), &due.why)?
+        {
             return Ok(Outcome::Nothing);
         }
         return Ok(Outcome::Purged);
@@ -395,7 +427,7 @@ fn purge_refused(
     }
     let mut purged = 0;
     for entry in &refused {
-        if store.purge_inbox_entry(entry.cursor, now.as_microsecond())? {
+        if store.purge_inbox_entry(entry.cursor, now.as_microsecond(), REFUSED_ON_ARRIVAL)? {
             purged += 1;
         }
     }
@@ -427,7 +459,12 @@ fn purge_rejected(
     }
     let mut purged = 0;
     for envelope in &due {
-        if store.purge_held_envelope(envelope.id, before, now.as_microsecond())? {
+        if store.purge_held_envelope(
+            envelope.id,
+            before,
+            now.as_microsecond(),
+            REJECTED_NOT_REQUEUED,
+        )? {
             purged += 1;
         }
     }

@@ -22,6 +22,7 @@ use prost::Message as _;
 use retorno_client::compose;
 use retorno_gateway::{
     at_rest::{AtRestError, KeyId, Vault},
+    audit,
     case::{Applied, Refusal},
     config::Storage,
     identity::Role,
@@ -326,11 +327,34 @@ retorno_tests::on_both_engines! {
         let by_key = |counts: &[(KeyId, usize)]| counts.iter().copied().collect::<BTreeMap<_, _>>();
         assert_eq!(dry.by_key, by_key(&[(november_id, 3), (december_id, 2)]));
         assert_eq!((dry.clear, dry.resealed), (2, 5));
+        let rekeyed = || {
+            audit::entries(&store)
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.event == audit::Event::Rekeyed as i32)
+                .map(|e| (e.party, e.detail))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(store.rekey(true).await.unwrap(), dry, "a dry run changes nothing");
+        assert!(rekeyed().is_empty(), "a dry run logs nothing");
         assert_eq!(store.rekey(false).await.unwrap(), dry);
         let after = store.rekey(true).await.unwrap();
         assert_eq!(after.by_key, by_key(&[(december_id, 7)]));
         assert_eq!((after.clear, after.resealed), (0, 0));
+        // The audit log says what the rekey did, in key ids and counts (keys
+        // in id order).
+        let before: Vec<String> =
+            dry.by_key.iter().map(|(id, n)| format!("{n} under key {id}")).collect();
+        assert_eq!(
+            rekeyed(),
+            [(
+                "retorno-gateway rekey".to_owned(),
+                format!(
+                    "sealed 5 kept envelope(s) again under key {december_id}; before: {}, 2 in the clear",
+                    before.join(", ")
+                )
+            )]
+        );
         drop(store);
         // No record holds the child's name in the clear any more.
         assert!(!engine::database_contains(&data, &storage, GIVEN_NAMES.as_bytes()).await);
@@ -539,7 +563,7 @@ retorno_tests::on_both_engines! {
         let mut refused = notice_of("Carla Beatriz", "Ajú Sac");
         refused.best_interest.as_mut().unwrap().authority_kind = DeterminingAuthority::Migration as i32;
         let request = compose::request(REFUSED, Some("GT"), Payload::AdvanceNotice(refused));
-        inm.submit(request).await.unwrap();
+        let refused_id = inm.submit(request).await.unwrap().message_id;
         eventually("Mexico's outbox to be delivered", || async {
             (mx.outbox_depth(country("GT")) == 0).then_some(())
         })
@@ -620,6 +644,32 @@ retorno_tests::on_both_engines! {
             .await
             .unwrap();
         assert_eq!(again.purged(), 0, "nothing is purged twice");
+        // Each removal is in the audit log, with its message, case and rule,
+        // and the chain holds.
+        let purged: Vec<(String, String, Vec<String>, String)> = audit::entries(&store)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == audit::Event::EnvelopePurged as i32)
+            .map(|e| (e.message_id, e.party, e.case_ids, e.detail))
+            .collect();
+        let mut expected: Vec<(String, String, Vec<String>, &str)> = case
+            .timeline
+            .iter()
+            .map(|entry| {
+                let rule = "retention: the case closed as WITHDRAWN at ";
+                (entry.message_id.clone(), "MX".to_owned(), vec![WITHDRAWN.to_owned()], rule)
+            })
+            .collect();
+        expected.push((refused_id, "MX".to_owned(), vec![REFUSED.to_owned()], "retention: refused on arrival"));
+        assert_eq!(purged.len(), expected.len(), "{purged:#?}");
+        for (found, (id, party, cases, rule)) in purged.iter().zip(&expected) {
+            assert_eq!((&found.0, &found.1, &found.2), (id, party, cases), "{found:?}");
+            assert!(found.3.starts_with("inbox cursor ") && found.3.contains(rule), "{found:?}");
+        }
+        assert!(purged[..2].iter().all(|e| e.3.ends_with("storage.retention_withdrawn_days passed")));
+        let roots = retorno_tests::regional_roots(&region);
+        let verified = audit::verify(&store, &roots, country("GT")).unwrap();
+        assert!(verified.intact(), "{verified}");
         drop(store);
 
         assert!(!engine::database_contains(data, &gt_config.storage, "Ana Lucía".as_bytes()).await);

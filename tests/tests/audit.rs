@@ -232,16 +232,37 @@ retorno_tests::on_both_engines! {
         assert!(!of(&entries, Event::CaseRead).is_empty());
 
         // Retention purges the refused notice's envelope: its seal can no
-        // longer be checked, and verify says so instead of failing.
+        // longer be checked, and verify says so instead of failing. The
+        // purge is in the chain, naming the message, its case and sender.
         let store = open_store(&gt_config).await;
         let id = uuid::Uuid::parse_str(&refused.message_id).unwrap();
         let seen = store.seen(country("MX"), id).unwrap().unwrap();
-        assert!(store.purge_inbox_entry(seen.cursor, 1).unwrap());
+        assert!(store.purge_inbox_entry(seen.cursor, 1, "a test's rule").unwrap());
+        assert!(
+            !store.purge_inbox_entry(seen.cursor, 2, "a test's rule").unwrap(),
+            "nothing is left to purge, and nothing is logged twice"
+        );
         store.commit().await.unwrap();
         drop(store);
-        let (report, _) = verify(&region, &gt_config).await;
+        let (report, entries) = verify(&region, &gt_config).await;
         assert!(report.intact(), "{report}");
         assert_eq!((report.seals.verified, report.seals.purged), (3, 1));
+        let purged = of(&entries, Event::EnvelopePurged);
+        assert_eq!(purged.len(), 1, "{purged:?}");
+        assert_eq!(
+            (
+                purged[0].message_id.as_str(),
+                purged[0].party.as_str(),
+                purged[0].case_ids.as_slice(),
+                purged[0].detail.as_str()
+            ),
+            (
+                refused.message_id.as_str(),
+                "MX",
+                [REFUSED_CASE.to_owned()].as_slice(),
+                format!("inbox cursor {}: a test's rule", seen.cursor).as_str()
+            )
+        );
         assert!(
             report
                 .to_string()

@@ -308,6 +308,21 @@ retorno_tests::on_both_engines! {
         assert_eq!(early.rejected, 0);
         let report = retention::purge(&store, &policy, days(91), Mode::Purge).await.unwrap();
         assert_eq!((report.rejected, report.purged()), (1, 1), "{report}");
+        let purged: Vec<_> = audit::entries(&store)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == Event::EnvelopePurged as i32)
+            .map(|e| (e.message_id, e.party, e.case_ids, e.detail))
+            .collect();
+        assert_eq!(
+            purged,
+            [(
+                message_id.clone(),
+                "GT".to_owned(),
+                vec!["MX-2026-0001".to_owned()],
+                "retention: rejected by the peer and not requeued, and storage.retention_withdrawn_days passed since the rejection".to_owned()
+            )]
+        );
         drop(store);
         assert!(!engine::database_contains(data, storage, name).await);
 

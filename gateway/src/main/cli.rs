@@ -654,8 +654,6 @@ async fn check_peers(
     Ok(())
 }
 
-/// The store of `config`'s stopped gateway, for a command; an error names
-/// the folder, and adds `hint` when a running gateway holds the database.
 /// What `rekey` found and did, each key named by its id and file.
 fn rekey_report(
     done: &retorno_gateway::store::Rekeyed,
@@ -707,6 +705,8 @@ fn rekey_report(
     out
 }
 
+/// The store of `config`'s stopped gateway, for a command; an error names
+/// the folder, and adds `hint` when a running gateway holds the database.
 fn open_stopped(
     config: &Config,
     hint: &str,

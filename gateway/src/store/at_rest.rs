@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use retorno_proto::v1::{Envelope, EnvelopeBody};
 use uuid::Uuid;
 
 use super::{
@@ -25,6 +26,7 @@ use super::{
 };
 use crate::{
     at_rest::{KeyId, key_id_of},
+    audit::{self, Record},
     country::Country,
     kv::{self, Tree, TxTree},
     storage::TxError,
@@ -105,6 +107,31 @@ pub(super) fn unindex_held_in(retention: &TxTree<'_>, id: Uuid) -> Result<(), Tx
     retention.remove(held_key(id)).map(drop)
 }
 
+/// What an envelope names, for the audit entry of its purge: empty where it
+/// does not decode.
+#[derive(Default)]
+struct Named {
+    message_id: String,
+    case_id: String,
+    sender: String,
+}
+
+impl Named {
+    fn by(envelope: &[u8]) -> Named {
+        use prost::Message as _;
+        let Ok(body) =
+            Envelope::decode(envelope).and_then(|e| EnvelopeBody::decode(e.body.as_slice()))
+        else {
+            return Named::default();
+        };
+        Named {
+            message_id: body.message_id,
+            case_id: body.case_id,
+            sender: body.sender.map(|s| s.country).unwrap_or_default(),
+        }
+    }
+}
+
 /// A rejected message whose envelope is kept for a requeue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeldEnvelope {
@@ -125,6 +152,25 @@ pub struct Rekeyed {
     pub clear: usize,
     /// Envelopes sealed again under the newest key (in a dry run, to be).
     pub resealed: usize,
+}
+
+impl Rekeyed {
+    /// What a rekey under `newest` did, for its audit entry: key ids and counts.
+    fn describe(&self, newest: KeyId) -> String {
+        let mut before: Vec<String> = self
+            .by_key
+            .iter()
+            .map(|(id, count)| format!("{count} under key {id}"))
+            .collect();
+        if self.clear > 0 {
+            before.push(format!("{} in the clear", self.clear));
+        }
+        format!(
+            "sealed {} kept envelope(s) again under key {newest}; before: {}",
+            self.resealed,
+            before.join(", ")
+        )
+    }
 }
 
 /// How many entries one transaction of [`Store::rekey`] seals again.
@@ -248,25 +294,48 @@ impl Store {
 
     /// Removes the envelope of inbox entry `cursor` and marks when, keeping
     /// the rest of the record; its `seen` record (hash and receipt) and its
-    /// case are untouched. Returns whether there was an envelope to remove.
-    /// Not flushed: call [`Store::commit`].
-    pub fn purge_inbox_entry(&self, cursor: u64, now_micros: i64) -> Result<bool, StoreError> {
+    /// case are untouched. The same transaction appends the purge to the
+    /// audit log, with the message, case and sender the envelope names and
+    /// `why` (the retention rule). Returns whether there was an envelope to
+    /// remove. Not flushed: call [`Store::commit`].
+    pub fn purge_inbox_entry(
+        &self,
+        cursor: u64,
+        now_micros: i64,
+        why: &str,
+    ) -> Result<bool, StoreError> {
         let key = cursor.to_be_bytes();
-        kv::transaction(&[&self.inbox], |inbox| {
-            let inbox = &inbox[0];
-            let Some(bytes) = inbox.get(key)? else {
-                return Ok(false);
-            };
-            let mut record: InboxRecord = decode("inbox", &bytes).map_err(abort)?;
-            let sealed: SealedEnvelope = decode("inbox", &bytes).map_err(abort)?;
-            if record.envelope.is_empty() && sealed.sealed.is_empty() {
-                return Ok(false);
-            }
-            // Re-encoding the record alone drops the sealed part (field 16).
-            record.envelope = Vec::new();
-            record.purged_at_micros = now_micros;
-            inbox.insert(key, prost::Message::encode_to_vec(&record))?;
-            Ok(true)
+        self.audited(|head| {
+            kv::transaction(&[&self.inbox, &self.audit], |trees| {
+                let [inbox, log] = trees else {
+                    return Err(abort(StoreError::Closed));
+                };
+                let Some(bytes) = inbox.get(key)? else {
+                    return Ok((false, head.clone()));
+                };
+                let mut record: InboxRecord = decode("inbox", &bytes).map_err(abort)?;
+                let sealed: SealedEnvelope = decode("inbox", &bytes).map_err(abort)?;
+                if record.envelope.is_empty() && sealed.sealed.is_empty() {
+                    return Ok((false, head.clone()));
+                }
+                // A key since removed only leaves the names out: the cursor
+                // still says which entry went.
+                let named = self
+                    .decode_at_rest::<InboxRecord>(&key, &bytes)
+                    .map(|opened| Named::by(&opened.envelope))
+                    .unwrap_or_default();
+                // Re-encoding the record alone drops the sealed part (field 16).
+                record.envelope = Vec::new();
+                record.purged_at_micros = now_micros;
+                inbox.insert(key, prost::Message::encode_to_vec(&record))?;
+                let entry = Record::envelope_purged(
+                    &named.sender,
+                    &format!("inbox cursor {cursor}: {why}"),
+                )
+                .message(named.message_id)
+                .cases(&[named.case_id]);
+                Ok((true, audit::append_in(log, head, &entry)?))
+            })
         })
     }
 
@@ -364,39 +433,46 @@ impl Store {
     /// Removes the envelope kept for a requeue of rejected message `id` if
     /// its rejection was recorded before `before_micros`, and marks when;
     /// the rest of its `sent` record (the rejection, the history) stays.
-    /// Its index entry goes too, as does one whose message no longer keeps
-    /// an envelope. Returns whether there was an envelope to remove. Not
-    /// flushed: call [`Store::commit`].
+    /// The same transaction appends the purge to the audit log with `why`
+    /// (the retention rule). Its index entry goes too, as does one whose
+    /// message no longer keeps an envelope. Returns whether there was an
+    /// envelope to remove. Not flushed: call [`Store::commit`].
     pub fn purge_held_envelope(
         &self,
         id: Uuid,
         before_micros: i64,
         now_micros: i64,
+        why: &str,
     ) -> Result<bool, StoreError> {
-        kv::transaction(&[&self.sent, &self.retention], |trees| {
-            let [sent, retention] = trees else {
-                return Err(abort(StoreError::Closed));
-            };
-            let record: Option<SentRecord> = sent
-                .get(id.as_bytes())?
-                .map(|bytes| decode("sent", &bytes))
-                .transpose()
-                .map_err(abort)?;
-            let Some(mut record) = record.filter(|r| !r.held_envelope.is_empty()) else {
+        self.audited(|head| {
+            kv::transaction(&[&self.sent, &self.retention, &self.audit], |trees| {
+                let [sent, retention, log] = trees else {
+                    return Err(abort(StoreError::Closed));
+                };
+                let record: Option<SentRecord> = sent
+                    .get(id.as_bytes())?
+                    .map(|bytes| decode("sent", &bytes))
+                    .transpose()
+                    .map_err(abort)?;
+                let Some(mut record) = record.filter(|r| !r.held_envelope.is_empty()) else {
+                    unindex_held_in(retention, id)?;
+                    return Ok((false, head.clone()));
+                };
+                if record.answered_at_micros >= before_micros {
+                    // Rejected again since it was indexed: not due yet.
+                    index_held_in(retention, id, record.answered_at_micros)?;
+                    return Ok((false, head.clone()));
+                }
+                record.held_envelope = Vec::new();
+                record.held_key = Vec::new();
+                record.held_purged_at_micros = now_micros;
+                sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&record))?;
                 unindex_held_in(retention, id)?;
-                return Ok(false);
-            };
-            if record.answered_at_micros >= before_micros {
-                // Rejected again since it was indexed: not due yet.
-                index_held_in(retention, id, record.answered_at_micros)?;
-                return Ok(false);
-            }
-            record.held_envelope = Vec::new();
-            record.held_key = Vec::new();
-            record.held_purged_at_micros = now_micros;
-            sent.insert(id.as_bytes(), prost::Message::encode_to_vec(&record))?;
-            unindex_held_in(retention, id)?;
-            Ok(true)
+                let entry = Record::envelope_purged(&record.recipient, why)
+                    .message(id.to_string())
+                    .cases(&record.case_ids);
+                Ok((true, audit::append_in(log, head, &entry)?))
+            })
         })
     }
 
@@ -404,7 +480,8 @@ impl Store {
     /// `storage.keys` (one already under it is left as it is), envelopes in
     /// the clear included: the outbox, the inbox and the envelopes of
     /// rejected messages kept for a requeue. Counts without changing
-    /// anything when `dry_run`. For a stopped gateway (`retorno-gateway
+    /// anything when `dry_run`. Once every batch is written, appends what it
+    /// did to the audit log. For a stopped gateway (`retorno-gateway
     /// rekey`); flushed before it returns.
     pub async fn rekey(&self, dry_run: bool) -> Result<Rekeyed, StoreError> {
         let Some(newest) = self.vault.sealing_key() else {
@@ -462,6 +539,7 @@ impl Store {
                 Ok(())
             })?;
         }
+        self.audit(&[Record::rekeyed(&done.describe(newest))])?;
         self.commit().await?;
         Ok(done)
     }
