@@ -3,9 +3,11 @@
 //! `operator` of this country only.
 //!
 //! It shows where every message stands (ids, case ids, peer, kind, size,
-//! times, states, attempts, errors) and never what a message says: it reads
-//! only the `sent` records and the couriers' [`Links`], which hold no
-//! payload; what an operator may read through the Agency API is decided by
+//! times, states, attempts, errors), sent or received, and never what a
+//! message says: it reads only the `sent` records, the inbox records'
+//! bookkeeping ([`ReceivedMessage`]; an entry stored before it was kept is
+//! opened for its header only), the agencies' acknowledged cursors and the
+//! couriers' [`Links`], none of which holds a payload; what an operator may read through the Agency API is decided by
 //! [`crate::need_to_know`] ([`crate::need_to_know::Audience::Metadata`]).
 //! Every call is an audit entry naming the operator.
 
@@ -14,9 +16,10 @@ use std::{collections::BTreeSet, sync::Arc};
 use prost::Message as _;
 use retorno_proto::v1::{
     self, CertificateStatus, GatewayStatus, GatewayStatusRequest, ListMessagesRequest,
-    ListMessagesResponse, MessageEvent, MessageHistory, MessageState, MessageSummary, PeerStatus,
-    RequeueOutcome, RequeueRefusal, RequeueRequest, RequeueResponse, RollbackFinding,
-    SetDrainingRequest, SetDrainingResponse, ShowMessageRequest, operator_server::Operator,
+    ListMessagesResponse, MessageDirection, MessageEvent, MessageHistory, MessageState,
+    MessageSummary, PeerStatus, RequeueOutcome, RequeueRefusal, RequeueRequest, RequeueResponse,
+    RollbackFinding, SetDrainingRequest, SetDrainingResponse, ShowMessageRequest,
+    operator_server::Operator,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -28,8 +31,8 @@ use crate::{
     identity::{Identity, Role},
     links::Links,
     store::{
-        Finding, FindingKind, LogState, MessageFilter, NotRequeueable, Requeued, SentRecord, Store,
-        StoreError, requeueable, state_of,
+        Finding, FindingKind, LogState, MessageFilter, NotRequeueable, ReceivedMessage, Requeued,
+        SentRecord, Store, StoreError, requeueable, state_of,
     },
     tls::{Credentials, caller},
     validate,
@@ -107,6 +110,7 @@ fn message_state(state: LogState) -> MessageState {
         LogState::Delivered => MessageState::Delivered,
         LogState::Rejected => MessageState::Rejected,
         LogState::Refused => MessageState::Refused,
+        LogState::Received => MessageState::Received,
     }
 }
 
@@ -117,6 +121,7 @@ fn log_state(state: MessageState) -> Option<LogState> {
         MessageState::Delivered => Some(LogState::Delivered),
         MessageState::Rejected => Some(LogState::Rejected),
         MessageState::Refused => Some(LogState::Refused),
+        MessageState::Received => Some(LogState::Received),
     }
 }
 
@@ -149,8 +154,38 @@ pub fn summary(id: Uuid, record: &SentRecord) -> MessageSummary {
         answered_at: timestamp(record.answered_at_micros),
         error,
         requeued: u32::try_from(record.requeued.len()).unwrap_or(u32::MAX),
+        direction: MessageDirection::Sent as i32,
+        purged_at: timestamp(record.held_purged_at_micros),
+        inbox_cursor: 0,
     }
 }
+
+/// One received message of the log, as an operator sees it.
+pub fn received_summary(message: &ReceivedMessage) -> MessageSummary {
+    MessageSummary {
+        message_id: message.message_id.clone(),
+        case_ids: [&message.case_id]
+            .into_iter()
+            .filter(|id| !id.is_empty())
+            .cloned()
+            .collect(),
+        peer: message.sender.clone(),
+        kind: message.kind.clone(),
+        size_bytes: message.size_bytes,
+        accepted_at: timestamp(message.received_at_micros),
+        state: message_state(message.state()) as i32,
+        answered_at: None,
+        error: message.refused.clone(),
+        requeued: 0,
+        direction: MessageDirection::Received as i32,
+        purged_at: timestamp(message.purged_at_micros),
+        inbox_cursor: message.cursor,
+    }
+}
+
+/// Why `ops requeue` cannot send a received message.
+const RECEIVED_NOT_REQUEUEABLE: &str =
+    "this gateway received it from a peer: only a message this gateway sent can be requeued";
 
 fn event(at_micros: i64, event: &str, detail: String) -> MessageEvent {
     MessageEvent {
@@ -184,6 +219,41 @@ impl OperatorService {
     /// Records what `operator` did; a read the log cannot take is not answered.
     fn audit(&self, record: Record) -> Result<(), Status> {
         self.store.audit(&[record]).map_err(storage)
+    }
+
+    /// `ShowMessage` for a message this gateway did not send: the one it
+    /// received from a peer under that id, with the agencies that have
+    /// acknowledged past it.
+    fn show_received(&self, who: &str, id: Uuid) -> Result<Response<MessageHistory>, Status> {
+        let message = self
+            .store
+            .received_message(self.peers.iter().copied(), id)
+            .map_err(storage)?;
+        let Some(message) = message else {
+            return Err(Status::not_found(format!(
+                "{}'s gateway has accepted no message {id}, and received none from its peers",
+                self.country
+            )));
+        };
+        self.audit(Record::operator_read(who, "message history").message(id.to_string()))?;
+        let acknowledged_past = match message.state() {
+            LogState::Received => self
+                .store
+                .acknowledgements()
+                .map_err(storage)?
+                .into_iter()
+                .filter(|(_, cursor)| *cursor >= message.cursor)
+                .map(|(agency, _)| agency)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Response::new(MessageHistory {
+            message: Some(received_summary(&message)),
+            events: Self::received_history(&message),
+            requeueable: false,
+            not_requeueable: RECEIVED_NOT_REQUEUEABLE.to_owned(),
+            acknowledged_past,
+        }))
     }
 
     fn peer_status(&self, peer: Country, now: i64) -> Result<PeerStatus, Status> {
@@ -249,7 +319,8 @@ impl OperatorService {
         events.extend(self.attempts(peer, from, until));
         let answered = record.answered_at_micros;
         match state_of(record) {
-            LogState::Queued => {}
+            // Received is never a sent record's state.
+            LogState::Queued | LogState::Received => {}
             LogState::Delivered => events.push(event(answered, "receipt", String::new())),
             LogState::Refused => {
                 events.push(event(
@@ -276,7 +347,41 @@ impl OperatorService {
         events
     }
 
-    fn filter(&self, request: &ListMessagesRequest) -> Result<MessageFilter, Status> {
+    /// A received message's history: stored, refused by the case rules,
+    /// its envelope removed by retention.
+    fn received_history(message: &ReceivedMessage) -> Vec<MessageEvent> {
+        let at = message.received_at_micros;
+        let stored = format!("from {}, inbox cursor {}", message.sender, message.cursor);
+        let mut events = vec![event(at, "received", stored)];
+        if !message.refused.is_empty() {
+            let refused = format!(
+                "{}; kept as evidence, not given to agencies",
+                message.refused
+            );
+            events.push(event(at, "refused_by_case_rules", refused));
+        }
+        if message.purged_at_micros != 0 {
+            events.push(event(
+                message.purged_at_micros,
+                "envelope_purged",
+                "by retention".into(),
+            ));
+        }
+        events
+    }
+
+    /// The list's filter, and whether it lists received messages.
+    fn filter(&self, request: &ListMessagesRequest) -> Result<(MessageFilter, bool), Status> {
+        let received = match MessageDirection::try_from(request.direction) {
+            Ok(MessageDirection::Unspecified | MessageDirection::Sent) => false,
+            Ok(MessageDirection::Received) => true,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "direction: {} is not a message direction (SENT or RECEIVED)",
+                    request.direction
+                )));
+            }
+        };
         let peer = match request.peer.as_str() {
             "" => None,
             code => Some(
@@ -287,10 +392,33 @@ impl OperatorService {
         let state = MessageState::try_from(request.state).map_err(|_| {
             Status::invalid_argument(format!("state: {} is not a message state", request.state))
         })?;
-        let before = match request.page_token.as_str() {
-            "" => None,
-            token => Some(message_id("page_token", token)?),
-        };
+        let state = log_state(state);
+        if let Some(state) = state
+            && !state.applies_to(received)
+        {
+            let name = message_state(state).as_str_name();
+            return Err(Status::invalid_argument(if received {
+                format!(
+                    "state: {name} is a state of sent messages; a received message is RECEIVED or REFUSED"
+                )
+            } else {
+                format!(
+                    "state: {name} is a state of received messages: ask for direction RECEIVED (ops messages --received)"
+                )
+            }));
+        }
+        let (mut before, mut before_cursor) = (None, None);
+        match request.page_token.as_str() {
+            "" => {}
+            token if received => {
+                before_cursor = Some(token.parse::<u64>().map_err(|_| {
+                    Status::invalid_argument(format!(
+                        "page_token: {token:?} is not an inbox cursor: give the next_page_token of the previous page of received messages"
+                    ))
+                })?);
+            }
+            token => before = Some(message_id("page_token", token)?),
+        }
         let since_micros = match &request.since {
             None => 0,
             Some(since) => crate::clock::checked_micros(since)
@@ -300,14 +428,16 @@ impl OperatorService {
             0 => DEFAULT_PAGE,
             size => usize::try_from(size).unwrap_or(MAX_PAGE).min(MAX_PAGE),
         };
-        Ok(MessageFilter {
+        let filter = MessageFilter {
             peer,
-            state: log_state(state),
+            state,
             since_micros,
             case_id: (!request.case_id.is_empty()).then(|| request.case_id.clone()),
             before,
+            before_cursor,
             limit,
-        })
+        };
+        Ok((filter, received))
     }
 }
 
@@ -342,7 +472,19 @@ impl Operator for OperatorService {
         request: Request<ListMessagesRequest>,
     ) -> Result<Response<ListMessagesResponse>, Status> {
         let who = operator(&request, self.country)?;
-        let filter = self.filter(request.get_ref())?;
+        let (filter, received) = self.filter(request.get_ref())?;
+        if received {
+            self.audit(Record::operator_read(&who, "received message log"))?;
+            let (page, more) = self.store.received_messages(&filter).map_err(storage)?;
+            let next_page_token = match (more, page.last()) {
+                (true, Some(last)) => last.cursor.to_string(),
+                _ => String::new(),
+            };
+            return Ok(Response::new(ListMessagesResponse {
+                messages: page.iter().map(received_summary).collect(),
+                next_page_token,
+            }));
+        }
         self.audit(Record::operator_read(&who, "message log"))?;
         let (page, more) = self.store.messages(&filter).map_err(storage)?;
         let next_page_token = match (more, page.last()) {
@@ -366,10 +508,7 @@ impl Operator for OperatorService {
         let id = message_id("message_id", &request.get_ref().message_id)?;
         let record = self.store.sent_status(id).map_err(storage)?;
         let Some(record) = record else {
-            return Err(Status::not_found(format!(
-                "{}'s gateway has accepted no message {id}",
-                self.country
-            )));
+            return self.show_received(&who, id);
         };
         self.audit(Record::operator_read(&who, "message history").message(id.to_string()))?;
         let not = requeueable(Some(&record)).err();
@@ -378,6 +517,7 @@ impl Operator for OperatorService {
             events: self.history(&record),
             requeueable: not.is_none(),
             not_requeueable: not.map(|n| n.reason().to_owned()).unwrap_or_default(),
+            acknowledged_past: Vec::new(),
         }))
     }
 

@@ -209,6 +209,7 @@ impl PeerService {
                 sender: peer,
                 id: c.id,
                 case_id: &c.body.case_id,
+                kind: crate::envelope::kind(&c.body),
                 envelope: &c.encoded,
                 body_sha256: &c.body_sha256,
                 sequence: c.sequence,

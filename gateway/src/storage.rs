@@ -307,6 +307,23 @@ pub struct InboxRecord {
     /// as evidence but not given to agencies.
     #[prost(string, tag = "3")]
     pub refused: String,
+    /// The sending country, for the operator's message log (kept in the
+    /// clear, like the audit log: ids and kinds, no content). Empty in an
+    /// entry stored before the log listed received messages.
+    #[prost(string, tag = "4")]
+    pub sender: String,
+    /// The message id, for the operator's message log.
+    #[prost(string, tag = "5")]
+    pub message_id: String,
+    /// The case it names, for the operator's message log.
+    #[prost(string, tag = "6")]
+    pub case_id: String,
+    /// The payload kind (`advance_notice`, ...), for the operator's message log.
+    #[prost(string, tag = "7")]
+    pub kind: String,
+    /// The envelope's size in bytes, for the operator's message log.
+    #[prost(uint64, tag = "8")]
+    pub size_bytes: u64,
     /// When retention purged the envelope (microseconds since the Unix
     /// epoch); 0 while it is kept. A purged entry has no envelope: its
     /// `SeenRecord` hash and receipt, and its case timeline, remain.

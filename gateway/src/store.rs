@@ -93,7 +93,9 @@ use crate::{
 pub use alerts::WaitingAlert;
 pub use at_rest::Rekeyed;
 use barrier::PowerLossBarrier;
-pub use messages::{LogState, MessageFilter, NotRequeueable, Requeued, requeueable, state_of};
+pub use messages::{
+    LogState, MessageFilter, NotRequeueable, ReceivedMessage, Requeued, requeueable, state_of,
+};
 pub use positions::{
     Direction, Finding, Kind as FindingKind, MAX_LISTED_IDS, Position, findings_report,
 };
@@ -144,8 +146,10 @@ pub struct Arrival<'a> {
     pub sender: Country,
     /// The message id.
     pub id: Uuid,
-    /// The case it names, for the audit log.
+    /// The case it names, for the audit log and the message log.
     pub case_id: &'a str,
+    /// The payload kind (`advance_notice`, ...), for the message log.
+    pub kind: &'a str,
     /// The encoded `Envelope` as received.
     pub envelope: &'a [u8],
     /// SHA-256 of its body.
@@ -1442,6 +1446,7 @@ mod tests {
             sender: mx,
             id,
             case_id: "",
+            kind: "",
             envelope: b"env",
             body_sha256: b"hash",
             sequence: 0,
@@ -1672,6 +1677,223 @@ mod tests {
                 .unwrap()
                 .held_envelope
                 .is_empty()
+        );
+    }
+
+    /// The operator's log of received messages lists each inbox entry from
+    /// its bookkeeping, newest first, a page at a time and filtered; an
+    /// entry stored before the bookkeeping is opened for it, and once purged
+    /// is still found by its id through its dedupe record.
+    #[tokio::test]
+    async fn received_messages_are_listed_from_their_bookkeeping_and_older_entries_still_read() {
+        use retorno_proto::v1::{AdvanceNotice, Sender, envelope_body::Payload};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Storage::default()).unwrap();
+        let (mx, sv): (Country, Country) = ("MX".parse().unwrap(), "SV".parse().unwrap());
+        let envelope = |sender: Country, id: Uuid, case_id: &str| {
+            crate::envelope::seal(&retorno_proto::v1::EnvelopeBody {
+                message_id: id.to_string(),
+                case_id: case_id.to_owned(),
+                sender: Some(Sender {
+                    country: sender.to_string(),
+                    ..Sender::default()
+                }),
+                payload: Some(Payload::AdvanceNotice(AdvanceNotice::default())),
+                ..Default::default()
+            })
+            .envelope
+        };
+        let ids = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        let envelopes = [
+            envelope(mx, ids[0], "MX-1"),
+            envelope(sv, ids[1], "SV-1"),
+            envelope(mx, ids[2], "MX-2"),
+        ];
+        let arrivals: Vec<Arrival<'_>> = [(mx, "MX-1"), (sv, "SV-1"), (mx, "MX-2")]
+            .iter()
+            .zip(&ids)
+            .zip(&envelopes)
+            .map(|(((sender, case_id), id), envelope)| Arrival {
+                sender: *sender,
+                id: *id,
+                case_id,
+                kind: "advance_notice",
+                envelope,
+                body_sha256: b"hash",
+                sequence: 0,
+                official: "",
+            })
+            .collect();
+        store
+            .receive_all(
+                &arrivals,
+                |index, _| Ok((index == 1).then(|| "a case rule".to_owned())),
+                |_, _, _| b"receipt".to_vec(),
+                |_| Ok(()),
+            )
+            .unwrap();
+        store.commit().await.unwrap();
+        store.publish_inbox(3);
+        let all = MessageFilter {
+            limit: 10,
+            ..MessageFilter::default()
+        };
+        let (page, more) = store.received_messages(&all).unwrap();
+        assert!(!more);
+        let listed: Vec<(u64, &str, &str, &str, &str, LogState)> = page
+            .iter()
+            .map(|m| {
+                let kind = m.kind.as_str();
+                (
+                    m.cursor,
+                    m.sender.as_str(),
+                    m.message_id.as_str(),
+                    m.case_id.as_str(),
+                    kind,
+                    m.state(),
+                )
+            })
+            .collect();
+        let (a, b, c) = (ids[0].to_string(), ids[1].to_string(), ids[2].to_string());
+        assert_eq!(
+            listed,
+            [
+                (
+                    3,
+                    "MX",
+                    c.as_str(),
+                    "MX-2",
+                    "advance_notice",
+                    LogState::Received
+                ),
+                (
+                    2,
+                    "SV",
+                    b.as_str(),
+                    "SV-1",
+                    "advance_notice",
+                    LogState::Refused
+                ),
+                (
+                    1,
+                    "MX",
+                    a.as_str(),
+                    "MX-1",
+                    "advance_notice",
+                    LogState::Received
+                ),
+            ]
+        );
+        assert_eq!(page[2].size_bytes, envelopes[0].len() as u64);
+        assert_eq!(page[1].refused, "a case rule");
+
+        // A page at a time, and each filter.
+        let cursors = |filter: MessageFilter| {
+            let (page, more) = store.received_messages(&filter).unwrap();
+            (page.iter().map(|m| m.cursor).collect::<Vec<_>>(), more)
+        };
+        let one = MessageFilter {
+            limit: 1,
+            ..all.clone()
+        };
+        assert_eq!(cursors(one.clone()), (vec![3], true));
+        assert_eq!(
+            cursors(MessageFilter {
+                before_cursor: Some(3),
+                ..one.clone()
+            }),
+            (vec![2], true)
+        );
+        assert_eq!(
+            cursors(MessageFilter {
+                before_cursor: Some(2),
+                ..one
+            }),
+            (vec![1], false)
+        );
+        assert_eq!(
+            cursors(MessageFilter {
+                peer: Some(mx),
+                ..all.clone()
+            })
+            .0,
+            [3, 1]
+        );
+        let refused = MessageFilter {
+            state: Some(LogState::Refused),
+            ..all.clone()
+        };
+        assert_eq!(cursors(refused).0, [2]);
+        let case = MessageFilter {
+            case_id: Some("MX-1".into()),
+            ..all.clone()
+        };
+        assert_eq!(cursors(case).0, [1]);
+        let later = MessageFilter {
+            since_micros: i64::MAX,
+            ..all.clone()
+        };
+        assert_eq!(cursors(later).0, Vec::<u64>::new());
+
+        // An entry written before the bookkeeping reads it from its envelope.
+        let legacy = InboxRecord {
+            envelope: envelopes[0].clone(),
+            received_at_micros: page[2].received_at_micros,
+            ..InboxRecord::default()
+        };
+        store
+            .inbox
+            .insert(1u64.to_be_bytes(), prost::Message::encode_to_vec(&legacy))
+            .unwrap();
+        let (page, _) = store.received_messages(&all).unwrap();
+        assert_eq!(
+            (
+                page[2].sender.as_str(),
+                page[2].message_id.as_str(),
+                page[2].case_id.as_str(),
+                page[2].kind.as_str()
+            ),
+            ("MX", a.as_str(), "MX-1", "advance_notice")
+        );
+        // Once purged, it has no envelope to read: the list gives its cursor
+        // and times, and its id still finds it.
+        assert!(store.purge_inbox_entry(1, 42, "a test's rule").unwrap());
+        let (page, _) = store.received_messages(&all).unwrap();
+        assert_eq!(
+            (page[2].message_id.as_str(), page[2].purged_at_micros),
+            ("", 42)
+        );
+        let found = store.received_message([sv, mx], ids[0]).unwrap().unwrap();
+        assert_eq!(
+            (
+                found.cursor,
+                found.sender.as_str(),
+                found.message_id.as_str()
+            ),
+            (1, "MX", a.as_str())
+        );
+        assert_eq!(
+            store.received_message([sv], ids[0]).unwrap(),
+            None,
+            "only from the senders asked"
+        );
+        // A new entry keeps its bookkeeping through a purge.
+        assert!(store.purge_inbox_entry(3, 43, "a test's rule").unwrap());
+        let found = store.received_message([mx], ids[2]).unwrap().unwrap();
+        assert_eq!(
+            (
+                found.case_id.as_str(),
+                found.kind.as_str(),
+                found.purged_at_micros
+            ),
+            ("MX-2", "advance_notice", 43)
+        );
+
+        store.acknowledge("urn:a", 2).await.unwrap();
+        store.acknowledge("urn:b", 3).await.unwrap();
+        assert_eq!(
+            store.acknowledgements().unwrap(),
+            [("urn:a".to_owned(), 2), ("urn:b".to_owned(), 3)]
         );
     }
 }

@@ -14,8 +14,8 @@ use retorno_gateway::config::{Config, Webhook};
 use retorno_gateway::gateway::Gateway;
 use retorno_gateway::retention::{self, Mode};
 use retorno_proto::v1::{
-    CaseState, DeterminingAuthority, MessageHistory, MessageState, RequeueRefusal,
-    submit_request::Payload,
+    CaseState, DeterminingAuthority, MessageDirection, MessageHistory, MessageState,
+    RequeueRefusal, submit_request::Payload,
 };
 use retorno_tests::{
     Region, WebhookReceiver, country, engine, eventually, inbox_now, inbox_with, notice, notice_to,
@@ -477,4 +477,224 @@ async fn only_an_operator_uses_the_operator_api_and_it_reads_no_payload() {
     }
     mx.shutdown().await;
     gt.shutdown().await;
+}
+
+retorno_tests::on_both_engines! {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_receiving_operator_finds_each_message_and_which_agencies_took_it() {
+        let region = Region::new(&["MX", "GT"]);
+        // Mexico relaxes the best-interest gate for Guatemala, which has not
+        // agreed: Guatemala stores the second notice and refuses it.
+        let mut relaxed = region.config("MX");
+        relaxed.case.relax_best_interest_for = vec![country("GT")];
+        let mx = region.start_with(relaxed).await;
+        let gt = region.start("GT").await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let given = inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
+        let mut migration = notice();
+        migration.best_interest.as_mut().unwrap().authority_kind =
+            DeterminingAuthority::Migration as i32;
+        let request = compose::request(
+            "MX-2026-0002",
+            Some("GT"),
+            Payload::AdvanceNotice(migration),
+        );
+        let refused = inm.submit(request).await.unwrap();
+        eventually("Mexico's outbox to be delivered", || async {
+            (mx.outbox_depth(country("GT")) == 0).then_some(())
+        })
+        .await;
+
+        // Guatemala's operator finds both by id, with where they stand.
+        let mut ops = operator(&region, "GT").await;
+        let history = ops.show(&given.message_id).await.unwrap();
+        let summary = history.message.clone().unwrap();
+        assert_eq!(
+            (
+                summary.direction(),
+                summary.state(),
+                summary.peer.as_str(),
+                summary.kind.as_str(),
+                summary.case_ids.as_slice()
+            ),
+            (
+                MessageDirection::Received,
+                MessageState::Received,
+                "MX",
+                "advance_notice",
+                ["MX-2026-0001".to_owned()].as_slice()
+            )
+        );
+        assert!(summary.size_bytes > 0 && summary.accepted_at.is_some());
+        let cursor = summary.inbox_cursor;
+        assert!(cursor > 0);
+        assert_eq!(events(&history), ["received"]);
+        assert!(history.acknowledged_past.is_empty(), "{history:?}");
+        assert!(!history.requeueable);
+        assert!(
+            history.not_requeueable.contains("received it from a peer"),
+            "{history:?}"
+        );
+        let refused_history = ops.show(&refused.message_id).await.unwrap();
+        assert_eq!(state(&refused_history), MessageState::Refused);
+        assert_eq!(
+            events(&refused_history),
+            ["received", "refused_by_case_rules"]
+        );
+        assert!(
+            refused_history
+                .message
+                .as_ref()
+                .unwrap()
+                .error
+                .contains("best_interest"),
+            "{refused_history:?}"
+        );
+
+        // The received log: newest first, by page, by state and by peer.
+        let received = |state: MessageState, peer: &str, page_size: u32, page_token: String| {
+            retorno_proto::v1::ListMessagesRequest {
+                direction: MessageDirection::Received as i32,
+                state: state as i32,
+                peer: peer.to_owned(),
+                page_size,
+                page_token,
+                ..Default::default()
+            }
+        };
+        let ids = |answer: &retorno_proto::v1::ListMessagesResponse| -> Vec<String> {
+            answer
+                .messages
+                .iter()
+                .map(|m| m.message_id.clone())
+                .collect()
+        };
+        let all = ops
+            .messages(received(MessageState::Unspecified, "", 0, String::new()))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&all),
+            [refused.message_id.clone(), given.message_id.clone()]
+        );
+        let first = ops
+            .messages(received(MessageState::Unspecified, "", 1, String::new()))
+            .await
+            .unwrap();
+        assert_eq!(ids(&first), std::slice::from_ref(&refused.message_id));
+        let second = ops
+            .messages(received(
+                MessageState::Unspecified,
+                "",
+                1,
+                first.next_page_token.clone(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ids(&second), std::slice::from_ref(&given.message_id));
+        assert!(second.next_page_token.is_empty());
+        let only_refused = ops
+            .messages(received(MessageState::Refused, "", 0, String::new()))
+            .await
+            .unwrap();
+        assert_eq!(ids(&only_refused), std::slice::from_ref(&refused.message_id));
+        let from_gt = ops
+            .messages(received(MessageState::Unspecified, "GT", 0, String::new()))
+            .await
+            .unwrap();
+        assert!(from_gt.messages.is_empty());
+        let sent = ops.messages(Default::default()).await.unwrap();
+        assert!(sent.messages.is_empty(), "Guatemala sent nothing: {sent:?}");
+
+        // A state that the direction cannot have, and a page token that is not
+        // a cursor, are refused naming the field.
+        for (request, says) in [
+            (
+                retorno_proto::v1::ListMessagesRequest {
+                    state: MessageState::Received as i32,
+                    ..Default::default()
+                },
+                "direction RECEIVED",
+            ),
+            (
+                received(MessageState::Queued, "", 0, String::new()),
+                "state: MESSAGE_STATE_QUEUED is a state of sent messages",
+            ),
+            (
+                received(MessageState::Unspecified, "", 0, "abc".into()),
+                "page_token: \"abc\" is not an inbox cursor",
+            ),
+        ] {
+            match ops.messages(request).await {
+                Err(ClientError::Status(status)) => {
+                    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+                    assert!(status.message().contains(says), "{status:?}");
+                }
+                other => panic!("not refused: {other:?}"),
+            }
+        }
+
+        // Once Guatemala's child protection has taken its inbox and
+        // acknowledged it, the operator sees who has.
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let items = inbox_with(&mut sbs, 0, 1).await;
+        sbs.acknowledge(items.last().unwrap().cursor).await.unwrap();
+        let history = ops.show(&given.message_id).await.unwrap();
+        assert_eq!(
+            history.acknowledged_past,
+            ["urn:retorno:agency:GT:child-protection:SBS"]
+        );
+
+        // The program says the same, and refuses the same mistake.
+        let (ok, printed) = ops_command(&region, "GT", &["messages", "--received"]).await;
+        assert!(ok, "{printed}");
+        assert!(
+            printed.contains(&format!("{}  ", given.message_id)),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("from MX") && printed.contains(&format!("inbox cursor {cursor}")),
+            "{printed}"
+        );
+        let (ok, printed) = ops_command(&region, "GT", &["show", &given.message_id]).await;
+        assert!(ok, "{printed}");
+        assert!(
+            printed.contains("acknowledged past it by: urn:retorno:agency:GT:child-protection:SBS"),
+            "{printed}"
+        );
+        let (ok, printed) = ops_command(&region, "GT", &["messages", "--state", "received"]).await;
+        assert!(
+            !ok && printed.contains("ops messages --received"),
+            "{printed}"
+        );
+
+        // Nothing the operator read names the child.
+        let everything = format!(
+            "{}{}{}",
+            serde_json::to_string(&all).unwrap(),
+            serde_json::to_string(&history).unwrap(),
+            serde_json::to_string(&refused_history).unwrap()
+        );
+        for personal in ["Ana", "Lucía", "Pérez", "Xol"] {
+            assert!(!everything.contains(personal), "{personal} in {everything}");
+        }
+        mx.shutdown().await;
+        gt.shutdown().await;
+
+        // Each read is in Guatemala's audit log, naming the operator.
+        let store = open_store(&region.config("GT")).await;
+        let reads: Vec<(String, String)> = audit::entries(&store)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == Event::OperatorRead as i32)
+            .map(|e| (e.party, e.detail))
+            .collect();
+        assert!(
+            reads.contains(&(
+                "urn:retorno:agency:GT:operator:OPS".to_owned(),
+                "received message log".to_owned()
+            )),
+            "{reads:?}"
+        );
+    }
 }

@@ -21,8 +21,8 @@ use retorno_gateway::{
     storage::Backend,
 };
 use retorno_proto::v1::{
-    GatewayStatus, ListMessagesRequest, MessageHistory, MessageState, MessageSummary,
-    RequeueResponse,
+    GatewayStatus, ListMessagesRequest, MessageDirection, MessageHistory, MessageState,
+    MessageSummary, RequeueResponse,
 };
 use serde::Serialize;
 
@@ -45,15 +45,20 @@ enum OpsCommand {
     /// Per peer (connected, queued, oldest age, last receipt, last error),
     /// certificates with days left, store size, drain state, findings.
     Status,
-    /// The message log, newest first, a page at a time.
+    /// The message log, newest first, a page at a time: the messages this
+    /// gateway accepted, or with --received those it received from peers.
     Messages {
-        /// Only messages to this country.
+        /// List the messages received from peers instead of those sent.
+        #[arg(long)]
+        received: bool,
+        /// Only messages to this country (with --received, from it).
         #[arg(long)]
         peer: Option<String>,
-        /// Only messages in this state.
+        /// Only messages in this state (received ones are `received` or `refused`).
         #[arg(long, value_enum)]
         state: Option<StateArg>,
-        /// Only messages accepted at or after this time (RFC 3339, e.g. 2026-12-02T08:00:00Z).
+        /// Only messages accepted (with --received, stored) at or after this
+        /// time (RFC 3339, e.g. 2026-12-02T08:00:00Z).
         #[arg(long)]
         since: Option<String>,
         /// Only messages of this case.
@@ -66,7 +71,9 @@ enum OpsCommand {
         #[arg(long)]
         page: Option<String>,
     },
-    /// One message's whole history: accepted, each attempt, answers, requeues.
+    /// One message's whole history: accepted, each attempt, answers,
+    /// requeues; for a received one, when it was stored, its inbox cursor and
+    /// the agencies that have acknowledged past it.
     Show {
         /// The message id.
         message_id: String,
@@ -92,6 +99,7 @@ enum StateArg {
     Delivered,
     Rejected,
     Refused,
+    Received,
 }
 
 impl StateArg {
@@ -101,6 +109,7 @@ impl StateArg {
             StateArg::Delivered => MessageState::Delivered,
             StateArg::Rejected => MessageState::Rejected,
             StateArg::Refused => MessageState::Refused,
+            StateArg::Received => MessageState::Received,
         }
     }
 }
@@ -113,6 +122,7 @@ pub async fn run(options: OpsOptions) -> anyhow::Result<()> {
     match options.command {
         OpsCommand::Status => print(json, &ops.status().await?, status_text),
         OpsCommand::Messages {
+            received,
             peer,
             state,
             since,
@@ -127,6 +137,11 @@ pub async fn run(options: OpsOptions) -> anyhow::Result<()> {
                 case_id: case_id.unwrap_or_default(),
                 page_size,
                 page_token: page.unwrap_or_default(),
+                direction: if received {
+                    MessageDirection::Received
+                } else {
+                    MessageDirection::Sent
+                } as i32,
             };
             let answer = ops.messages(request).await?;
             print(json, &answer, |answer| {
@@ -258,6 +273,7 @@ fn state_name(state: i32) -> &'static str {
         Ok(MessageState::Delivered) => "delivered",
         Ok(MessageState::Rejected) => "REJECTED",
         Ok(MessageState::Refused) => "refused",
+        Ok(MessageState::Received) => "received",
         _ => "?",
     }
 }
@@ -267,9 +283,22 @@ fn summary_line(message: &MessageSummary) -> String {
         "" => String::new(),
         error => format!("  {error}"),
     };
+    let received = message.direction() == MessageDirection::Received;
+    let (way, place) = if received {
+        ("from", format!("  inbox cursor {}", message.inbox_cursor))
+    } else {
+        ("to", String::new())
+    };
+    let purged = match &message.purged_at {
+        Some(at) => format!("  envelope purged {}", when(Some(at))),
+        None => String::new(),
+    };
+    let id = match message.message_id.as_str() {
+        "" => "(id not kept)",
+        id => id,
+    };
     format!(
-        "{}  {}  to {}  {:<22} {:<9} {} bytes  case {}{error}\n",
-        message.message_id,
+        "{id}  {}  {way} {}  {:<22} {:<9} {} bytes  case {}{place}{purged}{error}\n",
         when(message.accepted_at.as_ref()),
         message.peer,
         message.kind,
@@ -295,6 +324,19 @@ fn history_text(history: &MessageHistory) -> String {
             when(event.at.as_ref()),
             event.event
         ));
+    }
+    let received = history
+        .message
+        .as_ref()
+        .is_some_and(|m| m.direction() == MessageDirection::Received);
+    if received && history.message.as_ref().map(|m| m.state()) == Some(MessageState::Received) {
+        match history.acknowledged_past.as_slice() {
+            [] => text.push_str("no agency has acknowledged past it yet\n"),
+            agencies => text.push_str(&format!(
+                "acknowledged past it by: {}\n",
+                agencies.join(", ")
+            )),
+        }
     }
     if history.requeueable {
         text.push_str("requeueable: `ops requeue` sends it again once the cause is fixed\n");

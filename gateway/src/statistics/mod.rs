@@ -561,6 +561,7 @@ mod tests {
                     sender: planned.sender.0,
                     id: *id,
                     case_id: &planned.case_id,
+                    kind: crate::case::Kind::of(&planned.payload).name(),
                     envelope: b"envelope",
                     body_sha256: b"sha",
                     sequence: 0,

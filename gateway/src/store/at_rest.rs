@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use retorno_proto::v1::{Envelope, EnvelopeBody};
 use uuid::Uuid;
 
 use super::{
@@ -118,10 +117,7 @@ struct Named {
 
 impl Named {
     fn by(envelope: &[u8]) -> Named {
-        use prost::Message as _;
-        let Ok(body) =
-            Envelope::decode(envelope).and_then(|e| EnvelopeBody::decode(e.body.as_slice()))
-        else {
+        let Some(body) = crate::envelope::body_of(envelope) else {
             return Named::default();
         };
         Named {

@@ -38,6 +38,7 @@ impl Store {
             sender,
             id,
             case_id: "",
+            kind: "",
             envelope,
             body_sha256,
             sequence: 0,
@@ -144,6 +145,11 @@ impl Store {
                         envelope: arrival.envelope.to_vec(),
                         received_at_micros: received_at,
                         refused,
+                        sender: arrival.sender.to_string(),
+                        message_id: arrival.id.to_string(),
+                        case_id: arrival.case_id.to_owned(),
+                        kind: arrival.kind.to_owned(),
+                        size_bytes: arrival.envelope.len() as u64,
                         purged_at_micros: 0,
                     };
                     let seen_record = SeenRecord {

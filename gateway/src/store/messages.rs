@@ -1,9 +1,13 @@
-//! The operator's view of the messages this gateway accepted: the message
-//! log, where each peer's queue stands, and requeueing a message the peer
-//! rejected.
+//! The operator's view of the messages this gateway accepted and of those it
+//! received: the message log, where each peer's queue stands, and
+//! requeueing a message the peer rejected.
 //!
-//! Everything here reads the `sent` and `outbox` trees the hot path already
-//! writes; nothing adds a write per message. A rejected message's outbox
+//! Everything here reads the `sent`, `outbox`, `inbox`, `seen` and `acks`
+//! trees the hot path already writes; nothing adds a write per message. A
+//! received message is listed from its inbox record's bookkeeping (sender,
+//! id, case, kind, size, kept in the clear beside the sealed envelope); an
+//! entry stored before those were kept is opened for them, and one of those
+//! whose envelope retention removed is listed by its cursor and times alone. A rejected message's outbox
 //! entry is kept in its [`SentRecord`] (`held_envelope`, still sealed at rest
 //! under its old key) by the same transaction that records the rejection, so
 //! that [`Store::requeue`] can put it back in the outbox under the peer's
@@ -14,8 +18,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    FinishTrees, OutboxRecord, RequeuedRecord, SentRecord, Store, StoreError, Write, abort, decode,
-    outbox_key,
+    FinishTrees, InboxRecord, OutboxRecord, RequeuedRecord, SentRecord, Store, StoreError, Write,
+    abort, decode, outbox_key, read_u64,
 };
 use crate::{
     audit::{self, Record},
@@ -30,10 +34,11 @@ pub(super) type WaitingRequeue = (
     Result<Requeued, StoreError>,
 );
 
-/// Which messages of the log to list ([`Store::messages`]).
+/// Which messages of the log to list ([`Store::messages`],
+/// [`Store::received_messages`]).
 #[derive(Clone, Debug, Default)]
 pub struct MessageFilter {
-    /// Only messages to this peer.
+    /// Only messages to this peer (received: from it).
     pub peer: Option<Country>,
     /// Only messages in this state (see [`state_of`]).
     pub state: Option<LogState>,
@@ -41,8 +46,10 @@ pub struct MessageFilter {
     pub since_micros: i64,
     /// Only messages of this case.
     pub case_id: Option<String>,
-    /// Only messages older than this one (the previous page's last).
+    /// Only sent messages older than this one (the previous page's last).
     pub before: Option<Uuid>,
+    /// Only received messages before this inbox cursor (the previous page's last).
+    pub before_cursor: Option<u64>,
     /// At most this many.
     pub limit: usize,
 }
@@ -58,8 +65,23 @@ pub enum LogState {
     Delivered,
     /// Refused by the peer without storing it.
     Rejected,
-    /// Stored by the peer as refused by its case rules.
+    /// Stored by the peer as refused by its case rules; for a received
+    /// message, stored here as refused by this gateway's.
     Refused,
+    /// Received from a peer, stored, and given to this country's agencies.
+    Received,
+}
+
+impl LogState {
+    /// Whether a message that went this way can be in this state: only
+    /// [`LogState::Refused`] is a state of both.
+    pub fn applies_to(self, received: bool) -> bool {
+        match self {
+            LogState::Queued | LogState::Delivered | LogState::Rejected => !received,
+            LogState::Received => received,
+            LogState::Refused => true,
+        }
+    }
 }
 
 /// The [`LogState`] of a sent record.
@@ -135,10 +157,57 @@ pub fn requeueable(record: Option<&SentRecord>) -> Result<(), NotRequeueable> {
         }
         LogState::Rejected if record.held_envelope.is_empty() => Err(NotRequeueable::EnvelopeGone),
         LogState::Rejected => Ok(()),
+        // Never a sent record's state.
+        LogState::Received => Err(NotRequeueable::Unknown),
+    }
+}
+
+/// A message this gateway received, as the operator's log lists it: its
+/// inbox record's bookkeeping, never its envelope.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// Its inbox cursor.
+    pub cursor: u64,
+    /// The sending country; empty if unknown (see the module doc).
+    pub sender: String,
+    /// The message id; empty if unknown.
+    pub message_id: String,
+    /// The case it names; empty if unknown.
+    pub case_id: String,
+    /// The payload kind; empty if unknown.
+    pub kind: String,
+    /// The envelope's size in bytes; 0 if unknown.
+    pub size_bytes: u64,
+    /// When it was stored, microseconds since the epoch.
+    pub received_at_micros: i64,
+    /// Why this gateway's case rules refused it, if they did.
+    pub refused: String,
+    /// When retention removed its envelope; 0 while kept.
+    pub purged_at_micros: i64,
+}
+
+impl ReceivedMessage {
+    /// Where it stands: [`LogState::Refused`] or [`LogState::Received`].
+    pub fn state(&self) -> LogState {
+        if self.refused.is_empty() {
+            LogState::Received
+        } else {
+            LogState::Refused
+        }
     }
 }
 
 impl MessageFilter {
+    fn admits_received(&self, message: &ReceivedMessage) -> bool {
+        self.peer.is_none_or(|peer| message.sender == peer.as_str())
+            && self.state.is_none_or(|state| message.state() == state)
+            && message.received_at_micros >= self.since_micros
+            && self
+                .case_id
+                .as_ref()
+                .is_none_or(|case| message.case_id == *case)
+    }
+
     fn admits(&self, record: &SentRecord) -> bool {
         self.peer
             .is_none_or(|peer| record.recipient == peer.as_str())
@@ -172,6 +241,102 @@ impl Store {
             page.push((super::at_rest::sent_id(&key)?, record));
         }
         Ok((page, false))
+    }
+
+    /// A page of the messages received from peers, newest first (inbox
+    /// cursors follow arrival), and whether more follow. Only durable
+    /// entries are listed.
+    pub fn received_messages(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<(Vec<ReceivedMessage>, bool), StoreError> {
+        let upto = self.inbox_head();
+        let upper = filter
+            .before_cursor
+            .map_or(upto, |cursor| cursor.saturating_sub(1).min(upto));
+        let mut page = Vec::new();
+        for item in self.inbox.range(..=upper.to_be_bytes()).rev() {
+            let (key, value) = item?;
+            let message = self.received_of(read_u64(&key), &key, &value)?;
+            if !filter.admits_received(&message) {
+                continue;
+            }
+            if page.len() == filter.limit {
+                return Ok((page, true));
+            }
+            page.push(message);
+        }
+        Ok((page, false))
+    }
+
+    /// Message `id` as received from one of `senders`, if this gateway stored it.
+    pub fn received_message(
+        &self,
+        senders: impl IntoIterator<Item = Country>,
+        id: Uuid,
+    ) -> Result<Option<ReceivedMessage>, StoreError> {
+        for sender in senders {
+            let Some(seen) = self.seen(sender, id)? else {
+                continue;
+            };
+            let key = seen.cursor.to_be_bytes();
+            let Some(value) = self.inbox.get(key)? else {
+                continue;
+            };
+            let mut message = self.received_of(seen.cursor, &key, &value)?;
+            // An entry from before the bookkeeping, purged, is known by its
+            // dedupe record.
+            message.sender = sender.to_string();
+            message.message_id = id.to_string();
+            return Ok(Some(message));
+        }
+        Ok(None)
+    }
+
+    /// Every agency's acknowledged inbox cursor, by URN.
+    pub fn acknowledgements(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.acks
+            .iter()
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), read_u64(&value)))
+            })
+            .collect()
+    }
+
+    /// The bookkeeping of inbox entry `cursor` (stored under `key`).
+    fn received_of(
+        &self,
+        cursor: u64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<ReceivedMessage, StoreError> {
+        let record: InboxRecord = decode("inbox", value)?;
+        let mut message = ReceivedMessage {
+            cursor,
+            sender: record.sender,
+            message_id: record.message_id,
+            case_id: record.case_id,
+            kind: record.kind,
+            size_bytes: record.size_bytes,
+            received_at_micros: record.received_at_micros,
+            refused: record.refused,
+            purged_at_micros: record.purged_at_micros,
+        };
+        if message.message_id.is_empty() && message.purged_at_micros == 0 {
+            // Stored before the bookkeeping: what the envelope names. A key
+            // since retired leaves it unnamed rather than failing the page.
+            if let Ok(opened) = self.decode_at_rest::<InboxRecord>(key, value) {
+                message.size_bytes = opened.envelope.len() as u64;
+                if let Some(body) = crate::envelope::body_of(&opened.envelope) {
+                    message.kind = crate::envelope::kind(&body).to_owned();
+                    message.sender = body.sender.map(|s| s.country).unwrap_or_default();
+                    message.message_id = body.message_id;
+                    message.case_id = body.case_id;
+                }
+            }
+        }
+        Ok(message)
     }
 
     /// When the oldest message queued for `peer` was accepted (microseconds
