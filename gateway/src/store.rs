@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | `outbox` | peer country (2 bytes) + sequence (u64 BE) | [`OutboxRecord`]: an envelope waiting for its receipt |
 //! | `sent` | message id (16 bytes) | [`SentRecord`]: where a message this gateway accepted stands, with its receipt once delivered |
-//! | `inbox` | cursor (u64 BE) | [`InboxRecord`]: an envelope received from a peer |
+//! | `inbox` | cursor (u64 BE) | [`InboxRecord`]: an envelope received from a peer, with its bookkeeping for the operator's log (sender, id, case, kind, size) |
 //! | `seen` | sender country (2 bytes) + message id (16 bytes) | [`SeenRecord`]: the permanent dedupe record and the receipt given |
 //! | `acks` | agency URN | the agency's acknowledged inbox cursor (u64 BE) |
 //! | `cases` | `case/ID`, `family/CC/GROUP`, `capacity/POINT/DATE` | the case records of [`crate::case`] |
