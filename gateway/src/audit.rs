@@ -96,7 +96,7 @@ pub enum Event {
     /// default: the detail says how low.
     MinCellLowered = 15,
     /// Retention removed a kept envelope (the personal data of a message);
-    /// the detail names the rule and the inbox cursor or peer's queue.
+    /// the detail names the rule and, for an inbox entry, its cursor.
     EnvelopePurged = 16,
     /// `retorno-gateway rekey` sealed the kept envelopes again under the
     /// newest at-rest key; the detail gives the key ids and counts.

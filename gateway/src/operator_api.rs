@@ -7,8 +7,9 @@
 //! message says: it reads only the `sent` records, the inbox records'
 //! bookkeeping ([`ReceivedMessage`]; an entry stored before it was kept is
 //! opened for its header only), the agencies' acknowledged cursors and the
-//! couriers' [`Links`], none of which holds a payload; what an operator may read through the Agency API is decided by
-//! [`crate::need_to_know`] ([`crate::need_to_know::Audience::Metadata`]).
+//! couriers' [`Links`], none of which holds a payload; what an operator may
+//! read through the Agency API is decided by [`crate::need_to_know`]
+//! ([`crate::need_to_know::Audience::Metadata`]).
 //! Every call is an audit entry naming the operator.
 
 use std::{collections::BTreeSet, sync::Arc};
