@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use retorno_proto::v1::{
     GatewayStatus, GatewayStatusRequest, ListMessagesRequest, ListMessagesResponse, MessageHistory,
-    RequeueRequest, RequeueResponse, SetDrainingRequest, ShowMessageRequest,
-    operator_client::OperatorClient,
+    RekeyRequest, RekeyResponse, RequeueRequest, RequeueResponse, SetDrainingRequest,
+    ShowMessageRequest, operator_client::OperatorClient,
 };
 use tonic::transport::Channel;
 
@@ -80,5 +80,15 @@ impl Operations {
             .await?
             .into_inner()
             .draining)
+    }
+
+    /// Seals every kept envelope again under the newest at-rest key (with
+    /// `dry_run`, only counts them per key).
+    pub async fn rekey(&mut self, dry_run: bool) -> Result<RekeyResponse, ClientError> {
+        Ok(self
+            .inner
+            .rekey(RekeyRequest { dry_run })
+            .await?
+            .into_inner())
     }
 }

@@ -98,8 +98,9 @@ pub enum Event {
     /// Retention removed a kept envelope (the personal data of a message);
     /// the detail names the rule and, for an inbox entry, its cursor.
     EnvelopePurged = 16,
-    /// `retorno-gateway rekey` sealed the kept envelopes again under the
-    /// newest at-rest key; the detail gives the key ids and counts.
+    /// The kept envelopes were sealed again under the newest at-rest key
+    /// (`retorno-gateway rekey`, or an operator's `ops rekey`); the detail
+    /// gives the key ids and counts.
     Rekeyed = 17,
 }
 
@@ -358,10 +359,10 @@ impl Record {
         Record::new(Event::EnvelopePurged, peer).detail(why)
     }
 
-    /// `retorno-gateway rekey` sealed kept envelopes again; `what` gives
-    /// key ids and counts, never content.
-    pub fn rekeyed(what: &str) -> Record {
-        Record::new(Event::Rekeyed, "retorno-gateway rekey").detail(what)
+    /// `party` (an operator, or the command `retorno-gateway rekey`) sealed
+    /// kept envelopes again; `what` gives key ids and counts, never content.
+    pub fn rekeyed(party: &str, what: &str) -> Record {
+        Record::new(Event::Rekeyed, party).detail(what)
     }
 
     /// `agency` listed cases: `state` is the filter asked for, `count` how many it got.

@@ -18,9 +18,9 @@ use prost::Message as _;
 use retorno_proto::v1::{
     self, CertificateStatus, GatewayStatus, GatewayStatusRequest, ListMessagesRequest,
     ListMessagesResponse, MessageDirection, MessageEvent, MessageHistory, MessageState,
-    MessageSummary, PeerStatus, RequeueOutcome, RequeueRefusal, RequeueRequest, RequeueResponse,
-    RollbackFinding, SetDrainingRequest, SetDrainingResponse, ShowMessageRequest,
-    operator_server::Operator,
+    MessageSummary, PeerStatus, RekeyRequest, RekeyResponse, RequeueOutcome, RequeueRefusal,
+    RequeueRequest, RequeueResponse, RollbackFinding, SetDrainingRequest, SetDrainingResponse,
+    ShowMessageRequest, operator_server::Operator,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -569,5 +569,38 @@ impl Operator for OperatorService {
         self.drain.send_replace(on);
         tracing::warn!(operator = %who, draining = on, "drain state set by an operator");
         Ok(Response::new(SetDrainingResponse { draining: on }))
+    }
+
+    async fn rekey(
+        &self,
+        request: Request<RekeyRequest>,
+    ) -> Result<Response<RekeyResponse>, Status> {
+        let who = operator(&request, self.country)?;
+        let dry_run = request.get_ref().dry_run;
+        if dry_run {
+            self.audit(Record::operator_read(&who, "rekey dry run"))?;
+        }
+        let store = Arc::clone(&self.store);
+        let party = who.clone();
+        let done = tokio::task::spawn_blocking(move || store.rekey_unflushed(dry_run, &party))
+            .await
+            .map_err(|_| Status::internal("the rekey stopped unexpectedly; run it again"))?;
+        let done = match done {
+            Ok(done) => done,
+            Err(error @ StoreError::Settings { .. }) => {
+                return Err(Status::failed_precondition(error.to_string()));
+            }
+            Err(error) => {
+                tracing::error!(%error, "rekey failed");
+                return Err(Status::unavailable(format!(
+                    "{error}; the envelopes it sealed again before it stopped stay so, and the others as they were: run it again"
+                )));
+            }
+        };
+        if !dry_run {
+            self.store.commit().await.map_err(storage)?;
+        }
+        tracing::info!(operator = %who, dry_run, resealed = done.resealed, "rekey");
+        Ok(Response::new(self.store.rekey_report(&done, dry_run)))
     }
 }

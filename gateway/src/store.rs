@@ -1896,4 +1896,100 @@ mod tests {
             [("urn:a".to_owned(), 2), ("urn:b".to_owned(), 3)]
         );
     }
+
+    /// A rekey beside a running gateway reads each entry again inside its
+    /// batch's transaction: an outbox entry delivered, or an inbox envelope
+    /// purged, between the scan and the re-seal stays gone; the others are
+    /// sealed under the newest key.
+    #[tokio::test]
+    async fn a_rekey_never_brings_back_what_was_delivered_or_purged_since_its_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (dir.path().join("old.key"), dir.path().join("new.key"));
+        crate::at_rest::write_new_key(&old).unwrap();
+        crate::at_rest::write_new_key(&new).unwrap();
+        let data = dir.path().join("db");
+        let (mx, gt): (Country, Country) = ("MX".parse().unwrap(), "GT".parse().unwrap());
+        let vault = |files: &[std::path::PathBuf]| Arc::new(Vault::load(files).unwrap());
+        let (delivered, kept) = (Uuid::now_v7(), Uuid::now_v7());
+        {
+            let store = Store::open_with_vault(
+                &data,
+                &Storage::default(),
+                vault(std::slice::from_ref(&old)),
+            )
+            .unwrap();
+            for id in [delivered, kept] {
+                store
+                    .enqueue(gt, id, id.as_bytes().to_vec(), record(b"out"), &no_case)
+                    .await
+                    .unwrap();
+                store
+                    .receive(mx, id, b"in", b"hash", |_| Ok(None), |_, _| b"r".to_vec())
+                    .unwrap();
+            }
+            store.commit().await.unwrap();
+        }
+        tokio::task::yield_now().await;
+        let store = loop {
+            match Store::open_with_vault(
+                &data,
+                &Storage::default(),
+                vault(&[old.clone(), new.clone()]),
+            ) {
+                Ok(store) => break store,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        let newest = store.vault.sealing_key().unwrap();
+        let mut all = |_: Option<crate::at_rest::KeyId>| true;
+        let outbox = at_rest::stale::<OutboxRecord>(&store.outbox, &mut all).unwrap();
+        let inbox = at_rest::stale::<InboxRecord>(&store.inbox, &mut all).unwrap();
+        assert_eq!((outbox.len(), inbox.len()), (2, 2));
+
+        // Between the scan and the re-seal: the first outbox entry is
+        // delivered, the first inbox envelope purged.
+        let answer = Answer::delivered(1, delivered, b"receipt".to_vec(), String::new());
+        store.record_answers(gt, vec![answer]).await.unwrap();
+        assert!(store.purge_inbox_entry(1, 7, "a test's rule").unwrap());
+
+        store
+            .reseal::<OutboxRecord>(&store.outbox, &outbox, newest)
+            .unwrap();
+        store
+            .reseal::<InboxRecord>(&store.inbox, &inbox, newest)
+            .unwrap();
+        assert_eq!(store.outbox_depth(gt), 1);
+        assert!(
+            store.outbox.get(outbox_key(gt, 1)).unwrap().is_none(),
+            "delivered stays gone"
+        );
+        assert!(
+            !store.inbox_entry(1).unwrap().unwrap().holds_envelope,
+            "purged stays purged"
+        );
+        drop(store);
+        tokio::task::yield_now().await;
+
+        // With the new key alone, what was kept opens.
+        let store = loop {
+            match Store::open_with_vault(
+                &data,
+                &Storage::default(),
+                vault(std::slice::from_ref(&new)),
+            ) {
+                Ok(store) => break store,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        let queued = store.outbox_after(gt, 0, 2, 10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].record.envelope, b"out");
+        store.publish_inbox(2);
+        let received = store.inbox_after(0, 10).unwrap();
+        let envelopes: Vec<&[u8]> = received
+            .iter()
+            .map(|(_, r)| r.envelope.as_slice())
+            .collect();
+        assert_eq!(envelopes, [b"".as_slice(), b"in".as_slice()]);
+    }
 }

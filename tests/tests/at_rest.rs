@@ -695,3 +695,99 @@ retorno_tests::on_both_engines! {
         gt.shutdown().await;
     }
 }
+
+retorno_tests::on_both_engines! {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn ops_rekey_reseals_a_running_gateway_while_it_delivers_and_nothing_is_lost_or_doubled() {
+        let region = Region::new(&["MX", "GT"]);
+        let november = new_key(&region, "MX-2026-11.key");
+        let december = new_key(&region, "MX-2026-12.key");
+        let mut config = region.config("MX");
+        config.storage.keys = vec![november.clone()];
+        let mx = region.start_with(config.clone()).await;
+        let gt = region.start("GT").await;
+        // Mexico keeps three notices from Guatemala in its inbox...
+        let mut pgn = region.agency("GT", "destination-authority").await;
+        for n in 1..=3 {
+            pgn.submit(notice_to("MX", &format!("GT-2026-{n:04}"))).await.unwrap();
+        }
+        eventually("Guatemala's notices in Mexico's inbox", || async {
+            (gt.outbox_depth(country("MX")) == 0).then_some(())
+        })
+        .await;
+        // ...and queues forty for Guatemala while it is down, all under November's key.
+        gt.shutdown().await;
+        let mut inm = region.agency("MX", "destination-authority").await;
+        let mut sent = Vec::new();
+        for n in 1..=40 {
+            sent.push(inm.submit(notice_to("GT", &format!("MX-2026-{n:04}"))).await.unwrap().message_id);
+        }
+        mx.shutdown().await;
+
+        // December's key is appended and Mexico restarts; Guatemala comes
+        // back, so deliveries run while the operator rekeys, and Mexico's
+        // agency keeps submitting.
+        config.storage.keys = vec![november.clone(), december.clone()];
+        let mx = region.restart_with(config.clone()).await;
+        let gt = region.restart_with(region.config("GT")).await;
+        let submitting = tokio::spawn(async move {
+            let mut more = Vec::new();
+            for n in 41..=80 {
+                more.push(inm.submit(notice_to("GT", &format!("MX-2026-{n:04}"))).await.unwrap().message_id);
+            }
+            more
+        });
+        let mut ops = retorno_client::Operations::connect(&region.profile("MX", "operator"))
+            .await
+            .unwrap();
+        let (november_id, december_id) = (key_id(&november), key_id(&december));
+        let dry = ops.rekey(true).await.unwrap();
+        assert!(dry.dry_run && dry.retirable_files.is_empty(), "{dry:?}");
+        assert_eq!(dry.sealing_key.as_ref().unwrap().id, december_id);
+        let done = ops.rekey(false).await.unwrap();
+        assert_eq!(
+            (done.sealing_key.as_ref().unwrap().file.as_str(), done.retirable_files.as_slice()),
+            (december.display().to_string().as_str(), [november.display().to_string()].as_slice()),
+            "{done:?}"
+        );
+        assert!(done.keys.iter().any(|k| k.id == november_id && k.envelopes >= 3), "{done:?}");
+        sent.extend(submitting.await.unwrap());
+
+        // Every notice reaches Guatemala once, in order.
+        let mut sbs = region.agency("GT", "child-protection").await;
+        let items = retorno_tests::inbox_with(&mut sbs, 0, sent.len()).await;
+        let arrived: Vec<String> = items
+            .iter()
+            .map(|item| item.body.as_ref().unwrap().message_id.clone())
+            .collect();
+        assert_eq!(arrived, sent);
+        eventually("Mexico's outbox to be empty", || async {
+            (mx.outbox_depth(country("GT")) == 0).then_some(())
+        })
+        .await;
+        // Nothing kept is under November's key any more.
+        let after = ops.rekey(true).await.unwrap();
+        assert!(after.keys.iter().all(|k| k.id != november_id), "{after:?}");
+        mx.shutdown().await;
+        gt.shutdown().await;
+
+        // The rekey is in the audit log, as the operator's.
+        let store = retorno_tests::open_store(&config).await;
+        let rekeyed: Vec<String> = audit::entries(&store)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event == audit::Event::Rekeyed as i32)
+            .map(|e| e.party)
+            .collect();
+        assert_eq!(rekeyed, ["urn:retorno:agency:MX:operator:OPS"]);
+        drop(store);
+
+        // November's key is removed: Mexico's agency still reads Guatemala's notices whole.
+        config.storage.keys = vec![december];
+        let _mx = region.restart_with(config).await;
+        let mut dif = region.agency_when_up("MX", "child-protection").await;
+        let kept = inbox_now(&mut dif, 0).await;
+        assert_eq!(kept.len(), 3);
+        assert!(format!("{kept:?}").contains(GIVEN_NAMES));
+    }
+}

@@ -396,8 +396,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load_with_files(&config)?;
             let store = open_stopped(&config, "stop the gateway first")?;
             let done = store.rekey(dry_run).await?;
-            let vault = retorno_gateway::at_rest::Vault::load(&config.storage.keys)?;
-            print!("{}", rekey_report(&done, &vault, dry_run));
+            print!("{}", ops::rekey_text(&store.rekey_report(&done, dry_run)));
             Ok(())
         }
         Command::Rollback {
@@ -652,57 +651,6 @@ async fn check_peers(
         config.peers.len()
     );
     Ok(())
-}
-
-/// What `rekey` found and did, each key named by its id and file.
-fn rekey_report(
-    done: &retorno_gateway::store::Rekeyed,
-    vault: &retorno_gateway::at_rest::Vault,
-    dry_run: bool,
-) -> String {
-    use std::fmt::Write as _;
-    let newest = vault.sealing_key();
-    let name = |id: retorno_gateway::at_rest::KeyId| match vault.keys().find(|(k, _)| *k == id) {
-        Some((_, file)) => format!("key {id} ({})", file.display()),
-        None => format!("key {id} (not in storage.keys)"),
-    };
-    let mut out = String::new();
-    let kept = done.by_key.values().sum::<usize>() + done.clear;
-    let _ = writeln!(
-        out,
-        "{kept} envelope(s) kept (outbox, inbox, rejected messages kept for a requeue):"
-    );
-    for (id, count) in &done.by_key {
-        let _ = writeln!(out, "  {count} sealed under {}", name(*id));
-    }
-    if done.clear > 0 {
-        let _ = writeln!(out, "  {} in the clear", done.clear);
-    }
-    let Some(newest) = newest else {
-        return out;
-    };
-    let verb = if dry_run { "would seal" } else { "sealed" };
-    let _ = writeln!(
-        out,
-        "{verb} {} envelope(s) again under {}",
-        done.resealed,
-        name(newest)
-    );
-    if !dry_run {
-        let old: Vec<String> = vault
-            .keys()
-            .filter(|(id, _)| *id != newest)
-            .map(|(_, file)| file.display().to_string())
-            .collect();
-        if !old.is_empty() {
-            let _ = writeln!(
-                out,
-                "no kept envelope needs {} now: remove it from storage.keys once no backup made before now is needed; the old copies left in the database files can then no longer be opened",
-                old.join(", ")
-            );
-        }
-    }
-    out
 }
 
 /// The store of `config`'s stopped gateway, for a command; an error names

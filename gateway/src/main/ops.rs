@@ -21,8 +21,8 @@ use retorno_gateway::{
     storage::Backend,
 };
 use retorno_proto::v1::{
-    GatewayStatus, ListMessagesRequest, MessageDirection, MessageHistory, MessageState,
-    MessageSummary, RequeueResponse,
+    GatewayStatus, KeyEnvelopes, ListMessagesRequest, MessageDirection, MessageHistory,
+    MessageState, MessageSummary, RekeyResponse, RequeueResponse,
 };
 use serde::Serialize;
 
@@ -84,6 +84,15 @@ enum OpsCommand {
         /// The message ids.
         #[arg(required = true)]
         message_ids: Vec<String>,
+    },
+    /// Seal every kept envelope again under the newest key of storage.keys
+    /// while the gateway runs, so that an older key can be retired (see
+    /// `retorno-gateway rekey` for a stopped gateway). Key ids, files and
+    /// counts only.
+    Rekey {
+        /// Print how the envelopes stand, per key, without changing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Drain: health says NOT_SERVING so that a load balancer takes this
     /// gateway out; queued messages still go out.
@@ -160,6 +169,7 @@ pub async fn run(options: OpsOptions) -> anyhow::Result<()> {
             anyhow::ensure!(refused == 0, "{refused} message(s) not requeued");
             Ok(())
         }
+        OpsCommand::Rekey { dry_run } => print(json, &ops.rekey(dry_run).await?, rekey_text),
         OpsCommand::Drain => {
             let on = ops.set_draining(true).await?;
             print(json, &serde_json::json!({ "draining": on }), |_| {
@@ -358,6 +368,46 @@ fn requeue_text(answer: &RequeueResponse) -> String {
             false => format!("NOT requeued {}: {}\n", outcome.message_id, outcome.reason),
         })
         .collect()
+}
+
+/// What a rekey (`ops rekey`, `retorno-gateway rekey`) found and did, each
+/// key named by its id and file.
+pub fn rekey_text(done: &RekeyResponse) -> String {
+    use std::fmt::Write as _;
+    let name = |key: &KeyEnvelopes| match key.file.as_str() {
+        "" => format!("key {} (not in storage.keys)", key.id),
+        file => format!("key {} ({file})", key.id),
+    };
+    let mut out = String::new();
+    let kept = done.keys.iter().map(|k| k.envelopes).sum::<u64>() + done.clear;
+    let _ = writeln!(
+        out,
+        "{kept} envelope(s) kept (outbox, inbox, rejected messages kept for a requeue):"
+    );
+    for key in &done.keys {
+        let _ = writeln!(out, "  {} sealed under {}", key.envelopes, name(key));
+    }
+    if done.clear > 0 {
+        let _ = writeln!(out, "  {} in the clear", done.clear);
+    }
+    let Some(newest) = &done.sealing_key else {
+        return out;
+    };
+    let verb = if done.dry_run { "would seal" } else { "sealed" };
+    let _ = writeln!(
+        out,
+        "{verb} {} envelope(s) again under {}",
+        done.resealed,
+        name(newest)
+    );
+    if !done.retirable_files.is_empty() {
+        let _ = writeln!(
+            out,
+            "no kept envelope needs {} now: remove it from storage.keys once no backup made before now is needed; the old copies left in the database files can then no longer be opened",
+            done.retirable_files.join(", ")
+        );
+    }
+    out
 }
 
 /// `retorno-gateway migrate`'s arguments.

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use retorno_proto::v1::{KeyEnvelopes, RekeyResponse};
 use uuid::Uuid;
 
 use super::{
@@ -480,6 +481,21 @@ impl Store {
     /// did to the audit log. For a stopped gateway (`retorno-gateway
     /// rekey`); flushed before it returns.
     pub async fn rekey(&self, dry_run: bool) -> Result<Rekeyed, StoreError> {
+        let done = self.rekey_unflushed(dry_run, "retorno-gateway rekey")?;
+        if !dry_run && done.resealed > 0 {
+            self.commit().await?;
+        }
+        Ok(done)
+    }
+
+    /// [`Store::rekey`] without the flush, and safe beside a running
+    /// gateway's writes (the Operator API's `Rekey`): each batch reads its
+    /// entries again inside its transaction, so that an entry delivered,
+    /// purged or requeued since the scan is left as it now is, and what is
+    /// written meanwhile is sealed under the newest key already. Blocking
+    /// (it reads every kept envelope): a running gateway calls it on a
+    /// blocking thread, then [`Store::commit`].
+    pub fn rekey_unflushed(&self, dry_run: bool, party: &str) -> Result<Rekeyed, StoreError> {
         let Some(newest) = self.vault.sealing_key() else {
             return Err(StoreError::Settings {
                 field: "storage.keys",
@@ -513,8 +529,8 @@ impl Store {
         if dry_run || done.resealed == 0 {
             return Ok(done);
         }
-        self.reseal::<OutboxRecord>(&self.outbox, &outbox)?;
-        self.reseal::<InboxRecord>(&self.inbox, &inbox)?;
+        self.reseal::<OutboxRecord>(&self.outbox, &outbox, newest)?;
+        self.reseal::<InboxRecord>(&self.inbox, &inbox, newest)?;
         for keys in held.chunks(REKEY_BATCH) {
             kv::transaction(&[&self.sent], |sent| {
                 for key in keys {
@@ -522,6 +538,7 @@ impl Store {
                         continue;
                     };
                     let mut record: SentRecord = decode("sent", &bytes).map_err(abort)?;
+                    // Requeued or purged since the scan: nothing kept to seal.
                     if record.held_envelope.is_empty() {
                         continue;
                     }
@@ -535,20 +552,31 @@ impl Store {
                 Ok(())
             })?;
         }
-        self.audit(&[Record::rekeyed(&done.describe(newest))])?;
-        self.commit().await?;
+        self.audit(&[Record::rekeyed(party, &done.describe(newest))])?;
         Ok(done)
     }
 
-    /// Seals the envelopes of `tree`'s entries `keys` again under the newest
-    /// key, a batch per transaction.
-    fn reseal<R: HoldsEnvelope>(&self, tree: &Tree, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+    /// Seals the envelopes of `tree`'s entries `keys` again under `newest`,
+    /// a batch per transaction. An entry gone since the scan (delivered),
+    /// without an envelope now (purged) or already under `newest` is left
+    /// as it is: a purged envelope must not come back.
+    pub(super) fn reseal<R: HoldsEnvelope>(
+        &self,
+        tree: &Tree,
+        keys: &[Vec<u8>],
+        newest: KeyId,
+    ) -> Result<(), StoreError> {
         for batch in keys.chunks(REKEY_BATCH) {
             kv::transaction(&[tree], |trees| {
                 for key in batch {
                     let Some(bytes) = trees[0].get(key)? else {
                         continue;
                     };
+                    match sealed_under(R::TREE, &bytes).map_err(abort)? {
+                        None => continue,
+                        Some(Some(id)) if id == newest => continue,
+                        Some(_) => {}
+                    }
                     let record: R = self.decode_at_rest(key, &bytes).map_err(abort)?;
                     trees[0].insert(key, self.encode_at_rest(key, record).map_err(abort)?)?;
                 }
@@ -557,12 +585,53 @@ impl Store {
         }
         Ok(())
     }
+
+    /// What a rekey found and did, for the operator: each key by id and
+    /// file, and (after a real one) the files no kept envelope needs now.
+    pub fn rekey_report(&self, done: &Rekeyed, dry_run: bool) -> RekeyResponse {
+        let file = |id: KeyId| {
+            self.vault
+                .keys()
+                .find(|(k, _)| *k == id)
+                .map(|(_, file)| file.display().to_string())
+                .unwrap_or_default()
+        };
+        let newest = self.vault.sealing_key();
+        RekeyResponse {
+            keys: done
+                .by_key
+                .iter()
+                .map(|(id, count)| KeyEnvelopes {
+                    id: id.to_string(),
+                    file: file(*id),
+                    envelopes: *count as u64,
+                })
+                .collect(),
+            clear: done.clear as u64,
+            resealed: done.resealed as u64,
+            sealing_key: newest.map(|id| KeyEnvelopes {
+                id: id.to_string(),
+                file: file(id),
+                envelopes: done.by_key.get(&id).copied().unwrap_or_default() as u64,
+            }),
+            dry_run,
+            retirable_files: match (dry_run, newest) {
+                (false, Some(newest)) => self
+                    .vault
+                    .keys()
+                    .filter(|(id, _)| *id != newest)
+                    .map(|(_, file)| file.display().to_string())
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
 }
 
 /// The keys of `tree`'s entries whose envelope `count` (told the key it is
 /// sealed under, `None` in the clear) says to seal again; entries without
 /// an envelope (purged) are skipped.
-fn stale<R: HoldsEnvelope>(
+pub(super) fn stale<R: HoldsEnvelope>(
     tree: &Tree,
     count: &mut impl FnMut(Option<KeyId>) -> bool,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
