@@ -91,6 +91,11 @@ struct Args {
     /// Backlog check: queue this many notices at MX with GT down, then restart MX and drain.
     #[arg(long, value_name = "N")]
     backlog: Option<usize>,
+    /// Rekey check: queue this many notices at MX under one at-rest key, restart MX
+    /// with a second key appended, and time `ops rekey` on the running gateway,
+    /// beside a dry run and beside submits with and without a rekey running.
+    #[arg(long, value_name = "N")]
+    rekey: Option<usize>,
     /// Seconds per sled-alone variant (at most --notices operations).
     #[arg(long, default_value_t = 2.0)]
     sled_secs: f64,
@@ -389,7 +394,10 @@ impl Bench {
         if let Some(count) = a.backlog {
             self.backlog(count).await?;
         }
-        if kill_every.is_some() || a.backlog.is_some() {
+        if let Some(count) = a.rekey {
+            self.rekey(count).await?;
+        }
+        if kill_every.is_some() || a.backlog.is_some() || a.rekey.is_some() {
             return self.cleanup();
         }
         let mut runs: Vec<(Engine, Vec<Vec<Row>>)> = a
@@ -442,6 +450,7 @@ impl Bench {
                 if name.starts_with("run-")
                     || name == "crash"
                     || name == "backlog"
+                    || name == "rekey"
                     || name == "bench-certs"
                 {
                     std::fs::remove_dir_all(entry.path())?;
@@ -1240,6 +1249,135 @@ impl Bench {
         ensure!(
             lost == 0 && duplicates == 0 && out_of_order == 0,
             "backlog check failed"
+        );
+        Ok(())
+    }
+}
+
+impl Bench {
+    /// Queues `count` notices at MX (GT down) under one at-rest key,
+    /// restarts MX with a second key appended, and times `ops rekey` on the
+    /// running gateway. Beside it, from the same run: a dry run (which reads
+    /// every kept envelope and writes nothing), and MX's accept throughput
+    /// with no rekey running and while one runs.
+    async fn rekey(&self, count: usize) -> Result<()> {
+        ensure!(
+            !self.args.no_at_rest_keys,
+            "--rekey needs at-rest keys: leave out --no-at-rest-keys"
+        );
+        let c = self.args.concurrency;
+        let dir = self.root.join("rekey");
+        let deadline = self.deadline_for(4 * count) + Duration::from_secs(120);
+        let mx_spec = self.spec("MX", &dir)?;
+        let mx_profile = self.profile("MX", "destination-authority");
+        println!(
+            "\nrekey check: {count} notices queued at MX under one key (GT down); MX restarted with a second key appended"
+        );
+        let mut mx = self.launch(&mx_spec)?;
+        self.up(&mut mx, &mx_profile, &mx_spec).await?;
+        let clients = connections(&mx_profile, c, deadline).await?;
+        let fill = Workload::new(self.notice.clone(), count);
+        closed_loop(
+            &clients,
+            fill,
+            None,
+            Arc::new(AtomicUsize::new(0)),
+            deadline,
+        )
+        .await?;
+        drop(clients);
+        mx.kill()?;
+
+        let mut config = retorno_gateway::Config::load(&mx_spec.config)?;
+        let second = dir.join("MX").join("at-rest-2.key");
+        retorno_gateway::at_rest::write_new_key(&second)?;
+        config.storage.keys.push(second);
+        std::fs::write(&mx_spec.config, config.to_toml()?)?;
+        let mut mx = self.launch(&mx_spec)?;
+        self.up(&mut mx, &mx_profile, &mx_spec).await?;
+        let clients = connections(&mx_profile, c, deadline).await?;
+        let mut ops = retorno_client::Operations::connect(&self.profile("MX", "operator")).await?;
+
+        // Accepting with no rekey running.
+        let quiet = Workload::new(self.notice.clone(), count);
+        let start = Instant::now();
+        closed_loop(
+            &clients,
+            quiet,
+            None,
+            Arc::new(AtomicUsize::new(0)),
+            deadline,
+        )
+        .await?;
+        let quiet_rate = count as f64 / start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        let dry = ops.rekey(true).await?;
+        let dry_secs = start.elapsed().as_secs_f64();
+        let kept = dry.keys.iter().map(|k| k.envelopes).sum::<u64>() + dry.clear;
+
+        // Accepting while the rekey runs: the submits answered inside its window.
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let busy = Workload::new(self.notice.clone(), 2 * count);
+        let driving = {
+            let (clients, accepted) = (clients.clone(), accepted.clone());
+            tokio::spawn(async move { closed_loop(&clients, busy, None, accepted, deadline).await })
+        };
+        while accepted.load(Ordering::Relaxed) < c {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (before, start) = (accepted.load(Ordering::Relaxed), Instant::now());
+        let done = ops.rekey(false).await?;
+        let rekey_secs = start.elapsed().as_secs_f64();
+        let during = accepted.load(Ordering::Relaxed) - before;
+        let all_done = during + before >= 2 * count;
+        driving.await??;
+        let busy_rate = during as f64 / rekey_secs;
+
+        let after = ops.rekey(true).await?;
+        let first = dry
+            .keys
+            .iter()
+            .find(|k| Some(&k.id) != dry.sealing_key.as_ref().map(|s| &s.id))
+            .map(|k| k.id.clone())
+            .unwrap_or_default();
+        let left_under_first = after
+            .keys
+            .iter()
+            .filter(|k| k.id == first)
+            .map(|k| k.envelopes)
+            .sum::<u64>();
+        let status = ops.status().await?;
+        let queued: u64 = status.peers.iter().map(|p| p.queued).sum();
+        println!(
+            "  dry run (opens no envelope, reads every kept one): {kept} kept in {dry_secs:.2} s: {} /s",
+            thousands(kept as f64 / dry_secs)
+        );
+        println!(
+            "  ops rekey on the running gateway: sealed {} envelope(s) again in {rekey_secs:.2} s: {} /s",
+            done.resealed,
+            thousands(done.resealed as f64 / rekey_secs)
+        );
+        println!(
+            "  MX accept throughput while the rekey ran: {} /s; with no rekey running: {} /s; ratio {:.2}{}",
+            thousands(busy_rate),
+            thousands(quiet_rate),
+            busy_rate / quiet_rate,
+            if all_done {
+                " (the submits ended before the rekey: the window is shorter than the rekey)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  after: {left_under_first} envelope(s) left under the first key; {queued} queued for GT (accepted: {})",
+            4 * count
+        );
+        drop(clients);
+        mx.kill()?;
+        ensure!(
+            left_under_first == 0 && queued == 4 * count as u64,
+            "rekey check failed"
         );
         Ok(())
     }
