@@ -590,6 +590,11 @@ impl Operator for OperatorService {
             Err(error @ StoreError::Settings { .. }) => {
                 return Err(Status::failed_precondition(error.to_string()));
             }
+            Err(error @ StoreError::Fenced { .. }) => {
+                return Err(Status::failed_precondition(format!(
+                    "{error}: run ops rekey against the lease holder"
+                )));
+            }
             Err(error) => {
                 tracing::error!(%error, "rekey failed");
                 return Err(Status::unavailable(format!(
@@ -597,8 +602,11 @@ impl Operator for OperatorService {
                 )));
             }
         };
-        if !dry_run {
-            self.store.commit().await.map_err(storage)?;
+        if !dry_run && let Err(error) = self.store.commit().await {
+            tracing::error!(%error, "rekey: flush failed");
+            return Err(Status::unavailable(format!(
+                "{error}; the envelopes were sealed again but may not be durable yet: run it again"
+            )));
         }
         tracing::info!(operator = %who, dry_run, resealed = done.resealed, "rekey");
         Ok(Response::new(self.store.rekey_report(&done, dry_run)))

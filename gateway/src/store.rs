@@ -1952,12 +1952,15 @@ mod tests {
         store.record_answers(gt, vec![answer]).await.unwrap();
         assert!(store.purge_inbox_entry(1, 7, "a test's rule").unwrap());
 
-        store
-            .reseal::<OutboxRecord>(&store.outbox, &outbox, newest)
-            .unwrap();
-        store
-            .reseal::<InboxRecord>(&store.inbox, &inbox, newest)
-            .unwrap();
+        let written = (
+            store
+                .reseal::<OutboxRecord>(&store.outbox, &outbox, newest)
+                .unwrap(),
+            store
+                .reseal::<InboxRecord>(&store.inbox, &inbox, newest)
+                .unwrap(),
+        );
+        assert_eq!(written, (1, 1), "only what is still kept is written");
         assert_eq!(store.outbox_depth(gt), 1);
         assert!(
             store.outbox.get(outbox_key(gt, 1)).unwrap().is_none(),

@@ -355,6 +355,13 @@ retorno_tests::on_both_engines! {
                 )
             )]
         );
+        // A rekey with nothing left to seal is recorded too.
+        assert_eq!(store.rekey(false).await.unwrap().resealed, 0);
+        assert_eq!(
+            rekeyed().last().unwrap().1,
+            format!("sealed 0 kept envelope(s) again under key {december_id}; before: 7 under key {december_id}")
+        );
+        assert_eq!(rekeyed().len(), 2);
         drop(store);
         // No record holds the child's name in the clear any more.
         assert!(!engine::database_contains(&data, &storage, GIVEN_NAMES.as_bytes()).await);

@@ -148,6 +148,9 @@ pub struct Rekeyed {
     /// Envelopes in the clear (written before a key was configured).
     pub clear: usize,
     /// Envelopes sealed again under the newest key (in a dry run, to be).
+    /// On a running gateway the counts above are each part's as it was
+    /// scanned (the outbox, then the envelopes kept for a requeue, then the
+    /// inbox), and this is what was written.
     pub resealed: usize,
 }
 
@@ -315,12 +318,20 @@ impl Store {
                 if record.envelope.is_empty() && sealed.sealed.is_empty() {
                     return Ok((false, head.clone()));
                 }
-                // A key since removed only leaves the names out: the cursor
-                // still says which entry went.
-                let named = self
-                    .decode_at_rest::<InboxRecord>(&key, &bytes)
-                    .map(|opened| Named::by(&opened.envelope))
-                    .unwrap_or_default();
+                // The record's own bookkeeping names it; one stored before
+                // that is opened, and a key since removed only leaves the
+                // names out: the cursor still says which entry went.
+                let named = if record.message_id.is_empty() {
+                    self.decode_at_rest::<InboxRecord>(&key, &bytes)
+                        .map(|opened| Named::by(&opened.envelope))
+                        .unwrap_or_default()
+                } else {
+                    Named {
+                        message_id: record.message_id.clone(),
+                        case_id: record.case_id.clone(),
+                        sender: record.sender.clone(),
+                    }
+                };
                 // Re-encoding the record alone drops the sealed part (field 16).
                 record.envelope = Vec::new();
                 record.purged_at_micros = now_micros;
@@ -482,7 +493,7 @@ impl Store {
     /// rekey`); flushed before it returns.
     pub async fn rekey(&self, dry_run: bool) -> Result<Rekeyed, StoreError> {
         let done = self.rekey_unflushed(dry_run, "retorno-gateway rekey")?;
-        if !dry_run && done.resealed > 0 {
+        if !dry_run {
             self.commit().await?;
         }
         Ok(done)
@@ -492,9 +503,14 @@ impl Store {
     /// gateway's writes (the Operator API's `Rekey`): each batch reads its
     /// entries again inside its transaction, so that an entry delivered,
     /// purged or requeued since the scan is left as it now is, and what is
-    /// written meanwhile is sealed under the newest key already. Blocking
-    /// (it reads every kept envelope): a running gateway calls it on a
-    /// blocking thread, then [`Store::commit`].
+    /// written meanwhile is sealed under the newest key already. The
+    /// outbox goes first and the envelopes kept for a requeue after it: a
+    /// message rejected meanwhile moves its outbox bytes there as they are,
+    /// so they are scanned once the outbox holds nothing older. A real run
+    /// always appends a `rekeyed` entry to the audit log as `party`'s, also
+    /// when it sealed nothing or stopped on an error (then with what it did
+    /// before). Blocking (it reads every kept envelope): a running gateway
+    /// calls it on a blocking thread, then [`Store::commit`].
     pub fn rekey_unflushed(&self, dry_run: bool, party: &str) -> Result<Rekeyed, StoreError> {
         let Some(newest) = self.vault.sealing_key() else {
             return Err(StoreError::Settings {
@@ -510,8 +526,45 @@ impl Store {
             }
             under != Some(newest)
         };
-        let outbox = stale::<OutboxRecord>(&self.outbox, &mut count)?;
-        let inbox = stale::<InboxRecord>(&self.inbox, &mut count)?;
+        if dry_run {
+            let stale = stale::<OutboxRecord>(&self.outbox, &mut count)?.len()
+                + self.stale_held(&mut count)?.len()
+                + stale::<InboxRecord>(&self.inbox, &mut count)?.len();
+            done.resealed = stale;
+            return Ok(done);
+        }
+        let mut resealed = 0;
+        let outcome = (|| {
+            let outbox = stale::<OutboxRecord>(&self.outbox, &mut count)?;
+            resealed += self.reseal::<OutboxRecord>(&self.outbox, &outbox, newest)?;
+            let held = self.stale_held(&mut count)?;
+            resealed += self.reseal_held(&held)?;
+            let inbox = stale::<InboxRecord>(&self.inbox, &mut count)?;
+            resealed += self.reseal::<InboxRecord>(&self.inbox, &inbox, newest)?;
+            Ok::<(), StoreError>(())
+        })();
+        done.resealed = resealed;
+        let mut what = done.describe(newest);
+        match outcome {
+            Ok(()) => {
+                self.audit(&[Record::rekeyed(party, &what)])?;
+                Ok(done)
+            }
+            Err(error) => {
+                // What it did before the error is on disk: said if the log takes it.
+                what.push_str(&format!("; stopped by an error: {error}"));
+                let _ = self.audit(&[Record::rekeyed(party, &what)]);
+                Err(error)
+            }
+        }
+    }
+
+    /// The keys of the `sent` records whose envelope kept for a requeue
+    /// `count` says to seal again.
+    fn stale_held(
+        &self,
+        count: &mut impl FnMut(Option<KeyId>) -> bool,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut held = Vec::new();
         for item in self.sent.iter() {
             let (key, value) = item?;
@@ -525,15 +578,17 @@ impl Store {
                 held.push(key.to_vec());
             }
         }
-        done.resealed = outbox.len() + inbox.len() + held.len();
-        if dry_run || done.resealed == 0 {
-            return Ok(done);
-        }
-        self.reseal::<OutboxRecord>(&self.outbox, &outbox, newest)?;
-        self.reseal::<InboxRecord>(&self.inbox, &inbox, newest)?;
-        for keys in held.chunks(REKEY_BATCH) {
-            kv::transaction(&[&self.sent], |sent| {
-                for key in keys {
+        Ok(held)
+    }
+
+    /// Seals the envelopes kept for a requeue in `sent` records `keys` again,
+    /// a batch per transaction; returns how many it wrote.
+    fn reseal_held(&self, keys: &[Vec<u8>]) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for batch in keys.chunks(REKEY_BATCH) {
+            written += kv::transaction(&[&self.sent], |sent| {
+                let mut written = 0;
+                for key in batch {
                     let Some(bytes) = sent[0].get(key)? else {
                         continue;
                     };
@@ -548,26 +603,29 @@ impl Store {
                     record.held_envelope =
                         self.encode_at_rest(&record.held_key, kept).map_err(abort)?;
                     sent[0].insert(key, prost::Message::encode_to_vec(&record))?;
+                    written += 1;
                 }
-                Ok(())
+                Ok(written)
             })?;
         }
-        self.audit(&[Record::rekeyed(party, &done.describe(newest))])?;
-        Ok(done)
+        Ok(written)
     }
 
     /// Seals the envelopes of `tree`'s entries `keys` again under `newest`,
-    /// a batch per transaction. An entry gone since the scan (delivered),
-    /// without an envelope now (purged) or already under `newest` is left
-    /// as it is: a purged envelope must not come back.
+    /// a batch per transaction, and returns how many it wrote. An entry gone
+    /// since the scan (delivered), without an envelope now (purged) or
+    /// already under `newest` is left as it is: a purged envelope must not
+    /// come back.
     pub(super) fn reseal<R: HoldsEnvelope>(
         &self,
         tree: &Tree,
         keys: &[Vec<u8>],
         newest: KeyId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
         for batch in keys.chunks(REKEY_BATCH) {
-            kv::transaction(&[tree], |trees| {
+            written += kv::transaction(&[tree], |trees| {
+                let mut written = 0;
                 for key in batch {
                     let Some(bytes) = trees[0].get(key)? else {
                         continue;
@@ -579,11 +637,12 @@ impl Store {
                     }
                     let record: R = self.decode_at_rest(key, &bytes).map_err(abort)?;
                     trees[0].insert(key, self.encode_at_rest(key, record).map_err(abort)?)?;
+                    written += 1;
                 }
-                Ok(())
+                Ok(written)
             })?;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// What a rekey found and did, for the operator: each key by id and
