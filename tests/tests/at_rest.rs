@@ -722,11 +722,12 @@ retorno_tests::on_both_engines! {
             (gt.outbox_depth(country("MX")) == 0).then_some(())
         })
         .await;
-        // ...and queues forty for Guatemala while it is down, all under November's key.
+        // ...and queues 300 for Guatemala while it is down, all under
+        // November's key: two batches of the rekey and a part of a third.
         gt.shutdown().await;
         let mut inm = region.agency("MX", "destination-authority").await;
         let mut sent = Vec::new();
-        for n in 1..=40 {
+        for n in 1..=300 {
             sent.push(inm.submit(notice_to("GT", &format!("MX-2026-{n:04}"))).await.unwrap().message_id);
         }
         mx.shutdown().await;
@@ -739,7 +740,7 @@ retorno_tests::on_both_engines! {
         let gt = region.restart_with(region.config("GT")).await;
         let submitting = tokio::spawn(async move {
             let mut more = Vec::new();
-            for n in 41..=80 {
+            for n in 301..=600 {
                 more.push(inm.submit(notice_to("GT", &format!("MX-2026-{n:04}"))).await.unwrap().message_id);
             }
             more
