@@ -38,6 +38,23 @@ fn state(history: &MessageHistory) -> MessageState {
     history.message.as_ref().unwrap().state()
 }
 
+/// Mexico's config relaxing the best-interest gate for Guatemala, which has
+/// not agreed: Guatemala stores a notice [`determined_by_migration`] and refuses it.
+fn relaxed_for_guatemala(region: &Region) -> Config {
+    let mut relaxed = region.config("MX");
+    relaxed.case.relax_best_interest_for = vec![country("GT")];
+    relaxed
+}
+
+/// A notice to Guatemala for `case_id` whose best-interest determination
+/// migration made, not a child-protection authority.
+fn determined_by_migration(case_id: &str) -> retorno_proto::v1::SubmitRequest {
+    let mut migration = notice();
+    migration.best_interest.as_mut().unwrap().authority_kind =
+        DeterminingAuthority::Migration as i32;
+    compose::request(case_id, Some("GT"), Payload::AdvanceNotice(migration))
+}
+
 /// Runs `retorno-gateway ops ARGS` with `profile` and returns whether it
 /// succeeded and what it printed.
 async fn ops_command(region: &Region, code: &str, args: &[&str]) -> (bool, String) {
@@ -348,22 +365,13 @@ retorno_tests::on_both_engines! {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_refused_by_the_peers_case_rules_cannot_be_requeued() {
     let region = Region::new(&["MX", "GT"]);
-    // Mexico relaxes the best-interest gate for Guatemala, which has not
-    // agreed: Guatemala stores such a notice and refuses it.
-    let mut relaxed = region.config("MX");
-    relaxed.case.relax_best_interest_for = vec![country("GT")];
-    let mx = region.start_with(relaxed).await;
+    let mx = region.start_with(relaxed_for_guatemala(&region)).await;
     let gt = region.start("GT").await;
     let mut inm = region.agency("MX", "destination-authority").await;
-    let mut migration = notice();
-    migration.best_interest.as_mut().unwrap().authority_kind =
-        DeterminingAuthority::Migration as i32;
-    let request = compose::request(
-        "MX-2026-0002",
-        Some("GT"),
-        Payload::AdvanceNotice(migration),
-    );
-    let sent = inm.submit(request).await.unwrap();
+    let sent = inm
+        .submit(determined_by_migration("MX-2026-0002"))
+        .await
+        .unwrap();
     let mut ops = operator(&region, "MX").await;
     let refused = eventually("Guatemala to refuse the notice", || async {
         let history = ops.clone().show(&sent.message_id).await.unwrap();
@@ -483,23 +491,15 @@ retorno_tests::on_both_engines! {
     #[tokio::test(flavor = "multi_thread")]
     async fn the_receiving_operator_finds_each_message_and_which_agencies_took_it() {
         let region = Region::new(&["MX", "GT"]);
-        // Mexico relaxes the best-interest gate for Guatemala, which has not
-        // agreed: Guatemala stores the second notice and refuses it.
-        let mut relaxed = region.config("MX");
-        relaxed.case.relax_best_interest_for = vec![country("GT")];
-        let mx = region.start_with(relaxed).await;
+        // Guatemala stores the second notice and refuses it.
+        let mx = region.start_with(relaxed_for_guatemala(&region)).await;
         let gt = region.start("GT").await;
         let mut inm = region.agency("MX", "destination-authority").await;
         let given = inm.submit(notice_to("GT", "MX-2026-0001")).await.unwrap();
-        let mut migration = notice();
-        migration.best_interest.as_mut().unwrap().authority_kind =
-            DeterminingAuthority::Migration as i32;
-        let request = compose::request(
-            "MX-2026-0002",
-            Some("GT"),
-            Payload::AdvanceNotice(migration),
-        );
-        let refused = inm.submit(request).await.unwrap();
+        let refused = inm
+            .submit(determined_by_migration("MX-2026-0002"))
+            .await
+            .unwrap();
         eventually("Mexico's outbox to be delivered", || async {
             (mx.outbox_depth(country("GT")) == 0).then_some(())
         })

@@ -335,11 +335,12 @@ fn history_text(history: &MessageHistory) -> String {
             event.event
         ));
     }
-    let received = history
+    // Only a received message that went to the agencies has acknowledgements.
+    if history
         .message
         .as_ref()
-        .is_some_and(|m| m.direction() == MessageDirection::Received);
-    if received && history.message.as_ref().map(|m| m.state()) == Some(MessageState::Received) {
+        .is_some_and(|m| m.state() == MessageState::Received)
+    {
         match history.acknowledged_past.as_slice() {
             [] => text.push_str("no agency has acknowledged past it yet\n"),
             agencies => text.push_str(&format!(

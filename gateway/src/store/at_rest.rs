@@ -107,28 +107,6 @@ pub(super) fn unindex_held_in(retention: &TxTree<'_>, id: Uuid) -> Result<(), Tx
     retention.remove(held_key(id)).map(drop)
 }
 
-/// What an envelope names, for the audit entry of its purge: empty where it
-/// does not decode.
-#[derive(Default)]
-struct Named {
-    message_id: String,
-    case_id: String,
-    sender: String,
-}
-
-impl Named {
-    fn by(envelope: &[u8]) -> Named {
-        let Some(body) = crate::envelope::body_of(envelope) else {
-            return Named::default();
-        };
-        Named {
-            message_id: body.message_id,
-            case_id: body.case_id,
-            sender: body.sender.map(|s| s.country).unwrap_or_default(),
-        }
-    }
-}
-
 /// A rejected message whose envelope is kept for a requeue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeldEnvelope {
@@ -187,6 +165,11 @@ fn sealed_under(tree: &'static str, bytes: &[u8]) -> Result<Option<Option<KeyId>
     // Field 1 of both record types is the envelope in the clear.
     let clear: ClearEnvelope = decode(tree, bytes)?;
     Ok((!clear.envelope.is_empty()).then_some(None))
+}
+
+/// Whether `bytes` (a record of `tree`) holds an envelope not sealed under `newest`.
+fn stale_under(tree: &'static str, bytes: &[u8], newest: KeyId) -> Result<bool, StoreError> {
+    Ok(matches!(sealed_under(tree, bytes)?, Some(under) if under != Some(newest)))
 }
 
 /// Field 1 of [`OutboxRecord`] and [`InboxRecord`]: the envelope, when
@@ -295,8 +278,8 @@ impl Store {
     /// Removes the envelope of inbox entry `cursor` and marks when, keeping
     /// the rest of the record; its `seen` record (hash and receipt) and its
     /// case are untouched. The same transaction appends the purge to the
-    /// audit log, with the message, case and sender the envelope names and
-    /// `why` (the retention rule). Returns whether there was an envelope to
+    /// audit log, with the message, case and sender (as
+    /// [`Store::received_messages`] names them) and `why` (the retention rule). Returns whether there was an envelope to
     /// remove. Not flushed: call [`Store::commit`].
     pub fn purge_inbox_entry(
         &self,
@@ -318,20 +301,9 @@ impl Store {
                 if record.envelope.is_empty() && sealed.sealed.is_empty() {
                     return Ok((false, head.clone()));
                 }
-                // The record's own bookkeeping names it; one stored before
-                // that is opened, and a key since removed only leaves the
-                // names out: the cursor still says which entry went.
-                let named = if record.message_id.is_empty() {
-                    self.decode_at_rest::<InboxRecord>(&key, &bytes)
-                        .map(|opened| Named::by(&opened.envelope))
-                        .unwrap_or_default()
-                } else {
-                    Named {
-                        message_id: record.message_id.clone(),
-                        case_id: record.case_id.clone(),
-                        sender: record.sender.clone(),
-                    }
-                };
+                // Named as the operator's log names it; a key since removed
+                // only leaves the names out: the cursor still says which entry went.
+                let named = self.received_of(cursor, &bytes).map_err(abort)?;
                 // Re-encoding the record alone drops the sealed part (field 16).
                 record.envelope = Vec::new();
                 record.purged_at_micros = now_micros;
@@ -538,7 +510,7 @@ impl Store {
             let outbox = stale::<OutboxRecord>(&self.outbox, &mut count)?;
             resealed += self.reseal::<OutboxRecord>(&self.outbox, &outbox, newest)?;
             let held = self.stale_held(&mut count)?;
-            resealed += self.reseal_held(&held)?;
+            resealed += self.reseal_held(&held, newest)?;
             let inbox = stale::<InboxRecord>(&self.inbox, &mut count)?;
             resealed += self.reseal::<InboxRecord>(&self.inbox, &inbox, newest)?;
             Ok::<(), StoreError>(())
@@ -581,39 +553,25 @@ impl Store {
         Ok(held)
     }
 
-    /// Seals the envelopes kept for a requeue in `sent` records `keys` again,
-    /// a batch per transaction; returns how many it wrote.
-    fn reseal_held(&self, keys: &[Vec<u8>]) -> Result<usize, StoreError> {
-        let mut written = 0;
-        for batch in keys.chunks(REKEY_BATCH) {
-            written += kv::transaction(&[&self.sent], |sent| {
-                let mut written = 0;
-                for key in batch {
-                    let Some(bytes) = sent[0].get(key)? else {
-                        continue;
-                    };
-                    let mut record: SentRecord = decode("sent", &bytes).map_err(abort)?;
-                    // Requeued or purged since the scan: nothing kept to seal.
-                    if record.held_envelope.is_empty() {
-                        continue;
-                    }
-                    let kept: OutboxRecord = self
-                        .decode_at_rest(&record.held_key, &record.held_envelope)
-                        .map_err(abort)?;
-                    record.held_envelope =
-                        self.encode_at_rest(&record.held_key, kept).map_err(abort)?;
-                    sent[0].insert(key, prost::Message::encode_to_vec(&record))?;
-                    written += 1;
-                }
-                Ok(written)
-            })?;
-        }
-        Ok(written)
+    /// Seals the envelopes kept for a requeue in `sent` records `keys` again
+    /// under `newest` ([`Store::rewrite_in_batches`]); returns how many it wrote.
+    fn reseal_held(&self, keys: &[Vec<u8>], newest: KeyId) -> Result<usize, StoreError> {
+        self.rewrite_in_batches(&self.sent, keys, |_, bytes| {
+            let mut record: SentRecord = decode("sent", bytes)?;
+            // Requeued, purged or sealed again since the scan.
+            if !stale_under(OutboxRecord::TREE, &record.held_envelope, newest)? {
+                return Ok(None);
+            }
+            let kept: OutboxRecord =
+                self.decode_at_rest(&record.held_key, &record.held_envelope)?;
+            record.held_envelope = self.encode_at_rest(&record.held_key, kept)?;
+            Ok(Some(prost::Message::encode_to_vec(&record)))
+        })
     }
 
-    /// Seals the envelopes of `tree`'s entries `keys` again under `newest`,
-    /// a batch per transaction, and returns how many it wrote. An entry gone
-    /// since the scan (delivered), without an envelope now (purged) or
+    /// Seals the envelopes of `tree`'s entries `keys` again under `newest`
+    /// ([`Store::rewrite_in_batches`]); returns how many it wrote. An entry
+    /// gone since the scan (delivered), without an envelope now (purged) or
     /// already under `newest` is left as it is: a purged envelope must not
     /// come back.
     pub(super) fn reseal<R: HoldsEnvelope>(
@@ -621,6 +579,25 @@ impl Store {
         tree: &Tree,
         keys: &[Vec<u8>],
         newest: KeyId,
+    ) -> Result<usize, StoreError> {
+        self.rewrite_in_batches(tree, keys, |key, bytes| {
+            if !stale_under(R::TREE, bytes, newest)? {
+                return Ok(None);
+            }
+            let record: R = self.decode_at_rest(key, bytes)?;
+            self.encode_at_rest(key, record).map(Some)
+        })
+    }
+
+    /// Rewrites `tree`'s entries `keys`, [`REKEY_BATCH`] per transaction:
+    /// `again` is given each entry still there, read inside the transaction,
+    /// and returns its new bytes, or `None` to leave it as it now is.
+    /// Returns how many entries it rewrote.
+    fn rewrite_in_batches(
+        &self,
+        tree: &Tree,
+        keys: &[Vec<u8>],
+        again: impl Fn(&[u8], &[u8]) -> Result<Option<Vec<u8>>, StoreError>,
     ) -> Result<usize, StoreError> {
         let mut written = 0;
         for batch in keys.chunks(REKEY_BATCH) {
@@ -630,14 +607,10 @@ impl Store {
                     let Some(bytes) = trees[0].get(key)? else {
                         continue;
                     };
-                    match sealed_under(R::TREE, &bytes).map_err(abort)? {
-                        None => continue,
-                        Some(Some(id)) if id == newest => continue,
-                        Some(_) => {}
+                    if let Some(value) = again(key, &bytes).map_err(abort)? {
+                        trees[0].insert(key, value)?;
+                        written += 1;
                     }
-                    let record: R = self.decode_at_rest(key, &bytes).map_err(abort)?;
-                    trees[0].insert(key, self.encode_at_rest(key, record).map_err(abort)?)?;
-                    written += 1;
                 }
                 Ok(written)
             })?;

@@ -257,7 +257,7 @@ impl Store {
         let mut page = Vec::new();
         for item in self.inbox.range(..=upper.to_be_bytes()).rev() {
             let (key, value) = item?;
-            let message = self.received_of(read_u64(&key), &key, &value)?;
+            let message = self.received_of(read_u64(&key), &value)?;
             if !filter.admits_received(&message) {
                 continue;
             }
@@ -279,11 +279,10 @@ impl Store {
             let Some(seen) = self.seen(sender, id)? else {
                 continue;
             };
-            let key = seen.cursor.to_be_bytes();
-            let Some(value) = self.inbox.get(key)? else {
+            let Some(value) = self.inbox.get(seen.cursor.to_be_bytes())? else {
                 continue;
             };
-            let mut message = self.received_of(seen.cursor, &key, &value)?;
+            let mut message = self.received_of(seen.cursor, &value)?;
             // An entry from before the bookkeeping, purged, is known by its
             // dedupe record.
             message.sender = sender.to_string();
@@ -304,11 +303,10 @@ impl Store {
             .collect()
     }
 
-    /// The bookkeeping of inbox entry `cursor` (stored under `key`).
-    fn received_of(
+    /// The bookkeeping of inbox entry `cursor`, whose stored bytes are `value`.
+    pub(super) fn received_of(
         &self,
         cursor: u64,
-        key: &[u8],
         value: &[u8],
     ) -> Result<ReceivedMessage, StoreError> {
         let record: InboxRecord = decode("inbox", value)?;
@@ -326,7 +324,7 @@ impl Store {
         if message.message_id.is_empty() && message.purged_at_micros == 0 {
             // Stored before the bookkeeping: what the envelope names. A key
             // since retired leaves it unnamed rather than failing the page.
-            if let Ok(opened) = self.decode_at_rest::<InboxRecord>(key, value) {
+            if let Ok(opened) = self.decode_at_rest::<InboxRecord>(&cursor.to_be_bytes(), value) {
                 message.size_bytes = opened.envelope.len() as u64;
                 if let Some(body) = crate::envelope::body_of(&opened.envelope) {
                     message.kind = crate::envelope::kind(&body).to_owned();
