@@ -8,6 +8,8 @@
 //! (subscribe, get_case, list_cases, get_status), and the test asserts that
 //! exactly the markers the table gives for that reader and path appear in
 //! the responses: none it may not read, each it may read that the path carries.
+//! Both countries' operators then read the Operator API's paths (message
+//! logs sent and received, each message's history): no marker at all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -482,6 +484,34 @@ async fn each_reader_reads_on_every_path_exactly_what_need_to_know_gives_it() {
         "need to know broken:\n{}",
         wrong.join("\n")
     );
+
+    // An operator sees metadata only: on the Operator API's paths (the
+    // message log sent and received, each message's history) no marker
+    // shows, on either side.
+    for code in ["MX", "GT"] {
+        let mut ops = retorno_client::Operations::connect(&region.profile(code, "operator"))
+            .await
+            .unwrap();
+        let (mut seen, mut listed, mut shown) = (BTreeSet::new(), 0, 0);
+        for direction in [v1::MessageDirection::Sent, v1::MessageDirection::Received] {
+            let request = v1::ListMessagesRequest {
+                direction: direction as i32,
+                page_size: 1000,
+                ..Default::default()
+            };
+            let log = ops.messages(request).await.unwrap();
+            listed += log.messages.len();
+            seen.extend(found(&log, serde_json::to_string(&log).unwrap()));
+        }
+        for id in &sent {
+            if let Ok(history) = ops.show(id).await {
+                shown += 1;
+                seen.extend(found(&history, serde_json::to_string(&history).unwrap()));
+            }
+        }
+        assert!(listed > 0 && shown > 0, "{code}'s operator read nothing");
+        assert!(seen.is_empty(), "{code}'s operator read {seen:?}");
+    }
 
     // Both gateways build the same lines for the same audience.
     let mut mx_protection = region.agency("MX", "child-protection").await;
