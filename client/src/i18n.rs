@@ -12,7 +12,10 @@
 
 use std::{borrow::Cow, sync::OnceLock};
 
-use fluent_bundle::{FluentArgs, FluentResource, FluentValue, concurrent::FluentBundle};
+/// A message parameter's value: programs that render messages need not
+/// depend on Fluent themselves.
+pub use fluent_bundle::FluentValue;
+use fluent_bundle::{FluentArgs, FluentResource, concurrent::FluentBundle};
 use unic_langid::LanguageIdentifier;
 
 /// The languages retorno speaks.
@@ -39,6 +42,7 @@ const FILES: &[(Lang, &str, &str)] = &[
         "refusals.ftl",
         include_str!("../locales/es/refusals.ftl"),
     ),
+    (Lang::Es, "ops.ftl", include_str!("../locales/es/ops.ftl")),
     (Lang::En, "cli.ftl", include_str!("../locales/en/cli.ftl")),
     (
         Lang::En,
@@ -50,6 +54,7 @@ const FILES: &[(Lang, &str, &str)] = &[
         "refusals.ftl",
         include_str!("../locales/en/refusals.ftl"),
     ),
+    (Lang::En, "ops.ftl", include_str!("../locales/en/ops.ftl")),
 ];
 
 impl Lang {

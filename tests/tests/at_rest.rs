@@ -408,6 +408,7 @@ retorno_tests::on_both_engines! {
                     let file = file.clone();
                     async move {
                         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"));
+                        command.env("LC_ALL", "en_US.UTF-8");
                         command.arg("rekey").arg("--config").arg(&file);
                         if dry_run {
                             command.arg("--dry-run");

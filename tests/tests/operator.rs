@@ -55,15 +55,27 @@ fn determined_by_migration(case_id: &str) -> retorno_proto::v1::SubmitRequest {
     compose::request(case_id, Some("GT"), Payload::AdvanceNotice(migration))
 }
 
-/// Runs `retorno-gateway ops ARGS` with `profile` and returns whether it
-/// succeeded and what it printed.
+/// Runs `retorno-gateway ops ARGS` with `code`'s operator profile, in
+/// English, and returns whether it succeeded and what it printed.
 async fn ops_command(region: &Region, code: &str, args: &[&str]) -> (bool, String) {
+    ops_command_in(region, code, "en_US.UTF-8", args).await
+}
+
+/// [`ops_command`] with `LC_ALL` set to `locale`.
+async fn ops_command_in(
+    region: &Region,
+    code: &str,
+    locale: &str,
+    args: &[&str],
+) -> (bool, String) {
     let profile = region.dir().join(format!("{code}-operator.toml"));
     let text = region.profile(code, "operator").to_toml().unwrap();
     std::fs::write(&profile, text).unwrap();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let locale = locale.to_owned();
     tokio::task::spawn_blocking(move || {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-process"))
+            .env("LC_ALL", locale)
             .arg("ops")
             .arg("--profile")
             .arg(&profile)
@@ -667,6 +679,20 @@ retorno_tests::on_both_engines! {
             !ok && printed.contains("ops messages --received"),
             "{printed}"
         );
+        // In Spanish, as LANG says.
+        let (ok, printed) =
+            ops_command_in(&region, "GT", "es_GT.UTF-8", &["show", &given.message_id]).await;
+        assert!(ok, "{printed}");
+        for said in [
+            "de MX".to_owned(),
+            "recibido".to_owned(),
+            format!("cursor de la bandeja de entrada {cursor}"),
+            "lectura confirmada hasta este mensaje por: urn:retorno:agency:GT:child-protection:SBS"
+                .to_owned(),
+            "no se puede reenviar".to_owned(),
+        ] {
+            assert!(printed.contains(&said), "{said:?} not in {printed}");
+        }
 
         // Nothing the operator read names the child.
         let everything = format!(

@@ -7,12 +7,15 @@
 
 use std::{
     path::PathBuf,
-    sync::{Arc, mpsc::RecvTimeoutError},
+    sync::{Arc, OnceLock, mpsc::RecvTimeoutError},
     time::Duration,
 };
 
 use clap::{Args, Subcommand, ValueEnum};
-use retorno_client::{Operations, Profile};
+use retorno_client::{
+    Operations, Profile,
+    i18n::{FluentValue, Lang, t},
+};
 use retorno_gateway::{
     Config,
     config::DatabaseUrl,
@@ -22,7 +25,7 @@ use retorno_gateway::{
 };
 use retorno_proto::v1::{
     GatewayStatus, KeyEnvelopes, ListMessagesRequest, MessageDirection, MessageHistory,
-    MessageState, MessageSummary, RekeyResponse, RequeueResponse,
+    MessageState, MessageSummary, RekeyResponse, RequeueOutcome, RequeueRefusal, RequeueResponse,
 };
 use serde::Serialize;
 
@@ -156,7 +159,8 @@ pub async fn run(options: OpsOptions) -> anyhow::Result<()> {
             print(json, &answer, |answer| {
                 let mut text: String = answer.messages.iter().map(summary_line).collect();
                 if !answer.next_page_token.is_empty() {
-                    text.push_str(&format!("more: --page {}\n", answer.next_page_token));
+                    let token = [("token", answer.next_page_token.clone().into())];
+                    text.push_str(&format!("{}\n", say("ops-more", &token)));
                 }
                 text
             })
@@ -166,20 +170,26 @@ pub async fn run(options: OpsOptions) -> anyhow::Result<()> {
             let answer = ops.requeue(message_ids).await?;
             print(json, &answer, requeue_text)?;
             let refused = answer.outcomes.iter().filter(|o| !o.requeued).count();
-            anyhow::ensure!(refused == 0, "{refused} message(s) not requeued");
+            anyhow::ensure!(
+                refused == 0,
+                say(
+                    "ops-not-requeued-count",
+                    &[("count", refused.to_string().into())]
+                )
+            );
             Ok(())
         }
         OpsCommand::Rekey { dry_run } => print(json, &ops.rekey(dry_run).await?, rekey_text),
         OpsCommand::Drain => {
             let on = ops.set_draining(true).await?;
             print(json, &serde_json::json!({ "draining": on }), |_| {
-                "draining: health reports NOT_SERVING; queued messages still go out\n".into()
+                format!("{}\n", say("ops-draining", &[]))
             })
         }
         OpsCommand::Resume => {
             let on = ops.set_draining(false).await?;
             print(json, &serde_json::json!({ "draining": on }), |_| {
-                "resumed: health follows the gateway's checks again\n".into()
+                format!("{}\n", say("ops-resumed", &[]))
             })
         }
     }
@@ -217,75 +227,108 @@ fn age(seconds: i64) -> String {
     }
 }
 
+/// The reader's language, from `LANG` (as the `retorno` program follows it).
+fn lang() -> Lang {
+    static LANG: OnceLock<Lang> = OnceLock::new();
+    *LANG.get_or_init(Lang::from_env)
+}
+
+/// Message `id` of `ops.ftl` in the reader's language.
+fn say(id: &str, args: &[(&str, FluentValue<'_>)]) -> String {
+    t(lang(), id, args)
+}
+
+fn yes(on: bool) -> FluentValue<'static> {
+    if on { "yes" } else { "no" }.into()
+}
+
 fn status_text(status: &GatewayStatus) -> String {
-    let mut text = format!(
-        "{} gateway at {}: {}, store {} bytes\n",
-        status.country,
-        when(status.now.as_ref()),
-        if status.draining {
-            "DRAINING"
-        } else {
-            "serving"
-        },
-        status.store_bytes
+    let mut text = say(
+        "ops-status-head",
+        &[
+            ("country", status.country.clone().into()),
+            ("now", when(status.now.as_ref()).into()),
+            ("draining", yes(status.draining)),
+            ("bytes", status.store_bytes.to_string().into()),
+        ],
     );
-    text.push_str("peers:\n");
+    text.push('\n');
+    text.push_str(&format!("{}\n", say("ops-peers", &[])));
     for peer in &status.peers {
-        let link = if peer.connected { "connected" } else { "DOWN" };
         let oldest = match peer.queued {
             0 => String::new(),
-            _ => format!(", oldest {}", age(peer.oldest_queued_seconds)),
+            _ => say(
+                "ops-peer-oldest",
+                &[("age", age(peer.oldest_queued_seconds).into())],
+            ),
         };
-        text.push_str(&format!(
-            "  {}  {link}  queued {}{oldest}  last receipt {}",
-            peer.country,
-            peer.queued,
-            when(peer.last_receipt_at.as_ref())
+        text.push_str("  ");
+        text.push_str(&say(
+            "ops-peer",
+            &[
+                ("country", peer.country.clone().into()),
+                ("connected", yes(peer.connected)),
+                ("queued", peer.queued.to_string().into()),
+                ("oldest", oldest.into()),
+                ("receipt", when(peer.last_receipt_at.as_ref()).into()),
+            ],
         ));
         if !peer.last_error.is_empty() {
-            text.push_str(&format!(
-                "  last error {}: {}",
-                when(peer.last_error_at.as_ref()),
-                peer.last_error
+            text.push_str("  ");
+            text.push_str(&say(
+                "ops-peer-error",
+                &[
+                    ("at", when(peer.last_error_at.as_ref()).into()),
+                    ("error", peer.last_error.clone().into()),
+                ],
             ));
         }
         text.push('\n');
     }
-    text.push_str("certificates:\n");
+    text.push_str(&format!("{}\n", say("ops-certificates", &[])));
     for cert in &status.certificates {
         let note = if cert.days_left < 0 {
-            "EXPIRED".to_owned()
+            say("ops-certificate-expired", &[])
         } else {
-            format!("{} days left", cert.days_left)
+            say(
+                "ops-certificate-days",
+                &[("days", cert.days_left.to_string().into())],
+            )
         };
         text.push_str(&format!("  {:<19} {}  {note}\n", cert.role, cert.subject));
     }
     if status.findings.is_empty() {
-        text.push_str("went back in time: nothing found\n");
+        text.push_str(&format!("{}\n", say("ops-no-findings", &[])));
     }
     for finding in &status.findings {
-        let seen = if finding.acknowledged {
-            " (acknowledged)"
-        } else {
-            ""
-        };
-        text.push_str(&format!(
-            "FINDING {} with {}: {} message(s): {}{seen}\n",
-            finding.kind, finding.peer, finding.count, finding.description
-        ));
+        let mut line = say(
+            "ops-finding",
+            &[
+                ("kind", finding.kind.clone().into()),
+                ("peer", finding.peer.clone().into()),
+                ("count", finding.count.to_string().into()),
+                ("description", finding.description.clone().into()),
+            ],
+        );
+        if finding.acknowledged {
+            line.push(' ');
+            line.push_str(&say("ops-finding-acknowledged", &[]));
+        }
+        text.push_str(&format!("{line}\n"));
     }
     text
 }
 
-fn state_name(state: i32) -> &'static str {
-    match MessageState::try_from(state) {
-        Ok(MessageState::Queued) => "queued",
-        Ok(MessageState::Delivered) => "delivered",
-        Ok(MessageState::Rejected) => "REJECTED",
-        Ok(MessageState::Refused) => "refused",
-        Ok(MessageState::Received) => "received",
-        _ => "?",
-    }
+fn state_name(state: i32) -> String {
+    let id = match MessageState::try_from(state) {
+        Ok(MessageState::Queued) => "ops-state-queued",
+        Ok(MessageState::Delivered) => "ops-state-delivered",
+        Ok(MessageState::Rejected) => "ops-state-rejected",
+        Ok(MessageState::Refused) => "ops-state-refused",
+        Ok(MessageState::Received) => "ops-state-received",
+        _ => return "?".into(),
+    };
+    say(id, &[])
 }
 
 fn summary_line(message: &MessageSummary) -> String {
@@ -293,28 +336,37 @@ fn summary_line(message: &MessageSummary) -> String {
         "" => String::new(),
         error => format!("  {error}"),
     };
-    let received = message.direction() == MessageDirection::Received;
-    let (way, place) = if received {
-        ("from", format!("  inbox cursor {}", message.inbox_cursor))
+    let peer = [("peer", FluentValue::from(message.peer.clone()))];
+    let (way, place) = if message.direction() == MessageDirection::Received {
+        let cursor = [("cursor", message.inbox_cursor.to_string().into())];
+        (
+            say("ops-from", &peer),
+            format!("  {}", say("ops-inbox-cursor", &cursor)),
+        )
     } else {
-        ("to", String::new())
+        (say("ops-to", &peer), String::new())
     };
     let purged = match &message.purged_at {
-        Some(at) => format!("  envelope purged {}", when(Some(at))),
+        Some(at) => format!(
+            "  {}",
+            say("ops-envelope-purged", &[("at", when(Some(at)).into())])
+        ),
         None => String::new(),
     };
     let id = match message.message_id.as_str() {
-        "" => "(id not kept)",
-        id => id,
+        "" => say("ops-id-not-kept", &[]),
+        id => id.to_owned(),
     };
     format!(
-        "{id}  {}  {way} {}  {:<22} {:<9} {} bytes  case {}{place}{purged}{error}\n",
+        "{id}  {}  {way}  {:<22} {:<9} {}  {}{place}{purged}{error}\n",
         when(message.accepted_at.as_ref()),
-        message.peer,
         message.kind,
         state_name(message.state),
-        message.size_bytes,
-        message.case_ids.join(" "),
+        say(
+            "ops-bytes",
+            &[("size", message.size_bytes.to_string().into())]
+        ),
+        say("ops-case", &[("cases", message.case_ids.join(" ").into())]),
     )
 }
 
@@ -341,32 +393,60 @@ fn history_text(history: &MessageHistory) -> String {
         .as_ref()
         .is_some_and(|m| m.state() == MessageState::Received)
     {
-        match history.acknowledged_past.as_slice() {
-            [] => text.push_str("no agency has acknowledged past it yet\n"),
-            agencies => text.push_str(&format!(
-                "acknowledged past it by: {}\n",
-                agencies.join(", ")
-            )),
-        }
+        let line = match history.acknowledged_past.as_slice() {
+            [] => say("ops-no-acknowledgement", &[]),
+            agencies => say(
+                "ops-acknowledged-past",
+                &[("agencies", agencies.join(", ").into())],
+            ),
+        };
+        text.push_str(&format!("{line}\n"));
     }
-    if history.requeueable {
-        text.push_str("requeueable: `ops requeue` sends it again once the cause is fixed\n");
+    let line = if history.requeueable {
+        say("ops-requeueable", &[])
     } else {
-        text.push_str(&format!("not requeueable: {}\n", history.not_requeueable));
-    }
+        say(
+            "ops-not-requeueable",
+            &[("reason", history.not_requeueable.clone().into())],
+        )
+    };
+    text.push_str(&format!("{line}\n"));
     text
+}
+
+/// Why a message was not requeued, in the reader's language when its code
+/// is known, else as the gateway said it.
+fn requeue_refusal(outcome: &RequeueOutcome) -> String {
+    let id = match outcome.refusal() {
+        RequeueRefusal::Unknown => "ops-requeue-unknown",
+        RequeueRefusal::Queued => "ops-requeue-queued",
+        RequeueRefusal::Delivered => "ops-requeue-delivered",
+        RequeueRefusal::RefusedByCaseRules => "ops-requeue-refused",
+        RequeueRefusal::EnvelopeGone => "ops-requeue-gone",
+        RequeueRefusal::EnvelopePurged => "ops-requeue-purged",
+        RequeueRefusal::Unspecified => return outcome.reason.clone(),
+    };
+    say(id, &[])
 }
 
 fn requeue_text(answer: &RequeueResponse) -> String {
     answer
         .outcomes
         .iter()
-        .map(|outcome| match outcome.requeued {
-            true => format!(
-                "requeued {} (new sequence {})\n",
-                outcome.message_id, outcome.sequence
-            ),
-            false => format!("NOT requeued {}: {}\n", outcome.message_id, outcome.reason),
+        .map(|outcome| {
+            let id = ("id", FluentValue::from(outcome.message_id.clone()));
+            let line = if outcome.requeued {
+                say(
+                    "ops-requeued",
+                    &[id, ("sequence", outcome.sequence.to_string().into())],
+                )
+            } else {
+                say(
+                    "ops-not-requeued",
+                    &[id, ("reason", requeue_refusal(outcome).into())],
+                )
+            };
+            format!("{line}\n")
         })
         .collect()
 }
@@ -374,41 +454,44 @@ fn requeue_text(answer: &RequeueResponse) -> String {
 /// What a rekey (`ops rekey`, `retorno-gateway rekey`) found and did, each
 /// key named by its id and file.
 pub fn rekey_text(done: &RekeyResponse) -> String {
-    use std::fmt::Write as _;
-    let name = |key: &KeyEnvelopes| match key.file.as_str() {
-        "" => format!("key {} (not in storage.keys)", key.id),
-        file => format!("key {} ({file})", key.id),
+    let name = |key: &KeyEnvelopes| {
+        let id = ("id", FluentValue::from(key.id.clone()));
+        match key.file.as_str() {
+            "" => say("ops-key-not-configured", &[id]),
+            file => say("ops-key", &[id, ("file", file.to_owned().into())]),
+        }
     };
-    let mut out = String::new();
+    let count = |n: u64| ("count", FluentValue::from(n.to_string()));
     let kept = done.keys.iter().map(|k| k.envelopes).sum::<u64>() + done.clear;
-    let _ = writeln!(
-        out,
-        "{kept} envelope(s) kept (outbox, inbox, rejected messages kept for a requeue):"
-    );
+    let mut lines = vec![say("ops-rekey-kept", &[count(kept)])];
     for key in &done.keys {
-        let _ = writeln!(out, "  {} sealed under {}", key.envelopes, name(key));
+        let under = say(
+            "ops-rekey-under",
+            &[count(key.envelopes), ("key", name(key).into())],
+        );
+        lines.push(format!("  {under}"));
     }
     if done.clear > 0 {
-        let _ = writeln!(out, "  {} in the clear", done.clear);
+        lines.push(format!(
+            "  {}",
+            say("ops-rekey-clear", &[count(done.clear)])
+        ));
     }
-    let Some(newest) = &done.sealing_key else {
-        return out;
-    };
-    let verb = if done.dry_run { "would seal" } else { "sealed" };
-    let _ = writeln!(
-        out,
-        "{verb} {} envelope(s) again under {}",
-        done.resealed,
-        name(newest)
-    );
-    if !done.retirable_files.is_empty() {
-        let _ = writeln!(
-            out,
-            "no kept envelope needs {} now: remove it from storage.keys once no backup made before now is needed; the old copies left in the database files can then no longer be opened",
-            done.retirable_files.join(", ")
-        );
+    if let Some(newest) = &done.sealing_key {
+        lines.push(say(
+            "ops-rekey-sealed",
+            &[
+                ("dry_run", yes(done.dry_run)),
+                count(done.resealed),
+                ("key", name(newest).into()),
+            ],
+        ));
+        if !done.retirable_files.is_empty() {
+            let files = ("files", done.retirable_files.join(", ").into());
+            lines.push(say("ops-rekey-retirable", &[files]));
+        }
     }
-    out
+    lines.iter().map(|line| format!("{line}\n")).collect()
 }
 
 /// `retorno-gateway migrate`'s arguments.
