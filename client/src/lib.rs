@@ -9,6 +9,8 @@
 //!   (`retorno_proto::rules`), with errors that name the field as written in the file.
 //! - [`console`]: `retorno console`, the web console for an agency's staff (axum, askama).
 //! - [`compose`]: building case messages from what a caseworker types (local times, short enum names).
+//! - [`words`]: what a person reads about a case (a step's line, a state, dates), one place for
+//!   the console and the program.
 //! - [`refusal`]: a gateway's refusal as data (reason code, parameters), rendered in the reader's language.
 //! - [`error`]: the error type, [`ClientError`].
 //! - [`i18n`]: the reader's language (Spanish, English) and the Fluent messages in `locales/`.
@@ -28,6 +30,7 @@ pub mod operator;
 pub mod profile;
 pub mod refusal;
 pub mod tls;
+pub mod words;
 
 pub use client::Client;
 pub use error::ClientError;

@@ -113,6 +113,7 @@ timeline-refused = Rechazado:
 
 date-time = { $day } de { $month } de { $year }, { $time } (hora de { $zone })
 date-time-weekday = { $weekday } { $day } de { $month } de { $year }, { $time } (hora de { $zone })
+date-time-compact = { $date } { $time } (hora de { $zone })
 date-day = { $weekday } { $day } de { $month }
 date = { $day } de { $month } de { $year }
 month-1 = enero

@@ -171,10 +171,7 @@ pub(crate) fn follow_ups(case: &CaseView, zone: &str, lang: Lang) -> Vec<FollowU
 fn facts(case: &CaseView, zone: &str, lang: Lang) -> Vec<(String, String)> {
     let mut facts = vec![(
         lang.text("case-state", &[]),
-        lang.text(
-            &format!("state-{}", super::pages::state_code(case.state())),
-            &[],
-        ),
+        crate::words::state(case.state(), lang),
     )];
     if let Some(agreed) = &case.agreed_arrival {
         if let Some(at) = instant(agreed.arrival.as_ref()) {

@@ -13,8 +13,8 @@
 //!   used by `retorno console user add|disable|list`.
 //! - [`session`]: sessions, cookies, and the CSRF and origin checks of every POST.
 //! - [`listen`]: where the console may listen, and its TLS.
-//! - [`dates`]: instants in a point of entry's time zone, in the reader's language.
-//! - `timeline`: a timeline entry's line in the reader's language, from its facts.
+//! - [`dates`] (from [`crate::words`], shared with the `retorno` program): instants
+//!   in a point of entry's time zone, in the reader's language.
 //! - `web`, `pages`, `forms`: the routes, the pages (askama templates in
 //!   `client/templates/`) and what their forms become.
 //!
@@ -42,15 +42,15 @@
 pub mod accounts;
 mod arrival;
 mod custody;
-pub mod dates;
 mod forms;
 pub mod listen;
 mod pages;
 pub mod session;
 mod steps;
 mod summary;
-mod timeline;
 mod web;
+
+pub use crate::words::dates;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

@@ -23,7 +23,7 @@ use super::{
     session::{self, PostRefused},
     web::{Fields, Reader, Staff, State, check_post},
 };
-use crate::{ClientError, i18n::Lang, refusal};
+use crate::{ClientError, i18n::Lang, refusal, words::Times};
 
 /// Translations for a template: `{{ frame.tr.t("inbox-title") }}`.
 #[derive(Clone, Copy)]
@@ -403,10 +403,7 @@ pub(crate) fn sender_line(sender: Option<&retorno_proto::v1::Sender>, lang: Lang
     line
 }
 
-pub(crate) fn instant(at: Option<&pbjson_types::Timestamp>) -> Option<jiff::Timestamp> {
-    let at = at?;
-    jiff::Timestamp::new(at.seconds, at.nanos).ok()
-}
+pub(crate) use crate::words::instant;
 
 fn inbox_line(item: &InboxItem, lang: Lang, zone: &str) -> InboxLine {
     let body = item.body.clone().unwrap_or_default();
@@ -590,11 +587,7 @@ pub(crate) struct CaseFilter {
 
 /// A state's short name: `arrival-agreed`.
 pub(crate) fn state_code(state: CaseState) -> String {
-    state
-        .as_str_name()
-        .trim_start_matches("CASE_STATE_")
-        .to_ascii_lowercase()
-        .replace('_', "-")
+    crate::words::code(state.as_str_name(), "CASE_STATE_")
 }
 
 /// The arrival a case is about: the agreed one, else the open proposal.
@@ -626,20 +619,10 @@ fn case_row(case: &CaseView, lang: Lang) -> CaseRow {
     let arrival = arrival_of(case);
     CaseRow {
         case_id: case.case_id.clone(),
-        state: lang.text(&format!("state-{}", state_code(case.state())), &[]),
+        state: crate::words::state(case.state(), lang),
         state_code: state_code(case.state()),
         countries: format!("{} → {}", case.destination_country, case.origin_country),
-        companionship: lang.text(
-            &format!(
-                "companionship-{}",
-                case.companionship()
-                    .as_str_name()
-                    .trim_start_matches("COMPANIONSHIP_")
-                    .to_ascii_lowercase()
-                    .replace('_', "-")
-            ),
-            &[],
-        ),
+        companionship: crate::words::companionship(case.companionship(), lang),
         arrival: arrival
             .and_then(|a| {
                 instant(a.arrival.as_ref()).map(|at| dates::date_time(at, &a.time_zone, lang))
@@ -680,7 +663,7 @@ pub(crate) async fn cases(
         let code = state_code(case.state());
         match counts.iter_mut().find(|(c, _, _)| *c == code) {
             Some(entry) => entry.2 += 1,
-            None => counts.push((code.clone(), lang.text(&format!("state-{code}"), &[]), 1)),
+            None => counts.push((code, crate::words::state(case.state(), lang), 1)),
         }
     }
     let rows = all
@@ -693,11 +676,7 @@ pub(crate) async fn cases(
         .collect();
     let states = ALL_STATES
         .iter()
-        .map(|s| {
-            let code = state_code(*s);
-            let name = lang.text(&format!("state-{code}"), &[]);
-            (code, name)
-        })
+        .map(|s| (state_code(*s), crate::words::state(*s, lang)))
         .collect();
     let frame = Frame::new(lang, Some(&staff));
     page(
@@ -798,7 +777,7 @@ pub(crate) async fn case(
                 .map(|at| dates::date_time(at, &zone, lang))
                 .unwrap_or_default(),
             sender: sender_line(entry.sender.as_ref(), lang),
-            summary: super::timeline::line(entry, lang),
+            summary: crate::words::timeline_line(entry, lang, Times::Full),
             refused: entry.refused.clone(),
             flag: entry.flag.clone(),
         })

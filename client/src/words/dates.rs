@@ -1,7 +1,8 @@
 //! Instants as a caseworker reads them: in the point of entry's time zone,
 //! in the reader's language, with month and weekday names from the message
 //! files: `4 de diciembre de 2026, 11:00 (hora de Guatemala)`,
-//! `4 December 2026, 11:00 (Guatemala time)`.
+//! `4 December 2026, 11:00 (Guatemala time)`; in a terminal, where lines
+//! line up and sort, the compact form `2026-12-04 11:00 (hora de Guatemala)`.
 
 use fluent_bundle::FluentValue;
 use jiff::{Timestamp, ZonedDateTime, civil::Date, tz::TimeZone};
@@ -17,6 +18,11 @@ pub fn date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
 /// As [`date_time`], with the weekday first: `viernes 4 de diciembre de 2026, 11:00 (hora de Guatemala)`.
 pub fn weekday_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
     format(at, zone, lang, "date-time-weekday")
+}
+
+/// As [`date_time`], compact for a terminal: `2026-12-04 11:00 (hora de Guatemala)`.
+pub fn compact_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
+    format(at, zone, lang, "date-time-compact")
 }
 
 /// A day without a time, for a week view: `viernes 4 de diciembre`.
@@ -71,6 +77,7 @@ fn format(at: Timestamp, zone: &str, lang: Lang, id: &str) -> String {
             ("day", FluentValue::from(date.day().to_string())),
             ("month", month_name(date.month(), lang).into()),
             ("year", FluentValue::from(date.year().to_string())),
+            ("date", FluentValue::from(date.to_string())),
             (
                 "time",
                 FluentValue::from(format!("{:02}:{:02}", local.hour(), local.minute())),
@@ -116,6 +123,14 @@ mod tests {
         assert_eq!(
             weekday_date_time(arrival, "America/Guatemala", Lang::En),
             "Friday 4 December 2026, 11:00 (Guatemala time)"
+        );
+        assert_eq!(
+            compact_date_time(arrival, "America/Guatemala", Lang::Es),
+            "2026-12-04 11:00 (hora de Guatemala)"
+        );
+        assert_eq!(
+            compact_date_time(arrival, "America/Guatemala", Lang::En),
+            "2026-12-04 11:00 (Guatemala time)"
         );
         assert_eq!(
             date_time(arrival, "America/Mexico_City", Lang::Es),

@@ -1,0 +1,282 @@
+//! What a person reads about a case, in the reader's language: one place for
+//! the web console and the `retorno` program, so that a caseworker reads the
+//! same words for the same step whichever she uses.
+//!
+//! - [`dates`]: instants in a point of entry's time zone.
+//! - [`timeline_line`], [`payload_line`]: a step's line, from the facts the
+//!   gateway left for this reader (`TimelineEntry.facts`, already cut by its
+//!   need-to-know rules) or from a message of the inbox. An entry without
+//!   facts (the reader may not see its content, or it was stored before
+//!   facts existed) reads as its kind (`Informe de seguimiento`); an
+//!   unknown kind, or a value the message files do not name, keeps the
+//!   gateway's own sentence.
+//! - [`state`], [`companionship`], [`label`]: the names of a case's state and
+//!   of the values of the proto's enums.
+
+pub mod dates;
+
+use fluent_bundle::FluentValue;
+use retorno_proto::v1::{
+    CaseState, Companionship, TimelineEntry, arrival_response::Decision, envelope_body,
+    timeline_facts::Payload,
+};
+
+use crate::i18n::Lang;
+
+/// How a line writes an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Times {
+    /// `4 de diciembre de 2026, 11:00 (hora de Guatemala)`: a page.
+    Full,
+    /// `2026-12-04 11:00 (hora de Guatemala)`: a terminal.
+    Compact,
+}
+
+/// A protobuf timestamp as an instant, `None` if absent or out of range.
+pub fn instant(at: Option<&pbjson_types::Timestamp>) -> Option<jiff::Timestamp> {
+    let at = at?;
+    jiff::Timestamp::new(at.seconds, at.nanos).ok()
+}
+
+/// `at` in the IANA `zone`, written as `times` says.
+pub fn local(at: jiff::Timestamp, zone: &str, lang: Lang, times: Times) -> String {
+    match times {
+        Times::Full => dates::date_time(at, zone, lang),
+        Times::Compact => dates::compact_date_time(at, zone, lang),
+    }
+}
+
+/// The line for a timeline `entry`, in `lang`, times in the point of entry's zone.
+pub fn timeline_line(entry: &TimelineEntry, lang: Lang, times: Times) -> String {
+    let Some(payload) = entry
+        .facts
+        .as_ref()
+        .and_then(|facts| facts.payload.as_ref())
+    else {
+        let kind = format!("kind-{}", entry.kind);
+        return if Lang::En.has(&kind) {
+            lang.text(&kind, &[])
+        } else {
+            entry.summary.clone()
+        };
+    };
+    payload_line(payload, lang, times).unwrap_or_else(|| entry.summary.clone())
+}
+
+/// The facts of a message as a timeline holds them: an inbox item's payload
+/// reads as the same line as its step in the case's timeline.
+pub fn facts_of(payload: &envelope_body::Payload) -> Payload {
+    use envelope_body::Payload as P;
+    match payload.clone() {
+        P::AdvanceNotice(p) => Payload::AdvanceNotice(p),
+        P::CaseSummary(p) => Payload::CaseSummary(p),
+        P::ArrivalProposal(p) => Payload::ArrivalProposal(p),
+        P::ArrivalResponse(p) => Payload::ArrivalResponse(p),
+        P::HandoffAck(p) => Payload::HandoffAck(p),
+        P::ReceptionConfirmation(p) => Payload::ReceptionConfirmation(p),
+        P::FollowUpReport(p) => Payload::FollowUpReport(p),
+        P::CaseWithdrawal(p) => Payload::CaseWithdrawal(p),
+    }
+}
+
+/// A case's state by name: `Arribo acordado`, `Arrival agreed`.
+pub fn state(state: CaseState, lang: Lang) -> String {
+    lang.text(
+        &format!("state-{}", code(state.as_str_name(), "CASE_STATE_")),
+        &[],
+    )
+}
+
+/// Whom the child travels with: `No acompañado`, `With family`.
+pub fn companionship(companionship: Companionship, lang: Lang) -> String {
+    let code = code(companionship.as_str_name(), "COMPANIONSHIP_");
+    lang.text(&format!("companionship-{code}"), &[])
+}
+
+/// `CASE_STATE_ARRIVAL_AGREED` without `prefix`, as the message ids and the
+/// program's options write it: `arrival-agreed`.
+pub fn code(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// A step's line from its facts; `None` where a value has no message.
+pub fn payload_line(payload: &Payload, lang: Lang, times: Times) -> Option<String> {
+    let text =
+        |id: &str, args: &[(&str, FluentValue<'_>)]| Lang::En.has(id).then(|| lang.text(id, args));
+    let at = |at: Option<&pbjson_types::Timestamp>, zone: &str| {
+        instant(at).map(|at| local(at, zone, lang, times))
+    };
+    match payload {
+        Payload::AdvanceNotice(notice) => {
+            let companionship =
+                label(notice.companionship().as_str_name(), "COMPANIONSHIP_", lang)?;
+            match label(notice.risk_level().as_str_name(), "RISK_LEVEL_", lang) {
+                Some(risk) => text(
+                    "tl-notice-risk",
+                    &[
+                        ("companionship", companionship.into()),
+                        ("risk", risk.into()),
+                    ],
+                ),
+                None => text("tl-notice", &[("companionship", companionship.into())]),
+            }
+        }
+        Payload::CaseSummary(_) => text("tl-summary", &[]),
+        Payload::ArrivalProposal(p) => text(
+            "tl-proposal",
+            &[
+                ("id", p.proposal_id.as_str().into()),
+                ("children", p.case_ids.len().max(1).into()),
+                ("point", p.point_of_entry.as_str().into()),
+                ("at", at(p.arrival.as_ref(), &p.time_zone)?.into()),
+            ],
+        ),
+        Payload::ArrivalResponse(r) => {
+            let id = ("id", FluentValue::from(r.proposal_id.as_str()));
+            match &r.decision {
+                Some(Decision::Accept(_)) => text("tl-accepted", &[id]),
+                Some(Decision::Counter(c)) => text(
+                    "tl-countered",
+                    &[id, ("at", at(c.arrival.as_ref(), &c.time_zone)?.into())],
+                ),
+                Some(Decision::Decline(d)) => {
+                    match label(d.reason().as_str_name(), "DECLINE_REASON_", lang) {
+                        Some(reason) => {
+                            text("tl-declined-reason", &[id, ("reason", reason.into())])
+                        }
+                        None => text("tl-declined", &[id]),
+                    }
+                }
+                None => None,
+            }
+        }
+        Payload::HandoffAck(h) => text(
+            "tl-handoff",
+            &[
+                ("point", h.point_of_entry.as_str().into()),
+                ("children", h.case_ids.len().max(1).into()),
+            ],
+        ),
+        Payload::ReceptionConfirmation(r) => {
+            match label(r.placement().as_str_name(), "PLACEMENT_", lang) {
+                Some(placement) => {
+                    text("tl-received-placement", &[("placement", placement.into())])
+                }
+                None => text("tl-received", &[]),
+            }
+        }
+        Payload::FollowUpReport(f) => {
+            let days = ("days", FluentValue::from(f.days_since_return));
+            match label(f.status().as_str_name(), "FOLLOW_UP_STATUS_", lang) {
+                Some(status) => text("tl-follow-up-status", &[days, ("status", status.into())]),
+                None => text("tl-follow-up", &[days]),
+            }
+        }
+        Payload::CaseWithdrawal(w) => {
+            match label(w.reason().as_str_name(), "WITHDRAWAL_REASON_", lang) {
+                Some(reason) => text("tl-withdrawn-reason", &[("reason", reason.into())]),
+                None => text("tl-withdrawn", &[]),
+            }
+        }
+    }
+}
+
+/// An enum value's label (`o-<value>` in the message files), `None` when it
+/// is unspecified or has no label: `RISK_LEVEL_HIGH` is `o-high`.
+pub fn label(name: &str, prefix: &str, lang: Lang) -> Option<String> {
+    let value = name.strip_prefix(prefix)?;
+    if value == "UNSPECIFIED" {
+        return None;
+    }
+    let id = format!("o-{}", value.to_ascii_lowercase().replace('_', "-"));
+    Lang::En.has(&id).then(|| lang.text(&id, &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use retorno_proto::v1::{self, TimelineFacts};
+
+    use super::*;
+
+    fn entry(payload: Payload) -> TimelineEntry {
+        TimelineEntry {
+            summary: "the gateway's sentence".into(),
+            facts: Some(TimelineFacts {
+                payload: Some(payload),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_line_is_in_the_readers_language_from_its_facts_or_else_its_kind() {
+        let notice = entry(Payload::AdvanceNotice(v1::AdvanceNotice {
+            companionship: v1::Companionship::Unaccompanied as i32,
+            risk_level: v1::RiskLevel::High as i32,
+            ..Default::default()
+        }));
+        assert_eq!(
+            timeline_line(&notice, Lang::Es, Times::Full),
+            "Aviso previo: No acompañado, riesgo Alto"
+        );
+        assert_eq!(
+            timeline_line(&notice, Lang::En, Times::Full),
+            "Notice: Unaccompanied, risk High"
+        );
+        let proposal = entry(Payload::ArrivalProposal(v1::ArrivalProposal {
+            proposal_id: "P1".into(),
+            point_of_entry: "GT-TECUN-UMAN".into(),
+            time_zone: "America/Guatemala".into(),
+            arrival: Some(pbjson_types::Timestamp {
+                seconds: 1_796_652_000,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }));
+        let es = timeline_line(&proposal, Lang::Es, Times::Full);
+        assert!(
+            es.starts_with("Propuesta P1 para 1 NNA en GT-TECUN-UMAN: "),
+            "{es}"
+        );
+        assert!(es.contains("(hora de Guatemala)"), "{es}");
+        let compact = timeline_line(&proposal, Lang::En, Times::Compact);
+        assert!(
+            compact.starts_with("Proposal P1 for 1 child(ren) at GT-TECUN-UMAN: ")
+                && compact.ends_with(" (Guatemala time)"),
+            "{compact}"
+        );
+        let hidden = TimelineEntry {
+            kind: "follow_up_report".into(),
+            summary: "follow-up report".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            timeline_line(&hidden, Lang::Es, Times::Compact),
+            "Informe de seguimiento"
+        );
+        assert_eq!(
+            timeline_line(&hidden, Lang::En, Times::Compact),
+            "Follow-up report"
+        );
+        let unknown = TimelineEntry {
+            kind: "a_kind_from_later".into(),
+            summary: "a kind from later".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            timeline_line(&unknown, Lang::Es, Times::Compact),
+            "a kind from later"
+        );
+        let inbox = v1::envelope_body::Payload::FollowUpReport(v1::FollowUpReport {
+            days_since_return: 30,
+            status: v1::FollowUpStatus::Stable as i32,
+            ..Default::default()
+        });
+        assert_eq!(
+            payload_line(&facts_of(&inbox), Lang::Es, Times::Compact).as_deref(),
+            Some("Seguimiento a los 30 días: Estable")
+        );
+    }
+}
