@@ -447,10 +447,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let answer = client.submit(request).await?;
             show::accepted(&answer);
-            show::out!(
-                "it is stored in the outbox; `retorno {} status {}` shows its delivery",
-                cli.connection.as_args(),
-                answer.message_id
+            show::said(
+                "cli-notice-stored",
+                &[
+                    ("connection", &cli.connection.as_args()),
+                    ("message_id", &answer.message_id),
+                ],
             );
         }
         Command::Send {

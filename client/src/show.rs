@@ -7,7 +7,6 @@ macro_rules! out {
         $crate::show::write_line(format_args!($($arg)*))
     };
 }
-pub(crate) use out;
 
 /// Writes one line to stdout, exiting quietly if the reader has gone.
 pub fn write_line(args: std::fmt::Arguments<'_>) {
@@ -27,9 +26,10 @@ use retorno_client::{
     ClientError,
     i18n::{Lang, t},
     refusal::Refusal,
+    words::{self, Times},
 };
 use retorno_proto::v1::{
-    AdvanceNotice, ArrivalProposal, CaseView, Date, DeliveryState, InboxItem, Sender,
+    AdvanceNotice, ArrivalProposal, CaseView, Date, DeliveryState, InboxItem, Role, Sender,
     StatusResponse, SubmitResponse, envelope_body::Payload,
 };
 
@@ -40,7 +40,7 @@ pub fn lang() -> Lang {
     *LANG.get_or_init(Lang::from_env)
 }
 
-/// The sentence `id` of `client/locales/*/cli.ftl` in the reader's language.
+/// The sentence `id` of `client/locales/*/*.ftl` in the reader's language.
 fn say(id: &str, args: &[(&str, &str)]) -> String {
     let args: Vec<(&str, fluent_bundle::FluentValue<'_>)> = args
         .iter()
@@ -83,89 +83,76 @@ pub fn inbox_item(item: &InboxItem, json: bool) -> anyhow::Result<()> {
         out!("{}", serde_json::to_string(item)?);
         return Ok(());
     }
+    let cursor = item.cursor.to_string();
     let Some(body) = &item.body else {
-        out!("#{} (no body)", item.cursor);
+        said("cli-inbox-no-body", &[("cursor", &cursor)]);
         return Ok(());
     };
-    let sender = body.sender.clone().unwrap_or_default();
-    out!(
-        "#{}  received {}  from {}  case {}  message {}",
-        item.cursor,
-        time(item.received_at.as_ref()),
-        sender_name(&sender),
-        body.case_id,
-        body.message_id
+    said(
+        "cli-inbox-item",
+        &[
+            ("cursor", &cursor),
+            ("at", &time(item.received_at.as_ref())),
+            ("sender", &sender_name(body.sender.as_ref())),
+            ("case", &body.case_id),
+            ("message_id", &body.message_id),
+        ],
     );
-    match &body.payload {
-        Some(Payload::AdvanceNotice(notice)) => {
-            out!("    advance notice: {}", notice_summary(notice))
-        }
-        Some(Payload::CaseSummary(_)) => {
-            out!("    case summary (retorno inbox --json shows it in full)")
-        }
-        Some(Payload::ArrivalProposal(p)) => out!("    arrival proposal {}", proposal(p)),
-        Some(Payload::ArrivalResponse(r)) => {
-            out!("    answer to proposal {}: {}", r.proposal_id, response(r))
-        }
-        Some(Payload::HandoffAck(h)) => out!(
-            "    handoff at {} to {} ({})",
-            h.point_of_entry,
-            h.received_by.clone().unwrap_or_default().institution,
-            time(h.handed_over_at.as_ref())
-        ),
-        Some(Payload::ReceptionConfirmation(r)) => {
-            out!(
-                "    received: {}",
-                words(r.placement().as_str_name(), "PLACEMENT_")
-            )
-        }
-        Some(Payload::FollowUpReport(f)) => out!(
-            "    follow-up at {} days: {}",
-            f.days_since_return,
-            words(f.status().as_str_name(), "FOLLOW_UP_STATUS_")
-        ),
-        Some(Payload::CaseWithdrawal(w)) => {
-            out!(
-                "    withdrawn{}",
-                shown(w.reason().as_str_name(), "WITHDRAWAL_REASON_")
-            )
-        }
-        None => out!("    (a kind this program does not know)"),
-    }
+    let line = match &body.payload {
+        Some(Payload::AdvanceNotice(notice)) => notice_summary(notice),
+        Some(Payload::CaseSummary(_)) => say("cli-inbox-summary", &[]),
+        Some(payload) => words::payload_line(&words::facts_of(payload), lang(), Times::Compact)
+            .unwrap_or_else(|| say("cli-inbox-unknown", &[])),
+        None => say("cli-inbox-unknown", &[]),
+    };
+    out!("    {line}");
     if item.redacted {
-        out!("    (details your role does not need were left out)");
+        out!("    {}", say("cli-inbox-redacted", &[]));
     }
     Ok(())
 }
 
+/// An advance notice in the inbox: who the child is, with whom the child
+/// travels, the risk where this role sees it, where and from when.
 fn notice_summary(notice: &AdvanceNotice) -> String {
     let child = notice.child.clone().unwrap_or_default();
     let transport = notice.transport.clone().unwrap_or_default();
-    let risk = match notice.risk_level() {
-        retorno_proto::v1::RiskLevel::Unspecified => String::new(),
-        level => format!(", risk {}", words(level.as_str_name(), "RISK_LEVEL_")),
-    };
-    format!(
-        "{} {}, {}{risk}, entry {} from {}",
-        child.given_names,
-        child.family_names,
-        words(notice.companionship().as_str_name(), "COMPANIONSHIP_"),
-        transport.point_of_entry,
-        date(transport.earliest_date.as_ref())
-    )
+    let name = format!("{} {}", child.given_names, child.family_names);
+    let companionship = words::companionship(notice.companionship(), lang());
+    let point = transport.point_of_entry;
+    let date = date(transport.earliest_date.as_ref());
+    let mut args = vec![
+        ("child", name.as_str()),
+        ("companionship", companionship.as_str()),
+        ("point", point.as_str()),
+        ("date", date.as_str()),
+    ];
+    match words::label(notice.risk_level().as_str_name(), "RISK_LEVEL_", lang()) {
+        Some(risk) => {
+            args.push(("risk", &risk));
+            say("cli-inbox-notice-risk", &args)
+        }
+        None => say("cli-inbox-notice", &args),
+    }
 }
 
 /// Who sent a message, e.g. `GT SBS (child-protection)`, or for a consulate
 /// acting for another country under a delegation
 /// `GT MINEX (consulate of GT acting for HN, under HN's delegation)`.
 /// The official the agency named follows: `MX INM (destination-authority), Ana Pérez`.
-fn sender_name(sender: &Sender) -> String {
-    let role = words(sender.role().as_str_name(), "ROLE_").replace(' ', "-");
+fn sender_name(sender: Option<&Sender>) -> String {
+    let sender = sender.cloned().unwrap_or_default();
+    let role = role_name(sender.role());
     let agency = match sender.delegated_consulate_country.as_str() {
         "" => format!("{} {} ({role})", sender.country, sender.agency),
-        acting => format!(
-            "{acting} {} ({role} of {acting} acting for {}, under {}'s delegation)",
-            sender.agency, sender.country, sender.country
+        acting => say(
+            "cli-sender-delegated",
+            &[
+                ("acting", acting),
+                ("agency", &sender.agency),
+                ("role", &role),
+                ("country", &sender.country),
+            ],
         ),
     };
     match sender.official.as_str() {
@@ -174,20 +161,11 @@ fn sender_name(sender: &Sender) -> String {
     }
 }
 
-/// An enum value's name as words: `COMPANIONSHIP_WITH_FAMILY` -> `with family`.
-fn words(name: &str, prefix: &str) -> String {
-    name.trim_start_matches(prefix)
-        .to_lowercase()
-        .replace('_', " ")
-}
-
-/// `: {words}` for a category, nothing for one the gateway withheld from
-/// this role (every category is required, so unspecified means withheld).
-fn shown(name: &str, prefix: &str) -> String {
-    match words(name, prefix).as_str() {
-        "unspecified" => String::new(),
-        words => format!(": {words}"),
-    }
+fn role_name(role: Role) -> String {
+    say(
+        &format!("cli-role-{}", words::code(role.as_str_name(), "ROLE_")),
+        &[],
+    )
 }
 
 fn date(date: Option<&Date>) -> String {
@@ -197,103 +175,84 @@ fn date(date: Option<&Date>) -> String {
     )
 }
 
+/// An instant in UTC, as the program's columns show it: `2026-12-04 17:00:00 UTC`.
 fn time(timestamp: Option<&pbjson_types::Timestamp>) -> String {
-    timestamp
-        .and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
-        .map_or_else(
-            || "?".into(),
-            |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        )
+    words::instant(timestamp).map_or_else(
+        || "?".into(),
+        |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 /// Prints where a sent message stands.
 pub fn status(status: &StatusResponse) {
     let to = &status.recipient_country;
+    let id = &status.message_id;
     match status.state() {
         DeliveryState::Delivered => {
             let receipt = status.receipt_body.clone().unwrap_or_default();
-            out!(
-                "delivered: message {} stored by {} at {} (accepted here {})",
-                status.message_id,
-                receipt.receiving_country,
-                time(receipt.received_at.as_ref()),
-                time(status.accepted_at.as_ref())
+            said(
+                "cli-delivered",
+                &[
+                    ("message_id", id),
+                    ("country", &receipt.receiving_country),
+                    ("stored", &time(receipt.received_at.as_ref())),
+                    ("accepted", &time(status.accepted_at.as_ref())),
+                ],
             );
             let hash: String = receipt
                 .body_sha256
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            out!("receipt: body sha256 {hash}");
+            said("cli-receipt", &[("sha256", &hash)]);
             if !receipt.case_refusal.is_empty() {
-                out!(
-                    "but {}'s case rules refused it (it is kept there as refused): {}",
-                    receipt.receiving_country,
-                    receipt.case_refusal
+                let reason =
+                    refusal_text(&receipt.case_refusal, receipt.case_refusal_detail.as_ref());
+                said(
+                    "cli-delivered-refused",
+                    &[("country", &receipt.receiving_country), ("reason", &reason)],
                 );
             }
         }
-        DeliveryState::Queued => out!(
-            "queued: message {} for {to}, accepted {}; waiting for {to}'s receipt",
-            status.message_id,
-            time(status.accepted_at.as_ref())
+        DeliveryState::Queued => said(
+            "cli-queued",
+            &[
+                ("message_id", id),
+                ("country", to),
+                ("accepted", &time(status.accepted_at.as_ref())),
+            ],
         ),
         DeliveryState::Rejected => {
             let rejection = status.rejection.clone().unwrap_or_default();
-            out!(
-                "rejected by {to}: {} ({})",
-                rejection.reason,
-                rejection.code().as_str_name()
+            said(
+                "cli-rejected",
+                &[
+                    ("country", to),
+                    ("reason", &rejection.reason),
+                    ("code", rejection.code().as_str_name()),
+                ],
             );
         }
         DeliveryState::Unspecified | DeliveryState::Received => {
-            out!("unknown state for message {}", status.message_id)
+            said("cli-unknown-state", &[("message_id", id)])
         }
     }
 }
 
-fn local(at: Option<&pbjson_types::Timestamp>, time_zone: &str) -> String {
-    let Some(at) = at.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok()) else {
-        return "?".into();
-    };
-    match jiff::tz::TimeZone::get(time_zone) {
-        Ok(tz) => format!(
-            "{} {time_zone}",
-            at.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M")
-        ),
-        Err(_) => at.to_string(),
-    }
-}
-
+/// A proposal as a case's first lines show it: `P1 at GT-TECUN-UMAN 2026-12-04 11:00 (Guatemala time)`.
 fn proposal(p: &ArrivalProposal) -> String {
-    format!(
-        "{} at {} {}",
-        p.proposal_id,
-        p.point_of_entry,
-        local(p.arrival.as_ref(), &p.time_zone)
+    let at = words::instant(p.arrival.as_ref()).map_or_else(
+        || "?".into(),
+        |at| words::local(at, &p.time_zone, lang(), Times::Compact),
+    );
+    say(
+        "cli-proposal",
+        &[
+            ("id", &p.proposal_id),
+            ("point", &p.point_of_entry),
+            ("at", &at),
+        ],
     )
-}
-
-fn response(r: &retorno_proto::v1::ArrivalResponse) -> String {
-    use retorno_proto::v1::arrival_response::Decision;
-    match &r.decision {
-        Some(Decision::Accept(_)) => "accepted".into(),
-        Some(Decision::Counter(c)) => {
-            format!("counter with {}", local(c.arrival.as_ref(), &c.time_zone))
-        }
-        Some(Decision::Decline(d)) => format!(
-            "declined{}",
-            shown(d.reason().as_str_name(), "DECLINE_REASON_")
-        ),
-        None => "?".into(),
-    }
-}
-
-fn state(case: &CaseView) -> String {
-    case.state()
-        .as_str_name()
-        .trim_start_matches("CASE_STATE_")
-        .to_owned()
 }
 
 /// Prints what a submit did.
@@ -305,31 +264,31 @@ pub fn accepted(answer: &SubmitResponse) {
             ("duplicate", if answer.duplicate { "yes" } else { "no" }),
             ("message_id", &answer.message_id),
             ("case", &answer.case_id),
-            (
-                "state",
-                state.as_str_name().trim_start_matches("CASE_STATE_"),
-            ),
+            ("state", &words::state(state, lang())),
         ],
     );
 }
 
 /// Prints a case with its timeline.
 pub fn case(case: &CaseView) {
-    out!(
-        "case {}  {} -> {}  {}  ({})",
-        case.case_id,
-        case.destination_country,
-        case.origin_country,
-        state(case),
-        words(case.companionship().as_str_name(), "COMPANIONSHIP_")
+    said(
+        "cli-case",
+        &[
+            ("case", &case.case_id),
+            ("destination", &case.destination_country),
+            ("origin", &case.origin_country),
+            ("state", &words::state(case.state(), lang())),
+            (
+                "companionship",
+                &words::companionship(case.companionship(), lang()),
+            ),
+        ],
     );
     if !case.family_group_id.is_empty() {
         said("cli-family-group", &[("group", &case.family_group_id)]);
     }
     if case.best_interest_relaxed {
-        out!(
-            "best-interest gate RELAXED under a bilateral agreement (determination by the migration authority)"
-        );
+        said("cli-relaxed", &[]);
     }
     if let Some(open) = &case.open_proposal {
         said("cli-open-proposal", &[("proposal", &proposal(open))]);
@@ -345,7 +304,6 @@ pub fn case(case: &CaseView) {
     }
     said("cli-timeline", &[]);
     for entry in &case.timeline {
-        let sender = entry.sender.clone().unwrap_or_default();
         let delivery = match entry.delivery() {
             DeliveryState::Queued => say("cli-delivery-queued", &[]),
             DeliveryState::Delivered => say("cli-delivery-delivered", &[]),
@@ -356,8 +314,8 @@ pub fn case(case: &CaseView) {
         out!(
             "  {}  {}  {}  [{delivery}]",
             time(entry.at.as_ref()),
-            sender_name(&sender),
-            entry.summary
+            sender_name(entry.sender.as_ref()),
+            words::timeline_line(entry, lang(), Times::Compact)
         );
         if !entry.flag.is_empty() {
             out!("      {}", entry.flag);
@@ -376,8 +334,8 @@ pub fn case(case: &CaseView) {
     }
 }
 
-/// A refusal kept in a timeline: the gateway's sentence in English, else
-/// rendered from its reason code where one was kept.
+/// A refusal kept in a timeline or a receipt: the gateway's sentence in
+/// English, else rendered from its reason code where one was kept.
 fn refusal_text(sentence: &str, detail: Option<&retorno_proto::v1::RefusalDetail>) -> String {
     match detail {
         Some(detail) if lang() != Lang::En => Refusal::from_detail(detail).render(lang()),
@@ -391,12 +349,14 @@ pub fn case_list(cases: &[CaseView]) {
         said("cli-no-cases", &[]);
     }
     for case in cases {
-        out!(
-            "{}  {} -> {}  {}",
-            case.case_id,
-            case.destination_country,
-            case.origin_country,
-            state(case)
+        said(
+            "cli-case-row",
+            &[
+                ("case", &case.case_id),
+                ("destination", &case.destination_country),
+                ("origin", &case.origin_country),
+                ("state", &words::state(case.state(), lang())),
+            ],
         );
     }
 }
@@ -416,10 +376,10 @@ mod tests {
             delegated_consulate_country: String::new(),
             ..Default::default()
         };
-        assert_eq!(sender_name(&sender), "HN MINEX (consulate)");
+        assert_eq!(sender_name(Some(&sender)), "HN MINEX (consulate)");
         sender.delegated_consulate_country = "GT".into();
         assert_eq!(
-            sender_name(&sender),
+            sender_name(Some(&sender)),
             "GT MINEX (consulate of GT acting for HN, under HN's delegation)"
         );
     }

@@ -443,6 +443,19 @@ fn run_in(dir: &Path, lang: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
+/// Runs `retorno ARGS` under a Spanish locale until its output holds
+/// `wanted` (delivery between gateways is asynchronous); the last output.
+async fn until(dir: &Path, args: &[&str], wanted: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let said = run_in(dir, "es_GT.UTF-8", args);
+        if said.contains(wanted) || started.elapsed() > DEADLINE {
+            return said;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Issue 11: the program follows LANG. The README's refused 21:30 arrival,
 /// asked with `LANG=es_GT.UTF-8`, is told in Spanish, in the region's own
 /// words, with the allowed slots; the program's own sentences follow too.
@@ -479,7 +492,9 @@ async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
         ],
     );
     assert!(
-        sent.starts_with("aceptado: mensaje ") && sent.contains("está ahora en NOTIFIED"),
+        sent.starts_with("aceptado: mensaje ")
+            && sent.contains("el caso MX-2026-0001 queda en estado: Notificado")
+            && sent.contains("queda guardado en la bandeja de salida;"),
         "{sent}"
     );
     let at = format!("{} 21:30", walkthrough_day());
@@ -539,6 +554,57 @@ async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
         english.starts_with("retorno: the gateway refused the request (InvalidArgument): arrival "),
         "{english}"
     );
+
+    // Issue 11, and the program's reading of a case: the inbox, the case and
+    // a delivery read in Spanish too, in the console's words for each step.
+    let at = format!("{day} 10:00");
+    let mut propose = propose;
+    propose[10] = &at;
+    let proposed = run_in(dir.path(), "es_GT.UTF-8", &propose);
+    assert!(
+        proposed.contains("el caso MX-2026-0001 queda en estado: Arribo propuesto"),
+        "{proposed}"
+    );
+    let sbs = ".retorno-dev/GT/profiles/child-protection.toml";
+    let inbox = until(dir.path(), &["--profile", sbs, "inbox"], "Propuesta P1").await;
+    for line in [
+        "#1  recibido ",
+        "  de MX INM (autoridad de destino)  caso MX-2026-0001  mensaje ",
+        "    aviso previo: Ana Lucía Pérez Xol, No acompañado, riesgo Medio, punto de recepción GT-TECUN-UMAN desde el ",
+        &format!("    Propuesta P1 para 1 NNA en GT-TECUN-UMAN: {day} 10:00 (hora de Guatemala)"),
+    ] {
+        assert!(inbox.contains(line), "{line:?} in:\n{inbox}");
+    }
+    let case = until(
+        dir.path(),
+        &["--profile", inm, "case", "show", "MX-2026-0001"],
+        "[entregado]\n  ",
+    )
+    .await;
+    for line in [
+        "caso MX-2026-0001  MX -> GT  Arribo propuesto  (No acompañado)\n",
+        &format!(
+            "propuesta de arribo abierta: P1 en GT-TECUN-UMAN, {day} 10:00 (hora de Guatemala)\n"
+        ),
+        "historial del caso:\n",
+        "  MX INM (autoridad de destino)  Aviso previo: No acompañado, riesgo Medio  [entregado]",
+    ] {
+        assert!(case.contains(line), "{line:?} in:\n{case}");
+    }
+    let english_words = [
+        "received",
+        " from ",
+        "notice",
+        "proposal",
+        "delivered",
+        "timeline",
+    ];
+    for text in [&inbox, &case] {
+        assert!(
+            !english_words.iter().any(|word| text.contains(word)),
+            "no English left:\n{text}"
+        );
+    }
     for gateway in gateways {
         gateway.shutdown().await;
     }

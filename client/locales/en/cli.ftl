@@ -5,7 +5,7 @@
 cli-accepted = { $duplicate ->
         [yes] accepted (it had been accepted before)
        *[no] accepted
-    }: message { $message_id }, case { $case } is now { $state }
+    }: message { $message_id }, case { $case } is now in state: { $state }
 # A refused call: the gRPC status code, then why.
 cli-refused = the gateway refused the request ({ $status }): { $reason }
 cli-no-new-messages = no new messages
@@ -13,6 +13,8 @@ cli-acknowledged = acknowledged up to { $cursor }
 cli-no-cases = no cases
 cli-timeline = timeline:
 cli-family-group = family group: { $group }
+# A proposal in a case's first lines: its id, the point of entry and the arrival in its local time.
+cli-proposal = { $id } at { $point } { $at }
 cli-open-proposal = open proposal: { $proposal }
 cli-agreed-arrival = agreed arrival: { $proposal } for { $cases }
 cli-refused-here = REFUSED here: { $reason }
@@ -21,3 +23,39 @@ cli-delivery-queued = queued
 cli-delivery-delivered = delivered
 cli-delivery-rejected = REJECTED by the peer
 cli-delivery-received = received
+
+# What the program prints of a case, a message and a delivery. The words of a
+# step, a state and an enum's values are the console's (console.ftl: tl-*,
+# state-*, companionship-*, o-*, date-*), so that both read the same.
+
+# An inbox item's first line; `at` is in UTC, as the program's columns are.
+cli-inbox-item = #{ $cursor }  received { $at }  from { $sender }  case { $case }  message { $message_id }
+cli-inbox-no-body = #{ $cursor } (no body)
+# An advance notice in the inbox: the child, whom the child travels with, the
+# risk (left out where this role may not see it), the point of entry and the
+# earliest day of travel.
+cli-inbox-notice = advance notice: { $child }, { $companionship }, entry { $point } from { $date }
+cli-inbox-notice-risk = advance notice: { $child }, { $companionship }, risk { $risk }, entry { $point } from { $date }
+cli-inbox-summary = case summary (retorno inbox --json shows it in full)
+cli-inbox-unknown = (a kind this program does not know)
+cli-inbox-redacted = (details your role does not need were left out)
+# After an advance notice is accepted: how to follow its delivery.
+cli-notice-stored = it is stored in the outbox; `retorno { $connection } status { $message_id }` shows its delivery
+# Where a sent message stands (retorno status).
+cli-delivered = delivered: message { $message_id } stored by { $country } at { $stored } (accepted here { $accepted })
+cli-receipt = receipt: body sha256 { $sha256 }
+cli-delivered-refused = but { $country }'s case rules refused it (it is kept there as refused): { $reason }
+cli-queued = queued: message { $message_id } for { $country }, accepted { $accepted }; waiting for { $country }'s receipt
+cli-rejected = rejected by { $country }: { $reason } ({ $code })
+cli-unknown-state = unknown state for message { $message_id }
+# A case's first line: its id, destination -> origin, state and companionship.
+cli-case = case { $case }  { $destination } -> { $origin }  { $state }  ({ $companionship })
+cli-case-row = { $case }  { $destination } -> { $origin }  { $state }
+cli-relaxed = best-interest gate RELAXED under a bilateral agreement (determination by the migration authority)
+# Who sent a message: a role's name, and a consulate acting under another country's delegation.
+cli-role-destination-authority = destination-authority
+cli-role-child-protection = child-protection
+cli-role-consulate = consulate
+cli-role-operator = operator
+cli-role-unspecified = no role
+cli-sender-delegated = { $acting } { $agency } ({ $role } of { $acting } acting for { $country }, under { $country }'s delegation)

@@ -5,7 +5,7 @@
 cli-accepted = { $duplicate ->
         [yes] aceptado (ya se había aceptado antes)
        *[no] aceptado
-    }: mensaje { $message_id }, el caso { $case } está ahora en { $state }
+    }: mensaje { $message_id }, el caso { $case } queda en estado: { $state }
 # Una solicitud rechazada: el código de estado gRPC y el motivo.
 cli-refused = la pasarela rechazó la solicitud ({ $status }): { $reason }
 cli-no-new-messages = no hay mensajes nuevos en la bandeja de entrada
@@ -13,6 +13,8 @@ cli-acknowledged = acuse de recibo hasta { $cursor }
 cli-no-cases = no hay casos
 cli-timeline = historial del caso:
 cli-family-group = grupo familiar: { $group }
+# Una propuesta en las primeras líneas de un caso: su identificador, el punto de recepción y el arribo en su hora local.
+cli-proposal = { $id } en { $point }, { $at }
 cli-open-proposal = propuesta de arribo abierta: { $proposal }
 cli-agreed-arrival = arribo acordado: { $proposal } para { $cases }
 cli-refused-here = RECHAZADO aquí: { $reason }
@@ -21,3 +23,39 @@ cli-delivery-queued = en cola
 cli-delivery-delivered = entregado
 cli-delivery-rejected = RECHAZADO por la otra pasarela
 cli-delivery-received = recibido
+
+# Lo que el programa muestra de un caso, un mensaje y una entrega. Las palabras
+# de cada paso, estado y valor son las de la consola (console.ftl: tl-*,
+# state-*, companionship-*, o-*, date-*), para que ambos digan lo mismo.
+
+# La primera línea de un mensaje de la bandeja; `at` va en UTC, como las columnas del programa.
+cli-inbox-item = #{ $cursor }  recibido { $at }  de { $sender }  caso { $case }  mensaje { $message_id }
+cli-inbox-no-body = #{ $cursor } (sin contenido)
+# Un aviso previo en la bandeja: la niña, niño o adolescente, con quién viaja,
+# el riesgo (se omite si su función no lo ve), el punto de recepción y la
+# fecha más temprana de viaje.
+cli-inbox-notice = aviso previo: { $child }, { $companionship }, punto de recepción { $point } desde el { $date }
+cli-inbox-notice-risk = aviso previo: { $child }, { $companionship }, riesgo { $risk }, punto de recepción { $point } desde el { $date }
+cli-inbox-summary = resumen del caso (retorno inbox --json lo muestra completo)
+cli-inbox-unknown = (un tipo de mensaje que este programa no conoce)
+cli-inbox-redacted = (se omitieron los datos que su función no necesita)
+# Después de aceptar un aviso previo: cómo seguir su entrega.
+cli-notice-stored = queda guardado en la bandeja de salida; `retorno { $connection } status { $message_id }` muestra su entrega
+# En qué está un mensaje enviado (retorno status).
+cli-delivered = entregado: el mensaje { $message_id } quedó guardado en { $country } el { $stored } (aceptado aquí el { $accepted })
+cli-receipt = acuse de recibo: sha256 del contenido { $sha256 }
+cli-delivered-refused = pero las reglas del caso de { $country } lo rechazaron (allí se guarda como rechazado): { $reason }
+cli-queued = en cola: mensaje { $message_id } para { $country }, aceptado el { $accepted }; se espera el acuse de recibo de { $country }
+cli-rejected = rechazado por { $country }: { $reason } ({ $code })
+cli-unknown-state = estado desconocido del mensaje { $message_id }
+# La primera línea de un caso: número, destino -> origen, estado y acompañamiento.
+cli-case = caso { $case }  { $destination } -> { $origin }  { $state }  ({ $companionship })
+cli-case-row = { $case }  { $destination } -> { $origin }  { $state }
+cli-relaxed = determinación del interés superior FLEXIBILIZADA por un acuerdo bilateral (la determinó la autoridad migratoria)
+# Quién envió un mensaje: el nombre de su función, y un consulado que actúa por delegación de otro país.
+cli-role-destination-authority = autoridad de destino
+cli-role-child-protection = protección de la niñez
+cli-role-consulate = consulado
+cli-role-operator = operación
+cli-role-unspecified = sin función
+cli-sender-delegated = { $acting } { $agency } ({ $role } de { $acting } en nombre de { $country }, por delegación de { $country })
