@@ -318,7 +318,10 @@ pub fn case(case: &CaseView) {
             words::timeline_line(entry, lang(), Times::Compact)
         );
         if !entry.flag.is_empty() {
-            out!("      {}", entry.flag);
+            out!(
+                "      {}",
+                refusal_text(&entry.flag, entry.flag_detail.as_ref())
+            );
         }
         if !entry.refused.is_empty() {
             let reason = refusal_text(&entry.refused, entry.refused_detail.as_ref());
@@ -334,13 +337,9 @@ pub fn case(case: &CaseView) {
     }
 }
 
-/// A refusal kept in a timeline or a receipt: the gateway's sentence in
-/// English, else rendered from its reason code where one was kept.
+/// A refusal or remark kept in a timeline or a receipt ([`words::reason`]).
 fn refusal_text(sentence: &str, detail: Option<&retorno_proto::v1::RefusalDetail>) -> String {
-    match detail {
-        Some(detail) if lang() != Lang::En => Refusal::from_detail(detail).render(lang()),
-        _ => sentence.to_owned(),
-    }
+    words::reason(sentence, detail, lang())
 }
 
 /// Prints one line per case.

@@ -12,16 +12,17 @@
 //!   gateway's own sentence.
 //! - [`state`], [`companionship`], [`label`]: the names of a case's state and
 //!   of the values of the proto's enums.
+//! - [`reason`]: a refusal or a remark kept in a timeline or a receipt.
 
 pub mod dates;
 
 use fluent_bundle::FluentValue;
 use retorno_proto::v1::{
-    CaseState, Companionship, TimelineEntry, arrival_response::Decision, envelope_body,
-    timeline_facts::Payload,
+    CaseState, Companionship, RefusalDetail, TimelineEntry, arrival_response::Decision,
+    envelope_body, timeline_facts::Payload,
 };
 
-use crate::i18n::Lang;
+use crate::{i18n::Lang, refusal::Refusal};
 
 /// How a line writes an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +92,17 @@ pub fn state(state: CaseState, lang: Lang) -> String {
 pub fn companionship(companionship: Companionship, lang: Lang) -> String {
     let code = code(companionship.as_str_name(), "COMPANIONSHIP_");
     lang.text(&format!("companionship-{code}"), &[])
+}
+
+/// A refusal or a remark that a timeline or a receipt keeps (`refused`,
+/// `peer_refused`, `flag`, `case_refusal`, each with its `*_detail`): in
+/// English the gateway's own sentence, which names every detail; in another
+/// language rendered from its reason code where one was kept.
+pub fn reason(sentence: &str, detail: Option<&RefusalDetail>, lang: Lang) -> String {
+    match detail {
+        Some(detail) if lang != Lang::En => Refusal::from_detail(detail).render(lang),
+        _ => sentence.to_owned(),
+    }
 }
 
 /// `CASE_STATE_ARRIVAL_AGREED` without `prefix`, as the message ids and the

@@ -251,6 +251,16 @@ impl Refusal {
     }
 }
 
+/// A remark the rules attach to a step they accept (a handoff long after the
+/// agreed arrival): the English sentence of `TimelineEntry.flag`, and its
+/// reason code and parameters for each reader's language (`flag_detail`).
+pub struct Remark {
+    /// The remark as data.
+    pub reason: Reason,
+    /// The English sentence.
+    pub message: String,
+}
+
 fn refuse(rule: Rule, reason: Reason, message: impl Into<String>) -> Refusal {
     Refusal {
         rule,
@@ -941,12 +951,12 @@ impl Rules {
         {
             return Ok(Err(out_of_order(member, Kind::Handoff)));
         }
-        let flag = match self.check_handoff_time(&case, step.sender, step.sent_at()) {
-            Ok(flag) => flag,
+        let remark = match self.check_handoff_time(&case, step.sender, step.sent_at()) {
+            Ok(remark) => remark,
             Err(refusal) => return Ok(Err(refusal)),
         };
         let at = step.body.created_at;
-        self.move_all_flagged(tx, members, step, &flag, |member| {
+        self.move_all_flagged(tx, members, step, remark.as_ref(), |member| {
             member.state = CaseState::HandedOver as i32;
             member.handed_over_at = at;
         })
@@ -961,15 +971,15 @@ impl Rules {
     /// A handoff is acknowledged no earlier than the margin before the agreed
     /// arrival. Much later than the arrival it is still accepted (the child
     /// is in custody; refusing the record would not undo that) and the
-    /// returned flag says how late, for both timelines.
+    /// returned remark says how late, for both timelines.
     fn check_handoff_time(
         &self,
         case: &CaseView,
         sender: Country,
         at: jiff::Timestamp,
-    ) -> Result<String, Refusal> {
+    ) -> Result<Option<Remark>, Refusal> {
         let Some((arrival, time_zone)) = agreed_arrival(case) else {
-            return Ok(String::new());
+            return Ok(None);
         };
         let timing = self.origin_timing(case, sender)?;
         let margin = hours(timing.handoff_margin_hours);
@@ -991,15 +1001,23 @@ impl Rules {
         let late_after = hours(timing.handoff_late_after_hours);
         let late = at.duration_since(arrival);
         if late > late_after {
-            return Ok(format!(
-                "late: acknowledged {} hours after the agreed arrival at {} (over {}'s handoff_late_after_hours of {})",
-                late.as_hours(),
-                local(arrival, &time_zone),
-                case.origin_country,
-                timing.handoff_late_after_hours
-            ));
+            return Ok(Some(Remark {
+                reason: Reason::new(Code::HandoffLate)
+                    .with("hours", late.as_hours())
+                    .with("arrival", crate::clock::rfc3339_in(arrival, &time_zone))
+                    .with("time_zone", &time_zone)
+                    .with("country", &case.origin_country)
+                    .with("late_after", timing.handoff_late_after_hours),
+                message: format!(
+                    "late: acknowledged {} hours after the agreed arrival at {} (over {}'s handoff_late_after_hours of {})",
+                    late.as_hours(),
+                    local(arrival, &time_zone),
+                    case.origin_country,
+                    timing.handoff_late_after_hours
+                ),
+            }));
         }
-        Ok(String::new())
+        Ok(None)
     }
 
     /// Confirms a reception ([`check_reception_time`] has passed in [`Rules::may_take`]).
@@ -1183,7 +1201,7 @@ impl Rules {
         step: &Step<'_>,
         change: impl Fn(&mut CaseView),
     ) -> Result<Result<Applied, Refusal>, TxError> {
-        self.move_all_flagged(tx, members, step, "", change)
+        self.move_all_flagged(tx, members, step, None, change)
     }
 
     /// [`Rules::move_all`], with a remark of the rules on each timeline entry.
@@ -1192,7 +1210,7 @@ impl Rules {
         tx: &dyn CasesTx,
         members: Vec<CaseView>,
         step: &Step<'_>,
-        flag: &str,
+        remark: Option<&Remark>,
         change: impl Fn(&mut CaseView),
     ) -> Result<Result<Applied, Refusal>, TxError> {
         let mut cases = Vec::new();
@@ -1200,7 +1218,10 @@ impl Rules {
         for mut member in members {
             change(&mut member);
             let mut entry = timeline_entry(step, self.delivery_for(step));
-            entry.flag = flag.to_owned();
+            if let Some(remark) = remark {
+                entry.flag.clone_from(&remark.message);
+                entry.flag_detail = Some(remark.reason.detail(&remark.message));
+            }
             member.timeline.push(entry);
             if member.case_id == step.body.case_id {
                 state = member.state();
@@ -1601,6 +1622,7 @@ fn timeline_entry(step: &Step<'_>, delivery: DeliveryState) -> TimelineEntry {
         facts: Some(need_to_know::facts(step.payload)),
         refused_detail: None,
         peer_refused_detail: None,
+        flag_detail: None,
     }
 }
 

@@ -149,6 +149,10 @@ codes! {
     TooEarly = "too-early",
     /// The case's stored origin is not a country (a corrupt case).
     CaseOriginInvalid = "case-origin-invalid",
+    /// Not a refusal but a remark on an accepted handoff (`TimelineEntry.flag_detail`):
+    /// acknowledged `hours` hours after the agreed `arrival` (in `time_zone`), over
+    /// `country`'s `late_after` hours (`[case] handoff_late_after_hours`).
+    HandoffLate = "handoff-late",
 }
 
 /// A reason code with its named parameters.

@@ -1461,11 +1461,29 @@ retorno_tests::on_both_engines! {
         let at_mx = wait_for_state(&inm, case, CaseState::HandedOver).await;
         let at_gt = sbs.case(case).await.unwrap();
         for view in [&at_mx, &at_gt] {
-            let flag = &view.timeline.last().unwrap().flag;
+            let entry = view.timeline.last().unwrap();
+            let flag = &entry.flag;
             assert!(
                 flag.starts_with("late: acknowledged 72 hours after the agreed arrival")
                     && flag.contains("handoff_late_after_hours of 48"),
                 "{flag}"
+            );
+            // The same remark as data, so that a Spanish reader reads it in Spanish.
+            let detail = entry.flag_detail.as_ref().expect("the remark as data");
+            assert_eq!(detail.code, "handoff-late");
+            for (name, value) in [
+                ("hours", "72"),
+                ("late_after", "48"),
+                ("country", "GT"),
+                ("time_zone", "America/Guatemala"),
+            ] {
+                assert_eq!(detail.params.get(name).map(String::as_str), Some(value), "{name}");
+            }
+            let spanish = retorno_client::words::reason(flag, Some(detail), Lang::Es);
+            assert!(
+                spanish.starts_with("Entrega tardía: se acusó 72 horas después del arribo acordado (")
+                    && spanish.contains("-06:00, America/Guatemala), más de las 48 horas que admite GT"),
+                "{spanish}"
             );
         }
         mx.shutdown().await;

@@ -70,3 +70,5 @@ refused-outside-reception-hours = The arrival at { $arrival } is { $night ->
 refused-capacity-full = { $point } can receive { $capacity } children on { $date }; { $taken } are agreed already.
 refused-too-early = Too early: the earliest allowed is { $earliest } ({ $time_zone }) under { $rule }.
 refused-case-origin-invalid = The case's origin is not a country; tell your gateway's operator.
+# Not a refusal: the remark on a handoff acknowledged long after the agreed arrival (the case timeline's flag).
+refused-handoff-late = Late: acknowledged { $hours } hours after the agreed arrival at { $arrival } ({ $time_zone }), over the { $late_after } hours that { $country } allows (handoff_late_after_hours).

@@ -74,3 +74,5 @@ refused-outside-reception-hours = El arribo a las { $arrival } es { $night ->
 refused-capacity-full = { $point } puede recibir a { $capacity } personas menores de edad el { $date }; ya hay { $taken } acordadas.
 refused-too-early = Demasiado pronto: lo más temprano permitido es { $earliest } ({ $time_zone }) según { $rule }.
 refused-case-origin-invalid = El país de origen del caso no es un país; avise al operador de su pasarela.
+# No es un rechazo: la observación sobre una entrega acusada mucho después del arribo acordado (en el historial del caso).
+refused-handoff-late = Entrega tardía: se acusó { $hours } horas después del arribo acordado ({ $arrival }, { $time_zone }), más de las { $late_after } horas que admite { $country } (handoff_late_after_hours).

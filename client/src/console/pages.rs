@@ -778,8 +778,8 @@ pub(crate) async fn case(
                 .unwrap_or_default(),
             sender: sender_line(entry.sender.as_ref(), lang),
             summary: crate::words::timeline_line(entry, lang, Times::Full),
-            refused: entry.refused.clone(),
-            flag: entry.flag.clone(),
+            refused: crate::words::reason(&entry.refused, entry.refused_detail.as_ref(), lang),
+            flag: crate::words::reason(&entry.flag, entry.flag_detail.as_ref(), lang),
         })
         .collect();
     let steps = view
