@@ -29,7 +29,8 @@ pub enum Lang {
 }
 
 /// The message files, per language, compiled into the program so that a
-/// release binary needs nothing beside it. Adding a file: add it to both lists.
+/// release binary needs nothing beside it. Adding a file: add it to both lists
+/// (but `help.ftl`, Spanish only: see the tests).
 const FILES: &[(Lang, &str, &str)] = &[
     (Lang::Es, "cli.ftl", include_str!("../locales/es/cli.ftl")),
     (
@@ -43,6 +44,7 @@ const FILES: &[(Lang, &str, &str)] = &[
         include_str!("../locales/es/refusals.ftl"),
     ),
     (Lang::Es, "ops.ftl", include_str!("../locales/es/ops.ftl")),
+    (Lang::Es, "help.ftl", include_str!("../locales/es/help.ftl")),
     (Lang::En, "cli.ftl", include_str!("../locales/en/cli.ftl")),
     (
         Lang::En,
@@ -285,9 +287,17 @@ mod tests {
         }
     }
 
+    /// Files only in Spanish: `help.ftl` holds `retorno --help` in Spanish;
+    /// its English is the doc comments of `client/src/main.rs`, and the
+    /// program's own test (`help.rs`) walks its commands against it.
+    const SPANISH_ONLY: &[&str] = &["help.ftl"];
+
     #[test]
     fn spanish_and_english_hold_the_same_messages_with_the_same_parameters() {
-        for (es_lang, es_name, es_source) in FILES.iter().filter(|(l, _, _)| *l == Lang::Es) {
+        for (es_lang, es_name, es_source) in FILES
+            .iter()
+            .filter(|(l, name, _)| *l == Lang::Es && !SPANISH_ONLY.contains(name))
+        {
             let (_, _, en_source) = FILES
                 .iter()
                 .find(|(l, name, _)| *l == Lang::En && name == es_name)

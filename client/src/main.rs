@@ -2,10 +2,11 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use retorno_client::{Client, Profile, compose, notice::read_notice};
 use retorno_proto::v1::{CaseState, DeliveryState, SubmitRequest, submit_request::Payload};
 
+mod help;
 mod show;
 mod web_console;
 
@@ -32,7 +33,7 @@ struct Cli {
 /// Where the gateway is and which certificate to use: a profile file, or flags.
 /// Shown under their own heading in every command's help.
 #[derive(Args)]
-#[command(next_help_heading = "Connection (a profile, or --gateway with --ca, --cert and --key)")]
+#[command(next_help_heading = help::CONNECTION_HEADING)]
 struct Connection {
     /// A connection profile (TOML: gateway, ca, cert, key, tls_name).
     #[arg(long, env = "RETORNO_PROFILE", global = true)]
@@ -324,7 +325,11 @@ enum SendKind {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = help::localized(Cli::command(), show::lang());
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
