@@ -598,7 +598,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let status = client.status(&message_id).await?;
             show::status(&status);
             if status.state() == DeliveryState::Rejected {
-                anyhow::bail!("the message was rejected by {}", status.recipient_country);
+                anyhow::bail!(
+                    "{}",
+                    show::say(
+                        "cli-rejected-exit",
+                        &[("country", &status.recipient_country)]
+                    )
+                );
             }
         }
     }

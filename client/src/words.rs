@@ -7,9 +7,10 @@
 //!   gateway left for this reader (`TimelineEntry.facts`, already cut by its
 //!   need-to-know rules) or from a message of the inbox. An entry without
 //!   facts (the reader may not see its content, or it was stored before
-//!   facts existed) reads as its kind (`Informe de seguimiento`); an
-//!   unknown kind, or a value the message files do not name, keeps the
-//!   gateway's own sentence.
+//!   facts existed). One the reader may not see reads as its kind
+//!   (`Informe de seguimiento`); one stored before facts, an unknown kind, or
+//!   a value the message files do not name keeps the gateway's own sentence.
+//! - [`kind`], [`kind_of`]: a message's kind and its name.
 //! - [`state`], [`companionship`], [`label`]: the names of a case's state and
 //!   of the values of the proto's enums.
 //! - [`reason`]: a refusal or a remark kept in a timeline or a receipt.
@@ -54,9 +55,9 @@ pub fn timeline_line(entry: &TimelineEntry, lang: Lang, times: Times) -> String 
         .as_ref()
         .and_then(|facts| facts.payload.as_ref())
     else {
-        let kind = format!("kind-{}", entry.kind);
-        return if Lang::En.has(&kind) {
-            lang.text(&kind, &[])
+        let unseen = entry.summary == retorno_proto::timeline::unseen_line(&entry.kind);
+        return if unseen && Lang::En.has(&format!("kind-{}", entry.kind)) {
+            kind(&entry.kind, lang)
         } else {
             entry.summary.clone()
         };
@@ -77,6 +78,33 @@ pub fn facts_of(payload: &envelope_body::Payload) -> Payload {
         P::ReceptionConfirmation(p) => Payload::ReceptionConfirmation(p),
         P::FollowUpReport(p) => Payload::FollowUpReport(p),
         P::CaseWithdrawal(p) => Payload::CaseWithdrawal(p),
+    }
+}
+
+/// A message kind's name (`kind-<kind>` in the message files, `kind-unknown`
+/// for one they do not name): `Propuesta de arribo`.
+pub fn kind(kind: &str, lang: Lang) -> String {
+    let id = format!("kind-{kind}");
+    if Lang::En.has(&id) {
+        lang.text(&id, &[])
+    } else {
+        lang.text("kind-unknown", &[])
+    }
+}
+
+/// The kind of a message's payload, as timelines and message ids name it.
+pub fn kind_of(payload: Option<&envelope_body::Payload>) -> &'static str {
+    use envelope_body::Payload as P;
+    match payload {
+        Some(P::AdvanceNotice(_)) => "advance_notice",
+        Some(P::CaseSummary(_)) => "case_summary",
+        Some(P::ArrivalProposal(_)) => "arrival_proposal",
+        Some(P::ArrivalResponse(_)) => "arrival_response",
+        Some(P::HandoffAck(_)) => "handoff_ack",
+        Some(P::ReceptionConfirmation(_)) => "reception_confirmation",
+        Some(P::FollowUpReport(_)) => "follow_up_report",
+        Some(P::CaseWithdrawal(_)) => "case_withdrawal",
+        None => "unknown",
     }
 }
 
@@ -195,15 +223,31 @@ pub fn payload_line(payload: &Payload, lang: Lang, times: Times) -> Option<Strin
     }
 }
 
-/// An enum value's label (`o-<value>` in the message files), `None` when it
-/// is unspecified or has no label: `RISK_LEVEL_HIGH` is `o-high`.
+/// An enum value's label, `None` when it is unspecified or has no label:
+/// `RISK_LEVEL_HIGH` is `o-high`. A value whose words differ by field has a
+/// label of its own, `o-<field>-<value>`: `PLACEMENT_WITH_FAMILY` is
+/// `o-placement-with-family` (con su familia), not the companionship's
+/// `o-with-family` (acompañado por su familia).
 pub fn label(name: &str, prefix: &str, lang: Lang) -> Option<String> {
     let value = name.strip_prefix(prefix)?;
     if value == "UNSPECIFIED" {
         return None;
     }
-    let id = format!("o-{}", value.to_ascii_lowercase().replace('_', "-"));
-    Lang::En.has(&id).then(|| lang.text(&id, &[]))
+    let field = prefix
+        .trim_end_matches('_')
+        .to_ascii_lowercase()
+        .replace('_', "-");
+    option(&field, &value.to_ascii_lowercase().replace('_', "-"), lang)
+}
+
+/// The label of `value` (kebab-case) in a choice of `field`: `o-<field>-<value>`
+/// where the field has words of its own for it, else `o-<value>`; `None`
+/// when neither exists. The console's forms label their choices with it too.
+pub fn option(field: &str, value: &str, lang: Lang) -> Option<String> {
+    [format!("o-{field}-{value}"), format!("o-{value}")]
+        .into_iter()
+        .find(|id| Lang::En.has(id))
+        .map(|id| lang.text(&id, &[]))
 }
 
 #[cfg(test)]

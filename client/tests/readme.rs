@@ -569,7 +569,7 @@ async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
     let inbox = until(dir.path(), &["--profile", sbs, "inbox"], "Propuesta P1").await;
     for line in [
         "#1  recibido ",
-        "  de MX INM (autoridad de destino)  caso MX-2026-0001  mensaje ",
+        "  de MX INM (autoridad del país de destino)  caso MX-2026-0001  mensaje ",
         "    aviso previo: Ana Lucía Pérez Xol, No acompañado, riesgo Medio, punto de recepción GT-TECUN-UMAN desde el ",
         &format!("    Propuesta P1 para 1 NNA en GT-TECUN-UMAN: {day} 10:00 (hora de Guatemala)"),
     ] {
@@ -587,7 +587,7 @@ async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
             "propuesta de arribo abierta: P1 en GT-TECUN-UMAN, {day} 10:00 (hora de Guatemala)\n"
         ),
         "historial del caso:\n",
-        "  MX INM (autoridad de destino)  Aviso previo: No acompañado, riesgo Medio  [entregado]",
+        "  MX INM (autoridad del país de destino)  Aviso previo: No acompañado, riesgo Medio  [entregado]",
     ] {
         assert!(case.contains(line), "{line:?} in:\n{case}");
     }

@@ -20,6 +20,7 @@
 //! from a finished sentence with parts taken out afterwards: a consulate's
 //! line for a notice is built from a notice that holds no risk level.
 
+use retorno_proto::timeline::unseen_line;
 use retorno_proto::v1::{
     self, ArrivalProposal, ArrivalResponse, CaseView, DeclineReason, EnvelopeBody, HandoffAck,
     TimelineEntry, TimelineFacts,
@@ -432,16 +433,6 @@ fn from_fact(fact: Fact) -> Payload {
         Fact::ReceptionConfirmation(p) => Payload::ReceptionConfirmation(p),
         Fact::FollowUpReport(p) => Payload::FollowUpReport(p),
         Fact::CaseWithdrawal(p) => Payload::CaseWithdrawal(p),
-    }
-}
-
-/// The line of a message whose content the reader may not see: only its kind.
-fn unseen_line(kind: &str) -> String {
-    match kind {
-        "case_summary" => "case summary shared".into(),
-        "reception_confirmation" => "reception confirmed".into(),
-        "follow_up_report" => "follow-up report".into(),
-        other => other.replace('_', " "),
     }
 }
 

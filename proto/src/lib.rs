@@ -8,6 +8,7 @@
 //! - [`v1`]: messages, the `PeerExchange` and `Agency` services' clients and servers.
 //! - [`rules`]: what each payload's fields must hold, checked by both gateways and the client.
 //! - [`refusal`]: the reason codes of every refusal, with their parameters, shared with the client.
+//! - [`timeline`]: what a timeline line says of a step its reader may not see.
 //! - [`FILE_DESCRIPTOR_SET`]: the compiled descriptors, for reflection.
 //! - [`codec`]: the services' codec, which answers undecodable bytes with `INVALID_ARGUMENT`.
 
@@ -25,6 +26,7 @@ pub mod v1 {
 
 pub mod refusal;
 pub mod rules;
+pub mod timeline;
 
 /// The encoded `FileDescriptorSet` of every `retorno.v1` file.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -36,6 +36,10 @@ cli-inbox-no-body = #{ $cursor } (no body)
 # earliest day of travel.
 cli-inbox-notice = advance notice: { $child }, { $companionship }, entry { $point } from { $date }
 cli-inbox-notice-risk = advance notice: { $child }, { $companionship }, risk { $risk }, entry { $point } from { $date }
+# A handoff acknowledgement in the inbox: the step's line, who received and when (UTC).
+cli-inbox-handoff = { $line }; received by { $institution } at { $at }
+# When `status` finds a message rejected: the program ends with an error.
+cli-rejected-exit = the message was rejected by { $country }
 cli-inbox-summary = case summary (retorno inbox --json shows it in full)
 cli-inbox-unknown = (a kind this program does not know)
 cli-inbox-redacted = (details your role does not need were left out)

@@ -299,6 +299,7 @@ f-status = Situation
 f-notes = Notes
 f-reason = Reason
 f-text = Explanation (required when the reason is "Other")
+o-placement-with-family = With family
 o-reception-centre = In a reception centre
 o-foster-care = In foster care
 o-stable = Stable

@@ -36,6 +36,10 @@ cli-inbox-no-body = #{ $cursor } (sin contenido)
 # fecha más temprana de viaje.
 cli-inbox-notice = aviso previo: { $child }, { $companionship }, punto de recepción { $point } desde el { $date }
 cli-inbox-notice-risk = aviso previo: { $child }, { $companionship }, riesgo { $risk }, punto de recepción { $point } desde el { $date }
+# Un acuse de entrega en la bandeja: la línea del paso, quién recibió y cuándo (UTC).
+cli-inbox-handoff = { $line }; recibido por { $institution } el { $at }
+# Cuando `status` encuentra un mensaje rechazado: el programa termina con error.
+cli-rejected-exit = { $country } rechazó el mensaje
 cli-inbox-summary = resumen del caso (retorno inbox --json lo muestra completo)
 cli-inbox-unknown = (un tipo de mensaje que este programa no conoce)
 cli-inbox-redacted = (se omitieron los datos que su función no necesita)
@@ -53,9 +57,9 @@ cli-case = caso { $case }  { $destination } -> { $origin }  { $state }  ({ $comp
 cli-case-row = { $case }  { $destination } -> { $origin }  { $state }
 cli-relaxed = determinación del interés superior FLEXIBILIZADA por un acuerdo bilateral (la determinó la autoridad migratoria)
 # Quién envió un mensaje: el nombre de su función, y un consulado que actúa por delegación de otro país.
-cli-role-destination-authority = autoridad de destino
-cli-role-child-protection = protección de la niñez
+cli-role-destination-authority = autoridad del país de destino
+cli-role-child-protection = institución de protección de la niñez
 cli-role-consulate = consulado
-cli-role-operator = operación
-cli-role-unspecified = sin función
+cli-role-operator = operador
+cli-role-unspecified = sin rol
 cli-sender-delegated = { $acting } { $agency } ({ $role } de { $acting } en nombre de { $country }, por delegación de { $country })

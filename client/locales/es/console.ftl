@@ -299,6 +299,7 @@ f-status = Situación
 f-notes = Notas
 f-reason = Motivo
 f-text = Explicación (obligatoria si el motivo es «Otro»)
+o-placement-with-family = Con su familia
 o-reception-centre = En institución (centro de recepción)
 o-foster-care = En acogimiento familiar
 o-stable = Estable

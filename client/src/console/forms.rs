@@ -97,7 +97,8 @@ impl<'a> FormBuilder<'a> {
         self.push(input)
     }
 
-    /// A select of enum values; labels are messages `o-<value>` (an empty value first).
+    /// A select of enum values; labels are messages `o-<name>-<value>` or
+    /// `o-<value>` ([`crate::words::option`]), an empty value first.
     pub fn select(&mut self, name: &str, values: &[&str]) -> &mut Self {
         let mut input = self.input(name, "select");
         let chosen = input.value.clone();
@@ -108,7 +109,8 @@ impl<'a> FormBuilder<'a> {
                 label: if value.is_empty() {
                     self.lang.text("o-none", &[])
                 } else {
-                    self.lang.text(&format!("o-{value}"), &[])
+                    crate::words::option(name, value, self.lang)
+                        .unwrap_or_else(|| self.lang.text(&format!("o-{value}"), &[]))
                 },
                 selected: value == chosen,
             })

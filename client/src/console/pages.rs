@@ -366,22 +366,6 @@ struct InboxLineFragment<'a> {
     csrf: &'a str,
 }
 
-/// The payload kind of an inbox item, as SubmitRequest names it.
-fn payload_kind(payload: Option<&envelope_body::Payload>) -> &'static str {
-    use envelope_body::Payload as P;
-    match payload {
-        Some(P::AdvanceNotice(_)) => "advance_notice",
-        Some(P::CaseSummary(_)) => "case_summary",
-        Some(P::ArrivalProposal(_)) => "arrival_proposal",
-        Some(P::ArrivalResponse(_)) => "arrival_response",
-        Some(P::HandoffAck(_)) => "handoff_ack",
-        Some(P::ReceptionConfirmation(_)) => "reception_confirmation",
-        Some(P::FollowUpReport(_)) => "follow_up_report",
-        Some(P::CaseWithdrawal(_)) => "case_withdrawal",
-        None => "unknown",
-    }
-}
-
 /// A sender as a line of a page: `MX INM (Ana Pérez)`.
 pub(crate) fn sender_line(sender: Option<&retorno_proto::v1::Sender>, lang: Lang) -> String {
     let Some(sender) = sender else {
@@ -407,7 +391,7 @@ pub(crate) use crate::words::instant;
 
 fn inbox_line(item: &InboxItem, lang: Lang, zone: &str) -> InboxLine {
     let body = item.body.clone().unwrap_or_default();
-    let kind = payload_kind(body.payload.as_ref());
+    let kind = crate::words::kind_of(body.payload.as_ref());
     InboxLine {
         cursor: item.cursor,
         message_id: body.message_id.clone(),
@@ -424,7 +408,7 @@ fn inbox_line(item: &InboxItem, lang: Lang, zone: &str) -> InboxLine {
                     child.family_names
                 )
             }
-            _ => lang.text(&format!("kind-{kind}"), &[]),
+            _ => crate::words::kind(kind, lang),
         },
         sender: sender_line(body.sender.as_ref(), lang),
         received: instant(item.received_at.as_ref())
@@ -772,12 +756,15 @@ pub(crate) async fn case(
         .iter()
         .map(|entry| TimelineLine {
             kind: entry.kind.clone(),
-            what: lang.text(&format!("kind-{}", entry.kind), &[]),
+            what: crate::words::kind(&entry.kind, lang),
             at: instant(entry.at.as_ref())
                 .map(|at| dates::date_time(at, &zone, lang))
                 .unwrap_or_default(),
             sender: sender_line(entry.sender.as_ref(), lang),
-            summary: crate::words::timeline_line(entry, lang, Times::Full),
+            // A step the reader may not see reads as its kind, which `what` shows already.
+            summary: Some(crate::words::timeline_line(entry, lang, Times::Full))
+                .filter(|line| *line != crate::words::kind(&entry.kind, lang))
+                .unwrap_or_default(),
             refused: crate::words::reason(&entry.refused, entry.refused_detail.as_ref(), lang),
             flag: crate::words::reason(&entry.flag, entry.flag_detail.as_ref(), lang),
         })
