@@ -737,6 +737,28 @@ pub(crate) fn case_zone(case: &CaseView, home: &str) -> String {
         .unwrap_or_else(|| home.to_owned())
 }
 
+/// The case page's timeline: each step in `lang`, at its time in `zone`,
+/// with the rules' remark and any refusal rendered from their codes.
+fn timeline_lines(view: &CaseView, zone: &str, lang: Lang) -> Vec<TimelineLine> {
+    view.timeline
+        .iter()
+        .map(|entry| TimelineLine {
+            kind: entry.kind.clone(),
+            what: crate::words::kind(&entry.kind, lang),
+            at: instant(entry.at.as_ref())
+                .map(|at| dates::date_time(at, zone, lang))
+                .unwrap_or_default(),
+            sender: sender_line(entry.sender.as_ref(), lang),
+            // A step the reader may not see reads as its kind, which `what` shows already.
+            summary: Some(crate::words::timeline_line(entry, lang, Times::Full))
+                .filter(|line| *line != crate::words::kind(&entry.kind, lang))
+                .unwrap_or_default(),
+            refused: crate::words::reason(&entry.refused, entry.refused_detail.as_ref(), lang),
+            flag: crate::words::reason(&entry.flag, entry.flag_detail.as_ref(), lang),
+        })
+        .collect()
+}
+
 pub(crate) async fn case(
     Shared(state): Shared<Arc<State>>,
     Reader(lang): Reader,
@@ -751,24 +773,7 @@ pub(crate) async fn case(
     };
     let home = state.home_zone.clone();
     let zone = case_zone(&view, &home);
-    let timeline = view
-        .timeline
-        .iter()
-        .map(|entry| TimelineLine {
-            kind: entry.kind.clone(),
-            what: crate::words::kind(&entry.kind, lang),
-            at: instant(entry.at.as_ref())
-                .map(|at| dates::date_time(at, &zone, lang))
-                .unwrap_or_default(),
-            sender: sender_line(entry.sender.as_ref(), lang),
-            // A step the reader may not see reads as its kind, which `what` shows already.
-            summary: Some(crate::words::timeline_line(entry, lang, Times::Full))
-                .filter(|line| *line != crate::words::kind(&entry.kind, lang))
-                .unwrap_or_default(),
-            refused: crate::words::reason(&entry.refused, entry.refused_detail.as_ref(), lang),
-            flag: crate::words::reason(&entry.flag, entry.flag_detail.as_ref(), lang),
-        })
-        .collect();
+    let timeline = timeline_lines(&view, &zone, lang);
     let steps = view
         .allowed_steps
         .iter()
@@ -795,4 +800,74 @@ pub(crate) async fn case(
             steps,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use retorno_proto::{
+        refusal::{Code, Reason},
+        v1::TimelineEntry,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_timeline_shows_remarks_and_refusals_in_the_readers_language() {
+        let late = "late: acknowledged 72 hours after the agreed arrival";
+        let early = "too early now";
+        let view = CaseView {
+            timeline: vec![
+                TimelineEntry {
+                    kind: "handoff_ack".into(),
+                    summary: "handed over".into(),
+                    flag: late.into(),
+                    flag_detail: Some(
+                        Reason::new(Code::HandoffLate)
+                            .with("hours", 72)
+                            .with("arrival", "2026-12-04T11:00:00-06:00")
+                            .with("time_zone", "America/Guatemala")
+                            .with("country", "GT")
+                            .with("late_after", 48)
+                            .detail(late),
+                    ),
+                    ..Default::default()
+                },
+                TimelineEntry {
+                    kind: "follow_up_report".into(),
+                    summary: retorno_proto::timeline::unseen_line("follow_up_report"),
+                    refused: early.into(),
+                    refused_detail: Some(
+                        Reason::new(Code::TooEarly)
+                            .with("rule", "follow_up_tolerance_days")
+                            .with("earliest", "2027-01-01T08:00:00-06:00")
+                            .with("time_zone", "America/Guatemala")
+                            .detail(early),
+                    ),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let lines = timeline_lines(&view, "America/Guatemala", Lang::Es);
+        assert!(
+            lines[0]
+                .flag
+                .starts_with("Entrega tardía: se acusó 72 horas"),
+            "{}",
+            lines[0].flag
+        );
+        assert!(
+            lines[1].refused.starts_with("Demasiado pronto:"),
+            "{}",
+            lines[1].refused
+        );
+        // The hidden step is named once, by its kind.
+        assert_eq!(lines[1].what, "Informe de seguimiento");
+        assert_eq!(lines[1].summary, "");
+        let english = timeline_lines(&view, "America/Guatemala", Lang::En);
+        assert_eq!(
+            (english[0].flag.as_str(), english[1].refused.as_str()),
+            (late, early)
+        );
+    }
 }
