@@ -73,12 +73,52 @@ impl Refusal {
         if !Lang::En.has(&id) {
             return self.message.clone();
         }
-        let args: Vec<(&str, FluentValue<'_>)> = self
+        let named: Vec<(&str, String)> = self
             .params
             .iter()
-            .map(|(name, value)| (name.as_str(), FluentValue::from(value.as_str())))
+            .map(|(name, value)| (name.as_str(), named(name, value, lang)))
+            .collect();
+        let args: Vec<(&str, FluentValue<'_>)> = named
+            .iter()
+            .map(|(name, value)| (*name, FluentValue::from(value.as_str())))
             .collect();
         lang.text(&id, &args)
+    }
+}
+
+/// A parameter as its reader names it: a case's state (`state`), a step
+/// (`step`, and the list `allowed`) and a role (`role`, and the list
+/// `roles`) by their names in the reader's language, as the timeline and the
+/// console name them, instead of the codes the gateway sends
+/// (`ARRIVAL_AGREED`, `arrival_response`, `destination-authority`). A value
+/// the files do not name stays as it came.
+fn named(name: &str, value: &str, lang: Lang) -> String {
+    let step = |kind: &str| {
+        if Lang::En.has(&format!("kind-{kind}")) {
+            crate::words::kind(kind, lang)
+        } else {
+            kind.to_owned()
+        }
+    };
+    let role = |role: &str| {
+        let id = format!("cli-role-{role}");
+        if Lang::En.has(&id) {
+            lang.text(&id, &[])
+        } else {
+            role.to_owned()
+        }
+    };
+    match name {
+        "state" => retorno_proto::v1::CaseState::from_str_name(&format!("CASE_STATE_{value}"))
+            .map_or_else(
+                || value.to_owned(),
+                |state| crate::words::state(state, lang),
+            ),
+        "step" => step(value),
+        "allowed" => value.split(", ").map(step).collect::<Vec<_>>().join("; "),
+        "role" => role(value),
+        "roles" => value.split(" or ").map(role).collect::<Vec<_>>().join("; "),
+        _ => value.to_owned(),
     }
 }
 
@@ -121,6 +161,52 @@ mod tests {
             refusal.render(Lang::Es),
             "advance_notice.child: is required"
         );
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    /// A step out of order reads in the words of the timeline, not the
+    /// gateway's codes.
+    #[test]
+    fn states_steps_and_roles_are_named_in_the_readers_language() {
+        let refusal = Refusal {
+            code: "out-of-order".into(),
+            params: [
+                ("case", "MX-2026-0001"),
+                ("state", "ARRIVAL_AGREED"),
+                ("step", "arrival_response"),
+                ("allowed", "handoff_ack, case_summary, case_withdrawal"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            message: String::new(),
+        };
+        assert_eq!(
+            refusal.render(Lang::Es),
+            "El caso MX-2026-0001 está en «Arribo acordado»: ahora no se puede enviar «Respuesta a la propuesta de arribo». Lo que puede seguir: Acuse de entrega; Resumen del caso; Desistimiento de la repatriación."
+        );
+        let roles = Refusal {
+            code: "role-may-not-send".into(),
+            params: [
+                ("role", "child-protection"),
+                ("step", "arrival_proposal"),
+                ("roles", "destination-authority"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            message: String::new(),
+        };
+        assert_eq!(
+            roles.render(Lang::Es),
+            "Quien tiene el rol «institución de protección de la niñez» no puede enviar «Propuesta de arribo»; lo envía: autoridad del país de destino."
+        );
+        // A value the files do not name stays as it came.
+        assert_eq!(named("state", "SOMETHING_NEW", Lang::Es), "SOMETHING_NEW");
     }
 }
 

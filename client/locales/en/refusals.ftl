@@ -34,18 +34,18 @@ refused-cursor-beyond = { $field }: { $cursor } is beyond the last inbox item ({
 refused-statistics-not-allowed = Statistics are given to the destination authority and child protection, not to consulates.
 
 ## The case rules.
-refused-out-of-order = Case { $case } is { $state }: { $step } is not allowed now. Allowed next: { $allowed }.
+refused-out-of-order = Case { $case } is at "{ $state }": "{ $step }" may not be sent now. What may follow: { $allowed }.
 refused-no-such-case = There is no case { $case } here.
-refused-case-exists = Case { $case } exists already ({ $state }); an advance notice opens a case once.
+refused-case-exists = Case { $case } exists already (at "{ $state }"); an advance notice opens a case once.
 refused-case-id-prefix = { $field }: a case opened by { $country } must start with { $prefix }.
-refused-role-may-not-send = A { $role } agency may not send { $step }; it is sent by a { $roles } agency.
+refused-role-may-not-send = The role "{ $role }" may not send "{ $step }"; it is sent by: { $roles }.
 refused-not-a-party = Case { $case } is between { $destination } and { $origin }; { $country } may not write to it.
-refused-wrong-side = { $step } is sent by the { $side ->
+refused-wrong-side = "{ $step }" is sent by the { $side ->
         [origin] origin
        *[destination] destination
     } ({ $country }) of case { $case }.
 refused-delegation-own-country = { $field }: { $country } is the sender's own country; a delegation is to another country's consulate.
-refused-delegation-not-consulate = A delegation lets { $acting }'s consulate act for { $country }; a { $role } agency may not.
+refused-delegation-not-consulate = A delegation lets { $acting }'s consulate act for { $country }; the role "{ $role }" may not.
 refused-delegation-not-listed = { $country } lists no delegation to { $acting }'s consulate, so it may not act for { $country }.
 refused-delegated-not-origin = { $acting }'s consulate acts for { $country } only in cases of which { $country } is the origin; case { $case } returns a child to { $case_origin }.
 refused-delegated-is-destination = { $acting } is the destination of case { $case }; its consulate cannot act for { $country } in it.

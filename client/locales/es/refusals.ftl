@@ -34,18 +34,18 @@ refused-cursor-beyond = { $field }: { $cursor } está más allá del último ele
 refused-statistics-not-allowed = Las estadísticas se entregan a la autoridad del país de destino y a la institución de protección de la niñez, no a los consulados.
 
 ## Las reglas del caso.
-refused-out-of-order = El caso { $case } está en { $state }: { $step } no está permitido ahora. Permitido a continuación: { $allowed }.
+refused-out-of-order = El caso { $case } está en «{ $state }»: ahora no se puede enviar «{ $step }». Lo que puede seguir: { $allowed }.
 refused-no-such-case = Aquí no hay ningún caso { $case }.
-refused-case-exists = El caso { $case } ya existe ({ $state }); un aviso previo de repatriación abre un caso una sola vez.
+refused-case-exists = El caso { $case } ya existe (en «{ $state }»); un aviso previo de repatriación abre un caso una sola vez.
 refused-case-id-prefix = { $field }: un caso abierto por { $country } debe empezar por { $prefix }.
-refused-role-may-not-send = Una institución con el rol { $role } no puede enviar { $step }; lo envía una institución con el rol { $roles }.
+refused-role-may-not-send = Quien tiene el rol «{ $role }» no puede enviar «{ $step }»; lo envía: { $roles }.
 refused-not-a-party = El caso { $case } es entre { $destination } y { $origin }; { $country } no puede escribir en él.
-refused-wrong-side = { $step } lo envía el país { $side ->
+refused-wrong-side = «{ $step }» lo envía el país { $side ->
         [origin] de origen
        *[destination] de destino
     } ({ $country }) del caso { $case }.
 refused-delegation-own-country = { $field }: { $country } es el propio país del remitente; una delegación es al consulado de otro país.
-refused-delegation-not-consulate = Una delegación permite al consulado de { $acting } actuar por { $country }; una institución con el rol { $role } no puede.
+refused-delegation-not-consulate = Una delegación permite al consulado de { $acting } actuar por { $country }; quien tiene el rol «{ $role }» no puede.
 refused-delegation-not-listed = { $country } no registra ninguna delegación al consulado de { $acting }, que por tanto no puede actuar por { $country }.
 refused-delegated-not-origin = El consulado de { $acting } actúa por { $country } solo en casos cuyo país de origen es { $country }; el caso { $case } retorna a una persona menor de edad a { $case_origin }.
 refused-delegated-is-destination = { $acting } es el país de destino del caso { $case }; su consulado no puede actuar por { $country } en él.
