@@ -73,11 +73,28 @@ impl Refusal {
         if !Lang::En.has(&id) {
             return self.message.clone();
         }
-        let named: Vec<(&str, String)> = self
+        let zone = self.params.get("time_zone").map_or("UTC", String::as_str);
+        let mut named: Vec<(&str, String)> = self
             .params
             .iter()
-            .map(|(name, value)| (name.as_str(), named(name, value, lang)))
+            .map(|(name, value)| (name.as_str(), named(name, value, zone, lang)))
             .collect();
+        // The latest allowed time before the one refused comes first among
+        // the nearest allowed ones (the messages list them as one).
+        let before = named
+            .iter()
+            .find(|(name, _)| *name == "before")
+            .map(|(_, value)| value.clone())
+            .filter(|before| !before.is_empty());
+        if let (Some(before), Some((_, slots))) =
+            (before, named.iter_mut().find(|(name, _)| *name == "slots"))
+        {
+            *slots = if slots.is_empty() {
+                before
+            } else {
+                format!("{before}; {slots}")
+            };
+        }
         let args: Vec<(&str, FluentValue<'_>)> = named
             .iter()
             .map(|(name, value)| (*name, FluentValue::from(value.as_str())))
@@ -90,9 +107,11 @@ impl Refusal {
 /// (`step`, and the list `allowed`) and a role (`role`, and the list
 /// `roles`) by their names in the reader's language, as the timeline and the
 /// console name them, instead of the codes the gateway sends
-/// (`ARRIVAL_AGREED`, `arrival_response`, `destination-authority`). A value
-/// the files do not name stays as it came.
-fn named(name: &str, value: &str, lang: Lang) -> String {
+/// (`ARRIVAL_AGREED`, `arrival_response`, `destination-authority`); an
+/// instant (`arrival`, `earliest`, `before`, and the list `slots`) with its
+/// weekday at the point's local time in `zone` (`viernes 2026-12-04 15:45`),
+/// not as RFC 3339. A value the files do not name stays as it came.
+fn named(name: &str, value: &str, zone: &str, lang: Lang) -> String {
     let step = |kind: &str| {
         if Lang::En.has(&format!("kind-{kind}")) {
             crate::words::kind(kind, lang)
@@ -108,7 +127,17 @@ fn named(name: &str, value: &str, lang: Lang) -> String {
             role.to_owned()
         }
     };
+    let instant = |value: &str| match value.parse::<jiff::Timestamp>() {
+        Ok(at) => crate::words::dates::weekday_compact_date_time(at, zone, lang),
+        Err(_) => value.to_owned(),
+    };
     match name {
+        "arrival" | "earliest" | "before" => instant(value),
+        "slots" if !value.is_empty() => value
+            .split(", ")
+            .map(instant)
+            .collect::<Vec<_>>()
+            .join("; "),
         "state" => retorno_proto::v1::CaseState::from_str_name(&format!("CASE_STATE_{value}"))
             .map_or_else(
                 || value.to_owned(),
@@ -206,7 +235,36 @@ mod names {
             "Quien tiene el rol «institución de protección de la niñez» no puede enviar «Propuesta de arribo»; lo envía: autoridad del país de destino."
         );
         // A value the files do not name stays as it came.
-        assert_eq!(named("state", "SOMETHING_NEW", Lang::Es), "SOMETHING_NEW");
+        assert_eq!(
+            named("state", "SOMETHING_NEW", "UTC", Lang::Es),
+            "SOMETHING_NEW"
+        );
+        // Instants read at the point's local time, the latest before first.
+        let night = Refusal {
+            code: "outside-reception-hours".into(),
+            params: [
+                ("arrival", "2026-12-04T21:30:00-06:00"),
+                ("night", "yes"),
+                ("alone", "yes"),
+                ("point", "GT-TECUN-UMAN"),
+                ("start", "08:00"),
+                ("end", "16:00"),
+                ("time_zone", "America/Guatemala"),
+                ("before", "2026-12-04T15:45:00-06:00"),
+                (
+                    "slots",
+                    "2026-12-05T08:00:00-06:00, 2026-12-07T08:00:00-06:00",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            message: String::new(),
+        };
+        assert_eq!(
+            night.render(Lang::Es),
+            "El arribo del viernes 2026-12-04 21:30 es un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, America/Guatemala). Horarios permitidos más cercanos: viernes 2026-12-04 15:45; sábado 2026-12-05 08:00; lunes 2026-12-07 08:00."
+        );
     }
 }
 

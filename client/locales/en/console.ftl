@@ -114,6 +114,7 @@ timeline-refused = Refused:
 date-time = { $day } { $month } { $year }, { $time } ({ $zone } time)
 date-time-weekday = { $weekday } { $day } { $month } { $year }, { $time } ({ $zone } time)
 date-time-compact = { $date } { $time } ({ $zone } time)
+date-time-weekday-compact = { $weekday } { $date } { $time }
 date-day = { $weekday } { $day } { $month }
 date = { $day } { $month } { $year }
 month-1 = January

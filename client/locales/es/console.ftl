@@ -114,6 +114,7 @@ timeline-refused = Rechazado:
 date-time = { $day } de { $month } de { $year }, { $time } (hora de { $zone })
 date-time-weekday = { $weekday } { $day } de { $month } de { $year }, { $time } (hora de { $zone })
 date-time-compact = { $date } { $time } (hora de { $zone })
+date-time-weekday-compact = { $weekday } { $date } { $time }
 date-day = { $weekday } { $day } de { $month }
 date = { $day } de { $month } de { $year }
 month-1 = enero

@@ -25,6 +25,12 @@ pub fn compact_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
     format(at, zone, lang, "date-time-compact")
 }
 
+/// As [`compact_date_time`], with the weekday and without the zone (a
+/// refusal names it once): `viernes 2026-12-04 11:00`.
+pub fn weekday_compact_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
+    format(at, zone, lang, "date-time-weekday-compact")
+}
+
 /// A day without a time, for a week view: `viernes 4 de diciembre`.
 pub fn day(date: Date, lang: Lang) -> String {
     lang.text(
