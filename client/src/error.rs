@@ -40,6 +40,19 @@ impl From<tonic::Status> for ClientError {
 }
 
 impl ClientError {
+    /// What failed, in `lang`: a refusal from its reason code, a connection
+    /// that failed with what to check; a file or a TLS setting as it is (it
+    /// names the file or the setting).
+    pub fn render(&self, lang: crate::i18n::Lang) -> String {
+        match self {
+            ClientError::Status(status) => crate::refusal::render_status(status, lang),
+            ClientError::Tls(crate::tls::TlsError::Transport { address, cause }) => {
+                cause.describe_in(address, lang)
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// A failed call to the gateway at `address`: a refusal by the gateway
     /// stays a [`ClientError::Status`]; a failure of the connection under the
     /// call (a certificate refused at the handshake, a gateway gone) names its cause.

@@ -359,9 +359,7 @@ impl Connection {
                 cert: cert.clone(),
                 key: key.clone(),
             }),
-            _ => anyhow::bail!(
-                "no connection given: pass --profile FILE or set RETORNO_PROFILE=FILE (retorno-gateway dev writes profiles under .retorno-dev/CC/profiles), or pass --gateway, --ca, --cert and --key"
-            ),
+            _ => anyhow::bail!("{}", show::say("cli-no-connection", &[])),
         }
     }
 
@@ -412,7 +410,14 @@ fn case_state(text: &str) -> anyhow::Result<CaseState> {
     let name = format!("CASE_STATE_{}", text.to_uppercase().replace('-', "_"));
     CaseState::from_str_name(&name).ok_or_else(|| {
         anyhow::anyhow!(
-            "--state: {text:?} is not a state: notified, summary-shared, arrival-proposed, awaiting-proposal, arrival-agreed, handed-over, received, follow-up, withdrawn"
+            "{}",
+            show::say(
+                "cli-bad-state",
+                &[
+                    ("given", text),
+                    ("states", "notified, summary-shared, arrival-proposed, awaiting-proposal, arrival-agreed, handed-over, received, follow-up, withdrawn"),
+                ],
+            )
         )
     })
 }

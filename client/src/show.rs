@@ -59,6 +59,9 @@ pub fn say(id: &str, args: &[(&str, &str)]) -> String {
 /// language; in English it keeps the gateway's own sentence, which names
 /// every detail (and is what the README shows).
 pub fn error(error: &anyhow::Error) -> String {
+    if let Some(failed @ ClientError::Tls(_)) = error.downcast_ref::<ClientError>() {
+        return failed.render(lang());
+    }
     let refusal = match error.downcast_ref::<ClientError>() {
         Some(ClientError::Status(status)) if lang() != Lang::En => {
             Refusal::from_status(status).map(|refusal| (status.code(), refusal))

@@ -23,6 +23,8 @@ use tokio::{
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::i18n::{FluentValue, Lang};
+
 /// Why TLS material could not be loaded or a connection not made.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -121,33 +123,39 @@ impl TransportCause {
         Some(TransportCause::CertificateRefused(alert.to_owned()))
     }
 
-    /// One sentence naming the cause at `address` and what to check.
+    /// One sentence naming the cause at `address` and what to check, in English.
     pub fn describe(&self, address: &str) -> String {
+        self.describe_in(address, Lang::En)
+    }
+
+    /// [`TransportCause::describe`] in `lang` (`conn-*` in `locales/*/cli.ftl`).
+    pub fn describe_in(&self, address: &str, lang: Lang) -> String {
+        let arg = |value: &str| FluentValue::from(value.to_owned());
         match self {
-            TransportCause::NothingListens => format!(
-                "nothing listens at {address}: is the gateway running, and is {address} its address?"
-            ),
+            TransportCause::NothingListens => {
+                lang.text("conn-nothing-listens", &[("address", arg(address))])
+            }
             TransportCause::CertificateRefused(alert) => {
                 let likely = match alert.as_str() {
-                    "UnknownCA" => {
-                        "it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)"
-                    }
-                    "DecryptError" => {
-                        "its issuer has the name of a CA that gateway trusts but another key (a CA from another PKI, or a dev PKI made again since)"
-                    }
-                    "CertificateRevoked" => "it is revoked: ask for a new one",
-                    "CertificateExpired" => "it has expired or is not valid yet: renew it",
-                    _ => {
-                        "likely another country's CA, revoked or expired; the gateway's log says which"
-                    }
+                    "UnknownCA" => "conn-likely-unknown-ca",
+                    "DecryptError" => "conn-likely-decrypt-error",
+                    "CertificateRevoked" => "conn-likely-revoked",
+                    "CertificateExpired" => "conn-likely-expired",
+                    _ => "conn-likely-other",
                 };
-                format!("the gateway at {address} refused this certificate ({alert}): {likely}")
+                lang.text(
+                    "conn-certificate-refused",
+                    &[
+                        ("address", arg(address)),
+                        ("alert", arg(alert)),
+                        ("likely", FluentValue::from(lang.text(likely, &[]))),
+                    ],
+                )
             }
-            TransportCause::Closed => format!(
-                "the gateway at {address} closed the connection under the call: if this is the first call, it most likely refused this certificate (another country's agency CA, another PKI, revoked or expired; the gateway's log says which); otherwise it may be stopping"
-            ),
-            TransportCause::ServerCertificateRefused(why) => format!(
-                "the server at {address} is not a gateway this profile trusts ({why}): check the profile's `ca` and `tls_name`"
+            TransportCause::Closed => lang.text("conn-closed", &[("address", arg(address))]),
+            TransportCause::ServerCertificateRefused(why) => lang.text(
+                "conn-server-refused",
+                &[("address", arg(address)), ("why", arg(why))],
             ),
         }
     }

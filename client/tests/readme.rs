@@ -75,6 +75,24 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
             assert_eq!(said, vec![expected.clone()], "retorno {command}");
         }
     }
+    // The same, and a command without a connection, told in Spanish.
+    let spanish = walkthrough::run(
+        dir.path(),
+        &format!("retorno --profile {} inbox", file.display()),
+        "es_GT.UTF-8",
+    );
+    assert_eq!(
+        spanish,
+        vec![format!(
+            "retorno: la pasarela en {} rechazó este certificado (UnknownCA): no lo emitió una CA en la que esa pasarela confíe (la CA de las instituciones de otro país, u otra PKI)",
+            profile.gateway
+        )]
+    );
+    let nowhere = walkthrough::run(dir.path(), "retorno inbox", "es_GT.UTF-8");
+    assert!(
+        nowhere[0].starts_with("retorno: falta la conexión: indique --profile ARCHIVO"),
+        "{nowhere:?}"
+    );
     mx.shutdown().await;
 }
 

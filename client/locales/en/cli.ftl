@@ -63,3 +63,18 @@ cli-role-consulate = consulate
 cli-role-operator = operator
 cli-role-unspecified = no role
 cli-sender-delegated = { $acting } { $agency } ({ $role } of { $acting } acting for { $country }, under { $country }'s delegation)
+
+# Why a connection failed, and what to check (retorno, and the console's gateway page).
+conn-nothing-listens = nothing listens at { $address }: is the gateway running, and is { $address } its address?
+conn-certificate-refused = the gateway at { $address } refused this certificate ({ $alert }): { $likely }
+conn-likely-unknown-ca = it was not issued by a CA that gateway trusts (another country's agency CA, or another PKI)
+conn-likely-decrypt-error = its issuer has the name of a CA that gateway trusts but another key (a CA from another PKI, or a dev PKI made again since)
+conn-likely-revoked = it is revoked: ask for a new one
+conn-likely-expired = it has expired or is not valid yet: renew it
+conn-likely-other = likely another country's CA, revoked or expired; the gateway's log says which
+conn-closed = the gateway at { $address } closed the connection under the call: if this is the first call, it most likely refused this certificate (another country's agency CA, another PKI, revoked or expired; the gateway's log says which); otherwise it may be stopping
+conn-server-refused = the server at { $address } is not a gateway this profile trusts ({ $why }): check the profile's `ca` and `tls_name`
+# Said when a command has no connection to use.
+cli-no-connection = no connection given: pass --profile FILE or set RETORNO_PROFILE=FILE (retorno-gateway dev writes profiles under .retorno-dev/CC/profiles), or pass --gateway, --ca, --cert and --key
+# --state with a value that is not a state.
+cli-bad-state = --state: "{ $given }" is not a state: { $states }

@@ -63,3 +63,18 @@ cli-role-consulate = consulado
 cli-role-operator = operador
 cli-role-unspecified = sin rol
 cli-sender-delegated = { $acting } { $agency } ({ $role } de { $acting } en nombre de { $country }, por delegación de { $country })
+
+# Por qué falló una conexión y qué revisar (retorno, y la página de error de la consola).
+conn-nothing-listens = nada atiende en { $address }: ¿está funcionando la pasarela, y es { $address } su dirección?
+conn-certificate-refused = la pasarela en { $address } rechazó este certificado ({ $alert }): { $likely }
+conn-likely-unknown-ca = no lo emitió una CA en la que esa pasarela confíe (la CA de las instituciones de otro país, u otra PKI)
+conn-likely-decrypt-error = su emisor tiene el nombre de una CA en la que esa pasarela confía, pero otra clave (una CA de otra PKI, o una PKI de práctica creada de nuevo desde entonces)
+conn-likely-revoked = está revocado: solicite uno nuevo
+conn-likely-expired = venció o todavía no es válido: renuévelo
+conn-likely-other = probablemente la CA de otro país, o está revocado o vencido; el registro de la pasarela dice cuál
+conn-closed = la pasarela en { $address } cerró la conexión durante la llamada: si es la primera llamada, lo más probable es que haya rechazado este certificado (la CA de las instituciones de otro país, otra PKI, revocado o vencido; el registro de la pasarela dice cuál); si no, puede estar deteniéndose
+conn-server-refused = el servidor en { $address } no es una pasarela en la que este perfil confíe ({ $why }): revise `ca` y `tls_name` en el perfil
+# Cuando un comando no tiene conexión que usar.
+cli-no-connection = falta la conexión: indique --profile ARCHIVO o defina RETORNO_PROFILE=ARCHIVO (retorno-gateway dev escribe perfiles en .retorno-dev/CC/profiles), o indique --gateway, --ca, --cert y --key
+# --state con un valor que no es un estado.
+cli-bad-state = --state: «{ $given }» no es un estado: { $states }

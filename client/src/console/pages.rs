@@ -161,7 +161,7 @@ pub(crate) fn gateway_failure(error: &ClientError, lang: Lang) -> String {
         ClientError::Status(status) => refusal::render_status(status, lang),
         other => lang.text(
             "gateway-unreachable",
-            &[("reason", FluentValue::from(other.to_string()))],
+            &[("reason", FluentValue::from(other.render(lang)))],
         ),
     }
 }
