@@ -10,7 +10,7 @@
 //! names an argument that is gone.
 
 use clap::Command;
-use retorno_client::i18n::Lang;
+use retorno_client::i18n::{FluentValue, Lang};
 
 /// The English connection heading of `main.rs`'s `Connection`.
 pub const CONNECTION_HEADING: &str =
@@ -153,6 +153,102 @@ fn template(lang: Lang) -> String {
     )
 }
 
+/// A command line clap refuses, in `lang`: what is wrong, what it may have
+/// meant, the usage and where to read more (`help-error-*` in help.ftl).
+/// `None` in English, and for help and version (not errors) or a kind of
+/// error it does not name: clap's own text then.
+pub fn error_in(error: &clap::Error, lang: Lang) -> Option<String> {
+    use clap::error::{ContextKind as K, ContextValue as V, ErrorKind as E};
+    if lang == Lang::En {
+        return None;
+    }
+    let text = |kind: K| match error.get(kind)? {
+        V::String(text) => Some(text.clone()),
+        V::Strings(texts) => Some(texts.join(", ")),
+        V::StyledStr(text) => Some(text.to_string()),
+        V::StyledStrs(texts) => Some(
+            texts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        V::Number(number) => Some(number.to_string()),
+        V::None | V::Bool(_) => None,
+        _ => None,
+    };
+    let say = |id: &str, args: &[(&str, String)]| {
+        let args: Vec<(&str, FluentValue<'_>)> = args
+            .iter()
+            .map(|(name, value)| (*name, FluentValue::from(value.clone())))
+            .collect();
+        lang.text(id, &args)
+    };
+    let arg = ("arg", text(K::InvalidArg).unwrap_or_default());
+    let value = ("value", text(K::InvalidValue).unwrap_or_default());
+    let mut what = match error.kind() {
+        E::UnknownArgument => say("help-error-unknown-argument", &[arg]),
+        E::InvalidSubcommand => say(
+            "help-error-unknown-command",
+            &[("command", text(K::InvalidSubcommand).unwrap_or_default())],
+        ),
+        E::InvalidValue if value.1.is_empty() => say("help-error-missing-value", &[arg]),
+        E::InvalidValue => say("help-error-invalid-value", &[arg, value]),
+        E::ValueValidation => {
+            let why = std::error::Error::source(error).map(|source| {
+                if source.is::<std::num::ParseIntError>() {
+                    say("help-error-not-a-number", &[])
+                } else if source.is::<std::net::AddrParseError>() {
+                    say("help-error-not-an-address", &[])
+                } else {
+                    source.to_string()
+                }
+            });
+            let invalid = say("help-error-invalid-value", &[arg, value]);
+            match why {
+                Some(why) => format!("{invalid}: {why}"),
+                None => invalid,
+            }
+        }
+        E::MissingRequiredArgument => say("help-error-missing-required", &[arg]),
+        E::ArgumentConflict => say(
+            "help-error-conflict",
+            &[arg, ("prior", text(K::PriorArg).unwrap_or_default())],
+        ),
+        E::TooManyValues | E::TooFewValues | E::WrongNumberOfValues => {
+            say("help-error-values", &[arg])
+        }
+        E::MissingSubcommand => say(
+            "help-error-missing-command",
+            &[("commands", text(K::ValidSubcommand).unwrap_or_default())],
+        ),
+        _ => return None,
+    };
+    if let Some(valid) = text(K::ValidValue).filter(|_| error.kind() == E::InvalidValue) {
+        what.push_str(&say("help-error-possible-values", &[("values", valid)]));
+    }
+    let mut out = format!("error: {what}\n");
+    let suggested = [K::SuggestedArg, K::SuggestedSubcommand, K::SuggestedValue]
+        .into_iter()
+        .find_map(text);
+    if let Some(suggested) = suggested {
+        out.push_str(&format!(
+            "\n  {}\n",
+            say("help-error-did-you-mean", &[("suggested", suggested)])
+        ));
+    }
+    if let Some(usage) = text(K::Usage) {
+        let usage = usage.trim();
+        let usage = usage.strip_prefix("Usage:").unwrap_or(usage).trim();
+        out.push_str(&format!(
+            "\n{} {usage}\n",
+            lang.text("help-heading-usage", &[])
+        ));
+    }
+    out.push_str(&format!("\n{}\n", say("help-error-more", &[])));
+    Some(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -179,7 +275,7 @@ mod tests {
         let missing: Vec<_> = needed.iter().filter(|id| !Lang::Es.has(id)).collect();
         assert!(missing.is_empty(), "help.ftl lacks {missing:?}");
         let ours = |id: &&String| {
-            ["help-heading-", "help-clap-", "help-shared-"]
+            ["help-heading-", "help-clap-", "help-shared-", "help-error-"]
                 .iter()
                 .any(|prefix| id.starts_with(prefix))
         };
@@ -259,5 +355,65 @@ mod tests {
             english.contains("Usage: retorno") && english.contains("Print help"),
             "{english}"
         );
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let error = localized(Cli::command(), Lang::Es)
+            .try_get_matches_from(args)
+            .err()
+            .unwrap();
+        error_in(&error, Lang::Es).unwrap()
+    }
+
+    #[test]
+    fn a_mistyped_command_line_is_told_in_spanish_with_what_was_meant() {
+        let typo = refused(&["retorno", "propose", "--case", "C", "--pont", "X"]);
+        assert!(
+            typo.starts_with("error: argumento desconocido «--pont»\n"),
+            "{typo}"
+        );
+        assert!(
+            typo.contains("sugerencia: quizá quiso decir «--point»"),
+            "{typo}"
+        );
+        assert!(typo.contains("\nUso: retorno propose "), "{typo}");
+        assert!(
+            typo.ends_with("Para más información, use «--help».\n"),
+            "{typo}"
+        );
+        let missing = refused(&["retorno", "propose", "--case", "C"]);
+        assert!(
+            missing.starts_with("error: faltan argumentos obligatorios: --proposal <PROPOSAL>"),
+            "{missing}"
+        );
+        let command = refused(&["retorno", "inbx"]);
+        assert!(
+            command.starts_with("error: comando desconocido «inbx»"),
+            "{command}"
+        );
+        assert!(command.contains("quizá quiso decir «inbox»"), "{command}");
+        let number = refused(&["retorno", "ack", "diez"]);
+        assert!(
+            number.starts_with(
+                "error: valor «diez» no válido para «<CURSOR>»: no es un número entero"
+            ),
+            "{number}"
+        );
+        for text in [&typo, &missing, &command, &number] {
+            for english in ["unexpected", "required", "Usage", "For more", "tip:"] {
+                assert!(!text.contains(english), "{english:?} left in:\n{text}");
+            }
+        }
+        // Help is not an error, and English stays clap's.
+        let help = localized(Cli::command(), Lang::Es)
+            .try_get_matches_from(["retorno", "--help"])
+            .err()
+            .unwrap();
+        assert_eq!(error_in(&help, Lang::Es), None);
+        let english = Cli::command()
+            .try_get_matches_from(["retorno", "inbx"])
+            .err()
+            .unwrap();
+        assert_eq!(error_in(&english, Lang::En), None);
     }
 }

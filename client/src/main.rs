@@ -326,7 +326,17 @@ enum SendKind {
 
 fn main() -> ExitCode {
     let command = help::localized(Cli::command(), show::lang());
-    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+    let matches = match command.try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => match help::error_in(&error, show::lang()) {
+            Some(text) => {
+                eprint!("{text}");
+                return ExitCode::from(2);
+            }
+            None => error.exit(),
+        },
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };

@@ -16,6 +16,21 @@ help-clap-help = Muestra la ayuda
 help-clap-version = Muestra la versión
 help-clap-help-command = Muestra esta ayuda, o la de los comandos indicados
 
+## Cuando la línea de comandos tiene un error (en lugar de los mensajes de clap)
+help-error-unknown-argument = argumento desconocido «{ $arg }»
+help-error-unknown-command = comando desconocido «{ $command }»
+help-error-missing-value = falta el valor de «{ $arg }»
+help-error-invalid-value = valor «{ $value }» no válido para «{ $arg }»
+help-error-possible-values = ; valores posibles: { $values }
+help-error-not-a-number = no es un número entero
+help-error-not-an-address = no es una dirección IP:puerto, p. ej. 127.0.0.1:8080
+help-error-missing-required = faltan argumentos obligatorios: { $arg }
+help-error-conflict = «{ $arg }» no puede usarse junto con «{ $prior }»
+help-error-values = número de valores no válido para «{ $arg }»
+help-error-missing-command = falta un comando: { $commands }
+help-error-did-you-mean = sugerencia: quizá quiso decir «{ $suggested }»
+help-error-more = Para más información, use «--help».
+
 ## El programa
 help-retorno = La línea de comandos de las instituciones: envíe mensajes de un caso a otro país a través de la pasarela retorno de su país, lea su bandeja de entrada y siga las entregas y los casos.
 help-retorno-long = La línea de comandos de las instituciones: envíe mensajes de un caso (el aviso previo de repatriación, el resumen del caso, la propuesta de arribo y su respuesta, la entrega, la recepción y el seguimiento) a otro país a través de la pasarela retorno de su país, lea su bandeja de entrada y siga las entregas y los casos.
