@@ -73,11 +73,20 @@ impl Refusal {
         if !Lang::En.has(&id) {
             return self.message.clone();
         }
-        let zone = self.params.get("time_zone").map_or("UTC", String::as_str);
+        // Where the reader types a zone (`--tz`), it keeps its IANA name.
+        let typed_zone = matches!(
+            self.code.as_str(),
+            "time-zone-mismatch" | "unknown-time-zone"
+        );
         let mut named: Vec<(&str, String)> = self
             .params
             .iter()
-            .map(|(name, value)| (name.as_str(), named(name, value, zone, lang)))
+            .map(|(name, value)| match name.as_str() {
+                "time_zone" if !typed_zone => {
+                    (name.as_str(), crate::words::dates::zone_name(value, lang))
+                }
+                _ => (name.as_str(), named(name, value, lang)),
+            })
             .collect();
         // The latest allowed time before the one refused comes first among
         // the nearest allowed ones (the messages list them as one).
@@ -109,9 +118,10 @@ impl Refusal {
 /// console name them, instead of the codes the gateway sends
 /// (`ARRIVAL_AGREED`, `arrival_response`, `destination-authority`); an
 /// instant (`arrival`, `earliest`, `before`, and the list `slots`) with its
-/// weekday at the point's local time in `zone` (`viernes 2026-12-04 15:45`),
-/// not as RFC 3339. A value the files do not name stays as it came.
-fn named(name: &str, value: &str, zone: &str, lang: Lang) -> String {
+/// weekday at the local time its RFC 3339 offset says (`viernes 2026-12-04
+/// 15:45`); an empty `allowed` as nothing more. A value the files do not name
+/// stays as it came.
+fn named(name: &str, value: &str, lang: Lang) -> String {
     let step = |kind: &str| {
         if Lang::En.has(&format!("kind-{kind}")) {
             crate::words::kind(kind, lang)
@@ -127,8 +137,10 @@ fn named(name: &str, value: &str, zone: &str, lang: Lang) -> String {
             role.to_owned()
         }
     };
-    let instant = |value: &str| match value.parse::<jiff::Timestamp>() {
-        Ok(at) => crate::words::dates::weekday_compact_date_time(at, zone, lang),
+    let instant = |value: &str| match jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%:z", value)
+        .and_then(|parsed| parsed.to_datetime())
+    {
+        Ok(local) => crate::words::dates::weekday_compact(local, lang),
         Err(_) => value.to_owned(),
     };
     match name {
@@ -144,6 +156,7 @@ fn named(name: &str, value: &str, zone: &str, lang: Lang) -> String {
                 |state| crate::words::state(state, lang),
             ),
         "step" => step(value),
+        "allowed" if value.is_empty() => lang.text("refusal-nothing-follows", &[]),
         "allowed" => value.split(", ").map(step).collect::<Vec<_>>().join("; "),
         "role" => role(value),
         "roles" => value.split(" or ").map(role).collect::<Vec<_>>().join("; "),
@@ -235,9 +248,28 @@ mod names {
             "Quien tiene el rol «institución de protección de la niñez» no puede enviar «Propuesta de arribo»; lo envía: autoridad del país de destino."
         );
         // A value the files do not name stays as it came.
-        assert_eq!(
-            named("state", "SOMETHING_NEW", "UTC", Lang::Es),
-            "SOMETHING_NEW"
+        assert_eq!(named("state", "SOMETHING_NEW", Lang::Es), "SOMETHING_NEW");
+        // A closed case allows nothing more; a zone the reader types keeps its name.
+        assert_eq!(named("allowed", "", Lang::Es), "nada: el caso está cerrado");
+        let typed = Refusal {
+            code: "time-zone-mismatch".into(),
+            params: [
+                ("field", "time_zone"),
+                ("given", "America/Mexico_City"),
+                ("point", "GT-TECUN-UMAN"),
+                ("time_zone", "America/Guatemala"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            message: String::new(),
+        };
+        assert!(
+            typed
+                .render(Lang::Es)
+                .ends_with("está en America/Guatemala."),
+            "{}",
+            typed.render(Lang::Es)
         );
         // Instants read at the point's local time, the latest before first.
         let night = Refusal {
@@ -263,7 +295,7 @@ mod names {
         };
         assert_eq!(
             night.render(Lang::Es),
-            "El arribo del viernes 2026-12-04 21:30 es un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, America/Guatemala). Horarios permitidos más cercanos: viernes 2026-12-04 15:45; sábado 2026-12-05 08:00; lunes 2026-12-07 08:00."
+            "El arribo del viernes 2026-12-04 21:30 es un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, hora de Guatemala). Horarios permitidos más cercanos: viernes 2026-12-04 15:45; sábado 2026-12-05 08:00; lunes 2026-12-07 08:00."
         );
     }
 }

@@ -568,9 +568,9 @@ mod tests {
             "historial del caso:",
             "  2026-12-02 08:00:00 UTC  MX INM (autoridad del país de destino)  Aviso previo: No acompañado, riesgo Alto  [entregado]",
             "  2026-12-07 17:00:00 UTC  GT MINEX (consulado)  Entrega en GT-TECUN-UMAN, 1 NNA  [recibido]",
-            "      Entrega tardía: se acusó 72 horas después del arribo acordado (el viernes 2026-12-04 11:00, America/Guatemala), más de las 48 horas que admite GT (handoff_late_after_hours).",
+            "      Entrega tardía: se acusó 72 horas después del arribo acordado (el viernes 2026-12-04 11:00, hora de Guatemala), más de las 48 horas que admite GT (handoff_late_after_hours).",
             "  2026-12-08 17:00:00 UTC  GT SBS (institución de protección de la niñez)  Informe de seguimiento  [recibido]",
-            "      RECHAZADO aquí: Demasiado pronto: lo más temprano permitido es el viernes 2027-01-01 08:00 (America/Guatemala), según follow_up_tolerance_days.",
+            "      RECHAZADO aquí: Demasiado pronto: lo más temprano permitido es el viernes 2027-01-01 08:00 (hora de Guatemala), según follow_up_tolerance_days.",
             "  2026-12-02 09:00:00 UTC  MX INM (autoridad del país de destino)  proposal P0 for 1 child(ren) at GT-TECUN-UMAN 2026-12-03 10:00 America/Guatemala  [entregado]",
         ];
         assert_eq!(lines, expected);

@@ -198,7 +198,7 @@ async fn a_refused_night_arrival_is_told_in_spanish_under_a_spanish_locale() {
         "{refused}"
     );
     assert!(
-        refused.contains("un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, America/Guatemala)"),
+        refused.contains("un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, hora de Guatemala)"),
         "{refused}"
     );
     // The walkthrough's day is a Friday: the same day's last slot, then

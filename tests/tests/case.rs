@@ -1479,11 +1479,22 @@ retorno_tests::on_both_engines! {
             ] {
                 assert_eq!(detail.params.get(name).map(String::as_str), Some(value), "{name}");
             }
+            // The agreed arrival, at the point's wall clock, with its weekday.
+            let agreed = view.agreed_arrival.as_ref().unwrap().arrival.as_ref().unwrap();
+            let arrival = jiff::Timestamp::new(agreed.seconds, 0)
+                .unwrap()
+                .to_zoned_datetime(jiff::tz::TimeZone::get(GUATEMALA).unwrap());
+            let weekday = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"]
+                [usize::try_from(arrival.weekday().to_monday_zero_offset()).unwrap()];
             let spanish = retorno_client::words::reason(flag, Some(detail), Lang::Es);
-            assert!(
-                spanish.starts_with("Entrega tardía: se acusó 72 horas después del arribo acordado (")
-                    && spanish.contains(", America/Guatemala), más de las 48 horas que admite GT"),
-                "{spanish}"
+            assert_eq!(
+                spanish,
+                format!(
+                    "Entrega tardía: se acusó 72 horas después del arribo acordado (el {weekday} {} {:02}:{:02}, hora de Guatemala), más de las 48 horas que admite GT (handoff_late_after_hours).",
+                    arrival.date(),
+                    arrival.hour(),
+                    arrival.minute()
+                )
             );
         }
         mx.shutdown().await;

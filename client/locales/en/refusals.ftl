@@ -58,17 +58,19 @@ refused-escort-required = { $field }: case { $case } is of a child travelling { 
 refused-unknown-point-of-entry = { $field }: { $point } is not a point of entry of { $country }.
 refused-time-zone-mismatch = { $field }: { $given } was given, but { $point } is in { $time_zone }.
 refused-unknown-time-zone = The time zone { $time_zone } of { $point } is unknown to this gateway.
-refused-minimum-notice = The arrival on { $arrival } ({ $time_zone }) is sooner than the minimum notice of { $hours } hours at { $point }. Nearest allowed: { $slots }.
-refused-no-reception-on-weekday = { $point } receives no children on { $arrival } ({ $time_zone }). Nearest allowed: { $slots }.
+refused-minimum-notice = The arrival on { $arrival } ({ $time_zone } time) is sooner than the minimum notice of { $hours } hours at { $point }. Nearest allowed: { $slots }.
+refused-no-reception-on-weekday = { $point } receives no children on that weekday (the arrival on { $arrival }, { $time_zone } time). Nearest allowed: { $slots }.
 refused-outside-reception-hours = The arrival on { $arrival } is { $night ->
         [yes] an evening or night arrival
        *[no] outside the reception hours
     } for { $alone ->
         [yes] unaccompanied and separated children
        *[no] children with family
-    } at { $point } ({ $start }–{ $end }, { $time_zone }). Nearest allowed: { $slots }.
+    } at { $point } ({ $start }–{ $end }, { $time_zone } time). Nearest allowed: { $slots }.
 refused-capacity-full = { $point } can receive { $capacity } children on { $date }; { $taken } are agreed already.
-refused-too-early = Too early: the earliest allowed is { $earliest } ({ $time_zone }), under { $rule }.
+refused-too-early = Too early: the earliest allowed is { $earliest } ({ $time_zone } time), under { $rule }.
 refused-case-origin-invalid = The case's origin is not a country; tell your gateway's operator.
 # Not a refusal: the remark on a handoff acknowledged long after the agreed arrival (the case timeline's flag).
-refused-handoff-late = Late: acknowledged { $hours } hours after the agreed arrival on { $arrival } ({ $time_zone }), over the { $late_after } hours that { $country } allows (handoff_late_after_hours).
+refused-handoff-late = Late: acknowledged { $hours } hours after the agreed arrival on { $arrival } ({ $time_zone } time), over the { $late_after } hours that { $country } allows (handoff_late_after_hours).
+# What may follow when nothing may.
+refusal-nothing-follows = nothing: the case is closed

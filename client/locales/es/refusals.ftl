@@ -62,17 +62,19 @@ refused-escort-required = { $field }: el caso { $case } es de una persona menor 
 refused-unknown-point-of-entry = { $field }: { $point } no es un punto de recepción de { $country }.
 refused-time-zone-mismatch = { $field }: se indicó { $given }, pero { $point } está en { $time_zone }.
 refused-unknown-time-zone = Esta pasarela no conoce la zona horaria { $time_zone } de { $point }.
-refused-minimum-notice = El arribo del { $arrival } ({ $time_zone }) no respeta el aviso mínimo de { $hours } horas en { $point }. Horarios permitidos más cercanos: { $slots }.
-refused-no-reception-on-weekday = { $point } no recibe a niñas, niños ni adolescentes el { $arrival } ({ $time_zone }). Horarios permitidos más cercanos: { $slots }.
-refused-outside-reception-hours = El arribo del { $arrival } es { $night ->
-        [yes] un arribo vespertino o nocturno, fuera del horario de recepción
-       *[no] fuera del horario de recepción
+refused-minimum-notice = El arribo del { $arrival } (hora de { $time_zone }) no respeta el aviso mínimo de { $hours } horas en { $point }. Horarios permitidos más cercanos: { $slots }.
+refused-no-reception-on-weekday = { $point } no recibe a niñas, niños ni adolescentes ese día de la semana (el arribo del { $arrival }, hora de { $time_zone }). Horarios permitidos más cercanos: { $slots }.
+refused-outside-reception-hours = El arribo del { $arrival } { $night ->
+        [yes] es un arribo vespertino o nocturno, fuera del horario de recepción
+       *[no] está fuera del horario de recepción
     } para { $alone ->
         [yes] NNA no acompañados o separados
        *[no] NNA acompañados por su familia
-    } en { $point } ({ $start }–{ $end }, { $time_zone }). Horarios permitidos más cercanos: { $slots }.
+    } en { $point } ({ $start }–{ $end }, hora de { $time_zone }). Horarios permitidos más cercanos: { $slots }.
 refused-capacity-full = { $point } puede recibir a { $capacity } personas menores de edad el { $date }; ya hay { $taken } acordadas.
-refused-too-early = Demasiado pronto: lo más temprano permitido es el { $earliest } ({ $time_zone }), según { $rule }.
+refused-too-early = Demasiado pronto: lo más temprano permitido es el { $earliest } (hora de { $time_zone }), según { $rule }.
 refused-case-origin-invalid = El país de origen del caso no es un país; avise al operador de su pasarela.
 # No es un rechazo: la observación sobre una entrega acusada mucho después del arribo acordado (en el historial del caso).
-refused-handoff-late = Entrega tardía: se acusó { $hours } horas después del arribo acordado (el { $arrival }, { $time_zone }), más de las { $late_after } horas que admite { $country } (handoff_late_after_hours).
+refused-handoff-late = Entrega tardía: se acusó { $hours } horas después del arribo acordado (el { $arrival }, hora de { $time_zone }), más de las { $late_after } horas que admite { $country } (handoff_late_after_hours).
+# Lo que puede seguir cuando ya no puede seguir nada.
+refusal-nothing-follows = nada: el caso está cerrado

@@ -25,10 +25,21 @@ pub fn compact_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
     format(at, zone, lang, "date-time-compact")
 }
 
-/// As [`compact_date_time`], with the weekday and without the zone (a
-/// refusal names it once): `viernes 2026-12-04 11:00`.
-pub fn weekday_compact_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
-    format(at, zone, lang, "date-time-weekday-compact")
+/// A wall-clock time with its weekday, without the zone (a refusal names it
+/// once): `viernes 2026-12-04 11:00`.
+pub fn weekday_compact(local: jiff::civil::DateTime, lang: Lang) -> String {
+    let date = local.date();
+    lang.text(
+        "date-time-weekday-compact",
+        &[
+            ("weekday", weekday_name(date, lang).into()),
+            ("date", FluentValue::from(date.to_string())),
+            (
+                "time",
+                FluentValue::from(format!("{:02}:{:02}", local.hour(), local.minute())),
+            ),
+        ],
+    )
 }
 
 /// A day without a time, for a week view: `viernes 4 de diciembre`.
