@@ -107,6 +107,22 @@ fn agency<T>(request: &Request<T>, here: Country) -> Result<Caller, Status> {
     }
 }
 
+/// How a received message shows to `reader` in its inbox (the case it names
+/// decides, through [`need_to_know::message`]): the inbox and the operator's
+/// "who has taken it" use this one answer.
+pub(crate) fn shown_to(
+    store: &Store,
+    reader: &Reader,
+    body: &EnvelopeBody,
+) -> Result<Visibility<EnvelopeBody>, StoreError> {
+    let case = if reader.sees_every_case_whole() {
+        None
+    } else {
+        store.read_case(&body.case_id)?
+    };
+    Ok(need_to_know::message(reader, case.as_ref(), body))
+}
+
 /// A field rule's refusal: `InvalidArgument`, naming the field, as data too.
 fn invalid_argument(invalid: Invalid) -> Status {
     invalid
@@ -469,12 +485,7 @@ impl AgencyService {
         };
         let envelope = Envelope::decode(record.envelope.as_slice()).map_err(corrupt)?;
         let body = EnvelopeBody::decode(envelope.body.as_slice()).map_err(corrupt)?;
-        let case = if reader.sees_every_case_whole() {
-            None
-        } else {
-            self.store.read_case(&body.case_id).map_err(storage)?
-        };
-        let visibility = need_to_know::message(reader, case.as_ref(), &body);
+        let visibility = shown_to(&self.store, reader, &body).map_err(storage)?;
         Ok(inbox_item(cursor, record, envelope, body, visibility))
     }
 

@@ -16,11 +16,11 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use prost::Message as _;
 use retorno_proto::v1::{
-    self, CertificateStatus, GatewayStatus, GatewayStatusRequest, ListMessagesRequest,
-    ListMessagesResponse, MessageDirection, MessageEvent, MessageHistory, MessageState,
-    MessageSummary, PeerStatus, RekeyRequest, RekeyResponse, RequeueOutcome, RequeueRefusal,
-    RequeueRequest, RequeueResponse, RollbackFinding, SetDrainingRequest, SetDrainingResponse,
-    ShowMessageRequest, operator_server::Operator,
+    self, CertificateStatus, Envelope, EnvelopeBody, GatewayStatus, GatewayStatusRequest,
+    ListMessagesRequest, ListMessagesResponse, MessageDirection, MessageEvent, MessageHistory,
+    MessageState, MessageSummary, PeerStatus, RekeyRequest, RekeyResponse, RequeueOutcome,
+    RequeueRefusal, RequeueRequest, RequeueResponse, RollbackFinding, SetDrainingRequest,
+    SetDrainingResponse, ShowMessageRequest, operator_server::Operator,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -31,6 +31,7 @@ use crate::{
     country::Country,
     identity::{Identity, Role},
     links::Links,
+    need_to_know::{Reader, Visibility},
     store::{
         Finding, FindingKind, LogState, MessageFilter, NotRequeueable, ReceivedMessage, Requeued,
         SentRecord, Store, StoreError, requeueable, state_of,
@@ -238,14 +239,7 @@ impl OperatorService {
         };
         self.audit(Record::operator_read(who, "message history").message(id.to_string()))?;
         let acknowledged_past = match message.state() {
-            LogState::Received => self
-                .store
-                .acknowledgements()
-                .map_err(storage)?
-                .into_iter()
-                .filter(|(_, cursor)| *cursor >= message.cursor)
-                .map(|(agency, _)| agency)
-                .collect(),
+            LogState::Received => self.acknowledged_past(&message)?,
             _ => Vec::new(),
         };
         Ok(Response::new(MessageHistory {
@@ -255,6 +249,55 @@ impl OperatorService {
             not_requeueable: RECEIVED_NOT_REQUEUEABLE.to_owned(),
             acknowledged_past,
         }))
+    }
+
+    /// The agencies whose acknowledged cursor is at or past `message` and
+    /// whose inbox shows it ([`crate::agency_api::shown_to`]): a consulate
+    /// that acknowledged past a case summary never saw it, and is not named.
+    /// Once retention has removed the envelope there is nothing left to
+    /// decide by, and every agency past it is named.
+    fn acknowledged_past(&self, message: &ReceivedMessage) -> Result<Vec<String>, Status> {
+        let past = self
+            .store
+            .acknowledgements()
+            .map_err(storage)?
+            .into_iter()
+            .filter(|(_, cursor)| *cursor >= message.cursor)
+            .map(|(agency, _)| agency);
+        let body = self
+            .store
+            .inbox_after(message.cursor.saturating_sub(1), 1)
+            .map_err(storage)?
+            .into_iter()
+            .find(|(cursor, record)| *cursor == message.cursor && record.purged_at_micros == 0)
+            .map(|(_, record)| {
+                let envelope = Envelope::decode(record.envelope.as_slice())?;
+                EnvelopeBody::decode(envelope.body.as_slice())
+            })
+            .transpose()
+            .map_err(|e| {
+                Status::internal(format!("inbox item {} is corrupt: {e}", message.cursor))
+            })?;
+        let Some(body) = body else {
+            return Ok(past.collect());
+        };
+        let mut shown = Vec::new();
+        for urn in past {
+            let reader = match urn.parse::<Identity>() {
+                Ok(Identity::Agency { country, role, .. }) => Reader {
+                    role,
+                    country: self.country,
+                    delegated: (country != self.country).then_some(country),
+                },
+                _ => continue,
+            };
+            let visibility =
+                crate::agency_api::shown_to(&self.store, &reader, &body).map_err(storage)?;
+            if !matches!(visibility, Visibility::Hidden) {
+                shown.push(urn);
+            }
+        }
+        Ok(shown)
     }
 
     fn peer_status(&self, peer: Country, now: i64) -> Result<PeerStatus, Status> {

@@ -657,6 +657,46 @@ retorno_tests::on_both_engines! {
             ["urn:retorno:agency:GT:child-protection:SBS"]
         );
 
+        // An agency is named only for what its inbox shows: Guatemala's
+        // consulate acknowledges past a case summary it never sees (summaries
+        // go to child protection) and past the notice it does see.
+        let summary = retorno_proto::v1::CaseSummary {
+            best_interest_plan: Some(retorno_proto::v1::BestInterestPlan {
+                readers: Some(retorno_proto::v1::Readers {
+                    roles: vec![retorno_proto::v1::Role::ChildProtection as i32],
+                }),
+                plan: "Return to grandmother".into(),
+                receiving_caregiver: "grandmother".into(),
+            }),
+            ..Default::default()
+        };
+        let shared = retorno_tests::submit_case_message(
+            &inm,
+            "MX-2026-0001",
+            Payload::CaseSummary(summary),
+        )
+        .await
+        .unwrap();
+        let with_summary = inbox_with(&mut sbs, 0, 2).await;
+        let head = with_summary.last().unwrap().cursor;
+        let mut consulate = region.agency("GT", "consulate").await;
+        consulate.acknowledge(head).await.unwrap();
+        sbs.acknowledge(head).await.unwrap();
+        let summary_history = ops.show(&shared.message_id).await.unwrap();
+        assert_eq!(
+            summary_history.acknowledged_past,
+            ["urn:retorno:agency:GT:child-protection:SBS"],
+            "the consulate never saw the summary"
+        );
+        let notice_history = ops.show(&given.message_id).await.unwrap();
+        assert_eq!(
+            notice_history.acknowledged_past,
+            [
+                "urn:retorno:agency:GT:child-protection:SBS",
+                "urn:retorno:agency:GT:consulate:MINEX"
+            ]
+        );
+
         // The program says the same, and refuses the same mistake.
         let (ok, printed) = ops_command(&region, "GT", &["messages", "--received"]).await;
         assert!(ok, "{printed}");
