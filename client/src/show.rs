@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 
 use retorno_client::{
     ClientError,
+    console::accounts::AccountError,
     i18n::{Lang, t},
     refusal::Refusal,
     words::{self, Times},
@@ -61,6 +62,9 @@ pub fn say(id: &str, args: &[(&str, &str)]) -> String {
 pub fn error(error: &anyhow::Error) -> String {
     if let Some(failed @ ClientError::Tls(_)) = error.downcast_ref::<ClientError>() {
         return failed.render(lang());
+    }
+    if let Some(account) = error.downcast_ref::<AccountError>() {
+        return account.render(lang());
     }
     let refusal = match error.downcast_ref::<ClientError>() {
         Some(ClientError::Status(status)) if lang() != Lang::En => {

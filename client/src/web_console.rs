@@ -3,12 +3,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use retorno_client::{
-    console::{self, ConsoleConfig, accounts},
-    i18n::Lang,
-};
+use retorno_client::console::{self, ConsoleConfig, accounts};
 
-use crate::{Connection, ConsoleArgs, ConsoleCommand, UserCommand};
+use crate::{Connection, ConsoleArgs, ConsoleCommand, UserCommand, show};
 
 /// Runs a `retorno console` command.
 pub async fn run(connection: &Connection, args: &ConsoleArgs) -> anyhow::Result<()> {
@@ -19,35 +16,41 @@ pub async fn run(connection: &Connection, args: &ConsoleArgs) -> anyhow::Result<
 }
 
 fn user(args: &ConsoleArgs, command: &UserCommand) -> anyhow::Result<()> {
+    let file = args.users.display().to_string();
     match command {
         UserCommand::Add { login, name } => {
             let password = read_password()?;
             accounts::add(&args.users, login, name, &password)?;
-            println!("added {login} ({name}) to {}", args.users.display());
+            show::said(
+                "console-user-added",
+                &[("login", login), ("name", name), ("file", &file)],
+            );
         }
         UserCommand::Disable { login } => {
             accounts::disable(&args.users, login)?;
-            println!("disabled {login} in {}", args.users.display());
+            show::said(
+                "console-user-disabled",
+                &[("login", login), ("file", &file)],
+            );
         }
         UserCommand::List => {
             let now = jiff::Timestamp::now().as_second();
             for account in accounts::list(&args.users)? {
                 let mut state = Vec::new();
                 if account.disabled {
-                    state.push("disabled".to_owned());
+                    state.push(show::say("console-user-disabled-state", &[]));
                 }
                 if account.locked_at(now) {
-                    state.push("locked".to_owned());
+                    state.push(show::say("console-user-locked", &[]));
+                }
+                if state.is_empty() {
+                    state.push(show::say("console-user-active", &[]));
                 }
                 println!(
                     "{}\t{}\t{}",
                     account.login,
                     account.display_name,
-                    if state.is_empty() {
-                        "active".to_owned()
-                    } else {
-                        state.join(", ")
-                    }
+                    state.join(", ")
                 );
             }
         }
@@ -59,7 +62,7 @@ fn user(args: &ConsoleArgs, command: &UserCommand) -> anyhow::Result<()> {
 fn read_password() -> anyhow::Result<String> {
     let terminal = std::io::stdin().is_terminal();
     if terminal {
-        eprint!("Password: ");
+        eprint!("{}", show::say("console-password-prompt", &[]));
         std::io::stderr().flush()?;
         let _ = std::process::Command::new("stty").arg("-echo").status();
     }
@@ -81,10 +84,9 @@ async fn serve(connection: &Connection, args: &ConsoleArgs) -> anyhow::Result<()
     config.idle_timeout = std::time::Duration::from_secs(args.idle_minutes.saturating_mul(60));
     config.public_origin = args.public_origin.clone();
     let running = console::start(config).await?;
-    let lang = Lang::from_env();
     println!(
         "{}",
-        lang.text("console-listening", &[("url", running.url().into())])
+        show::lang().text("console-listening", &[("url", running.url().into())])
     );
     tokio::signal::ctrl_c().await?;
     running.stop().await;

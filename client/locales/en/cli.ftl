@@ -78,3 +78,19 @@ conn-server-refused = the server at { $address } is not a gateway this profile t
 cli-no-connection = no connection given: pass --profile FILE or set RETORNO_PROFILE=FILE (retorno-gateway dev writes profiles under .retorno-dev/CC/profiles), or pass --gateway, --ca, --cert and --key
 # --state with a value that is not a state.
 cli-bad-state = --state: "{ $given }" is not a state: { $states }
+
+# retorno console user: the staff accounts file and its commands.
+console-user-added = added { $login } ({ $name }) to { $file }
+console-user-disabled = disabled { $login } in { $file }
+console-user-active = active
+console-user-disabled-state = disabled
+console-user-locked = locked
+console-password-prompt = Password:{" "}
+account-file = accounts file { $file }: { $problem }
+account-no-such-login = no account has the login "{ $login }": see `retorno console user list`
+account-empty-name = is empty: give the name the other country will read, e.g. "Ana Pérez"
+account-short-password = must have at least { $min } characters
+account-login-taken = "{ $login }" already exists: choose another, or disable the old one
+account-bad-login = "{ $login }": use 1 to 64 letters, digits, '.', '-', '_' or '@', e.g. aperez
+account-no-random = the system's random source failed; try again
+account-hash = cannot be hashed: { $why }

@@ -78,3 +78,19 @@ conn-server-refused = el servidor en { $address } no es una pasarela en la que e
 cli-no-connection = falta la conexión: indique --profile ARCHIVO o defina RETORNO_PROFILE=ARCHIVO (retorno-gateway dev escribe perfiles en .retorno-dev/CC/profiles), o indique --gateway, --ca, --cert y --key
 # --state con un valor que no es un estado.
 cli-bad-state = --state: «{ $given }» no es un estado: { $states }
+
+# retorno console user: el archivo de cuentas del personal y sus comandos.
+console-user-added = se agregó { $login } ({ $name }) a { $file }
+console-user-disabled = se desactivó { $login } en { $file }
+console-user-active = activa
+console-user-disabled-state = desactivada
+console-user-locked = bloqueada
+console-password-prompt = Contraseña:{" "}
+account-file = archivo de cuentas { $file }: { $problem }
+account-no-such-login = ninguna cuenta tiene el usuario «{ $login }»: vea `retorno console user list`
+account-empty-name = está vacío: indique el nombre que leerá el otro país, p. ej. «Ana Pérez»
+account-short-password = debe tener al menos { $min } caracteres
+account-login-taken = «{ $login }» ya existe: elija otro, o desactive la cuenta anterior
+account-bad-login = «{ $login }»: use de 1 a 64 letras, dígitos, «.», «-», «_» o «@», p. ej. aperez
+account-no-random = falló la fuente de azar del sistema; intente de nuevo
+account-hash = no se pudo calcular su hash: { $why }

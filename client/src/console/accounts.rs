@@ -22,6 +22,8 @@ use argon2::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::{FluentValue, Lang};
+
 /// Failed logins in a row that lock an account.
 pub const MAX_FAILED_LOGINS: u32 = 5;
 
@@ -84,11 +86,78 @@ pub enum AccountError {
         /// The field: `login`, `display_name` or `password`.
         field: &'static str,
         /// What is wrong, and what to give instead.
-        problem: String,
+        problem: Problem,
     },
     /// No account has this login.
     #[error("no account has the login {0:?}: see `retorno console user list`")]
     NoSuchLogin(String),
+}
+
+/// What is wrong with a value given for an account (English here; in the
+/// reader's language with [`AccountError::render`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The display name is blank.
+    #[error("is empty: give the name the other country will read, e.g. \"Ana Pérez\"")]
+    EmptyName,
+    /// The password is shorter than this many characters.
+    #[error("must have at least {0} characters")]
+    ShortPassword(usize),
+    /// The login is taken.
+    #[error("{0:?} already exists: choose another, or disable the old one")]
+    LoginTaken(String),
+    /// The login has characters or a length a login may not have.
+    #[error("{0:?}: use 1 to 64 letters, digits, '.', '-', '_' or '@', e.g. aperez")]
+    BadLogin(String),
+    /// The system's random source failed.
+    #[error("the system's random source failed; try again")]
+    NoRandom,
+    /// The password could not be hashed (argon2's reason).
+    #[error("cannot be hashed: {0}")]
+    Hash(String),
+}
+
+impl AccountError {
+    /// The error in `lang` (`account-*` in `locales/*/cli.ftl`). A file's
+    /// problem keeps the system's words (it names the file and the fix).
+    pub fn render(&self, lang: Lang) -> String {
+        let text = |id: &str, args: &[(&str, String)]| {
+            let args: Vec<(&str, FluentValue<'_>)> = args
+                .iter()
+                .map(|(name, value)| (*name, FluentValue::from(value.clone())))
+                .collect();
+            lang.text(id, &args)
+        };
+        match self {
+            AccountError::File { file, problem } => text(
+                "account-file",
+                &[
+                    ("file", file.display().to_string()),
+                    ("problem", problem.clone()),
+                ],
+            ),
+            AccountError::NoSuchLogin(login) => {
+                text("account-no-such-login", &[("login", login.clone())])
+            }
+            AccountError::Invalid { field, problem } => {
+                let why = match problem {
+                    Problem::EmptyName => text("account-empty-name", &[]),
+                    Problem::ShortPassword(min) => {
+                        text("account-short-password", &[("min", min.to_string())])
+                    }
+                    Problem::LoginTaken(login) => {
+                        text("account-login-taken", &[("login", login.clone())])
+                    }
+                    Problem::BadLogin(login) => {
+                        text("account-bad-login", &[("login", login.clone())])
+                    }
+                    Problem::NoRandom => text("account-no-random", &[]),
+                    Problem::Hash(why) => text("account-hash", &[("why", why.clone())]),
+                };
+                format!("{field}: {why}")
+            }
+        }
+    }
 }
 
 /// Why a login was refused. Deliberately coarse: an unknown login, a wrong
@@ -132,21 +201,20 @@ pub fn add(
     if display_name.trim().is_empty() {
         return Err(AccountError::Invalid {
             field: "display_name",
-            problem: "is empty: give the name the other country will read, e.g. \"Ana Pérez\""
-                .into(),
+            problem: Problem::EmptyName,
         });
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AccountError::Invalid {
             field: "password",
-            problem: format!("must have at least {MIN_PASSWORD_CHARS} characters"),
+            problem: Problem::ShortPassword(MIN_PASSWORD_CHARS),
         });
     }
     let mut accounts = read(file)?;
     if accounts.staff.iter().any(|a| a.login == login) {
         return Err(AccountError::Invalid {
             field: "login",
-            problem: format!("{login:?} already exists: choose another, or disable the old one"),
+            problem: Problem::LoginTaken(login.to_owned()),
         });
     }
     accounts.staff.push(Account {
@@ -235,9 +303,7 @@ fn check_login(login: &str) -> Result<(), AccountError> {
     } else {
         Err(AccountError::Invalid {
             field: "login",
-            problem: format!(
-                "{login:?}: use 1 to 64 letters, digits, '.', '-', '_' or '@', e.g. aperez"
-            ),
+            problem: Problem::BadLogin(login.to_owned()),
         })
     }
 }
@@ -247,19 +313,19 @@ fn hash_password(password: &str) -> Result<String, AccountError> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt).map_err(|_| {
         AccountError::Invalid {
             field: "password",
-            problem: "the system's random source failed; try again".into(),
+            problem: Problem::NoRandom,
         }
     })?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Invalid {
         field: "password",
-        problem: format!("cannot make a salt: {e}"),
+        problem: Problem::Hash(e.to_string()),
     })?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|e| AccountError::Invalid {
             field: "password",
-            problem: format!("cannot be hashed: {e}"),
+            problem: Problem::Hash(e.to_string()),
         })
 }
 
@@ -499,5 +565,33 @@ mod tests {
             twice,
             AccountError::Invalid { field: "login", .. }
         ));
+    }
+
+    #[test]
+    fn a_refused_account_reads_in_the_readers_language_and_english_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        add(&path, "aperez", "Ana Pérez", "long enough password").unwrap();
+        let taken = add(&path, "aperez", "Otra", "long enough password").unwrap_err();
+        assert_eq!(
+            taken.to_string(),
+            "login: \"aperez\" already exists: choose another, or disable the old one"
+        );
+        assert_eq!(
+            taken.render(Lang::Es),
+            "login: «aperez» ya existe: elija otro, o desactive la cuenta anterior"
+        );
+        assert_eq!(taken.render(Lang::En), taken.to_string());
+        let short = add(&path, "mxol", "Marta Xol", "corta").unwrap_err();
+        assert_eq!(
+            short.render(Lang::Es),
+            "password: debe tener al menos 10 caracteres"
+        );
+        let nobody = disable(&path, "nadie").unwrap_err();
+        assert_eq!(
+            nobody.render(Lang::Es),
+            "ninguna cuenta tiene el usuario «nadie»: vea `retorno console user list`"
+        );
+        assert_eq!(nobody.render(Lang::En), nobody.to_string());
     }
 }
