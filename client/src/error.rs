@@ -11,7 +11,7 @@ pub enum ClientError {
         /// The profile file.
         file: PathBuf,
         /// What is wrong.
-        problem: String,
+        problem: ProfileProblem,
     },
     /// Certificates or the connection failed.
     #[error(transparent)]
@@ -33,6 +33,17 @@ pub enum ClientError {
     BadInput(#[from] crate::compose::BadInput),
 }
 
+/// Why a profile file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileProblem {
+    /// It cannot be read (the system's reason).
+    #[error("cannot read it: {0}")]
+    Unreadable(std::io::Error),
+    /// It is not a profile (the TOML parser's reason).
+    #[error("{0}")]
+    NotAProfile(String),
+}
+
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> Self {
         ClientError::Status(status)
@@ -48,6 +59,26 @@ impl ClientError {
             ClientError::Status(status) => crate::refusal::render_status(status, lang),
             ClientError::Tls(crate::tls::TlsError::Transport { address, cause }) => {
                 cause.describe_in(address, lang)
+            }
+            ClientError::Profile { file, problem } if lang != crate::i18n::Lang::En => {
+                let file = file.display().to_string();
+                let (id, why) = match problem {
+                    ProfileProblem::Unreadable(error) => match error.kind() {
+                        std::io::ErrorKind::NotFound => ("profile-not-found", String::new()),
+                        std::io::ErrorKind::PermissionDenied => {
+                            ("profile-no-permission", String::new())
+                        }
+                        _ => ("profile-unreadable", error.to_string()),
+                    },
+                    ProfileProblem::NotAProfile(why) => ("profile-invalid", why.clone()),
+                };
+                lang.text(
+                    id,
+                    &[
+                        ("file", crate::i18n::FluentValue::from(file)),
+                        ("why", crate::i18n::FluentValue::from(why)),
+                    ],
+                )
             }
             other => other.to_string(),
         }

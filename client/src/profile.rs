@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ClientError;
+use crate::error::{ClientError, ProfileProblem};
 
 /// Everything needed to reach one's own gateway over mutual TLS. Relative
 /// paths in a profile file are taken relative to the file's folder.
@@ -29,11 +29,11 @@ impl Profile {
     pub fn load(file: &Path) -> Result<Profile, ClientError> {
         let text = std::fs::read_to_string(file).map_err(|e| ClientError::Profile {
             file: file.to_owned(),
-            problem: format!("cannot read it: {e}"),
+            problem: ProfileProblem::Unreadable(e),
         })?;
         let mut profile: Profile = toml::from_str(&text).map_err(|e| ClientError::Profile {
             file: file.to_owned(),
-            problem: e.to_string(),
+            problem: ProfileProblem::NotAProfile(e.to_string()),
         })?;
         let base = file.parent().unwrap_or(Path::new("."));
         for path in [&mut profile.ca, &mut profile.cert, &mut profile.key] {

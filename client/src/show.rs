@@ -60,7 +60,9 @@ pub fn say(id: &str, args: &[(&str, &str)]) -> String {
 /// language; in English it keeps the gateway's own sentence, which names
 /// every detail (and is what the README shows).
 pub fn error(error: &anyhow::Error) -> String {
-    if let Some(failed @ ClientError::Tls(_)) = error.downcast_ref::<ClientError>() {
+    if let Some(failed @ (ClientError::Tls(_) | ClientError::Profile { .. })) =
+        error.downcast_ref::<ClientError>()
+    {
         return failed.render(lang());
     }
     if let Some(account) = error.downcast_ref::<AccountError>() {

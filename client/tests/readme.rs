@@ -88,6 +88,15 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
             profile.gateway
         )]
     );
+    let missing = walkthrough::run(
+        dir.path(),
+        "retorno --profile no-such-profile.toml inbox",
+        "es_GT.UTF-8",
+    );
+    assert_eq!(
+        missing,
+        ["retorno: perfil no-such-profile.toml: ese archivo no existe"]
+    );
     let nowhere = walkthrough::run(dir.path(), "retorno inbox", "es_GT.UTF-8");
     assert!(
         nowhere[0].starts_with("retorno: falta la conexión: indique --profile ARCHIVO"),

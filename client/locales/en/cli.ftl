@@ -94,3 +94,9 @@ account-login-taken = "{ $login }" already exists: choose another, or disable th
 account-bad-login = "{ $login }": use 1 to 64 letters, digits, '.', '-', '_' or '@', e.g. aperez
 account-no-random = the system's random source failed; try again
 account-hash = cannot be hashed: { $why }
+
+# A profile file that cannot be used (in English the program says it as the system does).
+profile-not-found = profile { $file }: there is no such file
+profile-no-permission = profile { $file }: you may not read it
+profile-unreadable = profile { $file }: cannot read it: { $why }
+profile-invalid = profile { $file }: not a connection profile (TOML: gateway, ca, cert, key, tls_name): { $why }

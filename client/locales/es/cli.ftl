@@ -94,3 +94,9 @@ account-login-taken = «{ $login }» ya existe: elija otro, o desactive la cuent
 account-bad-login = «{ $login }»: use de 1 a 64 letras, dígitos, «.», «-», «_» o «@», p. ej. aperez
 account-no-random = falló la fuente de azar del sistema; intente de nuevo
 account-hash = no se pudo calcular su hash: { $why }
+
+# Un archivo de perfil que no se puede usar.
+profile-not-found = perfil { $file }: ese archivo no existe
+profile-no-permission = perfil { $file }: usted no tiene permiso para leerlo
+profile-unreadable = perfil { $file }: no se puede leer: { $why }
+profile-invalid = perfil { $file }: no es un perfil de conexión (TOML: gateway, ca, cert, key, tls_name): { $why }
