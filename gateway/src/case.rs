@@ -109,6 +109,27 @@ impl Kind {
         }
     }
 
+    /// The kind `name` names ([`Kind::name`]), if any.
+    pub fn named(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// An empty payload of this kind: what need to know decides by when the
+    /// content is gone or not to be opened (whether a role sees a message
+    /// depends on its kind, not its content; [`crate::need_to_know::payload`]).
+    pub fn empty_payload(self) -> Payload {
+        match self {
+            Kind::Notice => Payload::AdvanceNotice(v1::AdvanceNotice::default()),
+            Kind::Summary => Payload::CaseSummary(v1::CaseSummary::default()),
+            Kind::Proposal => Payload::ArrivalProposal(v1::ArrivalProposal::default()),
+            Kind::Response => Payload::ArrivalResponse(v1::ArrivalResponse::default()),
+            Kind::Handoff => Payload::HandoffAck(v1::HandoffAck::default()),
+            Kind::Reception => Payload::ReceptionConfirmation(v1::ReceptionConfirmation::default()),
+            Kind::FollowUp => Payload::FollowUpReport(v1::FollowUpReport::default()),
+            Kind::Withdrawal => Payload::CaseWithdrawal(v1::CaseWithdrawal::default()),
+        }
+    }
+
     /// The payload field's name, as agencies know it.
     pub fn name(self) -> &'static str {
         match self {

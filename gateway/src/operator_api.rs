@@ -16,7 +16,7 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use prost::Message as _;
 use retorno_proto::v1::{
-    self, CertificateStatus, Envelope, EnvelopeBody, GatewayStatus, GatewayStatusRequest,
+    self, CertificateStatus, EnvelopeBody, GatewayStatus, GatewayStatusRequest,
     ListMessagesRequest, ListMessagesResponse, MessageDirection, MessageEvent, MessageHistory,
     MessageState, MessageSummary, PeerStatus, RekeyRequest, RekeyResponse, RequeueOutcome,
     RequeueRefusal, RequeueRequest, RequeueResponse, RollbackFinding, SetDrainingRequest,
@@ -254,8 +254,10 @@ impl OperatorService {
     /// The agencies whose acknowledged cursor is at or past `message` and
     /// whose inbox shows it ([`crate::agency_api::shown_to`]): a consulate
     /// that acknowledged past a case summary never saw it, and is not named.
-    /// Once retention has removed the envelope there is nothing left to
-    /// decide by, and every agency past it is named.
+    /// Whether a role sees a message depends on its kind and its case, not its
+    /// content, so the inbox record's bookkeeping decides: nothing is opened,
+    /// and a purged envelope or a retired key changes nothing. A record from
+    /// before the bookkeeping whose kind is unknown names every agency past it.
     fn acknowledged_past(&self, message: &ReceivedMessage) -> Result<Vec<String>, Status> {
         let past = self
             .store
@@ -264,22 +266,13 @@ impl OperatorService {
             .into_iter()
             .filter(|(_, cursor)| *cursor >= message.cursor)
             .map(|(agency, _)| agency);
-        let body = self
-            .store
-            .inbox_after(message.cursor.saturating_sub(1), 1)
-            .map_err(storage)?
-            .into_iter()
-            .find(|(cursor, record)| *cursor == message.cursor && record.purged_at_micros == 0)
-            .map(|(_, record)| {
-                let envelope = Envelope::decode(record.envelope.as_slice())?;
-                EnvelopeBody::decode(envelope.body.as_slice())
-            })
-            .transpose()
-            .map_err(|e| {
-                Status::internal(format!("inbox item {} is corrupt: {e}", message.cursor))
-            })?;
-        let Some(body) = body else {
+        let Some(kind) = crate::case::Kind::named(&message.kind) else {
             return Ok(past.collect());
+        };
+        let body = EnvelopeBody {
+            case_id: message.case_id.clone(),
+            payload: Some(kind.empty_payload()),
+            ..EnvelopeBody::default()
         };
         let mut shown = Vec::new();
         for urn in past {

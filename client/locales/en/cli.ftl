@@ -93,6 +93,7 @@ account-short-password = must have at least { $min } characters
 account-login-taken = "{ $login }" already exists: choose another, or disable the old one
 account-bad-login = "{ $login }": use 1 to 64 letters, digits, '.', '-', '_' or '@', e.g. aperez
 account-no-random = the system's random source failed; try again
+account-salt = cannot make a salt: { $why }
 account-hash = cannot be hashed: { $why }
 
 # A profile file that cannot be used (in English the program says it as the system does).

@@ -93,6 +93,7 @@ account-short-password = debe tener al menos { $min } caracteres
 account-login-taken = «{ $login }» ya existe: elija otro, o desactive la cuenta anterior
 account-bad-login = «{ $login }»: use de 1 a 64 letras, dígitos, «.», «-», «_» o «@», p. ej. aperez
 account-no-random = falló la fuente de azar del sistema; intente de nuevo
+account-salt = no se pudo crear la sal del hash: { $why }
 account-hash = no se pudo calcular su hash: { $why }
 
 # Un archivo de perfil que no se puede usar.

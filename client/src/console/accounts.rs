@@ -112,6 +112,9 @@ pub enum Problem {
     /// The system's random source failed.
     #[error("the system's random source failed; try again")]
     NoRandom,
+    /// No salt could be made for the hash (the encoder's reason).
+    #[error("cannot make a salt: {0}")]
+    Salt(String),
     /// The password could not be hashed (argon2's reason).
     #[error("cannot be hashed: {0}")]
     Hash(String),
@@ -137,7 +140,7 @@ impl AccountError {
                 ],
             ),
             AccountError::NoSuchLogin(login) => {
-                text("account-no-such-login", &[("login", login.clone())])
+                text("account-no-such-login", &[("login", shown(login))])
             }
             AccountError::Invalid { field, problem } => {
                 let why = match problem {
@@ -146,18 +149,25 @@ impl AccountError {
                         text("account-short-password", &[("min", min.to_string())])
                     }
                     Problem::LoginTaken(login) => {
-                        text("account-login-taken", &[("login", login.clone())])
+                        text("account-login-taken", &[("login", shown(login))])
                     }
                     Problem::BadLogin(login) => {
-                        text("account-bad-login", &[("login", login.clone())])
+                        text("account-bad-login", &[("login", shown(login))])
                     }
                     Problem::NoRandom => text("account-no-random", &[]),
+                    Problem::Salt(why) => text("account-salt", &[("why", why.clone())]),
                     Problem::Hash(why) => text("account-hash", &[("why", why.clone())]),
                 };
                 format!("{field}: {why}")
             }
         }
     }
+}
+
+/// A login as typed, with what a terminal would act on escaped (a line
+/// break, an escape sequence), as the English `{:?}` shows it.
+fn shown(login: &str) -> String {
+    login.escape_debug().to_string()
 }
 
 /// Why a login was refused. Deliberately coarse: an unknown login, a wrong
@@ -318,7 +328,7 @@ fn hash_password(password: &str) -> Result<String, AccountError> {
     })?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Invalid {
         field: "password",
-        problem: Problem::Hash(e.to_string()),
+        problem: Problem::Salt(e.to_string()),
     })?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -593,5 +603,15 @@ mod tests {
             "ninguna cuenta tiene el usuario «nadie»: vea `retorno console user list`"
         );
         assert_eq!(nobody.render(Lang::En), nobody.to_string());
+    }
+
+    #[test]
+    fn a_login_with_control_characters_is_shown_escaped_in_every_language() {
+        let (_dir, path) = file();
+        let bad = add(&path, "a\u{1b}[31mb", "Ana", "long enough password").unwrap_err();
+        assert_eq!(bad.render(Lang::En), bad.to_string());
+        for lang in Lang::ALL {
+            assert!(!bad.render(lang).contains('\u{1b}'), "{}", bad.render(lang));
+        }
     }
 }

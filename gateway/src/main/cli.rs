@@ -228,6 +228,14 @@ pub fn main() -> ExitCode {
 /// their source in their own message too (`cannot listen on X: Address
 /// already in use`), and the plain chain would repeat it.
 fn said_once(error: &anyhow::Error) -> String {
+    // A profile or a connection that failed (ops), in the reader's language.
+    if let Some(
+        failed
+        @ (retorno_client::ClientError::Tls(_) | retorno_client::ClientError::Profile { .. }),
+    ) = error.downcast_ref::<retorno_client::ClientError>()
+    {
+        return failed.render(ops::lang());
+    }
     let mut line = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

@@ -228,7 +228,7 @@ fn age(seconds: i64) -> String {
 }
 
 /// The reader's language, from `LANG` (as the `retorno` program follows it).
-fn lang() -> Lang {
+pub(crate) fn lang() -> Lang {
     static LANG: OnceLock<Lang> = OnceLock::new();
     *LANG.get_or_init(Lang::from_env)
 }
