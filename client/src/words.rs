@@ -5,11 +5,11 @@
 //! - [`dates`]: instants in a point of entry's time zone.
 //! - [`timeline_line`], [`payload_line`]: a step's line, from the facts the
 //!   gateway left for this reader (`TimelineEntry.facts`, already cut by its
-//!   need-to-know rules) or from a message of the inbox. An entry without
-//!   facts (the reader may not see its content, or it was stored before
-//!   facts existed). One the reader may not see reads as its kind
-//!   (`Informe de seguimiento`); one stored before facts, an unknown kind, or
-//!   a value the message files do not name keeps the gateway's own sentence.
+//!   need-to-know rules) or from a message of the inbox. An entry has no
+//!   facts when the reader may not see its content, or when it was stored
+//!   before facts existed. The first reads as its kind (`Informe de
+//!   seguimiento`); the second, an unknown kind, or a value the message files
+//!   do not name keeps the gateway's own sentence.
 //! - [`kind`], [`kind_of`]: a message's kind and its name.
 //! - [`state`], [`companionship`], [`label`]: the names of a case's state and
 //!   of the values of the proto's enums.
