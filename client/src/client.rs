@@ -17,15 +17,31 @@ const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A PEM file of the profile that cannot be used, named with the profile's
 /// field (the same name as the flag) as well as its path.
-fn profile_file(error: tls::TlsError, field: &str) -> ClientError {
+fn profile_file(error: tls::TlsError, fields: &str, profile: &Profile) -> ClientError {
     match error {
-        tls::TlsError::File { path, reason } => ClientError::Tls(tls::TlsError::File {
+        tls::TlsError::File {
             path,
-            reason: format!(
-                "{reason} (the profile's `{field}`, or --{})",
-                field.replace("` or `", " or --")
-            ),
-        }),
+            reason,
+            problem,
+            ..
+        } => {
+            let field = [
+                (&profile.cert, "cert"),
+                (&profile.key, "key"),
+                (&profile.ca, "ca"),
+            ]
+            .into_iter()
+            .find_map(|(file, field)| (*file == path).then_some(field));
+            ClientError::Tls(tls::TlsError::File {
+                path,
+                reason: format!(
+                    "{reason} (the profile's `{fields}`, or --{})",
+                    fields.replace("` or `", " or --")
+                ),
+                problem,
+                field,
+            })
+        }
         other => ClientError::Tls(other),
     }
 }
@@ -45,8 +61,8 @@ impl Client {
     /// Connects with the certificate and trust named in `profile`.
     pub async fn connect(profile: &Profile) -> Result<Client, ClientError> {
         let own = tls::KeyedChain::load(&profile.cert, &profile.key)
-            .map_err(|e| profile_file(e, "cert` or `key"))?;
-        let roots = tls::load_roots(&profile.ca).map_err(|e| profile_file(e, "ca"))?;
+            .map_err(|e| profile_file(e, "cert` or `key", profile))?;
+        let roots = tls::load_roots(&profile.ca).map_err(|e| profile_file(e, "ca", profile))?;
         let config = tls::client_config(&own, roots)?;
         let channel = tls::connect(
             &profile.gateway,

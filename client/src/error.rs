@@ -60,6 +60,9 @@ impl ClientError {
             ClientError::Tls(crate::tls::TlsError::Transport { address, cause }) => {
                 cause.describe_in(address, lang)
             }
+            ClientError::Tls(file @ crate::tls::TlsError::File { .. }) => {
+                file.render_file(lang).unwrap_or_else(|| file.to_string())
+            }
             ClientError::Profile { file, problem } if lang != crate::i18n::Lang::En => {
                 let file = file.display().to_string();
                 let (id, why) = match problem {

@@ -33,8 +33,12 @@ pub enum TlsError {
     File {
         /// The file that failed.
         path: PathBuf,
-        /// What was wrong with it.
+        /// What was wrong with it, in the system's and the parser's words.
         reason: String,
+        /// The same, as the reader's language says it ([`TlsError::render_file`]).
+        problem: FileProblem,
+        /// The profile's field that named the file (`cert`, `key`, `ca`), if one did.
+        field: Option<&'static str>,
     },
     /// rustls refused the configuration (for example a key that does not match the certificate).
     #[error("TLS configuration refused: {0}")]
@@ -204,10 +208,74 @@ impl Clone for KeyedChain {
     }
 }
 
+/// What is wrong with a PEM file, for its sentence in the reader's language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileProblem {
+    /// There is no such file.
+    Missing,
+    /// It holds no certificate.
+    NoCertificate,
+    /// It holds no revocation list.
+    NoCrl,
+    /// Anything else (the system's or the parser's words say what).
+    Unusable,
+}
+
 fn file_error(path: &Path, error: impl std::fmt::Display) -> TlsError {
+    let problem = if path.exists() {
+        FileProblem::Unusable
+    } else {
+        FileProblem::Missing
+    };
+    file_problem(path, problem, error)
+}
+
+fn file_problem(path: &Path, problem: FileProblem, error: impl std::fmt::Display) -> TlsError {
     TlsError::File {
         path: path.to_owned(),
         reason: error.to_string(),
+        problem,
+        field: None,
+    }
+}
+
+impl TlsError {
+    /// A file's problem in `lang` (`file-*` in `locales/*/cli.ftl`), naming
+    /// the profile's field that named it; `None` for another error.
+    pub fn render_file(&self, lang: Lang) -> Option<String> {
+        let TlsError::File {
+            path,
+            reason,
+            problem,
+            field,
+        } = self
+        else {
+            return None;
+        };
+        if lang == Lang::En {
+            return Some(self.to_string());
+        }
+        let id = match problem {
+            FileProblem::Missing => "file-missing",
+            FileProblem::NoCertificate => "file-no-certificate",
+            FileProblem::NoCrl => "file-no-crl",
+            FileProblem::Unusable => "file-unusable",
+        };
+        let arg = |value: String| FluentValue::from(value);
+        let what = lang.text(
+            id,
+            &[
+                ("file", arg(path.display().to_string())),
+                ("why", arg(reason.clone())),
+            ],
+        );
+        Some(match field {
+            Some(field) => lang.text(
+                "file-of-profile",
+                &[("what", arg(what)), ("field", arg((*field).to_owned()))],
+            ),
+            None => what,
+        })
     }
 }
 
@@ -218,7 +286,11 @@ pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_error(path, e))?;
     if certs.is_empty() {
-        return Err(file_error(path, "no certificate found in the file"));
+        return Err(file_problem(
+            path,
+            FileProblem::NoCertificate,
+            "no certificate found in the file",
+        ));
     }
     Ok(certs)
 }
@@ -249,7 +321,11 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_error(path, e))?;
     if crls.is_empty() {
-        return Err(file_error(path, "no X509 CRL found in the file"));
+        return Err(file_problem(
+            path,
+            FileProblem::NoCrl,
+            "no X509 CRL found in the file",
+        ));
     }
     Ok(crls)
 }

@@ -97,6 +97,31 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
         missing,
         ["retorno: perfil no-such-profile.toml: ese archivo no existe"]
     );
+    let mut broken = profile.clone();
+    broken.cert = dir.path().join("missing.pem");
+    let broken_file = profiles.join("broken.toml");
+    std::fs::write(&broken_file, broken.to_toml().unwrap()).unwrap();
+    let no_cert = walkthrough::run(
+        dir.path(),
+        &format!("retorno --profile {} inbox", broken_file.display()),
+        "es_GT.UTF-8",
+    );
+    assert_eq!(
+        no_cert,
+        [format!(
+            "retorno: {}: ese archivo no existe (el `cert` del perfil)",
+            broken.cert.display()
+        )]
+    );
+    let in_english = walkthrough::run(
+        dir.path(),
+        &format!("retorno --profile {} inbox", broken_file.display()),
+        "C",
+    );
+    assert!(
+        in_english[0].ends_with("(the profile's `cert` or `key`, or --cert or --key)"),
+        "{in_english:?}"
+    );
     let nowhere = walkthrough::run(dir.path(), "retorno inbox", "es_GT.UTF-8");
     assert!(
         nowhere[0].starts_with("retorno: falta la conexión: indique --profile ARCHIVO"),

@@ -101,3 +101,10 @@ profile-not-found = profile { $file }: there is no such file
 profile-no-permission = profile { $file }: you may not read it
 profile-unreadable = profile { $file }: cannot read it: { $why }
 profile-invalid = profile { $file }: not a connection profile (TOML: gateway, ca, cert, key, tls_name): { $why }
+
+# A PEM file (a certificate, a key, a CA) that cannot be used.
+file-missing = { $file }: there is no such file
+file-no-certificate = { $file }: it holds no certificate
+file-no-crl = { $file }: it holds no revocation list (X509 CRL)
+file-unusable = { $file }: it cannot be used: { $why }
+file-of-profile = { $what } (the profile's `{ $field }`)

@@ -101,3 +101,10 @@ profile-not-found = perfil { $file }: ese archivo no existe
 profile-no-permission = perfil { $file }: usted no tiene permiso para leerlo
 profile-unreadable = perfil { $file }: no se puede leer: { $why }
 profile-invalid = perfil { $file }: no es un perfil de conexión (TOML: gateway, ca, cert, key, tls_name): { $why }
+
+# Un archivo PEM (un certificado, una clave, una CA) que no se puede usar.
+file-missing = { $file }: ese archivo no existe
+file-no-certificate = { $file }: no contiene ningún certificado
+file-no-crl = { $file }: no contiene ninguna lista de revocación (X509 CRL)
+file-unusable = { $file }: no se puede usar: { $why }
+file-of-profile = { $what } (el `{ $field }` del perfil)
