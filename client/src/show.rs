@@ -27,6 +27,7 @@ use retorno_client::{
     console::accounts::AccountError,
     i18n::{Lang, t},
     refusal::Refusal,
+    tls::TlsError,
     words::{self, Times},
 };
 use retorno_proto::v1::{
@@ -60,8 +61,11 @@ pub fn say(id: &str, args: &[(&str, &str)]) -> String {
 /// language; in English it keeps the gateway's own sentence, which names
 /// every detail (and is what the README shows).
 pub fn error(error: &anyhow::Error) -> String {
-    if let Some(failed @ (ClientError::Tls(_) | ClientError::Profile { .. })) =
-        error.downcast_ref::<ClientError>()
+    // The failures whose sentence says everything (no source chain to add).
+    if let Some(
+        failed @ (ClientError::Tls(TlsError::Transport { .. } | TlsError::File { .. })
+        | ClientError::Profile { .. }),
+    ) = error.downcast_ref::<ClientError>()
     {
         return failed.render(lang());
     }

@@ -228,11 +228,13 @@ pub fn main() -> ExitCode {
 /// their source in their own message too (`cannot listen on X: Address
 /// already in use`), and the plain chain would repeat it.
 fn said_once(error: &anyhow::Error) -> String {
-    // A profile or a connection that failed (ops), in the reader's language.
+    // A profile, a PEM file or a connection that failed (ops), in the
+    // reader's language: their sentences say everything (no source chain).
+    use retorno_client::{ClientError, tls::TlsError};
     if let Some(
-        failed
-        @ (retorno_client::ClientError::Tls(_) | retorno_client::ClientError::Profile { .. }),
-    ) = error.downcast_ref::<retorno_client::ClientError>()
+        failed @ (ClientError::Tls(TlsError::Transport { .. } | TlsError::File { .. })
+        | ClientError::Profile { .. }),
+    ) = error.downcast_ref::<ClientError>()
     {
         return failed.render(ops::lang());
     }
