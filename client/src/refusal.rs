@@ -129,14 +129,7 @@ fn named(name: &str, value: &str, lang: Lang) -> String {
             kind.to_owned()
         }
     };
-    let role = |role: &str| {
-        let id = format!("cli-role-{role}");
-        if Lang::En.has(&id) {
-            lang.text(&id, &[])
-        } else {
-            role.to_owned()
-        }
-    };
+    let role = |role: &str| crate::words::role(role, lang);
     let instant = |value: &str| match jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%:z", value)
         .and_then(|parsed| parsed.to_datetime())
     {
@@ -210,39 +203,42 @@ mod tests {
 mod names {
     use super::*;
 
+    fn refused(code: &str, params: &[(&str, &str)]) -> Refusal {
+        Refusal {
+            code: code.into(),
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            message: String::new(),
+        }
+    }
+
     /// A step out of order reads in the words of the timeline, not the
     /// gateway's codes.
     #[test]
     fn states_steps_and_roles_are_named_in_the_readers_language() {
-        let refusal = Refusal {
-            code: "out-of-order".into(),
-            params: [
+        let refusal = refused(
+            "out-of-order",
+            &[
                 ("case", "MX-2026-0001"),
                 ("state", "ARRIVAL_AGREED"),
                 ("step", "arrival_response"),
                 ("allowed", "handoff_ack, case_summary, case_withdrawal"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-            message: String::new(),
-        };
+            ],
+        );
         assert_eq!(
             refusal.render(Lang::Es),
             "El caso MX-2026-0001 está en «Arribo acordado»: ahora no se puede enviar «Respuesta a la propuesta de arribo». Lo que puede seguir: Acuse de entrega; Resumen del caso; Desistimiento de la repatriación."
         );
-        let roles = Refusal {
-            code: "role-may-not-send".into(),
-            params: [
+        let roles = refused(
+            "role-may-not-send",
+            &[
                 ("role", "child-protection"),
                 ("step", "arrival_proposal"),
                 ("roles", "destination-authority"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-            message: String::new(),
-        };
+            ],
+        );
         assert_eq!(
             roles.render(Lang::Es),
             "Quien tiene el rol «institución de protección de la niñez» no puede enviar «Propuesta de arribo»; lo envía: autoridad del país de destino."
@@ -251,19 +247,15 @@ mod names {
         assert_eq!(named("state", "SOMETHING_NEW", Lang::Es), "SOMETHING_NEW");
         // A closed case allows nothing more; a zone the reader types keeps its name.
         assert_eq!(named("allowed", "", Lang::Es), "nada: el caso está cerrado");
-        let typed = Refusal {
-            code: "time-zone-mismatch".into(),
-            params: [
+        let typed = refused(
+            "time-zone-mismatch",
+            &[
                 ("field", "time_zone"),
                 ("given", "America/Mexico_City"),
                 ("point", "GT-TECUN-UMAN"),
                 ("time_zone", "America/Guatemala"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-            message: String::new(),
-        };
+            ],
+        );
         assert!(
             typed
                 .render(Lang::Es)
@@ -272,9 +264,9 @@ mod names {
             typed.render(Lang::Es)
         );
         // Instants read at the point's local time, the latest before first.
-        let night = Refusal {
-            code: "outside-reception-hours".into(),
-            params: [
+        let night = refused(
+            "outside-reception-hours",
+            &[
                 ("arrival", "2026-12-04T21:30:00-06:00"),
                 ("night", "yes"),
                 ("alone", "yes"),
@@ -287,12 +279,8 @@ mod names {
                     "slots",
                     "2026-12-05T08:00:00-06:00, 2026-12-07T08:00:00-06:00",
                 ),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-            message: String::new(),
-        };
+            ],
+        );
         assert_eq!(
             night.render(Lang::Es),
             "El arribo del viernes 2026-12-04 21:30 es un arribo vespertino o nocturno, fuera del horario de recepción para NNA no acompañados o separados en GT-TECUN-UMAN (08:00–16:00, hora de Guatemala). Horarios permitidos más cercanos: viernes 2026-12-04 15:45; sábado 2026-12-05 08:00; lunes 2026-12-07 08:00."

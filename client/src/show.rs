@@ -133,7 +133,7 @@ fn inbox_lines(item: &InboxItem, lang: Lang) -> Vec<String> {
         Some(Payload::AdvanceNotice(notice)) => notice_summary(notice, lang),
         Some(Payload::CaseSummary(_)) => say("cli-inbox-summary", &[]),
         Some(payload) => {
-            let line = words::payload_line(&words::facts_of(payload), lang, Times::Compact)
+            let line = words::payload_line(&payload.clone().into(), lang, Times::Compact)
                 .unwrap_or_else(|| words::kind(words::kind_of(Some(payload)), lang));
             match payload {
                 Payload::HandoffAck(handoff) => say(
@@ -193,14 +193,7 @@ fn notice_summary(notice: &AdvanceNotice, lang: Lang) -> String {
 /// The official the agency named follows: `MX INM (destination-authority), Ana Pérez`.
 fn sender_name(sender: Option<&Sender>, lang: Lang) -> String {
     let sender = sender.cloned().unwrap_or_default();
-    let role = say_in(
-        lang,
-        &format!(
-            "cli-role-{}",
-            words::code(sender.role().as_str_name(), "ROLE_")
-        ),
-        &[],
-    );
+    let role = words::role(&words::code(sender.role().as_str_name(), "ROLE_"), lang);
     let agency = match sender.delegated_consulate_country.as_str() {
         "" => format!("{} {} ({role})", sender.country, sender.agency),
         acting => say_in(

@@ -11,7 +11,7 @@
 //!   seguimiento`); the second, an unknown kind, or a value the message files
 //!   do not name keeps the gateway's own sentence.
 //! - [`kind`], [`kind_of`]: a message's kind and its name.
-//! - [`state`], [`companionship`], [`label`]: the names of a case's state and
+//! - [`state`], [`companionship`], [`role`], [`label`]: the names of a case's state, a role and
 //!   of the values of the proto's enums.
 //! - [`reason`]: a refusal or a remark kept in a timeline or a receipt.
 
@@ -65,22 +65,6 @@ pub fn timeline_line(entry: &TimelineEntry, lang: Lang, times: Times) -> String 
     payload_line(payload, lang, times).unwrap_or_else(|| entry.summary.clone())
 }
 
-/// The facts of a message as a timeline holds them: an inbox item's payload
-/// reads as the same line as its step in the case's timeline.
-pub fn facts_of(payload: &envelope_body::Payload) -> Payload {
-    use envelope_body::Payload as P;
-    match payload.clone() {
-        P::AdvanceNotice(p) => Payload::AdvanceNotice(p),
-        P::CaseSummary(p) => Payload::CaseSummary(p),
-        P::ArrivalProposal(p) => Payload::ArrivalProposal(p),
-        P::ArrivalResponse(p) => Payload::ArrivalResponse(p),
-        P::HandoffAck(p) => Payload::HandoffAck(p),
-        P::ReceptionConfirmation(p) => Payload::ReceptionConfirmation(p),
-        P::FollowUpReport(p) => Payload::FollowUpReport(p),
-        P::CaseWithdrawal(p) => Payload::CaseWithdrawal(p),
-    }
-}
-
 /// A message kind's name (`kind-<kind>` in the message files, `kind-unknown`
 /// for one they do not name): `Propuesta de arribo`.
 pub fn kind(kind: &str, lang: Lang) -> String {
@@ -92,19 +76,21 @@ pub fn kind(kind: &str, lang: Lang) -> String {
     }
 }
 
-/// The kind of a message's payload, as timelines and message ids name it.
+/// The kind of a message's payload, as timelines and message ids name it
+/// ([`retorno_proto::timeline::kind_name`]); `unknown` without one.
 pub fn kind_of(payload: Option<&envelope_body::Payload>) -> &'static str {
-    use envelope_body::Payload as P;
-    match payload {
-        Some(P::AdvanceNotice(_)) => "advance_notice",
-        Some(P::CaseSummary(_)) => "case_summary",
-        Some(P::ArrivalProposal(_)) => "arrival_proposal",
-        Some(P::ArrivalResponse(_)) => "arrival_response",
-        Some(P::HandoffAck(_)) => "handoff_ack",
-        Some(P::ReceptionConfirmation(_)) => "reception_confirmation",
-        Some(P::FollowUpReport(_)) => "follow_up_report",
-        Some(P::CaseWithdrawal(_)) => "case_withdrawal",
-        None => "unknown",
+    payload.map_or("unknown", retorno_proto::timeline::kind_name)
+}
+
+/// A role by name (`cli-role-<role>` in the message files), from the code a
+/// certificate and a refusal give it (`child-protection`): `institución de
+/// protección de la niñez`. A role the files do not name stays as its code.
+pub fn role(role: &str, lang: Lang) -> String {
+    let id = format!("cli-role-{role}");
+    if Lang::En.has(&id) {
+        lang.text(&id, &[])
+    } else {
+        role.to_owned()
     }
 }
 
@@ -331,7 +317,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            payload_line(&facts_of(&inbox), Lang::Es, Times::Compact).as_deref(),
+            payload_line(&inbox.into(), Lang::Es, Times::Compact).as_deref(),
             Some("Seguimiento a los 30 días: Estable")
         );
     }

@@ -11,12 +11,11 @@ mod walkthrough;
 
 use std::{
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
 use retorno_gateway::{Config, Gateway, dev};
-use walkthrough::{DEADLINE, walkthrough_day};
+use walkthrough::{DEADLINE, run_in, walkthrough_day};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_walkthrough_runs_as_written() {
@@ -128,19 +127,6 @@ async fn a_refused_certificate_is_named_as_the_readme_says_every_time() {
         "{nowhere:?}"
     );
     mx.shutdown().await;
-}
-
-/// Runs `retorno ARGS` in `dir` under the locale `lang`; stdout, then stderr.
-fn run_in(dir: &Path, lang: &str, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_retorno"))
-        .args(args)
-        .env("LANG", lang)
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
 /// Runs `retorno ARGS` under a Spanish locale until its output holds

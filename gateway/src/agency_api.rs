@@ -120,7 +120,18 @@ pub(crate) fn shown_to(
     } else {
         store.read_case(&body.case_id)?
     };
-    Ok(need_to_know::message(reader, case.as_ref(), body))
+    Ok(shown_with(case.as_ref(), reader, body))
+}
+
+/// [`shown_to`] with the message's case already read (for several readers
+/// of one message).
+pub(crate) fn shown_with(
+    case: Option<&CaseView>,
+    reader: &Reader,
+    body: &EnvelopeBody,
+) -> Visibility<EnvelopeBody> {
+    let case = case.filter(|_| !reader.sees_every_case_whole());
+    need_to_know::message(reader, case, body)
 }
 
 /// A field rule's refusal: `InvalidArgument`, naming the field, as data too.

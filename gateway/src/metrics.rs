@@ -448,17 +448,7 @@ pub fn submit_kind(payload: Option<&retorno_proto::v1::submit_request::Payload>)
 
 /// The payload kind of a message, as a label value.
 pub fn payload_kind(payload: Option<&Payload>) -> &'static str {
-    match payload {
-        Some(Payload::AdvanceNotice(_)) => "advance_notice",
-        Some(Payload::CaseSummary(_)) => "case_summary",
-        Some(Payload::ArrivalProposal(_)) => "arrival_proposal",
-        Some(Payload::ArrivalResponse(_)) => "arrival_response",
-        Some(Payload::HandoffAck(_)) => "handoff_ack",
-        Some(Payload::ReceptionConfirmation(_)) => "reception_confirmation",
-        Some(Payload::FollowUpReport(_)) => "follow_up_report",
-        Some(Payload::CaseWithdrawal(_)) => "case_withdrawal",
-        None => "none",
-    }
+    payload.map_or("none", retorno_proto::timeline::kind_name)
 }
 
 /// The payload kind and `created_at` of an encoded `Envelope`, read from

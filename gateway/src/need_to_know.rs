@@ -336,7 +336,7 @@ pub fn listed(reader: &Reader, case: CaseView, rules: &case::Rules) -> Option<Ca
 /// A timeline entry as `audience` reads it: the line and the facts it may see.
 fn entry_for(audience: Audience, mut entry: TimelineEntry) -> TimelineEntry {
     let stored = entry.facts.take().and_then(|facts| facts.payload);
-    let Some(stored) = stored.map(from_fact) else {
+    let Some(stored) = stored.map(Payload::from) else {
         // Stored before lines were rendered per reader: only its own sentence is left.
         if matches!(audience, Audience::IdentityAndTravel | Audience::Metadata) {
             entry.summary = unseen_line(&entry.kind);
@@ -420,19 +420,6 @@ fn response_facts(response: &ArrivalResponse) -> ArrivalResponse {
     ArrivalResponse {
         proposal_id: response.proposal_id.clone(),
         decision,
-    }
-}
-
-fn from_fact(fact: Fact) -> Payload {
-    match fact {
-        Fact::AdvanceNotice(p) => Payload::AdvanceNotice(p),
-        Fact::CaseSummary(p) => Payload::CaseSummary(p),
-        Fact::ArrivalProposal(p) => Payload::ArrivalProposal(p),
-        Fact::ArrivalResponse(p) => Payload::ArrivalResponse(p),
-        Fact::HandoffAck(p) => Payload::HandoffAck(p),
-        Fact::ReceptionConfirmation(p) => Payload::ReceptionConfirmation(p),
-        Fact::FollowUpReport(p) => Payload::FollowUpReport(p),
-        Fact::CaseWithdrawal(p) => Payload::CaseWithdrawal(p),
     }
 }
 

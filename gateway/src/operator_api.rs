@@ -252,7 +252,7 @@ impl OperatorService {
     }
 
     /// The agencies whose acknowledged cursor is at or past `message` and
-    /// whose inbox shows it ([`crate::agency_api::shown_to`]): a consulate
+    /// whose inbox shows it ([`crate::agency_api::shown_with`]): a consulate
     /// that acknowledged past a case summary never saw it, and is not named.
     /// Whether a role sees a message depends on its kind and its case, not its
     /// content, so the inbox record's bookkeeping decides: nothing is opened,
@@ -274,6 +274,7 @@ impl OperatorService {
             payload: Some(kind.empty_payload()),
             ..EnvelopeBody::default()
         };
+        let case = self.store.read_case(&message.case_id).map_err(storage)?;
         let mut shown = Vec::new();
         for urn in past {
             let reader = match urn.parse::<Identity>() {
@@ -284,8 +285,7 @@ impl OperatorService {
                 },
                 _ => continue,
             };
-            let visibility =
-                crate::agency_api::shown_to(&self.store, &reader, &body).map_err(storage)?;
+            let visibility = crate::agency_api::shown_with(case.as_ref(), &reader, &body);
             if !matches!(visibility, Visibility::Hidden) {
                 shown.push(urn);
             }

@@ -28,18 +28,7 @@ pub fn compact_date_time(at: Timestamp, zone: &str, lang: Lang) -> String {
 /// A wall-clock time with its weekday, without the zone (a refusal names it
 /// once): `viernes 2026-12-04 11:00`.
 pub fn weekday_compact(local: jiff::civil::DateTime, lang: Lang) -> String {
-    let date = local.date();
-    lang.text(
-        "date-time-weekday-compact",
-        &[
-            ("weekday", weekday_name(date, lang).into()),
-            ("date", FluentValue::from(date.to_string())),
-            (
-                "time",
-                FluentValue::from(format!("{:02}:{:02}", local.hour(), local.minute())),
-            ),
-        ],
-    )
+    wall_clock(local, "", lang, "date-time-weekday-compact")
 }
 
 /// A day without a time, for a week view: `viernes 4 de diciembre`.
@@ -86,6 +75,12 @@ fn format(at: Timestamp, zone: &str, lang: Lang, id: &str) -> String {
         Ok(tz) => (zone, at.to_zoned_datetime(tz)),
         Err(_) => ("UTC", at.to_zoned_datetime(TimeZone::UTC)),
     };
+    wall_clock(local.datetime(), &zone_name(zone, lang), lang, id)
+}
+
+/// Message `id` for the wall-clock time `local` in the zone named `zone`,
+/// with every part a date message may use.
+fn wall_clock(local: jiff::civil::DateTime, zone: &str, lang: Lang, id: &str) -> String {
     let date = local.date();
     lang.text(
         id,
@@ -99,7 +94,7 @@ fn format(at: Timestamp, zone: &str, lang: Lang, id: &str) -> String {
                 "time",
                 FluentValue::from(format!("{:02}:{:02}", local.hour(), local.minute())),
             ),
-            ("zone", zone_name(zone, lang).into()),
+            ("zone", FluentValue::from(zone.to_owned())),
         ],
     )
 }

@@ -206,17 +206,25 @@ fn words(command: &str) -> Vec<String> {
 /// stderr, by line.
 pub fn run(dir: &Path, command: &str, lang: &str) -> Vec<String> {
     let args = words(command);
+    let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    run_in(dir, lang, &args)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `retorno ARGS` in `dir` under the locale `lang`, whatever the
+/// machine's; stdout, then stderr.
+pub fn run_in(dir: &Path, lang: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_retorno"))
-        .args(&args[1..])
+        .args(args)
         .env("LANG", lang)
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
         .current_dir(dir)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    text.lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
 /// Whether a command only reads (so it may be run again until delivery
